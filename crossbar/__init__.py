@@ -1,0 +1,1 @@
+"""memxbar.crossbar stage (see DESIGN.md)."""

@@ -1,0 +1,45 @@
+"""Registry of named device parameter sets, each with its literature source.
+
+``get(name)`` builds the device, ``names()`` lists them, ``describe(name)`` prints the
+parameters with units and sources.
+"""
+
+from __future__ import annotations
+
+from . import ideal
+from .base import Device, Preset
+
+_MODULES = [ideal]
+for _mod in ("pcm", "rram", "ferroelectric", "spintronic", "measured"):
+    try:
+        _MODULES.append(__import__(f"{__package__}.{_mod}", fromlist=["PRESETS"]))
+    except ModuleNotFoundError as exc:  # pragma: no cover - during development only
+        if exc.name != f"{__package__}.{_mod}":
+            raise
+
+_REGISTRY: dict[str, Preset] = {p.name: p for m in _MODULES for p in m.PRESETS}
+
+
+def names(technology: str | None = None) -> list[str]:
+    """Preset names, optionally of one technology (``pcm``, ``rram``, ``fefet``, ...)."""
+    return [n for n, p in _REGISTRY.items() if technology in (None, p.technology)]
+
+
+def preset(name: str) -> Preset:
+    """The :class:`Preset` record of ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown device preset {name!r}; known presets: "
+                         f"{', '.join(names())}") from None
+
+
+def get(name: str) -> Device:
+    """A fresh device model of the preset ``name``."""
+    return preset(name).build()
+
+
+def describe(name: str) -> str:
+    """Preset summary, source and every parameter with unit and source."""
+    p = preset(name)
+    return f"{p.name}: {p.summary}\nsource: {p.source}\n{p.build().describe()}"

@@ -1,0 +1,1 @@
+"""memxbar.mapping stage (see DESIGN.md)."""

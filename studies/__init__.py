@@ -1,0 +1,1 @@
+"""memxbar.studies stage (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""memxbar.training stage (see DESIGN.md)."""
