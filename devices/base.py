@@ -107,7 +107,8 @@ class CellState:
 
     ``g`` is the conductance right after programming (S), any shape. ``latent`` holds per-cell
     variables sampled at programming that later reads and pulses use (drift exponent, domain
-    states, device-to-device pulse parameters, stuck-fault codes), each of ``g``'s shape.
+    states, device-to-device pulse parameters, stuck-fault codes), each of ``g``'s shape,
+    possibly with trailing dimensions (one entry per domain or per MTJ of a cell).
     """
 
     g: Tensor
