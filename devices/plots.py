@@ -1,0 +1,98 @@
+"""Pictures of one device model: pulse response, programmed-level distributions, drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .base import Device  # noqa: E402
+
+US = 1e6  # siemens -> microsiemens for axis labels
+YEAR = 365.25 * 86400.0
+
+
+def pulse_trace(device: Device, n_up: int, n_down: int, *, cells: int = 64,
+                generator: torch.Generator | None = None) -> np.ndarray:
+    """Conductance (S) of ``cells`` cells after each of ``n_up`` up then ``n_down`` down pulses.
+
+    Cells start programmed at ``g_min``. Returns an array (n_up + n_down + 1, cells).
+    """
+    state = device.program(torch.full((cells,), device.g_min, dtype=torch.float64),
+                           generator=generator)
+    trace = [state.g.clone()]
+    for k in range(n_up + n_down):
+        n = torch.full((cells,), 1 if k < n_up else -1, dtype=torch.int64)
+        state = device.pulse(state, n, generator=generator)
+        trace.append(state.g.clone())
+    return torch.stack(trace).numpy()
+
+
+def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: int = 400,
+                seed: int = 0) -> Path:
+    """Three panels: pulse response, programmed distributions per level, G versus time.
+
+    Written to ``path`` (PNG or SVG by suffix). ``n_pulses`` up then as many down pulses.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+
+    ax = axes[0]
+    tr = pulse_trace(device, n_pulses, n_pulses, generator=gen) * US
+    k = np.arange(tr.shape[0])
+    for j in range(min(5, tr.shape[1])):
+        ax.plot(k, tr[:, j], lw=0.6, alpha=0.5)
+    ax.plot(k, tr.mean(axis=1), "k", lw=1.8, label=f"mean of {tr.shape[1]} cells")
+    ax.axvline(n_pulses, color="grey", ls=":", lw=1)
+    ax.set(xlabel="pulse number (up, then down)", ylabel="conductance G (µS)",
+           title="pulse response")
+    ax.legend(loc="best", fontsize=8)
+
+    ax = axes[1]
+    n_lv = device.levels if 2 <= device.levels <= 8 else 6
+    targets = torch.linspace(device.g_min, device.g_max, n_lv, dtype=torch.float64)
+    cells = 4000
+    state = device.program(targets.repeat_interleave(cells), generator=gen)
+    g0 = device.read(state, 0.0, generator=gen).reshape(n_lv, cells) * US
+    g_day = device.read(state, 86400.0, generator=gen).reshape(n_lv, cells) * US
+    bins = np.linspace(min(g0.min(), g_day.min()), max(g0.max(), g_day.max()), 120)
+    for i in range(n_lv):
+        color = f"C{i}"
+        ax.hist(g0[i].numpy(), bins=bins, color=color, alpha=0.55,
+                label="t = 0" if i == 0 else None)
+        ax.hist(g_day[i].numpy(), bins=bins, color=color, histtype="step", lw=1.2,
+                label="t = 1 day" if i == 0 else None)
+        ax.axvline(targets[i] * US, color=color, ls=":", lw=0.8)
+    ax.set(xlabel="conductance G (µS)", ylabel="cells",
+           title=f"programmed levels ({cells} cells each; dotted: target)")
+    ax.legend(fontsize=8)
+
+    ax = axes[2]
+    t = np.logspace(0, np.log10(10 * YEAR), 60)
+    for i in np.unique(np.linspace(0, n_lv - 1, 4).round().astype(int)):
+        st = device.program(torch.full((2000,), float(targets[i]), dtype=torch.float64),
+                            generator=gen)
+        g = np.stack([device.read_mean(st, float(tt)).numpy() for tt in t]) * US
+        lo, med, hi = np.percentile(g, [10, 50, 90], axis=1)
+        ax.semilogx(t, med, color=f"C{i}", label=f"target {targets[i] * US:.3g} µS")
+        ax.fill_between(t, lo, hi, color=f"C{i}", alpha=0.2)
+    for label, sec in (("1 h", 3600), ("1 day", 86400), ("1 y", YEAR), ("10 y", 10 * YEAR)):
+        ax.axvline(sec, color="grey", lw=0.5, ls=":")
+        ax.text(sec, 0.99, label, fontsize=7, ha="center", va="top",
+                transform=ax.get_xaxis_transform())
+    ax.set(xlabel="time since programming t (s)", ylabel="expected conductance (µS)",
+           title="drift / retention (median, 10-90 %)")
+    ax.legend(fontsize=8)
+
+    fig.suptitle(title or f"{type(device).__name__} ({device.technology})")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

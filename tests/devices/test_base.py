@@ -1,0 +1,91 @@
+"""The shared device contract: parameter checks, input checks, quantization, stuck faults."""
+
+import math
+
+import pytest
+import torch
+
+from memxbar.devices import CellState, IdealDevice, presets
+from memxbar.devices.base import STUCK_NONE, STUCK_OFF, STUCK_ON
+
+
+def test_bad_parameter_names_parameter_value_and_range():
+    with pytest.raises(ValueError, match=r"IdealDevice\.g_max = -1.*allowed: \(0\.0, inf\) S"):
+        IdealDevice(g_max=-1)
+    with pytest.raises(ValueError, match="g_min"):
+        IdealDevice(g_min=2e-5, g_max=1e-5)
+    with pytest.raises(ValueError, match="levels"):
+        IdealDevice(levels=1)
+    with pytest.raises(ValueError, match="integer"):
+        IdealDevice(levels=2.5)
+    with pytest.raises(ValueError, match="stuck_on_fraction"):
+        IdealDevice(stuck_on_fraction=1.5)
+    with pytest.raises(ValueError, match="not a number"):
+        IdealDevice(g_max="big")
+    with pytest.raises(ValueError, match="out of range"):
+        IdealDevice(g_max=math.inf)
+
+
+def test_non_finite_and_out_of_range_targets_are_refused():
+    dev = IdealDevice()
+    with pytest.raises(ValueError, match="non-finite"):
+        dev.program(torch.tensor([1e-6, float("nan")]))
+    with pytest.raises(ValueError, match="outside the device range"):
+        dev.program(torch.tensor([2e-5]))
+    with pytest.raises(ValueError, match="time since programming"):
+        dev.read(dev.program(torch.tensor([1e-6])), t=-1.0)
+
+
+def test_quantization_hits_levels():
+    dev = IdealDevice(levels=5, g_min=0.0, g_max=4e-6)
+    g = dev.program(torch.tensor([0.4e-6, 1.6e-6, 3.9e-6], dtype=torch.float64)).g
+    torch.testing.assert_close(g, torch.tensor([0.0, 2e-6, 4e-6], dtype=torch.float64))
+
+
+def test_stuck_fractions_and_stuck_cells_ignore_pulses():
+    n = 200_000
+    dev = IdealDevice(stuck_on_fraction=0.05, stuck_off_fraction=0.1)
+    gen = torch.Generator().manual_seed(1)
+    state = dev.program(torch.full((n,), 5e-6), generator=gen)
+    stuck = state.latent["stuck"]
+    for code, p in ((STUCK_ON, 0.05), (STUCK_OFF, 0.1)):
+        frac = (stuck == code).double().mean().item()
+        assert abs(frac - p) < 5 * math.sqrt(p * (1 - p) / n)
+    assert torch.all(state.g[stuck == STUCK_ON] == dev.g_max)
+    assert torch.all(state.g[stuck == STUCK_OFF] == dev.g_min)
+    after = dev.pulse(state, torch.full((n,), -3), generator=gen)
+    assert torch.all(after.g[stuck == STUCK_ON] == dev.g_max)
+    assert torch.all(after.g[stuck == STUCK_NONE] < state.g[stuck == STUCK_NONE])
+
+
+def test_pulse_counts_must_be_integers():
+    dev = IdealDevice()
+    state = dev.program(torch.full((3,), 5e-6))
+    with pytest.raises(ValueError, match="integer"):
+        dev.pulse(state, torch.tensor([1.0, 0.0, 2.0]))
+
+
+def test_cell_state_round_trip():
+    state = CellState(torch.rand(3, 4), {"nu": torch.rand(3, 4), "dom": torch.rand(3, 4, 5)})
+    back = CellState.from_tensors(state.tensors())
+    assert torch.equal(back.g, state.g) and torch.equal(back.latent["dom"], state.latent["dom"])
+
+
+def test_every_preset_builds_programs_reads_and_pulses():
+    gen = torch.Generator().manual_seed(0)
+    for name in presets.names():
+        dev = presets.get(name)
+        target = torch.linspace(dev.g_min, dev.g_max, 12, dtype=torch.float64).reshape(3, 4)
+        state = dev.program(target, generator=gen)
+        assert state.g.shape == (3, 4), name
+        for t in (0.0, 1.0, 3600.0, 3.15e8):
+            g = dev.read(state, t, generator=gen)
+            assert g.shape == (3, 4) and torch.isfinite(g).all() and (g >= 0).all(), name
+        after = dev.pulse(state, torch.tensor([[1, -1, 2, 0]] * 3), generator=gen)
+        assert torch.isfinite(after.g).all(), name
+        assert presets.describe(name).startswith(name)
+
+
+def test_unknown_preset_lists_known_ones():
+    with pytest.raises(ValueError, match="known presets: .*ideal"):
+        presets.get("nope")

@@ -1,0 +1,41 @@
+"""The command line: device library commands and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from memxbar.cli import main
+
+
+def test_devices_list_and_show(capsys):
+    assert main(["devices", "list"]) == 0
+    assert "ideal" in capsys.readouterr().out
+    assert main(["devices", "show", "ideal"]) == 0
+    out = capsys.readouterr().out
+    assert "g_max" in out and " S " in out
+
+
+def test_devices_plot_writes_png(tmp_path):
+    out = tmp_path / "ideal.png"
+    assert main(["devices", "plot", "ideal", "--out", str(out), "--pulses", "20"]) == 0
+    assert out.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["devices", "show", "nope"], "unknown device preset"),
+    (["devices", "plot", "ideal", "--out", "x.jpg"], ".png or .svg"),
+    (["devices", "bogus"], "invalid choice"),
+    (["spice-check", "--rows", "0"], "allowed range"),
+    ([], "required"),
+])
+def test_bad_arguments_one_line_exit_2(capsys, argv, text):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert text in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_console_script_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "memxbar.cli", "devices", "show", "nope"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
