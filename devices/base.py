@@ -41,8 +41,10 @@ def param(
 
 
 def _range_text(m: dict) -> str:
-    lo = f"[{m['ge']}" if m["ge"] is not None else (f"({m['gt']}" if m["gt"] is not None else "(-inf")
-    hi = f"{m['le']}]" if m["le"] is not None else (f"{m['lt']})" if m["lt"] is not None else "inf)")
+    lo = f"({m['gt']}" if m["gt"] is not None else "(-inf"
+    lo = f"[{m['ge']}" if m["ge"] is not None else lo
+    hi = f"{m['lt']})" if m["lt"] is not None else "inf)"
+    hi = f"{m['le']}]" if m["le"] is not None else hi
     kind = "an integer in " if m["integer"] else ""
     unit = f" {m['unit']}" if m["unit"] else ""
     return f"{kind}{lo}, {hi}{unit}"

@@ -54,7 +54,7 @@ def _spice_check(args: argparse.Namespace) -> None:
 
     res = spice_check(args.rows, args.cols, seed=args.seed, r_row=args.r_row, r_col=args.r_col)
     table = Table("column", "memxbar I (A)", "ngspice I (A)")
-    for j, (a, b) in enumerate(zip(res["memxbar"], res["ngspice"])):
+    for j, (a, b) in enumerate(zip(res["memxbar"], res["ngspice"], strict=True)):
         table.add_row(str(j), f"{a:.9e}", f"{b:.9e}")
     console.print(table)
     print(f"max relative error {res['max_rel_error']:.3e}; memxbar {res['memxbar_s'] * 1e3:.2f} ms,"
