@@ -1,0 +1,390 @@
+"""Phase-change memory (GST, mushroom cell): statistical inference model and pulse response.
+
+Inference statistics (Joshi et al., Nat. Commun. 11:2473 (2020); fitted on measured devices by
+Nandakumar et al., ICECS 2019; formulas as documented for aihwkit ``PCMLikeNoiseModel``), with
+``x = g / g_max`` and the target ``g_T``:
+
+- programming:  ``g_prog = max(g_T + sigma_prog(x_T) * xi, 0)``; ``sigma_prog`` is a polynomial
+  fitted in uS at a reference ``g_ref`` and scaled by ``g_max / g_ref`` for other ranges;
+- drift:        ``nu ~ |N(mu_nu(x_T), sigma_nu(x_T))|`` drawn once per cell (latent ``"nu"``),
+  ``G(t) = g_prog * ((t + t0) / t0) ** -nu``, ``t`` = seconds since programming ended, so
+  ``t = 0`` is the programmed state (DESIGN.md convention; aihwkit passes ``t_inference + t0``);
+- read noise:   ``sigma(t) = G(t) * Q_s(x_prog) * sqrt(ln((T + t_read) / (2 t_read)))``, the 1/f
+  noise (PSD ``S_G/G^2 = Q/f``) integrated from ``1/T`` to ``1/(2 t_read)``. ``T = t + t0`` is the
+  time since the start of programming measured on the fit's clock (the first read of the fit
+  is at ``t0``), so the noise is finite and positive at ``t = 0``; ``t_read`` is the device's
+  ``read_time``, so a longer read integrates less bandwidth and is less noisy. ``Q_s`` is taken
+  at the programmed conductance ``state.g``, as aihwkit does (``g_prog = g_T`` within
+  ``sigma_prog``), which also covers cells whose conductance was set by pulses.
+
+The statistics are a pluggable nested parameter group: :class:`JoshiStatistics` (default) or
+:class:`HermesStatistics` (IBM HERMES chip, Le Gallo et al., Nat. Electron. 2023; one or two
+PCM devices per cell).
+
+Pulse response for online training (Nandakumar et al., Front. Neurosci. 14:406 (2020), as the
+aihwkit ``PCMPresetDevice`` ExpStep fit), in normalised units ``x = (g - g_min)/(g_max - g_min)``
+(the preset's weight range ``w in [0, 2]`` is ``x = w / 2``): each SET pulse crystallises a little,
+
+    dx = dx_min * s_i * max(1 - A * exp(gamma * (2 a x + b)), 0)
+    x <- clip(x + dx + dx_std * (|dx| + dx_std_add + dx_std_slope * x) * xi, 0, x_sat_i)
+
+(gradual, shrinking steps, saturating at the per-cell bound ``x_sat_i``), while any depression
+request is one RESET that re-amorphises the cell to ``clip(x_reset_i + reset_std * xi, 0,
+x_sat_i)``, near ``g_min``. ``s_i``, ``x_reset_i``, ``x_sat_i`` are device-to-device latents drawn
+at :meth:`PCM.program`. A pulsed cell is re-written: its drift exponent is redrawn for its new
+conductance and its drift clock restarts (``t`` counts from the last write).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .base import CellState, Device, Parametrized, Preset, param, randn
+
+_X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
+_JOSHI = "Joshi et al., Nat. Commun. 11:2473 (2020); aihwkit inference/noise/pcm.py"
+_HERMES = ("Le Gallo et al., Nat. Electron. 6:680 (2023); aihwkit inference/noise/hermes.py "
+           "(device-parameters.md §3.2)")
+_NANDA = ("Nandakumar et al., Front. Neurosci. 14:406 (2020); aihwkit PCMPresetDevice "
+          "(device-parameters.md §3.3)")
+_SURVEY = "NVMExplorer PCM survey, shared/data/surveys/nvm/PCM.csv"
+
+
+def _polyval(coeffs: tuple[float, ...], x: Tensor) -> Tensor:
+    """``sum_i coeffs[i] * x**i`` (ascending powers), by Horner's rule."""
+    out = torch.zeros_like(x)
+    for c in reversed(coeffs):
+        out = out * x + c
+    return out
+
+
+def _clipped_log(x: Tensor, slope_offset: tuple[float, float],
+                 lo_hi: tuple[float, float]) -> Tensor:
+    """``clip(slope * ln x + offset, lo, hi)``."""
+    slope, offset = slope_offset
+    return (slope * torch.log(x.clamp_min(_X_FLOOR)) + offset).clamp(*lo_hi)
+
+
+def _check_pair(owner: str, name: str, value: tuple, ordered: bool = False) -> None:
+    if len(value) != 2:
+        raise ValueError(f"{owner}.{name} = {value!r} must have 2 entries")
+    if ordered and not value[0] <= value[1]:
+        raise ValueError(f"{owner}.{name} = {value!r} must be (lower, upper) with lower <= upper")
+
+
+# ------------------------------------------------------------------- inference statistics
+@dataclass(frozen=True, kw_only=True)
+class PCMStatistics(Parametrized, ABC):
+    """Measured programming, drift and read-noise statistics of one PCM technology.
+
+    Subclasses give ``nu_mean``, ``nu_std`` and ``q_s`` as functions of ``x = g / g_max``.
+    """
+
+    g_ref: float = param(25e-6, unit="S", gt=0.0,
+                         doc="g_max at which the programming-noise polynomial was fitted",
+                         source=_JOSHI)
+    t0: float = param(20.0, unit="s", gt=0.0, doc="drift reference time (first read of the fit)",
+                      source=_JOSHI)
+    prog_coeffs: tuple[float, ...] = param(
+        (0.26348e-6, 1.9650e-6, -1.1731e-6), unit="S",
+        doc="sigma_prog polynomial in x, ascending powers, at g_max = g_ref", source=_JOSHI)
+
+    def _check(self) -> None:
+        if len(self.prog_coeffs) == 0:
+            raise ValueError(f"{type(self).__name__}.prog_coeffs must not be empty")
+
+    def sigma_prog(self, x: Tensor, g_max: float) -> Tensor:
+        """Programming-noise std (S) at target ``x = g_T / g_max`` for a device of ``g_max``."""
+        return _polyval(self.prog_coeffs, x).clamp_min(0.0) * (g_max / self.g_ref)
+
+    @abstractmethod
+    def nu_mean(self, x: Tensor) -> Tensor:
+        """Mean of the drift exponent before folding, at ``x = g_T / g_max``."""
+
+    @abstractmethod
+    def nu_std(self, x: Tensor) -> Tensor:
+        """Std of the drift exponent before folding, at ``x = g_T / g_max``."""
+
+    @abstractmethod
+    def q_s(self, x: Tensor) -> Tensor:
+        """1/f read-noise amplitude (relative, dimensionless) at ``x = g / g_max``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoshiStatistics(PCMStatistics):
+    """Joshi et al. 2020 fit (reference g_max 25 uS, t0 = 20 s)."""
+
+    nu_mean_log: tuple[float, float] = param(
+        (-0.0155, 0.0244), doc="mu_nu = clip(slope*ln x + offset): (slope, offset)",
+        source=_JOSHI)
+    nu_mean_clip: tuple[float, float] = param((0.049, 0.1), ge=0.0, doc="mu_nu clip (lo, hi)",
+                                              source=_JOSHI)
+    nu_std_log: tuple[float, float] = param(
+        (-0.0125, -0.0059), doc="sigma_nu = clip(slope*ln x + offset): (slope, offset)",
+        source=_JOSHI)
+    nu_std_clip: tuple[float, float] = param((0.008, 0.045), ge=0.0,
+                                             doc="sigma_nu clip (lo, hi)", source=_JOSHI)
+    q_s_scale: float = param(0.0088, ge=0.0, doc="Q_s = min(scale / x**exponent, max)",
+                             source=_JOSHI)
+    q_s_exponent: float = param(0.65, ge=0.0, doc="Q_s power-law exponent", source=_JOSHI)
+    q_s_max: float = param(0.2, ge=0.0, doc="Q_s ceiling", source=_JOSHI)
+
+    def _check(self) -> None:
+        super()._check()
+        owner = type(self).__name__
+        for name in ("nu_mean_log", "nu_std_log"):
+            _check_pair(owner, name, getattr(self, name))
+        for name in ("nu_mean_clip", "nu_std_clip"):
+            _check_pair(owner, name, getattr(self, name), ordered=True)
+
+    def nu_mean(self, x: Tensor) -> Tensor:
+        return _clipped_log(x, self.nu_mean_log, self.nu_mean_clip)
+
+    def nu_std(self, x: Tensor) -> Tensor:
+        return _clipped_log(x, self.nu_std_log, self.nu_std_clip)
+
+    def q_s(self, x: Tensor) -> Tensor:
+        return (self.q_s_scale / x.clamp_min(_X_FLOOR) ** self.q_s_exponent).clamp_max(self.q_s_max)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HermesStatistics(PCMStatistics):
+    """IBM HERMES chip fit: clipped log below a breakpoint, polynomial above.
+
+    Defaults are the one-device-per-weight fit (g_max 10.35 uS, t0 = 200 s);
+    :meth:`two_devices` gives the two-devices-per-weight (MSF programming) fit.
+    """
+
+    g_ref: float = param(10.35e-6, unit="S", gt=0.0,
+                         doc="g_max at which the programming-noise polynomial was fitted",
+                         source=_HERMES)
+    t0: float = param(200.0, unit="s", gt=0.0, doc="drift reference time (first read of the fit)",
+                      source=_HERMES)
+    prog_coeffs: tuple[float, ...] = param(
+        (0.15781817e-6, 2.32443916e-6, -2.16310839e-6, 0.68841818e-6), unit="S",
+        doc="sigma_prog polynomial in x, ascending powers, at g_max = g_ref", source=_HERMES)
+    nu_mean_break: float = param(0.0945, ge=0.0, doc="x below which mu_nu is the log branch",
+                                 source=_HERMES)
+    nu_mean_log: tuple[float, float] = param((-0.0387, -0.0182), doc="mu_nu log branch "
+                                             "(slope, offset)", source=_HERMES)
+    nu_mean_clip: tuple[float, float] = param((0.072, 0.13), ge=0.0, doc="mu_nu log-branch clip",
+                                              source=_HERMES)
+    nu_mean_poly: tuple[float, ...] = param((0.0736, -0.0126, -0.0436), doc="mu_nu polynomial "
+                                            "branch, ascending powers", source=_HERMES)
+    nu_std_break: float = param(0.3039, ge=0.0, doc="x below which sigma_nu is the log branch",
+                                source=_HERMES)
+    nu_std_log: tuple[float, float] = param((-0.0120, -0.0023), doc="sigma_nu log branch "
+                                            "(slope, offset)", source=_HERMES)
+    nu_std_clip: tuple[float, float] = param((0.0124, 0.04), ge=0.0,
+                                             doc="sigma_nu log-branch clip", source=_HERMES)
+    nu_std_poly: tuple[float, ...] = param((0.0104, 0.0116, -0.0165), doc="sigma_nu polynomial "
+                                           "branch, ascending powers", source=_HERMES)
+    q_s_break: float = param(0.1591, ge=0.0, doc="x below which Q_s is the log branch",
+                             source=_HERMES)
+    q_s_log: tuple[float, float] = param((-0.0078, 0.0038), doc="Q_s log branch (slope, offset)",
+                                         source=_HERMES)
+    q_s_clip: tuple[float, float] = param((0.0179, 0.04), ge=0.0, doc="Q_s log-branch clip",
+                                          source=_HERMES)
+    q_s_poly: tuple[float, ...] = param((0.0088, 0.0768, -0.1352, 0.0664), doc="Q_s polynomial "
+                                        "branch, ascending powers", source=_HERMES)
+
+    @classmethod
+    def two_devices(cls) -> HermesStatistics:
+        """Two PCM devices per weight, MSF programming (Vasilopoulos et al., TED 2023)."""
+        return cls(g_ref=20.7e-6, t0=300.0,
+                   prog_coeffs=(0.16603222e-6, 4.71806468e-6, -8.48101252e-6,
+                                4.68961419e-6),
+                   nu_std_break=0.3055, nu_std_log=(-0.0117, -0.0057), nu_std_clip=(0.0091, 0.04),
+                   nu_std_poly=(0.0073, 0.0093, -0.0118),
+                   q_s_break=0.16, q_s_log=(-0.0117, -0.0069), q_s_clip=(0.015, 0.04),
+                   q_s_poly=(0.0123, 0.0211, -0.0280, 0.0069))
+
+    def _check(self) -> None:
+        super()._check()
+        owner = type(self).__name__
+        for part in ("nu_mean", "nu_std", "q_s"):
+            _check_pair(owner, f"{part}_log", getattr(self, f"{part}_log"))
+            _check_pair(owner, f"{part}_clip", getattr(self, f"{part}_clip"), ordered=True)
+            if len(getattr(self, f"{part}_poly")) == 0:
+                raise ValueError(f"{owner}.{part}_poly must not be empty")
+
+    def _piecewise(self, part: str, x: Tensor) -> Tensor:
+        low = _clipped_log(x, getattr(self, f"{part}_log"), getattr(self, f"{part}_clip"))
+        high = _polyval(getattr(self, f"{part}_poly"), x)
+        return torch.where(x < getattr(self, f"{part}_break"), low, high)
+
+    def nu_mean(self, x: Tensor) -> Tensor:
+        return self._piecewise("nu_mean", x)
+
+    def nu_std(self, x: Tensor) -> Tensor:
+        return self._piecewise("nu_std", x).clamp_min(0.0)
+
+    def q_s(self, x: Tensor) -> Tensor:
+        return self._piecewise("q_s", x).clamp_min(0.0)
+
+
+# ------------------------------------------------------------------- pulse response
+@dataclass(frozen=True, kw_only=True)
+class PCMPulseResponse(Parametrized):
+    """Uni-directional PCM update: gradual SET steps (ExpStep), abrupt RESET.
+
+    All quantities are in ``x = (g - g_min)/(g_max - g_min)``; the source preset's weight range
+    is ``w in [0, 2]``, so its absolute numbers are halved here.
+    """
+
+    dx_min: float = param(0.005, gt=0.0, doc="step scale (preset dw_min 0.01 on w in [0, 2])",
+                          source=_NANDA)
+    a: float = param(-1.0, doc="ExpStep a: z = 2*a*x + b", source=_NANDA)
+    b: float = param(0.0, doc="ExpStep b", source=_NANDA)
+    gamma: float = param(2.5, doc="ExpStep gamma_up", source=_NANDA)
+    A: float = param(-27.235, doc="ExpStep A_up: dx = dx_min*max(1 - A*exp(gamma*z), 0)",
+                     source=_NANDA)
+    dx_min_dtod: float = param(0.2, ge=0.0, doc="device-to-device relative spread of dx_min",
+                               source=_NANDA)
+    dx_std: float = param(0.6, ge=0.0, doc="cycle-to-cycle noise factor (dw_min_std)",
+                          source=_NANDA)
+    dx_std_add: float = param(0.021, ge=0.0, doc="additive c2c noise term (0.042 on w / 2)",
+                              source=_NANDA)
+    dx_std_slope: float = param(0.108, ge=0.0, doc="c2c noise growth with x (dw_min_std_slope)",
+                                source=_NANDA)
+    x_max_dtod: float = param(0.1, ge=0.0, doc="device-to-device relative spread of the "
+                              "saturation bound (w_max_dtod)", source=_NANDA)
+    reset: float = param(0.005, doc="mean RESET level (0.01 on w / 2)", source=_NANDA)
+    reset_dtod: float = param(0.01, ge=0.0, doc="device-to-device spread of the RESET level "
+                              "(0.02 on w / 2)", source=_NANDA)
+    reset_std: float = param(0.005, ge=0.0, doc="cycle-to-cycle spread of each RESET (aihwkit "
+                             "PulsedDevice default 0.01 on w / 2)", source=_NANDA)
+
+    def sample(self, like: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
+        """Device-to-device latents: step scale, RESET level, saturation bound (normalised)."""
+        return {
+            "dx_scale": (1.0 + self.dx_min_dtod * randn(like, generator)).clamp_min(0.0),
+            "x_reset": self.reset + self.reset_dtod * randn(like, generator),
+            "x_sat": (1.0 + self.x_max_dtod * randn(like, generator)).clamp_min(0.0),
+        }
+
+    def mean_step(self, x: Tensor, scale: Tensor) -> Tensor:
+        """Expected SET step (normalised) at ``x`` for per-cell step scale ``scale``."""
+        y = 1.0 - self.A * torch.exp(self.gamma * (2.0 * self.a * x + self.b))
+        return self.dx_min * scale * y.clamp_min(0.0)
+
+    def step_std(self, x: Tensor, dx: Tensor) -> Tensor:
+        """Cycle-to-cycle std (normalised) of one SET step of mean ``dx`` at ``x``."""
+        return self.dx_std * (dx.abs() + self.dx_std_add + self.dx_std_slope * x.abs())
+
+
+# ------------------------------------------------------------------- device
+@dataclass(frozen=True, kw_only=True)
+class PCM(Device):
+    """GST phase-change memory cell (default: Joshi et al. 2020 statistics, 0-25 uS).
+
+    ``g_min`` is 0: Joshi's differential mapping programs the unused device of a pair to a 0 uS
+    target (its RESET state), and the fit's ``sigma_prog(0) = 0.26 uS`` already describes where
+    such a cell lands; a non-zero ``g_min`` (CrossSim uses 0.25 uS for an on/off ratio of 100)
+    only narrows the usable range.
+    """
+
+    technology = "pcm"
+    cell_type = "1T1R"
+
+    g_min: float = param(0.0, unit="S", ge=0.0, doc="lowest programmable conductance (RESET)",
+                         source=_JOSHI + ": unused device of a pair programmed to 0")
+    g_max: float = param(25e-6, unit="S", gt=0.0, doc="highest programmable conductance",
+                         source=_JOSHI + ": g_max = 25 uS (HERMES presets: 10.35, 20.7 uS)")
+    statistics: PCMStatistics = field(default_factory=JoshiStatistics)
+    pulse_response: PCMPulseResponse = field(default_factory=PCMPulseResponse)
+    read_voltage: float = param(0.2, unit="V", gt=0.0, doc="read voltage applied on a row",
+                                source="[U] sub-threshold analog PCM read; the survey's one "
+                                "value (1.0 V, digital read) is too close to threshold switching")
+    read_time: float = param(250e-9, unit="s", gt=0.0,
+                             doc="read (integration) time; sets the 1/f noise bandwidth",
+                             source=_JOSHI + ": t_read = 250 ns (HERMES presets: 512 ns)")
+    write_voltage: float = param(2.05, unit="V", gt=0.0, doc="SET (potentiation) pulse amplitude",
+                                 source=_SURVEY + ": median SET voltage (n = 2: 0.4, 3.7 V)")
+    write_time: float = param(100e-9, unit="s", gt=0.0, doc="SET pulse duration",
+                              source=_SURVEY + ": median SET time (n = 11)")
+    write_energy: float = param(12.3e-12, unit="J", ge=0.0,
+                                doc="energy of one SET pulse, V_set * I_set * t_set",
+                                source=_SURVEY + ": medians 2.05 V x 60 uA (n = 7) x 100 ns "
+                                "[derived]")
+    endurance: float = param(1e8, unit="cycles", gt=0.0, doc="write cycles before wear-out",
+                             source=_SURVEY + ": median endurance (n = 13)")
+
+    def _check(self) -> None:
+        super()._check()
+        name = type(self).__name__
+        if not isinstance(self.statistics, PCMStatistics):
+            raise ValueError(f"{name}.statistics must be a PCMStatistics (JoshiStatistics, "
+                             f"HermesStatistics), got {type(self.statistics).__name__}")
+        if not isinstance(self.pulse_response, PCMPulseResponse):
+            raise ValueError(f"{name}.pulse_response must be a PCMPulseResponse, got "
+                             f"{type(self.pulse_response).__name__}")
+        if not self.statistics.t0 > self.read_time:
+            raise ValueError(f"{name}: statistics.t0 = {self.statistics.t0} s must exceed "
+                             f"read_time = {self.read_time} s (1/f noise bandwidth)")
+
+    # ----------------------------------------------------------------- model
+    def _draw_nu(self, g_t: Tensor, generator: torch.Generator | None) -> Tensor:
+        x = g_t / self.g_max
+        s = self.statistics
+        return (s.nu_mean(x) + s.nu_std(x) * randn(g_t, generator)).abs()
+
+    def _program(self, g_target: Tensor, generator: torch.Generator | None) -> CellState:
+        sigma = self.statistics.sigma_prog(g_target / self.g_max, self.g_max)
+        g = (g_target + sigma * randn(g_target, generator)).clamp_min(0.0)
+        nu = self._draw_nu(g_target, generator)
+        return CellState(g, {"nu": nu, **self.pulse_response.sample(g_target, generator)})
+
+    def _mean(self, state: CellState, t: Tensor) -> Tensor:
+        t0 = self.statistics.t0
+        return state.g * ((t + t0) / t0) ** (-state.latent["nu"])
+
+    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
+        t_read = self.read_time
+        bandwidth = torch.log((t + self.statistics.t0 + t_read) / (2.0 * t_read)).sqrt()
+        return self._mean(state, t) * self.statistics.q_s(state.g / self.g_max) * bandwidth
+
+    def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
+        missing = {"dx_scale", "x_reset", "x_sat"} - state.latent.keys()
+        if missing:
+            raise ValueError(f"PCM.pulse: state lacks latents {sorted(missing)}; program the "
+                             "cells with PCM.program first")
+        lat, pr = state.latent, self.pulse_response
+        span = self.g_max - self.g_min
+        x_sat = lat["x_sat"]
+        x = (state.g - self.g_min) / span
+        reset = (lat["x_reset"] + pr.reset_std * randn(x, generator)).clamp_min(0.0)
+        x = torch.where(n < 0, torch.minimum(reset, x_sat), x)
+        for k in range(int(n.max().clamp_min(0))):
+            dx = pr.mean_step(x, lat["dx_scale"])
+            x_new = x + dx + pr.step_std(x, dx) * randn(x, generator)
+            x = torch.where(n > k, torch.minimum(x_new.clamp_min(0.0), x_sat), x)
+        g = torch.where(n != 0, self.g_min + x * span, state.g)
+        nu = torch.where(n != 0, self._draw_nu(g, generator), lat["nu"])
+        return state.replace(g=g, nu=nu)
+
+
+# ------------------------------------------------------------------- presets
+def _hermes(two_devices: bool) -> PCM:
+    stats = HermesStatistics.two_devices() if two_devices else HermesStatistics()
+    return PCM(g_max=stats.g_ref, statistics=stats, read_time=512e-9)
+
+
+PRESETS = [
+    Preset("pcm-joshi2020", "pcm", PCM,
+           _JOSHI + "; pulse response " + _NANDA + "; costs " + _SURVEY,
+           "GST PCM, 0-25 uS, state-dependent programming noise, power-law drift (t0 = 20 s), "
+           "1/f read noise; gradual SET, abrupt RESET"),
+    Preset("pcm-legallo2023-1dev", "pcm", lambda: _hermes(False),
+           _HERMES + " (one device per weight); pulse response " + _NANDA,
+           "IBM HERMES chip PCM, one device per weight: 0-10.35 uS, t0 = 200 s, t_read = 512 ns"),
+    Preset("pcm-legallo2023-2dev", "pcm", lambda: _hermes(True),
+           _HERMES + " (two devices per weight, MSF programming, Vasilopoulos et al. TED 2023); "
+           "pulse response " + _NANDA,
+           "IBM HERMES chip PCM, two devices per weight as one 0-20.7 uS cell: t0 = 300 s, "
+           "t_read = 512 ns"),
+]
