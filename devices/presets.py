@@ -6,23 +6,22 @@ parameters with units and sources.
 
 from __future__ import annotations
 
-from . import ideal
+from . import ferroelectric, ideal, measured, pcm, rram, spintronic
 from .base import Device, Preset
 
-_MODULES = [ideal]
-for _mod in ("pcm", "rram", "ferroelectric", "spintronic", "measured"):
-    try:
-        _MODULES.append(__import__(f"{__package__}.{_mod}", fromlist=["PRESETS"]))
-    except ModuleNotFoundError as exc:  # pragma: no cover - during development only
-        if exc.name != f"{__package__}.{_mod}":
-            raise
-
-_REGISTRY: dict[str, Preset] = {p.name: p for m in _MODULES for p in m.PRESETS}
+_REGISTRY: dict[str, Preset] = {
+    p.name: p for m in (ideal, pcm, rram, ferroelectric, spintronic, measured) for p in m.PRESETS
+}
 
 
 def names(technology: str | None = None) -> list[str]:
-    """Preset names, optionally of one technology (``pcm``, ``rram``, ``fefet``, ...)."""
+    """Preset names, optionally of one technology ("pcm", "rram", "fefet", "mtj", ...)."""
     return [n for n, p in _REGISTRY.items() if technology in (None, p.technology)]
+
+
+def technologies() -> list[str]:
+    """The technologies that have presets."""
+    return sorted({p.technology for p in _REGISTRY.values()})
 
 
 def preset(name: str) -> Preset:

@@ -47,6 +47,14 @@ def _devices_plot(args: argparse.Namespace) -> None:
     path = plot_device(p.build(), args.out, title=f"{args.name}: {p.summary}",
                        n_pulses=args.pulses, seed=args.seed)
     print(f"wrote {path}")
+    if p.technology == "measured":
+        from memxbar.devices.measured import plot_fit, preset_report
+
+        report = preset_report(args.name)
+        fit_path = args.out.with_name(f"{args.out.stem}-fit{args.out.suffix}")
+        plot_fit(report, fit_path)
+        print(report.summary())
+        print(f"wrote {fit_path}")
 
 
 def _spice_check(args: argparse.Namespace) -> None:
