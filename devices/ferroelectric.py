@@ -255,8 +255,10 @@ class FeFET(Device):
         # NLS switching order at the write voltage: log t_i = log tau_i + ln(-ln U)/beta
         u = torch.rand(shape, **kw)
         key = (ea / self.fe_voltage) ** self.alpha + torch.log(-torch.log(u)) / self.beta
-        rank = torch.argsort(torch.argsort(key, dim=-1), dim=-1)
-        latent.update(ea=ea, switched=rank < k[..., None], h=torch.zeros_like(ea))
+        # the k earliest domains switch: threshold at the k-th smallest key (one sort)
+        kth = key.sort(dim=-1).values.gather(-1, (k.long() - 1).clamp_min(0)[..., None])
+        switched = (key <= kth) & (k[..., None] > 0)
+        latent.update(ea=ea, switched=switched, h=torch.zeros_like(ea))
         state = CellState(g_target, latent)
         return state.replace(g=self.conductance(self._fraction(state)))
 
