@@ -1,0 +1,124 @@
+"""Analog layers against their digital counterparts, measured in the same run.
+
+1. ``AnalogLinear(512, 512)`` on 256 x 256 tiles (differential pairs on two columns, so 2 x 4
+   tiles), batch 256, PCM (Joshi 2020) read 1 day after programming, 8-bit DAC, 8-bit ADC
+   (calibrated range), IR drop (1 ohm per segment), forward versus ``nn.Linear`` forward, with
+   read noise drawn once per read time ("per_read") and for every MVM ("per_mvm").
+2. Program plus drift (read at 1 day) of that layer versus one ``nn.Linear`` forward, without
+   and with IR drop (the IR-drop solve happens once per read time).
+3. A small conv net (LeNet-style on 3 x 32 x 32, batch 64) forward versus its digital forward.
+4. Peak memory of converting and programming a ResNet-18-sized model (11.7M weights) onto
+   256 x 256 PCM tiles, in a fresh process (ru_maxrss).
+
+Run: ``python benchmarks/mapping.py`` (prints a Markdown table).
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_time, header  # noqa: E402
+
+from memxbar.crossbar.periphery import ADC, DAC  # noqa: E402
+from memxbar.crossbar.tile import TileConfig  # noqa: E402
+from memxbar.devices import presets  # noqa: E402
+from memxbar.mapping import AnalogLinear, calibrate, drift, program, to_analog  # noqa: E402
+from memxbar.studies.workloads import LeNet  # noqa: E402
+
+DAY = 86400.0
+
+
+def hardware(read_noise: str, r_wire: float = 1.0) -> TileConfig:
+    return TileConfig(rows=256, cols=256, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
+                      adc=ADC(bits=8, range_mode="calibrated"), r_row=r_wire, r_col=r_wire,
+                      read_noise=read_noise)
+
+
+def resnet18(n_classes: int = 1000) -> nn.Module:
+    """A ResNet-18-shaped network (11.7M weights) for the memory measurement."""
+    def block(cin: int, cout: int, stride: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.ReLU(),
+                             nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.ReLU()]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [block(cin, cout, stride), block(cout, cout, 1)]
+        if stride != 1 or cin != cout:
+            layers.append(nn.Conv2d(cin, cout, 1, stride, bias=False))  # projection shortcut
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_classes)]
+    return nn.Sequential(*layers)
+
+
+def memory_child() -> None:
+    model = resnet18()
+    n = sum(p.numel() for p in model.parameters())
+    analog = to_analog(model, hardware("per_mvm", 0.0))
+    program(analog, generator=torch.Generator().manual_seed(0))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    print(f"{n} {peak:.3f}")
+
+
+def main() -> None:
+    print(header("mapping benchmarks"))
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    dig = nn.Linear(512, 512)
+    x = torch.rand(256, 512, generator=gen)
+    t_lin = best_time(lambda: dig(x), repeat=20, warmup=3)
+    rows = [("nn.Linear(512, 512) forward, batch 256", t_lin, None, None)]
+    with torch.no_grad():
+        for mode, target in (("per_read", 1.5), ("per_mvm", 2.5)):
+            layer = AnalogLinear.from_digital(dig, hardware(mode))
+            layer.program(generator=gen)
+            calibrate(layer, x)
+            layer.drift(DAY, generator=gen)
+            t = best_time(lambda layer=layer: layer(x), repeat=20, warmup=3)
+            rows.append((f"AnalogLinear forward, read noise {mode}", t, t / t_lin, target))
+        for r_wire in (0.0, 1.0):
+            layer = AnalogLinear.from_digital(dig, hardware("per_mvm", r_wire))
+
+            def life(layer: AnalogLinear = layer) -> None:
+                layer.program(generator=gen)
+                layer.drift(DAY, generator=gen)
+            t = best_time(life, repeat=3)
+            ir = "with IR drop" if r_wire else "no IR drop"
+            rows.append((f"program + drift to 1 day, {ir}", t, t / t_lin, 3.0))
+
+        torch.manual_seed(0)
+        net = LeNet((3, 32, 32), 10).eval()
+        xi = torch.rand(64, 3, 32, 32, generator=gen)
+        t_net = best_time(lambda: net(xi), repeat=10, warmup=2)
+        analog = to_analog(net, hardware("per_mvm", 0.0))
+        program(analog, generator=gen, calibration=xi)
+        drift(analog, DAY, generator=gen)
+        t_an = best_time(lambda: analog(xi), repeat=10, warmup=2)
+        rows.append(("LeNet 3x32x32 forward, batch 64 (digital)", t_net, None, None))
+        rows.append(("LeNet analog forward (PCM, 8-bit DAC/ADC, no IR drop)", t_an,
+                     t_an / t_net, 3.0))
+
+    print("\n| case | time (ms) | ratio to digital | target |")
+    print("|---|---:|---:|---:|")
+    for name, t, ratio, target in rows:
+        r = f"{ratio:.2f}x" if ratio is not None else "baseline"
+        tg = f"<= {target}x" if target is not None else ""
+        print(f"| {name} | {t * 1e3:.2f} | {r} | {tg} |")
+
+    out = subprocess.run([sys.executable, __file__, "--memory-child"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    print(f"\nResNet-18-sized model ({int(out[0]) / 1e6:.1f}M weights) converted and programmed "
+          f"on 256x256 PCM tiles: peak memory {float(out[1]):.2f} GiB (target < 4 GiB)")
+
+
+if __name__ == "__main__":
+    if "--memory-child" in sys.argv:
+        memory_child()
+    else:
+        main()

@@ -1,0 +1,457 @@
+"""The resistive network of one crossbar array with wire resistance (IR drop).
+
+Topology (DESIGN.md, crossbar/; the same in the SPICE netlist and every test): cell (i, j) joins
+row node (i, j) to column node (i, j). Row i is driven by an ideal source ``V[i]`` at column 0's
+end through one segment ``r_row``; neighbouring row nodes are joined by ``r_row``; row i's far end
+(after column C-1) is open. Column j ends in a virtual ground (0 V) after row R-1 through one
+segment ``r_col``; neighbouring column nodes are joined by ``r_col``; column j's far end (before
+row 0) is open. ``r = 0`` means an ideal wire. The outputs are the column currents flowing into
+the virtual grounds, in amperes.
+
+Method (own derivation; exact up to float64 rounding, no iteration for ohmic cells):
+
+* Each row line with its cells is a tridiagonal system ``T_i = g_r L + diag(G_i)`` (``L`` is the
+  chain Laplacian, source end fixed, far end open). Its inverse is formed in O(C^2) from the two
+  pivot sequences of the chain (forward ``p``, backward ``q``): the diagonal of ``T^-1`` is
+  ``1 / (a_j - g^2/p_(j-1) - g^2/q_(j+1))`` and, along a column of ``T^-1``,
+  ``T^-1[j, k] = T^-1[k, k] * prod_(m=j..k-1) g/p_m`` for ``j < k`` (the inverse of a symmetric
+  tridiagonal matrix is semiseparable), evaluated as exponentials of cumulative log-ratios, so
+  nothing overflows.
+* Eliminating the row nodes leaves a block-tridiagonal system in the column-node voltages, one
+  dense C x C block per array row (``g_c k_i I + diag(G_i) - diag(G_i) T_i^-1 diag(G_i)``) coupled
+  by ``-g_c I``. A block LDL^T sweep from row 0 to row R-1 carries all R unit-source right-hand
+  sides at once; only the last block is needed, because the column currents are
+  ``g_c * w[R-1, :]``, so no back substitution is done. Cost ~ R C^3 + R^2 C^2 flops, memory
+  O(C^2 + R C) per array.
+* The network is reciprocal, so the effective matrix of the mirrored problem (rows and columns
+  swapped, both axes reversed, ``r_row`` and ``r_col`` swapped) is the transpose of the same map;
+  the solver runs in whichever orientation has the smaller dense block.
+
+The sweep is a sequential recurrence over array rows (each step a batched dense operation over
+every leading dimension), as is the O(C) pivot recurrence of each line; neither loops over cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["effective_conductance", "solve", "solve_nonlinear"]
+
+CellCurrent = Callable[[Tensor, Tensor], Tensor]
+
+_F64 = torch.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# input checks
+
+
+def _as_conductance(G: Tensor) -> Tensor:
+    if not isinstance(G, Tensor):
+        G = torch.as_tensor(G)
+    if not G.is_floating_point():
+        G = G.to(_F64)
+    if G.dim() < 2 or G.shape[-1] == 0 or G.shape[-2] == 0:
+        raise ValueError(
+            f"G must have shape (..., R, C) with R, C >= 1 (siemens); got {tuple(G.shape)}"
+        )
+    if not bool(torch.isfinite(G).all()):
+        raise ValueError("G contains non-finite values; conductances must be finite (S)")
+    if bool((G < 0).any()):
+        raise ValueError(f"G must be >= 0 S; got minimum {float(G.min()):.3e} S")
+    return G
+
+
+def _as_resistance(r: float, name: str) -> float:
+    if isinstance(r, Tensor):
+        if r.numel() != 1:
+            raise ValueError(f"{name} must be a scalar (ohm); got shape {tuple(r.shape)}")
+        r = r.item()
+    if isinstance(r, bool) or not isinstance(r, (int, float)):
+        raise ValueError(f"{name} must be a number (ohm); got {r!r}")
+    r = float(r)
+    if not math.isfinite(r) or r < 0:
+        raise ValueError(f"{name} = {r!r} ohm is not allowed; allowed: finite and >= 0")
+    return r
+
+
+def _as_voltage(V: Tensor, G: Tensor) -> Tensor:
+    if not isinstance(V, Tensor):
+        V = torch.as_tensor(V)
+    if not V.is_floating_point():
+        V = V.to(_F64)
+    R = G.shape[-2]
+    if V.dim() < 1 or V.shape[-1] != R:
+        raise ValueError(
+            f"V must have shape (..., B, R) or (R,) with R = {R} rows of G {tuple(G.shape)}; "
+            f"got {tuple(V.shape)}"
+        )
+    if V.dim() >= 2:
+        try:
+            torch.broadcast_shapes(V.shape[:-2], G.shape[:-2])
+        except RuntimeError:
+            raise ValueError(
+                f"leading dimensions of V {tuple(V.shape)} and G {tuple(G.shape)} do not "
+                "broadcast; expected V (..., B, R) and G (..., R, C)"
+            ) from None
+    if not bool(torch.isfinite(V).all()):
+        raise ValueError("V contains non-finite values; voltages must be finite (V)")
+    return V
+
+
+def _conductance_of(r: float) -> float:
+    return math.inf if r == 0.0 else 1.0 / r
+
+
+# ---------------------------------------------------------------------------------------------
+# one line: tridiagonal T = g L + diag(d); L: node 0 tied to a fixed potential, node n-1 open
+
+
+def _line_factors(d: Tensor, g: float) -> tuple[Tensor, Tensor]:
+    """Diagonal of ``T^-1`` and the cumulative log-ratios ``Lam`` of the lines ``d`` (..., n).
+
+    ``T^-1[j, k] = diag[max(j, k)] * exp(-|Lam[j] - Lam[k]|)``.
+    """
+    n = d.shape[-1]
+    a = d + g
+    a[..., : n - 1] += g
+    a_cols = a.unbind(-1)
+    g2 = g * g
+    p = [a_cols[0]]
+    for j in range(1, n):
+        p.append(a_cols[j] - g2 / p[-1])
+    q = [a_cols[n - 1]]
+    for j in range(n - 2, -1, -1):
+        q.append(a_cols[j] - g2 / q[-1])
+    q.reverse()
+    P = torch.stack(p, -1)
+    Q = torch.stack(q, -1)
+    s = a.clone()
+    s[..., 1:] -= g2 / P[..., :-1]
+    s[..., :-1] -= g2 / Q[..., 1:]
+    lam = torch.zeros_like(a)
+    lam[..., 1:] = torch.cumsum(torch.log(g / P[..., :-1]), -1)
+    return 1.0 / s, lam
+
+
+_EXP_SPAN = 600.0  # |Lam| range up to which T^-1 is formed as an outer product in float64
+
+
+def _line_inverse(diag: Tensor, lam: Tensor, scale: Tensor | None = None) -> Tensor:
+    """Dense ``diag(s) T^-1 diag(s)`` (..., n, n) from :func:`_line_factors` (s = 1 if None).
+
+    The lower triangle is the outer product ``(diag_j e^(Lam_j + c)) (e^(-Lam_k - c))``, j >= k,
+    with c centring the exponents, unless ``Lam`` spans more than float64 exponents allow; then
+    every entry is exponentiated separately.
+    """
+    n = diag.shape[-1]
+    idx = torch.arange(n, device=diag.device)
+    lower = idx[:, None] >= idx[None, :]
+    s = torch.ones_like(diag) if scale is None else scale
+    if float(-lam[..., -1].detach().min()) <= _EXP_SPAN:
+        c = -0.5 * lam[..., -1:]
+        P = (s * diag * torch.exp(lam + c))[..., :, None] * (s * torch.exp(-lam - c))[..., None, :]
+        return torch.where(lower, P, P.mT)
+    D = torch.where(lower, diag[..., :, None], diag[..., None, :]) * s[..., :, None]
+    return D * s[..., None, :] * torch.exp(-(lam[..., :, None] - lam[..., None, :]).abs())
+
+
+def _check_info(info: Tensor) -> None:
+    if bool((info != 0).any()):
+        raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
+
+
+def _cholesky(A: Tensor) -> Tensor:
+    L, info = torch.linalg.cholesky_ex(A)
+    _check_info(info)
+    return L
+
+
+def _row_block(d: Tensor, dtd: Tensor, diag_add: Tensor) -> Tensor:
+    """``diag(d + diag_add) - dtd``, dtd = ``diag(d) T^-1 diag(d)``: rows seen from the columns."""
+    B = -dtd
+    B.diagonal(dim1=-2, dim2=-1).add_(d + diag_add)
+    return B
+
+
+def _column_coupling(rows: range, g_c: float, like: Tensor) -> Tensor:
+    """``k_i g_c`` (rows, 1): column node i has a segment below it, and one above unless i = 0."""
+    k = torch.tensor([[2.0 if i > 0 else 1.0] for i in rows], dtype=_F64, device=like.device)
+    return g_c * k
+
+
+_BLOCK_BUDGET = 2**19  # float64 entries of row blocks built at once (4 MiB: no page-fault storm)
+
+
+def _effective_oriented(G: Tensor, g_r: float, g_c: float) -> Tensor:
+    """Effective matrix for finite ``g_r``; dense blocks of size C, a sweep over the R rows."""
+    R, C = G.shape[-2:]
+    diag, lam = _line_factors(G, g_r)
+    beta = g_r * G * diag * torch.exp(lam)  # cell currents per volt with columns grounded
+    if math.isinf(g_c):
+        return beta
+    chunk = max(1, _BLOCK_BUDGET // (C * C * max(1, G[..., 0, 0].numel())))
+    H = beta[..., 0, :, None]  # (..., C, i + 1): swept right-hand sides of sources 0..i
+    L = None
+    infos = []
+    for i0 in range(0, R, chunk):
+        rows = range(i0, min(R, i0 + chunk))
+        sl = slice(rows.start, rows.stop)
+        d = G[..., sl, :]
+        blocks = _row_block(d, _line_inverse(diag[..., sl, :], lam[..., sl, :], d),
+                            _column_coupling(rows, g_c, G))
+        for k, i in enumerate(rows):
+            block = blocks[..., k, :, :]
+            if L is not None:
+                S = g_c * torch.cholesky_inverse(L)  # g_c * Sigma_(i-1)^-1
+                block = torch.add(block, S, alpha=-g_c)
+                H = torch.cat([S @ H, beta[..., i, :, None]], -1)
+            L, info = torch.linalg.cholesky_ex(block)
+            infos.append(info)
+    _check_info(torch.stack(infos))
+    return g_c * torch.cholesky_solve(H, L).transpose(-1, -2)
+
+
+def _mirror(X: Tensor) -> Tensor:
+    return X.transpose(-1, -2).flip(-2, -1)
+
+
+def _effective64(G: Tensor, r_row: float, r_col: float) -> Tensor:
+    G = G.to(_F64)
+    if r_row == 0.0 and r_col == 0.0:
+        return G.clone()
+    R, C = G.shape[-2:]
+    g_r, g_c = _conductance_of(r_row), _conductance_of(r_col)
+    # cost ~ R C^3 + R^2 C^2 directly, C R^3 + R^2 C^2 mirrored: the dense block is min(R, C)
+    if r_row == 0.0 or (r_col != 0.0 and C > R):
+        return _mirror(_effective_oriented(_mirror(G), g_c, g_r))
+    return _effective_oriented(G, g_r, g_c)
+
+
+def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
+    """Effective conductance matrix M (S) of arrays of ohmic cells with wire resistance.
+
+    G: (..., R, C) cell conductances in S; r_row, r_col: wire segment resistances in ohm (0 =
+    ideal wire). Returns M (..., R, C), dtype of G, such that the column currents are
+    ``I = V @ M`` for row voltages V (..., B, R). Computed in float64; ``r_row = r_col = 0``
+    returns G exactly. Solve once per programmed array, then reuse M for every input.
+    """
+    G = _as_conductance(G)
+    r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
+    return _effective64(G, r_row, r_col).to(G.dtype)
+
+
+def solve(G: Tensor, V: Tensor, r_row: float, r_col: float) -> Tensor:
+    """Column currents (A) of arrays of ohmic cells with wire resistance.
+
+    G: (..., R, C) in S; V: (..., B, R) row voltages in V (or (R,)); r_row, r_col in ohm.
+    Returns I (..., B, C) (or (..., C) for 1-D V), in the promoted dtype of G and V.
+    """
+    G = _as_conductance(G)
+    V = _as_voltage(V, G)
+    r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
+    out = torch.promote_types(G.dtype, V.dtype)
+    M = _effective64(G, r_row, r_col)
+    return (V.to(_F64) @ M).to(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# general linear solve of the node voltages (used by the nonlinear Newton iteration)
+
+
+def _line_solve(d: Tensor, g: float, rhs: Tensor) -> Tensor:
+    diag, lam = _line_factors(d, g)
+    return (_line_inverse(diag, lam) @ rhs[..., None])[..., 0]
+
+
+def _node_voltages(
+    Gd: Tensor, Vs: Tensor, Ju: Tensor, Jw: Tensor, g_r: float, g_c: float
+) -> tuple[Tensor, Tensor]:
+    """Row and column node voltages of the network with cell conductances Gd (..., R, C).
+
+    Vs (..., R) source voltages; Ju, Jw (..., R, C) currents injected into the row and column
+    nodes. Infinite g_r pins the row nodes to Vs (Ju unused); infinite g_c pins the column nodes
+    to 0 V (Jw unused).
+    """
+    R, C = Gd.shape[-2:]
+    if math.isinf(g_r):
+        u = Vs[..., :, None].expand_as(Gd)
+        if math.isinf(g_c):
+            return u, torch.zeros_like(Gd)
+        # columns are independent lines, fixed end (virtual ground) after row R-1
+        flip = lambda X: X.transpose(-1, -2).flip(-1)  # noqa: E731  (..., C, R), reversed rows
+        w = _line_solve(flip(Gd), g_c, flip(Gd * u + Jw))
+        return u, w.flip(-1).transpose(-1, -2)
+    ru = Ju.clone()
+    ru[..., 0] += g_r * Vs
+    diag, lam = _line_factors(Gd, g_r)
+    tinv = _line_inverse(diag, lam)  # (..., R, C, C)
+    y = (tinv @ ru[..., None])[..., 0]  # row voltages with the column nodes at 0 V
+    if math.isinf(g_c):
+        return y, torch.zeros_like(Gd)
+    b = Jw + Gd * y
+    dtd = Gd[..., :, None] * tinv * Gd[..., None, :]
+    blocks = _row_block(Gd, dtd, _column_coupling(range(R), g_c, Gd))
+    sinv: list[Tensor] = []
+    bt: list[Tensor] = []
+    for i in range(R):
+        block, rhs = blocks[..., i, :, :], b[..., i, :]
+        if i > 0:
+            block = block - (g_c * g_c) * sinv[-1]
+            rhs = rhs + g_c * (sinv[-1] @ bt[-1][..., None])[..., 0]
+        sinv.append(torch.cholesky_inverse(_cholesky(block)))
+        bt.append(rhs)
+    w = [(sinv[R - 1] @ bt[R - 1][..., None])[..., 0]]
+    for i in range(R - 2, -1, -1):
+        w.append((sinv[i] @ (bt[i] + g_c * w[-1])[..., None])[..., 0])
+    w.reverse()
+    W = torch.stack(w, -2)
+    u = y + (tinv @ (Gd * W)[..., None])[..., 0]
+    return u, W
+
+
+# ---------------------------------------------------------------------------------------------
+# nonlinear cells: damped Newton
+
+
+def _kcl(
+    u: Tensor, w: Tensor, Vs: Tensor, f: Tensor, g_r: float, g_c: float
+) -> tuple[Tensor, Tensor]:
+    """Currents leaving each row node and each column node (A); zero where pinned."""
+    if math.isinf(g_r):
+        Fu = torch.zeros_like(u)
+    else:
+        left = torch.cat([Vs[..., :, None], u[..., :-1]], -1)
+        Fu = g_r * (u - left) + f
+        Fu[..., :-1] += g_r * (u[..., :-1] - u[..., 1:])
+    if math.isinf(g_c):
+        Fw = torch.zeros_like(w)
+    else:
+        below = torch.cat([w[..., 1:, :], torch.zeros_like(w[..., :1, :])], -2)
+        Fw = g_c * (w - below) - f
+        Fw[..., 1:, :] += g_c * (w[..., 1:, :] - w[..., :-1, :])
+    return Fu, Fw
+
+
+def _cell_eval(
+    current: CellCurrent, derivative: CellCurrent | None, g: Tensor, v: Tensor
+) -> tuple[Tensor, Tensor]:
+    if derivative is None:
+        with torch.enable_grad():
+            vv = v.detach().requires_grad_(True)
+            i = current(g, vv)
+            if not isinstance(i, Tensor) or i.shape != v.shape:
+                raise ValueError(
+                    "current(g, v) must return a tensor of the cell-voltage shape "
+                    f"{tuple(v.shape)}; got {getattr(i, 'shape', type(i))}"
+                )
+            (di,) = torch.autograd.grad(i.sum(), vv, allow_unused=True)
+        i = i.detach()
+        di = torch.zeros_like(v) if di is None else di
+    else:
+        i, di = current(g, v), derivative(g, v)
+        for name, x in (("current", i), ("derivative", di)):
+            if not isinstance(x, Tensor) or x.shape != v.shape:
+                raise ValueError(
+                    f"{name}(g, v) must return a tensor of the cell-voltage shape "
+                    f"{tuple(v.shape)}; got {getattr(x, 'shape', type(x))}"
+                )
+    i, di = i.to(_F64), di.to(_F64)
+    if not (bool(torch.isfinite(i).all()) and bool(torch.isfinite(di).all())):
+        raise ValueError("the cell I-V returned non-finite current or dI/dV")
+    if bool((di < 0).any()):
+        k = int(torch.argmin(di))
+        raise ValueError(
+            "the cell I-V must be non-decreasing (dI/dV >= 0) for a unique, convergent solution; "
+            f"got dI/dV = {float(di.flatten()[k]):.3e} S at v = {float(v.flatten()[k]):.4g} V"
+        )
+    return i, di
+
+
+def solve_nonlinear(
+    G: Tensor,
+    V: Tensor,
+    r_row: float,
+    r_col: float,
+    current: CellCurrent,
+    *,
+    derivative: CellCurrent | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 50,
+) -> Tensor:
+    """Column currents (A) of arrays of cells with a nonlinear I-V, by damped Newton.
+
+    ``current(g, v) -> i``: elementwise cell current (A) for cell parameter g (the entries of G,
+    broadcast to the cell voltages v, V) — non-decreasing in v. ``derivative(g, v) -> dI/dV``
+    (S) is optional; without it autograd differentiates ``current``. G: (..., R, C); V:
+    (..., B, R) or (R,); r_row, r_col in ohm (0 = ideal wire). Returns I (..., B, C) (or
+    (..., C) for 1-D V) in the promoted dtype of G and V.
+
+    Each Newton step solves the linearised network (cell conductances dI/dV at the present cell
+    voltages) exactly; the step is halved until the Kirchhoff residual decreases. Converged
+    when the full Newton step is at most ``tol * max|V|`` for every input; otherwise raises
+    ``RuntimeError`` naming the iterations and the residual. Linear cells converge in one step
+    to :func:`solve`'s answer.
+    """
+    G = _as_conductance(G)
+    V = _as_voltage(V, G)
+    r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter = {max_iter!r} is not allowed; allowed: an integer >= 1")
+    out = torch.promote_types(G.dtype, V.dtype)
+    vec = V.dim() == 1
+    Vs = (V[None] if vec else V).to(_F64)  # (..., B, R)
+    g = G.to(_F64)[..., None, :, :]  # (..., 1, R, C)
+    shape = torch.broadcast_shapes(g.shape[:-2], Vs.shape[:-1]) + tuple(G.shape[-2:])
+    g = g.expand(shape)
+    Vs = Vs.expand(shape[:-1])
+    g_r, g_c = _conductance_of(r_row), _conductance_of(r_col)
+    zero = torch.zeros(shape, dtype=_F64, device=G.device)
+    v_scale = max(float(Vs.abs().max()), torch.finfo(_F64).tiny)
+
+    def residual(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        f, df = _cell_eval(current, derivative, g, u - w)
+        Fu, Fw = _kcl(u, w, Vs, f, g_r, g_c)
+        norm = (Fu.square() + Fw.square()).flatten(-2).sum(-1)
+        return Fu, Fw, df, norm
+
+    _, df0 = _cell_eval(current, derivative, g, zero)
+    u, w = _node_voltages(df0, Vs, zero, zero, g_r, g_c)
+    Fu, Fw, df, norm = residual(u, w)
+    done = torch.zeros(shape[:-2], dtype=torch.bool, device=G.device)
+    for it in range(1, max_iter + 1):
+        du, dw = _node_voltages(df, torch.zeros_like(Vs), -Fu, -Fw, g_r, g_c)
+        step = torch.maximum(du.abs(), dw.abs()).flatten(-2).amax(-1)
+        alpha = torch.where(done, 0.0, 1.0).to(_F64)
+        small = step <= tol * v_scale
+        accepted = done | small
+        while True:
+            a = alpha[..., None, None]
+            cand = residual(u + a * du, w + a * dw)
+            ok = accepted | (cand[3] <= (1.0 - 1e-4 * alpha) * norm)
+            if bool(ok.all()) or float(alpha.max()) < 2.0**-40:
+                break
+            alpha = torch.where(ok, alpha, 0.5 * alpha)
+        if not bool(ok.all()):
+            raise RuntimeError(
+                f"solve_nonlinear: line search failed at iteration {it}; Kirchhoff residual "
+                f"{float(norm.max()) ** 0.5:.3e} A (tol too tight for float64, or a bad I-V)"
+            )
+        u, w = u + alpha[..., None, None] * du, w + alpha[..., None, None] * dw
+        Fu, Fw, df, norm = cand
+        done = done | small
+        if bool(done.all()):
+            I = g_c * w[..., -1, :] if not math.isinf(g_c) else _cell_eval(
+                current, derivative, g, u)[0].sum(-2)
+            return (I[..., 0, :] if vec else I).to(out)
+    raise RuntimeError(
+        f"solve_nonlinear did not converge in {max_iter} iterations: largest Newton step "
+        f"{float(step.max()):.3e} V > tol * max|V| = {tol * v_scale:.3e} V, Kirchhoff residual "
+        f"{float(norm.max()) ** 0.5:.3e} A"
+    )

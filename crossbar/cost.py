@@ -1,0 +1,635 @@
+"""Energy, latency and area of crossbar tiles, per component, and of programming them.
+
+One forward MVM of a tile (see :mod:`memxbar.crossbar.tile`) is costed from what actually
+happens in it, not from averages:
+
+- ``cells``: ohmic read power of every cell over the read pulse, from the tile's conductances
+  (device read means at the tile's read time) and the DAC planes of the real inputs:
+  ``E = t_read * V_read^2 * sum_cycles sum_rows (code * volt)^2 * G_row``, where ``G_row`` is the
+  sum of the conductances of a row over the used columns of every array of the tile (offset
+  reference column included). Wire (IR-drop) losses are neglected and a non-ohmic cell is
+  treated with its low-field conductance.
+- ``dac``: one row-driver event per non-zero input code and read cycle (event-driven: a zero
+  input costs nothing, so activation sparsity shows in the energy).
+- ``adc``: one conversion per ADC-converted column (differential pairs are subtracted before
+  the ADC), read cycle and row group; energy per conversion from the measured ADC survey (Walden
+  figure of merit, ``E = FOM * 2^bits``) or NeuroSim's SAR-ADC fit.
+- ``shift_add``: one accumulator addition per conversion (recombining cycles, slices, groups).
+- ``buffer``: the tile's input activations read from an SRAM activation buffer.
+
+Partial row activation: ``CostModel.rows_parallel`` rows are read per conversion (NeuroSim's
+"rows read in parallel"); the rows holding weights are read in ``ceil(rows / rows_parallel)``
+groups, which multiplies ADC conversions, shift-adds and read cycles, not the cell energy. The
+accuracy simulation (``Tile.mvm``) always reads all rows at once; ``rows_parallel`` affects the
+cost only.
+
+Latency of one MVM (one input vector; the tiles of a stack run in parallel):
+``cycles * groups * (t_read + conversions_per_ADC * t_conv)``, with ADCs shared by
+``adc_share`` columns through a multiplexer.
+
+Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, shift-add
+units and the tile's input/output registers.
+
+Technology scaling (stated rule): digital energies quoted at 45 nm (Horowitz, ISSCC 2014) and the
+DAC figures quoted at 32 nm (ISAAC) scale linearly with the node F (switched capacitance ~ F at
+a roughly constant supply of ~0.9-1 V below 45 nm, i.e. the end of Dennard voltage scaling);
+areas given in F^2 scale with F^2. Survey ADC figures are used as measured (not scaled).
+Leakage and interconnect between tiles are not modelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from ..devices.base import Device, Parametrized, param
+from .tile import Tile, TileConfig
+
+COMPONENTS = ("cells", "dac", "adc", "shift_add", "buffer")
+ADC_MODELS = ("survey", "neurosim")
+CELL_TYPES = ("1R", "1T1R", "1FeFET", "1T1MTJ")
+
+_HOROWITZ = ("M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC "
+             "2014, energy table for 45 nm, 0.9 V")
+_ISAAC = ("Shafiee et al., ISAAC, ISCA 2016, Table I (32 nm), per-unit figures as tabulated in "
+          "MNSIM 2.0 Hardware_Model/DAC.py (1-bit DAC 0.0039 mW at 1 GS/s, 0.166 um^2)")
+_NEUROSIM = "DNN+NeuroSim V1.4 (Peng/Lee et al.), Inference_pytorch/NeuroSIM"
+_SURVEY = ("B. Murmann, ADC Performance Survey 1997-2025 (crossbar/data/adc_survey_murmann.csv, "
+           "BSD-3)")
+_NVMX = "NVMExplorer survey (Pentecost et al., HPCA 2022), shared/data/surveys/nvm"
+
+# NeuroSim V1.4 SarADC.cpp GetColumnPower, HP roadmap: power = (a * bits + b) uW (+ a column
+# term that is the cell current, counted here as "cells"), energy = power * (bits + 1) * 1 ns.
+NEUROSIM_SAR_HP: dict[int, tuple[float, float]] = {
+    130: (6.4806, 49.047), 90: (4.3474, 31.782), 65: (2.9503, 22.047), 45: (2.1843, 11.931),
+    32: (1.0157, 7.6286), 22: (0.7213, 3.3041), 14: (0.4710, 1.9529), 10: (0.3076, 1.1543),
+    7: (0.2008, 0.6823),
+}
+
+
+def _sar_transistors(bits: int) -> float:
+    """Transistors of NeuroSim's SAR ADC (SarADC.cpp CalculateUnitArea: NMOS 269 + 109 (b-1),
+    PMOS 209 + 73 (b-1))."""
+    return 269 + 109 * (bits - 1) + 209 + 73 * (bits - 1)
+
+
+# ====================================================================== the model
+@dataclass(frozen=True, kw_only=True)
+class CostModel(Parametrized):
+    """Technology and periphery parameters of the cost model, each with its source.
+
+    Built with keyword arguments; every number is range-checked. ``describe()`` lists them.
+    ``adc_model``: "survey" (Walden FOM and area per conversion step from the ADC survey, chosen
+    by architecture, year, ENOB window and percentile) or "neurosim" (NeuroSim's SAR fit, HP
+    roadmap, at the nodes it tabulates). ``rows_parallel``: rows read per conversion (None: all
+    rows of a tile at once). ``adc_architecture`` is matched against the survey's comma-separated
+    architecture tags; time-interleaved designs ("TI") are left out unless
+    ``adc_time_interleaved`` is True (a column ADC is a single channel). ``rows_parallel``
+    changes the cost only: the accuracy simulation (``Tile.mvm``) reads all rows at once.
+    """
+
+    node: float = param(22e-9, unit="m", gt=0.0, le=1e-6, doc="CMOS technology node F",
+                        source="NeuroSim V1.4 VGG-8 case (22 nm)")
+    # ----------------------------------------------------------------- cells
+    cell_area_1r: float = param(
+        4.0, unit="F^2", gt=0.0, doc="cross-point cell (1R / 1S1R)",
+        source=_NEUROSIM + " Param.cpp: crossbar cell 2F x 2F; " + _NVMX
+        + ": 1S1R RRAM 4 F^2 (VLSI 2014)")
+    cell_area_1t1r: float = param(
+        48.0, unit="F^2", gt=0.0, doc="1T1R cell (RRAM, PCM)",
+        source=_NEUROSIM + " Param.cpp: 1T1R cell 4F x 12F; " + _NVMX
+        + ": 1T1R-type RRAM/PCM macros 25-53 F^2")
+    cell_area_1fefet: float = param(
+        12.5, unit="F^2", gt=0.0, doc="1FeFET cell",
+        source=_NVMX + " FeFET.csv: 10 F^2 (VLSI 2019) and 15 F^2 (IEDM 2019), midpoint")
+    cell_area_1t1mtj: float = param(
+        54.0, unit="F^2", gt=0.0, doc="1T1MTJ cell",
+        source="NVSim/NVMExplorer default STT cell 54 F^2 (cell_cfgs/STTRAM.cell); "
+               + _NVMX + ": 1T1MTJ 50-75 F^2")
+    # ----------------------------------------------------------------- ADC
+    adc_model: Literal["survey", "neurosim"] = "survey"
+    adc_architecture: str = "SAR"
+    adc_time_interleaved: bool = False
+    adc_since: int = param(2010, integer=True, ge=1997, le=2100,
+                           doc="survey designs published in or after this year", source=_SURVEY)
+    adc_enob_min: float = param(4.0, unit="bit", ge=0.0, doc="survey ENOB window, low end",
+                                source=_SURVEY)
+    adc_enob_max: float = param(8.0, unit="bit", gt=0.0, doc="survey ENOB window, high end",
+                                source=_SURVEY)
+    adc_percentile: float = param(50.0, ge=0.0, le=100.0,
+                                  doc="percentile of the survey's Walden FOM and area per step",
+                                  source=_SURVEY)
+    adc_share: int = param(8, integer=True, ge=1, doc="columns sharing one ADC (multiplexer)",
+                           source=_NEUROSIM + " Param.cpp numColMuxed = 8")
+    adc_clock: float = param(1e9, unit="Hz", gt=0.0,
+                             doc="SAR clock: one conversion takes (bits + 1) cycles",
+                             source=_NEUROSIM + " SarADC.cpp CalculateLatency: (bits + 1) ns")
+    default_adc_bits: int = param(8, integer=True, ge=1, le=24,
+                                  doc="ADC resolution costed for an ideal (bits = 0) ADC",
+                                  source="assumption; aihwkit's defaults: 9-bit ADC, 7-bit DAC")
+    default_dac_bits: int = param(8, integer=True, ge=1, le=24,
+                                  doc="DAC resolution costed for an ideal (bits = 0) DAC",
+                                  source="assumption; aihwkit's defaults: 9-bit ADC, 7-bit DAC")
+    rows_parallel: int | None = None
+    # ----------------------------------------------------------------- DAC / row drivers
+    dac_energy_1bit: float = param(3.9e-15, unit="J", ge=0.0,
+                                   doc="1-bit row driver, one event, at dac_node and dac_cols; "
+                                       "x2 per extra bit of a one-shot DAC", source=_ISAAC)
+    dac_area_1bit: float = param(0.166e-12, unit="m^2", ge=0.0,
+                                 doc="1-bit row driver area at dac_node; x2 per extra bit",
+                                 source=_ISAAC)
+    dac_node: float = param(32e-9, unit="m", gt=0.0, doc="node of the DAC figures",
+                            source=_ISAAC)
+    dac_cols: int = param(128, integer=True, ge=1,
+                          doc="columns driven by the quoted DAC (row energy ~ columns)",
+                          source="ISAAC 128 x 128 crossbars")
+    # ----------------------------------------------------------------- digital
+    digital_node: float = param(45e-9, unit="m", gt=0.0, doc="node of the digital energies",
+                                source=_HOROWITZ)
+    add8_energy: float = param(0.03e-12, unit="J", ge=0.0, doc="8-bit integer add",
+                               source=_HOROWITZ)
+    add32_energy: float = param(0.1e-12, unit="J", ge=0.0, doc="32-bit integer add",
+                                source=_HOROWITZ)
+    sram_energy_per_bit: float = param(10e-12 / 64, unit="J", ge=0.0,
+                                       doc="SRAM access per bit (8 KB array, 64-bit word 10 pJ)",
+                                       source=_HOROWITZ)
+    sram_cell_area: float = param(280.0, unit="F^2", gt=0.0, doc="6T SRAM bit cell",
+                                  source=_NEUROSIM + " Param.cpp: SRAM cell 10F x 28F")
+    logic_transistors_per_bit: float = param(
+        52.0, gt=0.0, doc="transistors per bit of an adder + register (area at SRAM density)",
+        source="28-T mirror full adder + 24-T master-slave flip-flop (Weste & Harris, CMOS "
+               "VLSI Design, 4th ed.)")
+    activation_bits: int = param(8, integer=True, ge=1, le=64,
+                                 doc="bits of a stored activation (layer outputs)",
+                                 source="NeuroSim VGG-8 case: 8-bit activations")
+    # ----------------------------------------------------------------- programming
+    program_pulses: float = param(1.0, ge=0.0, doc="write pulses per cell when programming",
+                                  source="assumption: one pulse per cell (open loop)")
+    verify_iterations: float = param(0.0, ge=0.0,
+                                     doc="program-and-verify iterations per cell (each one "
+                                         "pulse + one verify read, beyond program_pulses)",
+                                     source="assumption: no verify")
+
+    def _check(self) -> None:
+        o = "CostModel"
+        if self.adc_model not in ADC_MODELS:
+            raise ValueError(f"{o}.adc_model = {self.adc_model!r} is not allowed; allowed: "
+                             f"{', '.join(ADC_MODELS)}")
+        if not isinstance(self.adc_architecture, str) or not self.adc_architecture.strip():
+            raise ValueError(f"{o}.adc_architecture = {self.adc_architecture!r} is not allowed;"
+                             " allowed: a survey architecture tag such as 'SAR', 'Flash', "
+                             "'Pipe'")
+        if not isinstance(self.adc_time_interleaved, bool):
+            raise ValueError(f"{o}.adc_time_interleaved = {self.adc_time_interleaved!r} is not "
+                             "allowed; allowed: True or False")
+        if self.adc_enob_min > self.adc_enob_max:
+            raise ValueError(f"{o}: adc_enob_min = {self.adc_enob_min} must not exceed "
+                             f"adc_enob_max = {self.adc_enob_max}")
+        rp = self.rows_parallel
+        if rp is not None and (isinstance(rp, bool) or not isinstance(rp, int) or rp < 1):
+            raise ValueError(f"{o}.rows_parallel = {rp!r} is not allowed; allowed: None (all "
+                             "rows at once) or an integer >= 1")
+        if self.adc_model == "neurosim":
+            _neurosim_coefficients(self.node)
+        else:
+            adc_survey_figures(self)
+
+    def describe(self) -> str:
+        """Every parameter with its value, unit and source, one per line."""
+        lines = ["CostModel"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            m = f.metadata.get("param")
+            if m is None:
+                lines.append(f"  {f.name:<26} {value!s}")
+                continue
+            src = f"  [{m['source']}]" if m["source"] else ""
+            lines.append(f"  {f.name:<26} {value!s:<14} {m['unit']:<6} {m['doc']}{src}")
+        return "\n".join(lines)
+
+
+# ====================================================================== ADC
+@functools.cache
+def adc_survey() -> pd.DataFrame:
+    """The ADC survey shipped with the package (725 designs; columns as in its README)."""
+    path = importlib.resources.files("memxbar.crossbar").joinpath("data",
+                                                                 "adc_survey_murmann.csv")
+    with path.open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh)
+
+
+def adc_survey_selection(model: CostModel) -> pd.DataFrame:
+    """Survey designs that match the model's ADC filter (architecture tag, year, ENOB window,
+    time interleaving), with a Walden FOM."""
+    return _select(*_filter_key(model)[:5])
+
+
+def adc_survey_figures(model: CostModel) -> tuple[float, float, int, int]:
+    """``(J per conversion step, m^2 per conversion step, designs, designs with area)``: the
+    ``adc_percentile`` of the Walden FOM and of ``area / 2^ENOB`` over the selected designs."""
+    return _survey_figures(*_filter_key(model))
+
+
+def _filter_key(model: CostModel) -> tuple[str, bool, int, float, float, float]:
+    return (model.adc_architecture.strip().upper(), model.adc_time_interleaved,
+            model.adc_since, model.adc_enob_min, model.adc_enob_max, model.adc_percentile)
+
+
+def _select(arch: str, ti: bool, since: int, lo: float, hi: float) -> pd.DataFrame:
+    d = adc_survey()
+    tags = d["architecture"].fillna("").str.split(",").map(lambda t: {s.strip().upper()
+                                                                      for s in t})
+    keep = tags.map(lambda t: arch in t)
+    if not ti:
+        keep &= ~tags.map(lambda t: "TI" in t)
+    keep &= (d["year"] >= since) & d["enob_bits"].between(lo, hi)
+    keep &= d["fom_walden_fj_per_step"].notna()
+    return d[keep]
+
+
+@functools.cache
+def _survey_figures(arch: str, ti: bool, since: int, lo: float, hi: float,
+                    pct: float) -> tuple[float, float, int, int]:
+    s = _select(arch, ti, since, lo, hi)
+    what = (f"architecture {arch!r}, year >= {since}, ENOB in [{lo}, {hi}]"
+            f"{'' if ti else ', not time-interleaved'}")
+    if len(s) == 0:
+        raise ValueError(f"CostModel: no ADC in the survey matches {what}; widen the filter")
+    fom = float(np.percentile(s["fom_walden_fj_per_step"].to_numpy(), pct)) * 1e-15
+    a = (s["area_mm2"] * 1e-6 / 2.0 ** s["enob_bits"]).dropna().to_numpy()
+    if len(a) == 0:
+        raise ValueError(f"CostModel: no ADC matching {what} reports an area; widen the filter")
+    return fom, float(np.percentile(a, pct)), len(s), len(a)
+
+
+def _neurosim_coefficients(node: float) -> tuple[float, float]:
+    nm = round(node * 1e9)
+    if abs(node * 1e9 - nm) > 1e-6 or nm not in NEUROSIM_SAR_HP:
+        raise ValueError(f"CostModel.node = {node!r} m is not allowed with adc_model="
+                         "'neurosim'; allowed: the nodes NeuroSim tabulates, "
+                         f"{', '.join(f'{k}e-9' for k in sorted(NEUROSIM_SAR_HP))} m")
+    return NEUROSIM_SAR_HP[nm]
+
+
+def _check_bits(what: str, bits: int) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
+        raise ValueError(f"{what}: bits = {bits!r} is not allowed; allowed: an integer in "
+                         "[1, 24]")
+
+
+def adc_energy(bits: int, model: CostModel) -> float:
+    """Energy (J) of one conversion of a ``bits``-bit ADC.
+
+    "survey": ``FOM * 2^bits`` (Walden, ENOB taken equal to ``bits``); "neurosim":
+    ``(a * bits + b) uW * (bits + 1) ns`` with NeuroSim's HP coefficients at the node (22 nm:
+    0.7213, 3.3041)."""
+    _check_bits("adc_energy", bits)
+    if model.adc_model == "survey":
+        return adc_survey_figures(model)[0] * 2.0 ** bits
+    a, b = _neurosim_coefficients(model.node)
+    return (a * bits + b) * 1e-6 * (bits + 1) * 1e-9
+
+
+def adc_area(bits: int, model: CostModel) -> float:
+    """Area (m^2) of one ``bits``-bit ADC: "survey": area per conversion step (percentile over
+    the selected designs, as measured) times ``2^bits``; "neurosim": NeuroSim's SAR transistor
+    count times the area of a transistor at SRAM density (``sram_cell_area / 6`` F^2)."""
+    _check_bits("adc_area", bits)
+    if model.adc_model == "survey":
+        return adc_survey_figures(model)[1] * 2.0 ** bits
+    return _sar_transistors(bits) * model.sram_cell_area / 6.0 * model.node ** 2
+
+
+def adc_conversion_time(bits: int, model: CostModel) -> float:
+    """Time (s) of one conversion: ``(bits + 1) / adc_clock`` (NeuroSim SAR latency)."""
+    _check_bits("adc_conversion_time", bits)
+    return (bits + 1) / model.adc_clock
+
+
+def dac_energy(bits: int, cols: int, model: CostModel) -> float:
+    """Energy (J) of one row-driver event applying a ``bits``-bit code to a row of ``cols``
+    physical columns: ``dac_energy_1bit * 2^(bits-1) * cols / dac_cols * node / dac_node``."""
+    _check_bits("dac_energy", bits)
+    return (model.dac_energy_1bit * 2.0 ** (bits - 1) * cols / model.dac_cols
+            * model.node / model.dac_node)
+
+
+def dac_area(bits: int, model: CostModel) -> float:
+    """Area (m^2) of one row driver: ``dac_area_1bit * 2^(bits-1) * (node / dac_node)^2``."""
+    _check_bits("dac_area", bits)
+    return model.dac_area_1bit * 2.0 ** (bits - 1) * (model.node / model.dac_node) ** 2
+
+
+def add_energy(width: int | float, model: CostModel) -> float:
+    """Energy (J) of one ``width``-bit integer addition at the node: Horowitz's 8-bit and
+    32-bit adds, linear in width between them, proportional to width outside, times
+    ``node / digital_node``."""
+    w = float(width)
+    if not (w >= 0 and math.isfinite(w)):
+        raise ValueError(f"add_energy: width = {width!r} is not allowed; allowed: >= 0 bits")
+    a8, a32 = model.add8_energy, model.add32_energy
+    if w <= 8:
+        e = a8 * w / 8
+    elif w <= 32:
+        e = a8 + (a32 - a8) * (w - 8) / 24
+    else:
+        e = a32 * w / 32
+    return e * model.node / model.digital_node
+
+
+def sram_energy(bits: int | float, model: CostModel) -> float:
+    """Energy (J) of reading or writing ``bits`` bits of the SRAM activation buffer."""
+    return float(bits) * model.sram_energy_per_bit * model.node / model.digital_node
+
+
+def sram_area(bits: int | float, model: CostModel) -> float:
+    """Area (m^2) of ``bits`` SRAM bit cells (array only, no macro periphery)."""
+    return float(bits) * model.sram_cell_area * model.node ** 2
+
+
+def logic_area(bits: int | float, model: CostModel) -> float:
+    """Area (m^2) of a ``bits``-wide adder with its register (transistors at SRAM density)."""
+    return float(bits) * model.logic_transistors_per_bit * model.sram_cell_area / 6.0 \
+        * model.node ** 2
+
+
+def cell_area(cell_type: str, model: CostModel) -> float:
+    """Area (m^2) of one memory cell of ``cell_type`` ("1R", "1T1R", "1FeFET", "1T1MTJ")."""
+    field = {"1R": model.cell_area_1r, "1T1R": model.cell_area_1t1r,
+             "1FeFET": model.cell_area_1fefet, "1T1MTJ": model.cell_area_1t1mtj}
+    if cell_type not in field:
+        raise ValueError(f"cell_area: cell_type = {cell_type!r} is not known; allowed: "
+                         f"{', '.join(CELL_TYPES)}")
+    return field[cell_type] * model.node ** 2
+
+
+# ====================================================================== one tile
+def adc_bits(config: TileConfig, model: CostModel) -> int:
+    """Resolution costed for the tile's ADCs (``default_adc_bits`` for an ideal ADC)."""
+    return config.adc.bits or model.default_adc_bits
+
+
+def dac_bits(config: TileConfig, model: CostModel) -> int:
+    """Resolution of an input code (``default_dac_bits`` for an ideal DAC)."""
+    return config.dac.bits or model.default_dac_bits
+
+
+def driver_bits(config: TileConfig, model: CostModel) -> int:
+    """Bits one row-driver event applies: 1 per bit-serial cycle, else the DAC resolution."""
+    return 1 if config.dac.bit_serial else dac_bits(config, model)
+
+
+def n_adcs(config: TileConfig, model: CostModel) -> int:
+    """ADCs per tile: the converted columns shared ``adc_share`` to one ADC."""
+    return -(-config.adc_cols // model.adc_share)
+
+
+def conversions_per_adc(config: TileConfig, model: CostModel) -> int:
+    """Conversions one ADC makes per read cycle and row group."""
+    return -(-config.adc_cols // n_adcs(config, model))
+
+
+def row_groups(rows: int, model: CostModel) -> int:
+    """Row groups read one after the other for ``rows`` rows holding weights."""
+    if model.rows_parallel is None or rows == 0:
+        return 1 if rows else 0
+    return -(-rows // model.rows_parallel)
+
+
+def accumulator_bits(config: TileConfig, model: CostModel, groups: int = 1) -> int:
+    """Width of the shift-add accumulator: ADC bits, plus the shifts of bit-serial input cycles
+    and of weight slices, plus the carries of ``groups`` row groups."""
+    shift_in = config.dac.bits - 1 if config.dac.bit_serial else 0
+    shift_w = config.bits_per_cell * (config.n_slices - 1)
+    return adc_bits(config, model) + shift_in + shift_w + math.ceil(math.log2(max(groups, 1)))
+
+
+def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None) -> float:
+    """Time (s) of one MVM (one input vector) of a tile: read cycles x row groups x (read
+    pulse + conversions per shared ADC x conversion time). ``groups`` defaults to all rows."""
+    g = row_groups(config.rows, model) if groups is None else groups
+    t_conv = adc_conversion_time(adc_bits(config, model), model)
+    return config.dac.n_cycles * g * (config.device.read_time
+                                      + conversions_per_adc(config, model) * t_conv)
+
+
+def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
+    """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
+    "adc", "dac" (one driver per row of each array), "shift_add" (one accumulator per ADC) and
+    "buffer" (input register of one vector and output register of its partial sums)."""
+    groups = row_groups(config.rows, model)
+    acc = accumulator_bits(config, model, groups)
+    nadc = n_adcs(config, model)
+    rows = config.rows * config.n_arrays
+    return {
+        "cells": config.n_arrays * config.rows * config.cols
+        * cell_area(config.device.cell_type, model),
+        "dac": rows * dac_area(driver_bits(config, model), model),
+        "adc": nadc * adc_area(adc_bits(config, model), model),
+        "shift_add": nadc * logic_area(acc, model),
+        "buffer": sram_area(config.rows * dac_bits(config, model) + config.weight_cols * acc,
+                            model),
+    }
+
+
+@dataclass(frozen=True)
+class MVMCost:
+    """Cost of one :meth:`Tile.mvm` call: ``energy`` (J per component, summed over the batch
+    and the stack), ``latency`` (s per input vector, stacked tiles in parallel), counts of ADC
+    conversions and driven row-cycles, the batch size ``vectors`` and the cycles x groups of
+    the slowest tile."""
+
+    energy: dict[str, float]
+    latency: float
+    conversions: float
+    active_rows: float
+    vectors: int
+    read_cycles: int
+
+    @property
+    def total(self) -> float:
+        """Energy of all components (J)."""
+        return float(sum(self.energy.values()))
+
+
+@torch.no_grad()
+def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
+             used_rows: int | Tensor | None = None) -> MVMCost:
+    """Energy and latency of ``tile.mvm(x)``: ``x`` ``(*shape, B, rows)`` as passed to the tile
+    (leading dims may broadcast, as in :meth:`Tile.mvm`; a broadcast input is read from the
+    buffer once and drives the rows of every tile it reaches).
+
+    ``used_rows``: rows holding weights (the rest is padding), an int or a tensor broadcastable
+    to ``x.shape[:-2]``; default all rows. It sets the row groups and the buffer reads."""
+    model = model or CostModel()
+    if not isinstance(tile, Tile):
+        raise ValueError(f"mvm_cost: tile = {tile!r} is not a Tile")
+    if tile.state is None:
+        raise ValueError("mvm_cost: the tile is not programmed; call program(W) first")
+    cfg, shape = tile.config, tile.shape
+    if not isinstance(x, Tensor) or x.dim() != len(shape) + 2 or x.shape[-1] != cfg.rows:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
+                         f"shape = {tuple(shape)}")
+    try:
+        ok = torch.broadcast_shapes(x.shape[:-2], shape) == shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"mvm_cost: x leading dims {tuple(x.shape[:-2])} do not broadcast to "
+                         f"the tile stack {tuple(shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("mvm_cost: x has non-finite values; inputs must be finite")
+    lead = x.shape[:-2]
+    used = torch.as_tensor(cfg.rows if used_rows is None else used_rows, dtype=torch.int64)
+    try:
+        used = used.expand(lead).to(x.device)
+    except RuntimeError:
+        raise ValueError(f"mvm_cost: used_rows of shape {tuple(used.shape)} does not broadcast "
+                         f"to the input's leading dims {tuple(lead)}") from None
+    if bool((used < 0).any()) or bool((used > cfg.rows).any()):
+        raise ValueError(f"mvm_cost: used_rows must lie in [0, {cfg.rows}]")
+    dev = cfg.device
+    B = x.shape[-2]
+    planes, _, volt = cfg.dac.encode(x.to(torch.float64))
+    # cells: t_read V^2 sum_c sum_rows (code volt)^2 G_row, G_row over every used column/array
+    g_row = dev.read_mean(tile.state, tile.t).to(torch.float64).sum(dim=(-3, -1))  # (*shape,R)
+    v2 = (planes * volt).square_().sum(dim=(0, -2))  # (*lead, R)
+    e_cells = dev.read_time * dev.read_voltage ** 2 * float((v2 * g_row).sum())
+    # row drivers: one event per non-zero code and cycle, in every tile the input reaches
+    active = (planes != 0).sum(dim=(0, -2)).to(torch.float64)  # (*lead, R)
+    n_active = float(active.expand(*shape, cfg.rows).sum())
+    e_dac = n_active * dac_energy(driver_bits(cfg, model), cfg.cols * cfg.n_arrays, model)
+    # conversions: cycles x groups x converted columns x vectors, per tile
+    rp = model.rows_parallel
+    if rp is None:
+        groups = (used > 0).to(torch.int64)
+    else:
+        groups = -torch.div(-used, rp, rounding_mode="floor")  # ceil(used / rows_parallel)
+    groups = groups.expand(shape)
+    nc = cfg.dac.n_cycles
+    conversions = float(nc * cfg.adc_cols * B * int(groups.sum()))
+    gmax = int(groups.max()) if groups.numel() else 0
+    bits = adc_bits(cfg, model)
+    e_adc = conversions * adc_energy(bits, model)
+    e_sa = conversions * add_energy(accumulator_bits(cfg, model, gmax), model)
+    # activation buffer: every input of a used row read once
+    e_buf = sram_energy(B * int(used.sum()) * dac_bits(cfg, model), model)
+    t_conv = adc_conversion_time(bits, model)
+    latency = nc * gmax * (dev.read_time + conversions_per_adc(cfg, model) * t_conv)
+    energy = {"cells": e_cells, "dac": e_dac, "adc": e_adc, "shift_add": e_sa,
+              "buffer": e_buf}
+    return MVMCost(energy=energy, latency=latency, conversions=conversions,
+                   active_rows=n_active, vectors=B, read_cycles=nc * gmax)
+
+
+# ====================================================================== programming
+@dataclass(frozen=True)
+class ProgramCost:
+    """Cost of programming cells: ``energy`` (J), ``time`` (s), total write ``pulses`` and
+    ``verify_reads``, number of ``cells``."""
+
+    energy: float
+    time: float
+    pulses: float
+    verify_reads: float
+    cells: int
+
+
+def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) -> float:
+    """Total of per-cell counts ``value`` (a scalar per cell, or one per cell)."""
+    if isinstance(value, Tensor):
+        v = value.to(torch.float64)
+        if like is not None:
+            try:
+                v = v.expand(like.shape)
+            except RuntimeError:
+                raise ValueError(f"program_cost: {name} of shape {tuple(value.shape)} does not "
+                                 f"broadcast to the cells {tuple(like.shape)}") from None
+        elif v.numel() not in (1, cells):
+            raise ValueError(f"program_cost: {name} has {v.numel()} entries; expected one per "
+                             f"cell ({cells}) or a scalar")
+        if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
+            raise ValueError(f"program_cost: {name} must be finite and >= 0")
+        return float(v.sum()) * (cells if v.numel() == 1 and like is None else 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value < math.inf):
+        raise ValueError(f"program_cost: {name} = {value!r} is not allowed; allowed: a finite "
+                         "number >= 0 or a tensor of per-cell counts")
+    return float(value) * cells
+
+
+def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor = 1.0,
+                 verify_iterations: float | Tensor = 0.0, parallel: int = 1,
+                 verify_adc_bits: int | None = None,
+                 model: CostModel | None = None) -> ProgramCost:
+    """Energy and time of programming ``cells`` (a count, or the cells' target conductances in S)
+    of ``device``.
+
+    ``pulses``: write pulses per cell (a number, or per-cell counts); each costs the device's
+    ``write_energy`` and ``write_time``. ``verify_iterations``: verify reads per cell (program-
+    and-verify; a number or per-cell counts); each costs the cell's read energy
+    ``V_read^2 * G * t_read`` (G: the given conductances, else mid-range) plus one ADC conversion
+    of ``verify_adc_bits`` (default ``model.default_adc_bits``), and takes
+    ``t_read + t_conv``.
+    ``parallel`` cells are written at once (time divides by it; e.g. a row of a tile)."""
+    model = model or CostModel()
+    if not isinstance(device, Device):
+        raise ValueError(f"program_cost: device = {device!r} is not a memxbar Device")
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise ValueError(f"program_cost: parallel = {parallel!r} is not allowed; allowed: an "
+                         "integer >= 1")
+    like: Tensor | None = None
+    if isinstance(cells, Tensor):
+        like = cells.detach().to(torch.float64)
+        if not bool(torch.isfinite(like).all()) or bool((like < 0).any()):
+            raise ValueError("program_cost: cell conductances must be finite and >= 0 S")
+        n = like.numel()
+    elif isinstance(cells, bool) or not isinstance(cells, int) or cells < 0:
+        raise ValueError(f"program_cost: cells = {cells!r} is not allowed; allowed: an integer "
+                         ">= 0 or a tensor of conductances (S)")
+    else:
+        n = cells
+    n_pulses = _count("pulses", pulses, n, like)
+    n_reads = _count("verify_iterations", verify_iterations, n, like)
+    bits = model.default_adc_bits if verify_adc_bits is None else verify_adc_bits
+    g_mid = 0.5 * (device.g_min + device.g_max)
+    if like is None:
+        g_reads = n_reads * g_mid
+    elif isinstance(verify_iterations, Tensor):
+        g_reads = float((verify_iterations.to(torch.float64).expand(like.shape) * like).sum())
+    else:
+        g_reads = float(verify_iterations) * float(like.sum())
+    e_read = device.read_voltage ** 2 * device.read_time * g_reads
+    energy = n_pulses * device.write_energy + e_read + n_reads * adc_energy(bits, model)
+    time = (n_pulses * device.write_time
+            + n_reads * (device.read_time + adc_conversion_time(bits, model))) / parallel
+    return ProgramCost(energy=energy, time=time, pulses=n_pulses, verify_reads=n_reads, cells=n)
+
+
+def tile_program_cost(tile: Tile, model: CostModel | None = None, *,
+                      pulses: float | Tensor | None = None,
+                      verify_iterations: float | Tensor | None = None) -> ProgramCost:
+    """Programming cost of every cell of a programmed tile stack (its programmed conductances),
+    one row of each tile at a time, the tiles of the stack in parallel. Defaults:
+    ``model.program_pulses`` pulses and ``model.verify_iterations`` verify iterations per cell
+    (each iteration adds one pulse and one verify read)."""
+    model = model or CostModel()
+    if tile.state is None:
+        raise ValueError("tile_program_cost: the tile is not programmed")
+    cfg = tile.config
+    k = model.verify_iterations if verify_iterations is None else verify_iterations
+    p = model.program_pulses if pulses is None else pulses
+    total = p + k
+    parallel = cfg.used_cols * cfg.n_arrays * max(1, math.prod(tile.shape))
+    return program_cost(cfg.device, tile.state.g, pulses=total, verify_iterations=k,
+                        parallel=parallel, verify_adc_bits=adc_bits(cfg, model), model=model)

@@ -1,0 +1,778 @@
+"""One crossbar array with its periphery, and stacks of them (leading tensor dimensions).
+
+Weight encoding (normalised weights ``w`` in ``[-1, 1]``; ``range = g_max - g_min``):
+
+- Integer weight code ``q``: analog weights (``weight_bits = 0``) use ``q = w``, ``n_w = 1``;
+  otherwise ``q = round(w * n_w)``, ``n_w = 2^(weight_bits-1) - 1`` (symmetric, sign included).
+- "differential": ``q+ = max(q, 0)`` on cell G+, ``q- = max(-q, 0)`` on cell G- (the unused cell
+  of a pair sits at ``g_min``); the pair's currents are subtracted in the analog domain before
+  the ADC (one conversion per pair). Layout "columns": G+/G- are neighbouring columns of one
+  array; "arrays": G+ in array 0, G- in array 1, same position.
+- "offset": one cell holds ``u = q + z`` (``z = n_w``, so ``u in [0, 2 n_w]``) and a shared
+  reference column (last column of the array, every cell at ``g_ref = (g_min + g_max) / 2``)
+  is converted by its own ADC and subtracted digitally with a fixed coefficient ``kappa``.
+- Bit slices (``bits_per_cell = c > 0``): the magnitude (differential: ``|q|``, ``weight_bits-1``
+  bits) or ``u`` (offset: ``weight_bits`` bits) is split into base-``2^c`` digits on
+  ``n_slices`` separate cells (neighbouring columns), each converted by its own ADC and
+  recombined by digital shift-add with weights ``2^(c s)``.
+- A digit ``d in [0, d_max]`` is programmed to ``g_min + d * range / d_max``; ``d_max`` is
+  ``2^c - 1`` (sliced), ``n_w`` (differential) or ``2 n_w`` (offset).
+
+With these maps the digital result is exact for an ideal device: forward output ``y = x @ W``
+with ``W = q / n_w``. Physical columns within one array are ordered weight column j, then slice
+s, then (differential "columns") polarity; the offset reference column is last.
+
+Read path (``set_time``): device read mean / std at time t -> IR drop through
+:func:`memxbar.crossbar.circuit.effective_conductance` (only when a wire resistance is > 0) ->
+folded analog matrix ``Wa`` (R, n_adc) in units U = V_read*(g_max-g_min) per ADC converter.
+``mvm`` then costs one matmul per call (bit-serial cycles are stacked into the batch), plus a
+second one for the exact output variance in "per_mvm" read-noise mode.
+
+The tile simulates hardware and is not differentiable (its methods run under ``no_grad``):
+hardware-aware training uses :func:`memxbar.crossbar.periphery.quantize` with ``ste=True`` and
+the device noise model; online training uses ``mvm``, ``mvm_t`` and ``update``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..devices.base import STUCK_NONE, CellState, Device, randn
+from .circuit import effective_conductance
+from .periphery import ADC, DAC, MAX_BITS, shift_add
+
+ENCODINGS = ("differential", "offset")
+LAYOUTS = ("columns", "arrays")
+READ_NOISE = ("per_read", "per_mvm", "off")
+UPDATE_MODES = ("stochastic", "counts")
+PROBE_CELLS = 256
+COINCIDENCE_ELEMENTS = 2**24  # pulse-train entries held at once by a stochastic update
+
+
+def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
+    ok = ok and (hi is None or value <= hi)  # type: ignore[operator]
+    if not ok:
+        allowed = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
+        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
+
+
+def _float_field(owner: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0.0 <= float(value) < math.inf):
+        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: a finite number "
+                         ">= 0")
+
+
+def _choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: "
+                         f"{', '.join(allowed)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileConfig:
+    """One crossbar array and its periphery; checked on construction.
+
+    ``rows`` x ``cols`` is the physical array (each of the two arrays in the differential
+    "arrays" layout). ``r_row``/``r_col``: wire resistance per segment (ohm; 0 = ideal wires).
+    ``out_noise``: Gaussian noise added to every analog conversion, std in units
+    U = V_read*(g_max-g_min) (for analog differential weights this is aihwkit's ``out_noise``,
+    relative to one full-scale weight at full input). ``read_noise``: "per_read" samples the
+    conductances once per ``set_time`` (aihwkit-style); "per_mvm" draws every conversion from its
+    exact distribution, variance ``(x^2) @ sigma^2`` (independent reads); "off" ignores it.
+    Columns beyond ``used_cols`` are left off (0 S), which is the same as leaving them out.
+    """
+
+    rows: int
+    cols: int
+    device: Device
+    encoding: Literal["differential", "offset"] = "differential"
+    layout: Literal["columns", "arrays"] = "columns"
+    weight_bits: int = 0
+    bits_per_cell: int = 0
+    r_row: float = 0.0
+    r_col: float = 0.0
+    dac: DAC = field(default_factory=DAC)
+    adc: ADC = field(default_factory=ADC)
+    out_noise: float = 0.0
+    read_noise: Literal["per_read", "per_mvm", "off"] = "per_mvm"
+
+    def __post_init__(self) -> None:
+        o = "TileConfig"
+        _int_field(o, "rows", self.rows, 1)
+        _int_field(o, "cols", self.cols, 1)
+        if not isinstance(self.device, Device):
+            raise ValueError(f"{o}.device = {self.device!r} is not allowed; allowed: a "
+                             "memxbar.devices Device instance")
+        _choice(o, "encoding", self.encoding, ENCODINGS)
+        _choice(o, "layout", self.layout, LAYOUTS)
+        if self.encoding == "offset" and self.layout != "columns":
+            raise ValueError(f"{o}.layout = {self.layout!r} is not allowed with encoding="
+                             "'offset' (one cell per weight); allowed: 'columns'")
+        _int_field(o, "weight_bits", self.weight_bits, 0, MAX_BITS)
+        if self.weight_bits == 1:
+            raise ValueError(f"{o}.weight_bits = 1 is not allowed; allowed: 0 (analog) or an "
+                             f"integer in [2, {MAX_BITS}] (sign included)")
+        if self.bits_per_cell != 0 and self.weight_bits == 0:
+            raise ValueError(f"{o}.bits_per_cell = {self.bits_per_cell!r} is not allowed with "
+                             "weight_bits = 0 (analog weights); allowed: 0")
+        if self.weight_bits:
+            _int_field(o, "bits_per_cell", self.bits_per_cell, 0, self.magnitude_bits)
+        for name in ("r_row", "r_col", "out_noise"):
+            _float_field(o, name, getattr(self, name))
+        if not isinstance(self.dac, DAC):
+            raise ValueError(f"{o}.dac = {self.dac!r} is not allowed; allowed: a DAC")
+        if not isinstance(self.adc, ADC):
+            raise ValueError(f"{o}.adc = {self.adc!r} is not allowed; allowed: an ADC")
+        _choice(o, "read_noise", self.read_noise, READ_NOISE)
+        if self.weight_cols < 1:
+            need = self.used_cols_for(1)
+            raise ValueError(f"{o}.cols = {self.cols} holds no weight column with encoding="
+                             f"'{self.encoding}', layout='{self.layout}' and "
+                             f"{self.n_slices} slice(s); allowed: cols >= {need}")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def magnitude_bits(self) -> int:
+        """Bits of the stored code: differential ``|q|`` (weight_bits-1), offset ``u``."""
+        return self.weight_bits - 1 if self.encoding == "differential" else self.weight_bits
+
+    @property
+    def n_slices(self) -> int:
+        """Cells (per polarity) that hold one weight."""
+        if self.bits_per_cell == 0:
+            return 1
+        return -(-self.magnitude_bits // self.bits_per_cell)
+
+    @property
+    def weight_levels(self) -> int:
+        """``n_w``: weights are ``q / n_w`` with integer ``|q| <= n_w`` (1 when analog)."""
+        return 1 if self.weight_bits == 0 else 2 ** (self.weight_bits - 1) - 1
+
+    @property
+    def digit_max(self) -> int:
+        """Largest digit on one cell (maps to g_max)."""
+        if self.bits_per_cell:
+            return 2 ** self.bits_per_cell - 1
+        return self.weight_levels * (1 if self.encoding == "differential" else 2)
+
+    @property
+    def cells_per_weight(self) -> int:
+        """Cells per weight (offset: without the shared reference column)."""
+        return self.n_slices * (2 if self.encoding == "differential" else 1)
+
+    @property
+    def n_arrays(self) -> int:
+        """Physical arrays per tile (2 for the differential "arrays" layout)."""
+        return 2 if self.encoding == "differential" and self.layout == "arrays" else 1
+
+    @property
+    def weight_cols(self) -> int:
+        """Logical outputs (weight columns) per tile."""
+        if self.encoding == "offset":
+            return (self.cols - 1) // self.n_slices
+        return self.cols // (self.cells_per_weight // self.n_arrays)
+
+    def used_cols_for(self, weight_cols: int) -> int:
+        """Physical columns per array used by ``weight_cols`` weight columns."""
+        per = self.cells_per_weight // self.n_arrays
+        return weight_cols * per + (1 if self.encoding == "offset" else 0)
+
+    @property
+    def used_cols(self) -> int:
+        """Physical columns used in each array."""
+        return self.used_cols_for(self.weight_cols)
+
+    @property
+    def used_rows(self) -> int:
+        """Physical rows used (all of them: one row per input)."""
+        return self.rows
+
+    @property
+    def adc_cols(self) -> int:
+        """ADC conversions per read cycle per tile (slices, plus the offset reference)."""
+        return self.weight_cols * self.n_slices + (1 if self.encoding == "offset" else 0)
+
+    @property
+    def physical_shape(self) -> tuple[int, int, int]:
+        """``(n_arrays, rows, used_cols)`` of the cell tensor of one tile."""
+        return (self.n_arrays, self.rows, self.used_cols)
+
+    @property
+    def g_ref(self) -> float:
+        """Conductance of the offset reference cells, S."""
+        return 0.5 * (self.device.g_min + self.device.g_max)
+
+    @property
+    def slice_coefficients(self) -> list[float]:
+        """Digital weight of slice s per unit U: ``2^(c s) * d_max / n_w``."""
+        base = 2 ** self.bits_per_cell if self.bits_per_cell else 1
+        return [base ** s * self.digit_max / self.weight_levels for s in range(self.n_slices)]
+
+    @property
+    def kappa(self) -> float:
+        """Offset encoding: coefficient of the reference column (units U -> weight*input).
+
+        ``kappa = (d_max * S * g_min + z * range) / g_ref / n_w`` with ``S = sum_s 2^(c s)``,
+        removes both the zero code ``z`` and the ``g_min`` floor of every slice.
+        """
+        dev = self.device
+        base = 2 ** self.bits_per_cell if self.bits_per_cell else 1
+        s = sum(base ** k for k in range(self.n_slices))
+        z = self.weight_levels
+        rng = dev.g_max - dev.g_min
+        return (self.digit_max * s * dev.g_min + z * rng) / self.g_ref / self.weight_levels
+
+
+class Tile:
+    """A stack of crossbar tiles of one :class:`TileConfig`; ``shape`` are the stack dims.
+
+    All operations are batched matmuls over the stack (``(*shape, ...)`` tensors).
+    """
+
+    def __init__(self, config: TileConfig, shape: tuple[int, ...] | torch.Size = ()) -> None:
+        if not isinstance(config, TileConfig):
+            raise ValueError(f"Tile: config = {config!r} is not a TileConfig")
+        shape = tuple(shape)
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
+            raise ValueError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
+                             "integers >= 1")
+        self.config = config
+        self.shape = torch.Size(shape)
+        self.state: CellState | None = None
+        self.t: float = 0.0
+        self.pulse_count: Tensor | None = None
+        self._wa: Tensor | None = None
+        self._va: Tensor | None = None
+        self._fs: Tensor | None = None
+        self._fs_t: Tensor | None = None
+        self._plans: dict[str, tuple] = {}
+        self._steps: tuple[float, float] | None = None
+
+    # ================================================================== programming
+    @torch.no_grad()
+    def program(self, W: Tensor, *, generator: torch.Generator | None = None) -> None:
+        """Program normalised weights ``W`` ``(*shape, rows, weight_cols)`` in ``[-1, 1]``.
+
+        Conductance targets follow the encoding (module doc); the device adds its programming
+        noise, quantization and faults. Resets the read time to 0 and any ADC calibration.
+        """
+        cfg = self.config
+        W = torch.as_tensor(W)
+        if not W.is_floating_point():
+            W = W.to(torch.get_default_dtype())
+        want = (*self.shape, cfg.rows, cfg.weight_cols)
+        if tuple(W.shape) != want:
+            raise ValueError(f"Tile.program: W has shape {tuple(W.shape)}; expected "
+                             f"(*shape, rows, weight_cols) = {want}")
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError("Tile.program: W has non-finite values; weights must be finite "
+                             "and normalised to [-1, 1]")
+        if W.numel() and float(W.abs().max()) > 1.0 + 1e-6:
+            raise ValueError(f"Tile.program: W spans [{float(W.min()):.4g}, {float(W.max()):.4g}]"
+                             "; allowed: normalised weights in [-1, 1] (scale them first)")
+        W = W.clamp(-1.0, 1.0)
+        dev = cfg.device
+        nw = cfg.weight_levels
+        q = W if cfg.weight_bits == 0 else torch.round(W * nw)
+        if cfg.encoding == "differential":
+            planes = torch.stack([q.clamp(min=0), (-q).clamp(min=0)], dim=-3)
+        else:
+            planes = (q + nw).unsqueeze(-3)
+        digits = self._split_slices(planes)
+        g = dev.g_min + digits * ((dev.g_max - dev.g_min) / cfg.digit_max)
+        ref = torch.full((*self.shape, cfg.rows, 1), cfg.g_ref, dtype=W.dtype, device=W.device)
+        self.state = dev.program(self._arrange(g, ref), generator=generator)
+        self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64, device=W.device)
+        self._fs = self._fs_t = None
+        self.set_time(0.0, generator=generator)
+
+    def _split_slices(self, planes: Tensor) -> Tensor:
+        """``(*shape, P, R, wc)`` codes -> ``(*shape, P, n_slices, R, wc)`` base-2^c digits."""
+        cfg = self.config
+        if cfg.n_slices == 1:
+            return planes.unsqueeze(-3)
+        base = 2 ** cfg.bits_per_cell
+        return torch.stack([torch.div(planes, base ** s, rounding_mode="floor").remainder(base)
+                            for s in range(cfg.n_slices)], dim=-3)
+
+    def _arrange(self, cells: Tensor, ref: Tensor | None) -> Tensor:
+        """``(*shape, P, ns, R, wc)`` per-cell values (+ ``(*shape, R, 1)`` offset reference)
+        -> physical ``(*shape, n_arrays, R, used_cols)``."""
+        cfg = self.config
+        lead = cells.shape[:-4]
+        R = cfg.rows
+        if cfg.encoding == "offset":
+            a = cells[..., 0, :, :, :].movedim(-3, -1).reshape(*lead, R, -1)
+            return torch.cat([a, ref], dim=-1).unsqueeze(-3)
+        if cfg.layout == "arrays":
+            return cells.movedim(-3, -1).reshape(*lead, 2, R, -1)
+        return cells.movedim(-4, -1).movedim(-4, -2).reshape(*lead, R, -1).unsqueeze(-3)
+
+    def _fold(self, m: Tensor, var: bool = False) -> Tensor:
+        """Physical ``(*shape, A, R, Cp)`` conductances (or variances) -> analog matrix
+        ``(*shape, R, adc_cols)`` in units U (differential pairs subtracted / variances added)."""
+        cfg = self.config
+        rng = cfg.device.g_max - cfg.device.g_min
+        scale = 1.0 / (rng * rng) if var else 1.0 / rng
+        if cfg.encoding == "offset":
+            return m[..., 0, :, :] * scale
+        if cfg.layout == "arrays":
+            p, n = m[..., 0, :, :], m[..., 1, :, :]
+        else:
+            pair = m[..., 0, :, :].unflatten(-1, (-1, 2))
+            p, n = pair[..., 0], pair[..., 1]
+        return (p + n if var else p - n) * scale
+
+    # ================================================================== reading
+    def _effective(self, g: Tensor) -> Tensor:
+        cfg = self.config
+        if cfg.r_row == 0.0 and cfg.r_col == 0.0:
+            return g
+        return effective_conductance(g, cfg.r_row, cfg.r_col)
+
+    def _require_programmed(self, op: str) -> CellState:
+        if self.state is None:
+            raise ValueError(f"Tile.{op}: the tile is not programmed; call program(W) first")
+        return self.state
+
+    @torch.no_grad()
+    def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
+        """Read the cells ``t`` seconds after programming: drift, read noise, IR drop.
+
+        "per_read": one conductance sample per cell now (held for every later MVM until the
+        next ``set_time``). "per_mvm": means now, exact variance per MVM; with wire resistance
+        the std of a cell is scaled by its IR-drop attenuation (first order).
+        """
+        state = self._require_programmed("set_time")
+        dev = self.config.device
+        mode = self.config.read_noise
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
+            raise ValueError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
+                             "number >= 0 (seconds since programming)")
+        self._va = None
+        if mode == "per_read":
+            self._wa = self._fold(self._effective(dev.read(state, t, generator=generator)))
+        else:
+            mean = dev.read_mean(state, t)
+            m = self._effective(mean)
+            self._wa = self._fold(m)
+            if mode == "per_mvm":
+                std = dev.read_std(state, t)
+                if m is not mean:
+                    std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
+                if bool((std > 0).any()):
+                    self._va = self._fold(std * std, var=True)
+        self.t = float(t)
+        self._plans = {}
+
+    @torch.no_grad()
+    def weights(self, t: float | None = None) -> Tensor:
+        """Effective normalised weights ``(*shape, rows, weight_cols)``.
+
+        ``t = None``: what the next MVM sees on average (with "per_read", including the
+        current sample); ``t`` given: expected weights at ``t`` (read means, IR drop), the
+        tile's own read state unchanged.
+        """
+        state = self._require_programmed("weights")
+        if t is None:
+            wa = self._wa
+        else:
+            wa = self._fold(self._effective(self.config.device.read_mean(state, t)))
+        return self._recombine(wa)
+
+    @torch.no_grad()
+    def weight_variance(self) -> Tensor:
+        """Read-noise variance of each effective normalised weight at the current time
+        (zero when ``read_noise = "off"``); reference-column noise included for "offset"."""
+        state = self._require_programmed("weight_variance")
+        dev = self.config.device
+        if self.config.read_noise == "off":
+            return torch.zeros_like(self._recombine(self._wa))
+        mean = dev.read_mean(state, self.t)
+        std = dev.read_std(state, self.t)
+        m = self._effective(mean)
+        if m is not mean:
+            std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
+        return self._recombine(self._fold(std * std, var=True), square=True)
+
+    def _recombine(self, a: Tensor, square: bool = False) -> Tensor:
+        """ADC-column values ``(..., adc_cols)`` -> weight columns ``(..., weight_cols)`` by
+        the digital shift-add (squared coefficients for variances)."""
+        cfg = self.config
+        coef = a.new_tensor(cfg.slice_coefficients)
+        if square:
+            coef = coef * coef
+        wc, ns = cfg.weight_cols, cfg.n_slices
+        y = a[..., : wc * ns].unflatten(-1, (wc, ns)) @ coef
+        if cfg.encoding == "offset":
+            k = cfg.kappa * cfg.kappa if square else cfg.kappa
+            y = y + (-k if not square else k) * a[..., -1:]
+        return y
+
+    # ================================================================== ADC ranges
+    @torch.no_grad()
+    def calibrate_adc(self, x: Tensor | None = None, d: Tensor | None = None) -> None:
+        """Set ADC full scales from example inputs (noise-free analog outputs of every read
+        cycle): ``x`` ``(*shape, B, rows)`` for the forward (column) ADCs, ``d``
+        ``(*shape, B, weight_cols)`` for the transposed (row) ADCs. "calibrated": the largest
+        ``|output|`` of each tile; "per_column": of each converter. Converters that saw only
+        zeros get the tile's largest value (1 U if the tile saw only zeros). No-op for
+        "fixed" ranges and ideal ADCs."""
+        self._require_programmed("calibrate_adc")
+        adc = self.config.adc
+        if x is None and d is None:
+            raise ValueError("Tile.calibrate_adc: give example inputs x (forward) and/or d "
+                             "(transposed)")
+        if adc.bits == 0 or adc.range_mode == "fixed":
+            return
+        if x is not None:
+            x = self._check_input(x, self.config.rows, "calibrate_adc", "x")
+            y = self._analog(x, transposed=False)  # (*shape, N, adc_cols)
+            self._fs = self._full_scale(y.abs().amax(dim=-2, keepdim=True))
+        if d is not None:
+            d = self._check_input(d, self.config.weight_cols, "calibrate_adc", "d")
+            y = self._analog(d, transposed=True)  # (*shape, ns, N, rows)
+            self._fs_t = self._full_scale(y.abs().amax(dim=(-3, -2)).unsqueeze(-2))
+        self._plans = {}
+
+    @property
+    def adc_calibrated(self) -> bool:
+        """True when the forward ADC range is known (ideal or "fixed" ADC, or after
+        ``calibrate_adc(x)``)."""
+        adc = self.config.adc
+        return adc.bits == 0 or adc.range_mode == "fixed" or self._fs is not None
+
+    def _full_scale(self, amax: Tensor) -> Tensor:
+        """Per-converter maxima ``(*shape, 1, K)`` -> full scales by the range mode."""
+        amax = amax.expand(*self.shape, *amax.shape[-2:]).clone()
+        tile = amax.amax(dim=(-2, -1), keepdim=True)
+        tile = torch.where(tile > 0, tile, torch.ones_like(tile))
+        if self.config.adc.range_mode == "calibrated":
+            return tile.expand_as(amax).clone()
+        return torch.where(amax > 0, amax, tile)
+
+    def _analog(self, x: Tensor, transposed: bool) -> Tensor:
+        """Noise-free analog outputs (units U) of every DAC cycle, cycles stacked in the
+        batch dimension."""
+        planes, _, volt = self.config.dac.encode(x)
+        xin = planes.movedim(0, -3).flatten(-3, -2) * volt
+        wa = self._wa
+        if not transposed:
+            return xin @ wa
+        return xin.unsqueeze(-3) @ self._slices_t(wa)
+
+    def _slices_t(self, wa: Tensor) -> Tensor:
+        """``(*shape, R, adc_cols)`` -> per-slice transposed matrices ``(*shape, ns, wc, R)``."""
+        cfg = self.config
+        wc, ns = cfg.weight_cols, cfg.n_slices
+        return wa[..., : wc * ns].unflatten(-1, (wc, ns)).permute(
+            *range(len(self.shape)), -1, -2, -3)
+
+    def _gain(self, transposed: bool, op: str) -> float | Tensor:
+        """ADC codes per unit U: ``n / full_scale`` (1 for an ideal ADC)."""
+        adc = self.config.adc
+        if adc.bits == 0:
+            return 1.0
+        if adc.range_mode == "fixed":
+            return adc.levels / float(adc.full_scale)  # type: ignore[arg-type]
+        fs = self._fs_t if transposed else self._fs
+        if fs is None:
+            which = "d" if transposed else "x"
+            raise ValueError(f"Tile.{op}: ADC range_mode='{adc.range_mode}' needs a calibration;"
+                             f" call calibrate_adc({which}=...) first")
+        return adc.levels / fs
+
+    def _plan(self, transposed: bool, volt: float, op: str) -> tuple:
+        """Cached scaled matrices: (A, V or None, additive code variance, post factor)."""
+        key = f"{transposed}:{volt}"
+        if key in self._plans:
+            return self._plans[key]
+        cfg = self.config
+        g = self._gain(transposed, op)
+        ir = cfg.dac.input_range
+        wa, va = self._wa, self._va
+        coef = wa.new_tensor(cfg.slice_coefficients)
+        if not transposed:
+            a = wa * (g * volt)
+            v = None if va is None else va * (g * volt) ** 2
+            col = coef.repeat(cfg.weight_cols)
+            if cfg.encoding == "offset":
+                col = torch.cat([col, col.new_tensor([-cfg.kappa])])
+            post = col * ir / g
+        else:
+            gt = g if isinstance(g, float) else g.unsqueeze(-3)  # (*shape, 1, 1, R)
+            a = self._slices_t(wa) * (gt * volt)
+            v = None if va is None else self._slices_t(va) * (gt * volt) ** 2
+            post = coef[:, None, None] * ir / gt  # (ns, 1, 1) or (*shape, ns, 1, R)
+            if cfg.n_slices == 1:
+                a, post = a.squeeze(-3), post.squeeze(-3)
+                v = None if v is None else v.squeeze(-3)
+                gt = gt if isinstance(gt, float) else gt.squeeze(-3)
+            g = gt
+        add = None if cfg.out_noise == 0.0 else (cfg.out_noise * g) ** 2
+        plan = (a, v, add, post)
+        self._plans[key] = plan
+        return plan
+
+    # ================================================================== MVMs
+    def _check_input(self, x: Tensor, last: int, op: str, name: str) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"Tile.{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
+        ok = x.dim() == len(self.shape) + 2 and x.shape[-1] == last
+        if ok and x.shape[:-2] != self.shape:
+            try:
+                ok = torch.broadcast_shapes(x.shape[:-2], self.shape) == self.shape
+            except RuntimeError:
+                ok = False
+        if not ok:
+            want = f"(*shape, B, {last}) with shape = {tuple(self.shape)}"
+            raise ValueError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
+                             "(leading dims may broadcast)")
+        dtype = self._wa.dtype  # type: ignore[union-attr]
+        if x.dtype != dtype:
+            x = x.to(dtype)
+        if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
+            raise ValueError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
+        return x
+
+    def _convert(self, y: Tensor, v: Tensor | None, xin: Tensor, add: float | Tensor | None,
+                 generator: torch.Generator | None) -> Tensor:
+        """Noise (exact per-conversion variance) and ADC on analog outputs in code units."""
+        if v is not None:
+            var = (xin * xin) @ v
+            if add is not None:
+                var = var + add
+            y = y.addcmul_(var.sqrt_(), randn(y, generator))
+        elif add is not None:
+            y = y.addcmul_(torch.as_tensor(add, dtype=y.dtype, device=y.device).sqrt(),
+                           randn(y, generator))
+        n = self.config.adc.levels
+        if n:
+            y = y.round_().clamp_(-n, n)
+        return y
+
+    @torch.no_grad()
+    def mvm(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Forward MVM: ``x`` ``(*shape, B, rows)`` in [-1, 1] -> ``y`` ``(*shape, B,
+        weight_cols)`` ~ ``x @ W`` (normalised weight*input units).
+
+        DAC -> analog dot products (+ read noise, out noise) -> ADC per converter and read
+        cycle -> digital shift-add over cycles, slices and the offset reference."""
+        self._require_programmed("mvm")
+        x = self._check_input(x, self.config.rows, "mvm", "x")
+        planes, wts, volt = self.config.dac.encode(x)
+        a, v, add, post = self._plan(False, volt, "mvm")
+        nc, B = planes.shape[0], x.shape[-2]
+        xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)
+        y = self._convert(xin @ a, v, xin, add, generator)
+        y = y.mul_(post)
+        if nc > 1:
+            y = shift_add(y.unflatten(-2, (nc, B)), wts, dim=-3)
+        cfg = self.config
+        if cfg.n_slices > 1:
+            y = y[..., : cfg.weight_cols * cfg.n_slices].unflatten(
+                -1, (cfg.weight_cols, cfg.n_slices)).sum(-1) + (
+                y[..., -1:] if cfg.encoding == "offset" else 0.0)
+        elif cfg.encoding == "offset":
+            y = y[..., :-1] + y[..., -1:]
+        return y
+
+    @torch.no_grad()
+    def mvm_t(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Transposed MVM through the same cells: ``d`` ``(*shape, B, weight_cols)`` ->
+        ``(*shape, B, rows)`` ~ ``d @ W.T``.
+
+        The DAC drives the columns (a differential pair with +d / -d), one read cycle per bit
+        slice, the row ADCs convert, shift-add as forward. IR drop uses the forward effective
+        matrix transposed, exact by reciprocity of the linear network (drive and sense at the
+        same wire ends). Offset encoding: ``kappa * g_ref_i * sum_j d_j`` is subtracted
+        digitally, with the reference column's conductances read at ``set_time``."""
+        self._require_programmed("mvm_t")
+        cfg = self.config
+        d = self._check_input(d, cfg.weight_cols, "mvm_t", "d")
+        planes, wts, volt = cfg.dac.encode(d)
+        a, v, add, post = self._plan(True, volt, "mvm_t")
+        nc, B = planes.shape[0], d.shape[-2]
+        xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)
+        if cfg.n_slices > 1:
+            xin = xin.unsqueeze(-3)
+        y = self._convert(xin @ a, v, xin, add, generator).mul_(post)
+        if cfg.n_slices > 1:
+            y = y.sum(-3)
+        if nc > 1:
+            y = shift_add(y.unflatten(-2, (nc, B)), wts, dim=-3)
+        if cfg.encoding == "offset":
+            dsum = cfg.dac.input_range * volt * (
+                planes.sum(-1) if nc == 1 else shift_add(planes.sum(-1), wts, dim=0)
+            )
+            if nc == 1:
+                dsum = dsum[0]
+            y = y - cfg.kappa * dsum.unsqueeze(-1) * self._wa[..., -1].unsqueeze(-2)
+        return y
+
+    # ================================================================== update
+    @torch.no_grad()
+    def nominal_step(self) -> tuple[float, float]:
+        """Nominal conductance change (S) of one potentiating / one depressing pulse.
+
+        Uses ``device.nominal_step`` (S, or a pair up/down) if the model defines it; otherwise
+        probes it once: PROBE_CELLS cells programmed at mid-range (private generator, seed 0)
+        get one pulse each way; the mean change over non-stuck cells is the step."""
+        if self._steps is not None:
+            return self._steps
+        dev = self.config.device
+        nom = getattr(dev, "nominal_step", None)
+        if nom is not None:
+            up, down = (nom, nom) if isinstance(nom, (int, float)) else nom
+        else:
+            gen = torch.Generator().manual_seed(0)
+            g0 = torch.full((PROBE_CELLS,), 0.5 * (dev.g_min + dev.g_max), dtype=torch.float64)
+            st = dev.program(g0, generator=gen)
+            ok = st.latent.get("stuck", torch.zeros(PROBE_CELLS)) == STUCK_NONE
+            one = torch.ones(PROBE_CELLS, dtype=torch.int64)
+            up = float((dev.pulse(st, one, generator=gen).g - st.g)[ok].mean())
+            down = float((st.g - dev.pulse(st, -one, generator=gen).g)[ok].mean())
+        if not (up > 0 and down > 0 and math.isfinite(up) and math.isfinite(down)):
+            raise ValueError(f"Tile.update: device {type(dev).__name__} has nominal steps "
+                             f"up = {up!r} S, down = {down!r} S; pulse updates need both > 0")
+        self._steps = (float(up), float(down))
+        return self._steps
+
+    @torch.no_grad()
+    def update(self, x: Tensor, d: Tensor, lr: float, *, generator: torch.Generator | None = None,
+               mode: Literal["stochastic", "counts"] = "stochastic", bl: int = 31) -> Tensor:
+        """Outer-product update ``W -= lr * x^T d`` (summed over the batch) as device pulses.
+
+        ``x`` ``(*shape, B, rows)``, ``d`` ``(*shape, B, weight_cols)``. Weight change per
+        conductance change: ``d_max / (n_w * range)`` (1/range differential, 2/range offset).
+        "counts": the change is accumulated digitally and each cell gets ``dG / step`` pulses,
+        stochastically rounded (E[pulses] exact). "stochastic": Gokmen & Vlasov 2016
+        (Front. Neurosci. 10:333) coincidences of ``bl``-long Bernoulli pulse trains per
+        sample, row probability ``C_x |x_i|``, column ``C_d |d_j|`` with
+        ``C_x C_d = lr / (bl * dw_min)`` balanced so that both maxima are equal (update
+        management); probabilities are clipped at 1 (update saturates when lr is too large
+        for ``bl``). Differential: increases potentiate G+, decreases potentiate G-. Offset:
+        increases potentiate, decreases depress the cell. Returns pulses applied per tile
+        ``(*shape)`` (int64); ``pulse_count`` accumulates them per cell. The read state is
+        refreshed at the current time afterwards. Bit-sliced weights are refused.
+        """
+        state = self._require_programmed("update")
+        cfg = self.config
+        if cfg.n_slices > 1:
+            raise ValueError("Tile.update: pulse updates need bits_per_cell = 0 or one slice "
+                             f"(got {cfg.n_slices} slices); reprogram bit-sliced weights with "
+                             "program()")
+        _choice("Tile.update", "mode", mode, UPDATE_MODES)
+        _int_field("Tile.update", "bl", bl, 1)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
+            raise ValueError(f"Tile.update: lr = {lr!r} is not allowed; allowed: a finite "
+                             "number >= 0")
+        x = self._check_input(x, cfg.rows, "update", "x")
+        d = self._check_input(d, cfg.weight_cols, "update", "d")
+        if x.shape[-2] != d.shape[-2]:
+            raise ValueError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
+                             "they must match")
+        dev = cfg.device
+        up, down = self.nominal_step()
+        w_per_s = cfg.digit_max / (cfg.weight_levels * (dev.g_max - dev.g_min))
+        diff = cfg.encoding == "differential"
+        if mode == "counts":
+            dg = (-lr / w_per_s) * (x.mT @ d).expand(*self.shape, cfg.rows, cfg.weight_cols)
+            inc = _stochastic_round(dg.clamp(min=0) / up, generator)
+            dec = _stochastic_round((-dg).clamp(min=0) / (up if diff else down), generator)
+        else:
+            dw_min = (up if diff else 0.5 * (up + down)) * w_per_s
+            inc, dec = self._coincidences(x, d, lr / (bl * dw_min), bl, generator)
+        zero = torch.zeros((*self.shape, cfg.rows, 1), dtype=torch.int64, device=inc.device)
+        if diff:
+            n = self._arrange(torch.stack([inc, dec], dim=-3).unsqueeze(-3), zero)
+            self.state = dev.pulse(state, n, generator=generator)
+        else:
+            self.state = dev.pulse(state, self._arrange(inc[..., None, None, :, :], zero),
+                                   generator=generator)
+            self.state = dev.pulse(self.state, -self._arrange(dec[..., None, None, :, :], zero),
+                                   generator=generator)
+        total = inc + dec
+        self.pulse_count += (self._arrange(torch.stack([inc, dec], -3).unsqueeze(-3), zero)
+                             if diff else self._arrange(total[..., None, None, :, :], zero))
+        self.set_time(self.t, generator=generator)
+        return total.sum(dim=(-2, -1))
+
+    def _coincidences(self, x: Tensor, d: Tensor, c: float, bl: int,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Increase / decrease coincidence counts ``(*shape, rows, weight_cols)``."""
+        shape = self.shape
+        x = x.expand(*shape, *x.shape[-2:])
+        d = d.expand(*shape, *d.shape[-2:])
+        mx = x.abs().amax(dim=(-2, -1), keepdim=True)
+        md = d.abs().amax(dim=(-2, -1), keepdim=True)
+        live = (mx > 0) & (md > 0)
+        k = torch.where(live, (md / mx.clamp(min=1e-30)).sqrt(), torch.zeros_like(mx))
+        px = (x.abs() * (math.sqrt(c) * k)).clamp_(max=1.0)
+        pd = (d.abs() * torch.where(live, math.sqrt(c) / k.clamp(min=1e-30), 0.0)).clamp_(max=1.0)
+
+        def trains(p: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+            # (*shape, b, n) probabilities -> pulse trains (*shape, n, b*bl) split by sign
+            u = torch.rand((*p.shape, bl), generator=generator, dtype=p.dtype, device=p.device)
+            fire = (u < p.unsqueeze(-1)).to(p.dtype).movedim(-2, -3).flatten(-2)
+            pos = fire * (s > 0).to(p.dtype).mT.repeat_interleave(bl, dim=-1)
+            return pos, fire - pos
+
+        cfg = self.config
+        inc = x.new_zeros((*shape, cfg.rows, cfg.weight_cols))
+        dec = torch.zeros_like(inc)
+        per_sample = bl * (cfg.rows + cfg.weight_cols) * max(1, shape.numel())
+        chunk = max(1, COINCIDENCE_ELEMENTS // per_sample)  # bounds the pulse-train memory
+        for b in range(0, x.shape[-2], chunk):
+            xp, xn = trains(px[..., b:b + chunk, :], x[..., b:b + chunk, :])
+            dp, dn = trains(pd[..., b:b + chunk, :], d[..., b:b + chunk, :])
+            inc += xp @ dn.mT + xn @ dp.mT  # W -= lr x d: x d < 0 raises W
+            dec += xp @ dp.mT + xn @ dn.mT
+        return inc.round().to(torch.int64), dec.round().to(torch.int64)
+
+    # ================================================================== storage
+    def tensors(self) -> dict[str, Tensor]:
+        """Flat dict of the tile's state tensors (cells, read time, ADC ranges, pulse counts)."""
+        state = self._require_programmed("tensors")
+        out = {f"cells.{k}": v for k, v in state.tensors().items()}
+        out["t"] = torch.tensor(self.t, dtype=torch.float64)
+        out["pulse_count"] = self.pulse_count  # type: ignore[assignment]
+        if self._fs is not None:
+            out["adc_fs"] = self._fs
+        if self._fs_t is not None:
+            out["adc_fs_t"] = self._fs_t
+        return out
+
+    @torch.no_grad()
+    def load_tensors(self, tensors: dict[str, Tensor], *,
+                     generator: torch.Generator | None = None) -> None:
+        """Inverse of :meth:`tensors`; re-reads the cells at the stored time ("per_read"
+        draws a new sample from ``generator``)."""
+        cells = {k[len("cells."):]: v for k, v in tensors.items() if k.startswith("cells.")}
+        if "g" not in cells or "t" not in tensors:
+            raise ValueError("Tile.load_tensors: missing 'cells.g' or 't'; got keys "
+                             f"{sorted(tensors)}")
+        want = (*self.shape, *self.config.physical_shape)
+        if tuple(cells["g"].shape) != want:
+            raise ValueError(f"Tile.load_tensors: cells.g has shape {tuple(cells['g'].shape)}; "
+                             f"expected {want} for this config and stack shape")
+        self.state = CellState.from_tensors(cells)
+        g = self.state.g
+        self.pulse_count = tensors.get("pulse_count", torch.zeros(g.shape, dtype=torch.int64))
+        self._fs = tensors.get("adc_fs")
+        self._fs_t = tensors.get("adc_fs_t")
+        self.set_time(float(tensors["t"]), generator=generator)
+
+
+def _stochastic_round(a: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Non-negative ``a`` -> int64 ``floor(a) + Bernoulli(frac(a))`` (unbiased)."""
+    f = torch.floor(a)
+    up = torch.rand(a.shape, generator=generator, dtype=a.dtype, device=a.device) < (a - f)
+    return (f + up.to(a.dtype)).to(torch.int64)

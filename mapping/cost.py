@@ -1,0 +1,406 @@
+"""Cost of a whole converted model: energy per inference, latency, area, TOPS/W, per layer and
+per component (see :mod:`memxbar.crossbar.cost` for the component models and their sources).
+
+:func:`estimate_cost` runs the programmed model once on an example input, captures the input of
+every analog layer with forward hooks, and costs each layer's tile MVMs on exactly those inputs
+(the same scaling and DAC codes the simulation uses). Figures are per inference: totals divided
+by the example's batch size (its first dimension).
+
+Beyond the tile components ("cells", "dac", "adc", "shift_add", "buffer" input reads), a layer
+adds "accumulate": the digital addition of the partial sums of its row blocks, and "buffer":
+its output activations written to the activation buffer (``activation_bits`` each).
+
+Latency: the tiles of a layer work in parallel on one input vector at a time; a convolution
+takes one MVM per output position; layers run in sequence (``latency``). Pipelined throughput
+(``throughput``): every layer on its own tiles, a new inference enters when the slowest layer
+is free. Ops are ``2 * MACs`` of the mapped layers. Area: the tiles of every layer, the
+accumulators of the partial sums, and a global activation buffer holding the largest input
+plus output of any layer. Programming: every cell of every layer written once
+(``program_pulses``) plus ``verify_iterations`` program-and-verify iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..crossbar.cost import (
+    CostModel,
+    accumulator_bits,
+    add_energy,
+    logic_area,
+    mvm_cost,
+    row_groups,
+    sram_area,
+    sram_energy,
+    tile_area,
+    tile_program_cost,
+)
+from .convert import analog_layers
+from .layers import AnalogConv2d, _AnalogBase
+
+COMPONENTS = ("cells", "dac", "adc", "shift_add", "accumulate", "buffer")
+CHUNK = 8192  # input vectors costed at once (bounds memory of the DAC planes)
+
+
+@dataclass
+class CostReport:
+    """Result of :func:`estimate_cost`.
+
+    - ``energy_breakdown``: layers x components, J per inference.
+    - ``area_breakdown``: layers (plus "global buffer") x components, m^2.
+    - ``layers``: per layer: kind, inputs, outputs, tiles, ``input_density`` (fraction of
+      row-cycle slots driven by a non-zero input code), MVMs, MACs and ops per inference, time
+      of one MVM and latency (s), energy (J), area (m^2), programming energy (J) and time (s).
+    """
+
+    energy_breakdown: pd.DataFrame
+    area_breakdown: pd.DataFrame
+    layers: pd.DataFrame
+    cost_model: CostModel
+    inferences: int
+
+    @property
+    def energy(self) -> float:
+        """Energy per inference (J), the sum of the breakdown."""
+        return float(self.energy_breakdown.to_numpy().sum())
+
+    @property
+    def latency(self) -> float:
+        """Latency of one inference (s), layers in sequence."""
+        return float(self.layers["latency_s"].sum())
+
+    @property
+    def throughput(self) -> float:
+        """Pipelined inferences per second (the slowest layer sets the pace)."""
+        return 1.0 / float(self.layers["latency_s"].max())
+
+    @property
+    def area(self) -> float:
+        """Chip area (m^2), the sum of the area breakdown."""
+        return float(self.area_breakdown.to_numpy().sum())
+
+    @property
+    def ops(self) -> float:
+        """Operations per inference: 2 x MACs of the mapped layers."""
+        return float(self.layers["ops"].sum())
+
+    @property
+    def program_energy(self) -> float:
+        """Energy to program every cell of the model (J)."""
+        return float(self.layers["program_energy_J"].sum())
+
+    @property
+    def program_time(self) -> float:
+        """Time to program the model (s), layers one after the other."""
+        return float(self.layers["program_time_s"].sum())
+
+    def totals(self) -> dict[str, float]:
+        """Headline figures: energy, latency, throughput, area, ops, TOPS, TOPS/W, TOPS/mm^2
+        (from the latency and, "_pipelined", from the throughput), programming cost."""
+        mm2 = self.area * 1e6
+        tops = self.ops / self.latency / 1e12
+        tops_p = self.ops * self.throughput / 1e12
+        return {"energy_J": self.energy, "latency_s": self.latency,
+                "throughput_per_s": self.throughput, "area_m2": self.area,
+                "area_mm2": mm2, "ops": self.ops, "TOPS": tops, "TOPS_pipelined": tops_p,
+                "TOPS_per_W": self.ops / self.energy / 1e12,
+                "TOPS_per_mm2": tops / mm2, "TOPS_per_mm2_pipelined": tops_p / mm2,
+                "program_energy_J": self.program_energy, "program_time_s": self.program_time}
+
+    def summary(self) -> str:
+        """Human-readable totals and tables."""
+        t = self.totals()
+        e_unit, e_scale = _unit(self.energy_breakdown.to_numpy().max(initial=0.0), "J")
+        tot_unit, tot_scale = _unit(t["energy_J"], "J")
+        p_unit, p_scale = _unit(t["program_energy_J"], "J")
+        lat_unit, lat_scale = _unit(t["latency_s"], "s")
+        lines = [
+            f"Cost per inference ({self.inferences} example input(s), adc_model="
+            f"'{self.cost_model.adc_model}', node {self.cost_model.node * 1e9:g} nm, "
+            f"rows_parallel {self.cost_model.rows_parallel or 'all'}):",
+            f"  energy       {t['energy_J'] / tot_scale:.4g} {tot_unit}  "
+            f"({t['TOPS_per_W']:.4g} TOPS/W, ops = 2 x MACs = {t['ops']:.4g})",
+            f"  latency      {t['latency_s'] / lat_scale:.4g} {lat_unit} (layers in sequence; "
+            f"{t['TOPS']:.4g} TOPS)",
+            f"  throughput   {t['throughput_per_s']:.4g} inferences/s pipelined "
+            f"({t['TOPS_pipelined']:.4g} TOPS)",
+            f"  area         {t['area_mm2']:.4g} mm^2 ({t['TOPS_per_mm2']:.4g} TOPS/mm^2, "
+            f"pipelined {t['TOPS_per_mm2_pipelined']:.4g})",
+            f"  programming  {t['program_energy_J'] / p_scale:.4g} {p_unit}, "
+            f"{t['program_time_s'] * 1e3:.4g} ms",
+            "",
+            f"Energy per inference by layer and component ({e_unit}):",
+            (self.energy_breakdown / e_scale).assign(
+                total=lambda d: d.sum(axis=1)).to_string(float_format=lambda v: f"{v:.4g}"),
+            "",
+            "Area by layer and component (mm^2):",
+            (self.area_breakdown * 1e6).assign(
+                total=lambda d: d.sum(axis=1)).to_string(float_format=lambda v: f"{v:.4g}"),
+            "",
+            "Layers:",
+            self.layers.to_string(float_format=lambda v: f"{v:.4g}"),
+        ]
+        return "\n".join(lines)
+
+
+def _unit(value: float, base: str) -> tuple[str, float]:
+    """A readable SI prefix for ``value``: (unit, scale)."""
+    for prefix, scale in (("", 1.0), ("m", 1e-3), ("u", 1e-6), ("n", 1e-9), ("p", 1e-12)):
+        if value >= scale:
+            return prefix + base, scale
+    return "f" + base, 1e-15
+
+
+def _matrix_inputs(layer: _AnalogBase, x: Tensor) -> Tensor:
+    """The (vectors, in_features) matrix the layer's arrays see for layer input ``x``."""
+    if isinstance(layer, AnalogConv2d):
+        cols = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+        return cols.transpose(1, 2).reshape(-1, layer.matrix_shape[1])
+    return x.reshape(-1, layer.matrix_shape[1])
+
+
+@dataclass
+class LayerInputs:
+    """What one forward run of a model fed each analog layer: ``inputs`` (layer name -> the
+    input tensors of its calls), the largest input and output sizes (elements) per call, and
+    the number of ``inferences`` (the example's batch size)."""
+
+    inputs: dict[str, list[Tensor]]
+    in_numel: dict[str, int]
+    out_numel: dict[str, int]
+    inferences: int
+
+
+def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, _AnalogBase]]:
+    layers = list(analog_layers(analog_model))
+    if not layers:
+        raise ValueError(f"{who}: the model has no analog layers; convert it with "
+                         "memxbar.mapping.to_analog() first")
+    for name, layer in layers:
+        if layer.tiled is None:
+            raise ValueError(f"{who}: layer {name!r} is not programmed; call "
+                             "memxbar.mapping.program(model, generator=...) first")
+    return layers
+
+
+@torch.no_grad()
+def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInputs:
+    """Run the programmed model once on ``example_input`` (a batch; its first dimension counts
+    the inferences) in eval mode (the mode is restored) and capture every analog layer's input
+    with forward hooks."""
+    if not isinstance(example_input, Tensor) or example_input.dim() < 1 or \
+            example_input.shape[0] < 1:
+        raise ValueError("capture_inputs: example_input must be a tensor with a batch "
+                         "dimension >= 1")
+    layers = _programmed_layers(analog_model, "capture_inputs")
+    seen: dict[str, list[Tensor]] = {name: [] for name, _ in layers}
+    ins: dict[str, int] = dict.fromkeys(seen, 0)
+    outs: dict[str, int] = dict.fromkeys(seen, 0)
+
+    def pre(name: str):
+        def hook(module: nn.Module, args: tuple) -> None:
+            seen[name].append(args[0].detach())
+            ins[name] = max(ins[name], args[0].numel())
+        return hook
+
+    def post(name: str):
+        def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
+            outs[name] = max(outs[name], out.numel())
+        return hook
+
+    handles = []
+    for name, layer in layers:
+        handles.append(layer.register_forward_pre_hook(pre(name)))
+        handles.append(layer.register_forward_hook(post(name)))
+    was_training = analog_model.training
+    try:
+        analog_model.eval()
+        analog_model(example_input)
+    finally:
+        for h in handles:
+            h.remove()
+        analog_model.train(was_training)
+    for name in seen:
+        if not seen[name]:
+            raise ValueError(f"capture_inputs: layer {name!r} was not called by the model's "
+                             "forward pass on example_input")
+    return LayerInputs(seen, ins, outs, int(example_input.shape[0]))
+
+
+@torch.no_grad()
+def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
+                  cost_model: CostModel | None = None) -> CostReport:
+    """Energy, latency and area of ``analog_model`` (converted and programmed) per inference.
+
+    ``example_input``: a batch (its first dimension counts the inferences), run once through
+    the model (see :func:`capture_inputs`), or the :class:`LayerInputs` of an earlier capture
+    (to cost the same run under several cost models). Every analog layer is costed tile by tile
+    on exactly its captured inputs. Returns a :class:`CostReport`."""
+    cm = cost_model or CostModel()
+    if not isinstance(cm, CostModel):
+        raise ValueError(f"estimate_cost: cost_model = {cm!r} is not a CostModel")
+    cap = example_input if isinstance(example_input, LayerInputs) else capture_inputs(
+        analog_model, example_input)
+    layers = _programmed_layers(analog_model, "estimate_cost")
+    if set(cap.inputs) != {name for name, _ in layers}:
+        raise ValueError("estimate_cost: the captured inputs belong to another model (layers "
+                         f"{sorted(cap.inputs)})")
+    n_inf = cap.inferences
+    energy_rows, area_rows, info_rows = {}, {}, []
+    for name, layer in layers:
+        e, a, info = _layer_cost(layer, cap.inputs[name], cm)
+        energy_rows[name] = {k: v / n_inf for k, v in e.items()}
+        area_rows[name] = a
+        info["mvms"] = info.pop("vectors") / n_inf
+        info["latency_s"] = info["mvms"] * info["t_mvm_s"]
+        info["macs"] = info["mvms"] * info["inputs"] * info["outputs"]
+        info["ops"] = 2.0 * info["macs"]
+        info["energy_J"] = sum(energy_rows[name].values())
+        info["area_m2"] = sum(a.values())
+        info_rows.append({"layer": name, **info})
+    buf_bits = max((cap.in_numel[n] + cap.out_numel[n]) / n_inf for n, _ in layers) \
+        * cm.activation_bits
+    area_rows["global buffer"] = {"buffer": sram_area(math.ceil(buf_bits), cm)}
+    energy = pd.DataFrame.from_dict(energy_rows, orient="index").reindex(
+        columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
+    area = pd.DataFrame.from_dict(area_rows, orient="index").reindex(
+        columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
+    energy.index.name = area.index.name = "layer"
+    order = ["layer", "kind", "inputs", "outputs", "tiles", "input_density", "mvms", "macs",
+             "ops", "t_mvm_s",
+             "latency_s", "energy_J", "area_m2", "program_energy_J", "program_time_s"]
+    info_df = pd.DataFrame(info_rows)[order].set_index("layer")
+    return CostReport(energy_breakdown=energy, area_breakdown=area, layers=info_df,
+                      cost_model=cm, inferences=n_inf)
+
+
+def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
+                ) -> tuple[dict[str, float], dict[str, float], dict]:
+    """Energy (J, all captured inputs), area (m^2) and bookkeeping of one analog layer."""
+    tiled = layer.tiled
+    assert tiled is not None
+    hw = tiled.hardware
+    n_rb, n_cb = tiled.n_row_blocks, tiled.n_col_blocks
+    used = torch.tensor([[min(hw.rows, tiled.in_features - i * hw.rows)] for i in range(n_rb)])
+    energy = dict.fromkeys(COMPONENTS, 0.0)
+    vectors, t_mvm, active = 0, 0.0, 0.0
+    for x in inputs:
+        X = _matrix_inputs(layer, x)
+        for start in range(0, X.shape[0], CHUNK):
+            xs = X[start:start + CHUNK]
+            xb = tiled.tile_inputs(xs)[0]
+            c = mvm_cost(tiled.tile, xb, cm, used_rows=used)
+            for k, v in c.energy.items():
+                energy[k] += v
+            t_mvm = max(t_mvm, c.latency)
+            active += c.active_rows
+            vectors += xs.shape[0]
+    groups = row_groups(hw.rows, cm)
+    acc = accumulator_bits(hw, cm, groups) + math.ceil(math.log2(n_rb))
+    out_f = tiled.out_features
+    energy["accumulate"] = vectors * out_f * (n_rb - 1) * add_energy(acc, cm)
+    energy["buffer"] += sram_energy(vectors * out_f * cm.activation_bits, cm)
+    tiles = n_rb * n_cb
+    area = {k: tiles * v for k, v in tile_area(hw, cm).items()}
+    area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
+    prog = tile_program_cost(tiled.tile, cm)
+    info = {"kind": type(layer).__name__, "inputs": tiled.in_features, "outputs": out_f,
+            "tiles": tiles, "vectors": vectors, "t_mvm_s": t_mvm,
+            "input_density": active / max(1, n_cb * tiled.in_features * vectors
+                                          * hw.dac.n_cycles),
+            "program_energy_J": prog.energy, "program_time_s": prog.time}
+    return energy, area, info
+
+
+def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> None:
+    """Stacked bars per layer of the energy per inference and of the area, by component,
+    written to ``path`` (format from the extension, e.g. .png or .svg). ``report`` may be a
+    mapping of names to reports (e.g. one per device technology): their layers are shown side
+    by side, labelled with the name. A middle panel shows each layer's energy shares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports = {"": report} if isinstance(report, CostReport) else dict(report)
+    if not reports or not all(isinstance(r, CostReport) for r in reports.values()):
+        raise ValueError("plot_breakdown: give a CostReport or a non-empty mapping of names to "
+                         "CostReports")
+
+    def joined(attr: str) -> pd.DataFrame:
+        parts = []
+        for name, r in reports.items():
+            df = getattr(r, attr).copy()
+            df.index = [f"{name}\n{i}" if name else str(i) for i in df.index]
+            parts.append(df)
+        return pd.concat(parts)
+
+    e, a = joined("energy_breakdown"), joined("area_breakdown")
+    e_unit, e_scale = _unit(float(e.sum(axis=1).max()), "J")
+    share = e.div(e.sum(axis=1).where(e.sum(axis=1) > 0, 1.0), axis=0) * 100.0
+    colors = dict(zip(COMPONENTS, plt.get_cmap("tab10").colors, strict=False))
+    n = max(len(e), len(a))
+    fig, axes = plt.subplots(1, 3, figsize=(max(12.0, 1.2 * n + 7), 5.2))
+    for ax, df, scale, ylabel, title in (
+            (axes[0], e, e_scale, f"energy per inference ({e_unit})", "Energy"),
+            (axes[1], share, 1.0, "share of the layer's energy (%)", "Energy share"),
+            (axes[2], a, 1e-6, "area (mm$^2$)", "Area")):
+        bottom = [0.0] * len(df)
+        x = range(len(df))
+        for comp in COMPONENTS:
+            vals = (df[comp] / scale).tolist()
+            if any(v > 0 for v in vals):
+                ax.bar(x, vals, bottom=bottom, label=comp, color=colors[comp])
+                bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+        labels = [str(i) for i in df.index]
+        wide = max((len(part) for lab in labels for part in lab.split("\n")), default=0) > 10
+        ax.set_xticks(list(x), labels, rotation=45 if wide else 0,
+                      ha="right" if wide else "center", fontsize="small")
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("layer")
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle("\n".join(
+        f"{name + ': ' if name else ''}{t['energy_J'] * 1e9:.3g} nJ/inference, "
+        f"{t['TOPS_per_W']:.3g} TOPS/W, {t['area_mm2']:.3g} mm$^2$, "
+        f"latency {t['latency_s'] * 1e6:.3g} $\\mu$s"
+        for name, t in ((k, r.totals()) for k, r in reports.items())), fontsize="medium")
+    handles, labels = axes[0].get_legend_handles_labels()
+    h2, l2 = axes[2].get_legend_handles_labels()
+    for h, lab in zip(h2, l2, strict=True):
+        if lab not in labels:
+            handles.append(h)
+            labels.append(lab)
+    e_tot, a_tot = float(e.to_numpy().sum()), float(a.to_numpy().sum())
+    shares = [f"{lab}: {100 * e[lab].sum() / e_tot if e_tot else 0:.1f} % E, "
+              f"{100 * a[lab].sum() / a_tot if a_tot else 0:.1f} % A" for lab in labels]
+    fig.legend(handles, shares, loc="center right", title="component (share of all bars)",
+               fontsize="small")
+    fig.tight_layout(rect=(0, 0, 0.82, 0.92))
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def print_report(report: CostReport, file: TextIO | None = None) -> None:
+    """Print :meth:`CostReport.summary` (to stdout by default)."""
+    print(report.summary(), file=file or sys.stdout)
+
+
+def cost(analog_model: nn.Module, example_input: Tensor, cost_model: CostModel | None = None,
+         *, plot: str | None = None, file: TextIO | None = None) -> CostReport:
+    """Estimate, print and (``plot``: a file path) plot the cost of ``analog_model`` on
+    ``example_input``; the entry point of the ``memxbar cost`` command. Returns the report."""
+    report = estimate_cost(analog_model, example_input, cost_model)
+    print_report(report, file)
+    if plot is not None:
+        plot_breakdown(report, plot)
+    return report

@@ -1,0 +1,275 @@
+"""A weight matrix on a grid of crossbar tiles.
+
+The matrix ``W`` (out, in) of a layer is stored transposed on the arrays: inputs drive rows,
+outputs are read on columns. Inputs are split into row blocks of ``rows`` and outputs into column
+blocks of ``weight_cols`` (the encoding's logical columns per tile); the blocks form one stacked
+:class:`~memxbar.crossbar.tile.Tile` of shape ``(n_row_blocks, n_col_blocks)`` and run as one
+batched matmul. Each tile digitizes its own partial sums (its ADCs), and the partial sums of the
+row blocks are added digitally, as on chip.
+
+Scaling: weights are divided by a per-layer or per-output-column bound (clipped by the largest
+magnitude, a percentile, or a fixed value) to the tile's normalised range [-1, 1]; inputs are
+divided by their largest magnitude per input vector ("dynamic", a digital pre-scale as in
+aihwkit's absolute-max noise management) or by a fixed full scale, so they fit the DAC range.
+Outputs are multiplied back digitally.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..crossbar.tile import Tile, TileConfig
+from .compensation import compensation_factors, probe_inputs
+
+WEIGHT_SCALING = ("column", "layer")
+WEIGHT_CLIP = ("max", "percentile", "fixed")
+INPUT_SCALING = ("dynamic", "fixed")
+COMPENSATION = ("none", "global", "column")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """How a layer's weights and inputs are scaled onto tiles, and drift compensation.
+
+    - ``weight_scaling``: one bound per output column ("column") or per layer ("layer").
+    - ``weight_clip``: the bound is the largest ``|W|`` ("max"), the ``clip_value``-th
+      percentile of ``|W|`` ("percentile", e.g. 99.5), or ``clip_value`` itself ("fixed",
+      weight units); weights beyond it saturate at the device range.
+    - ``input_scaling``: "dynamic" (per input vector, largest magnitude) or "fixed"
+      (``input_range`` in activation units; larger inputs saturate at the DAC range).
+    - ``compensation``: drift compensation by a reference read (see
+      :mod:`memxbar.mapping.compensation`): "none", "global" (one factor per layer) or
+      "column" (one factor per output).
+    """
+
+    weight_scaling: Literal["column", "layer"] = "column"
+    weight_clip: Literal["max", "percentile", "fixed"] = "max"
+    clip_value: float = 99.5
+    input_scaling: Literal["dynamic", "fixed"] = "dynamic"
+    input_range: float = 1.0
+    compensation: Literal["none", "global", "column"] = "none"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("weight_scaling", WEIGHT_SCALING), ("weight_clip", WEIGHT_CLIP),
+                              ("input_scaling", INPUT_SCALING), ("compensation", COMPENSATION)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"MappingConfig.{name} = {getattr(self, name)!r} is not allowed;"
+                                 f" allowed: {', '.join(allowed)}")
+        for name in ("clip_value", "input_range"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+                raise ValueError(f"MappingConfig.{name} = {v!r} is not allowed; allowed: a "
+                                 "finite number > 0")
+        if self.weight_clip == "percentile" and not 0 < self.clip_value <= 100:
+            raise ValueError(f"MappingConfig.clip_value = {self.clip_value!r} is not allowed "
+                             "with weight_clip='percentile'; allowed: (0, 100]")
+
+
+class TiledMatrix:
+    """The weights of one layer, ``(out_features, in_features)``, on a stacked tile grid."""
+
+    def __init__(self, hardware: TileConfig, in_features: int, out_features: int,
+                 mapping: MappingConfig | None = None) -> None:
+        if not isinstance(hardware, TileConfig):
+            raise ValueError(f"TiledMatrix: hardware = {hardware!r} is not a TileConfig")
+        self.hardware = hardware
+        self.mapping = mapping or MappingConfig()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.n_row_blocks = -(-self.in_features // hardware.rows)
+        self.n_col_blocks = -(-self.out_features // hardware.weight_cols)
+        self.tile = Tile(hardware, (self.n_row_blocks, self.n_col_blocks))
+        self.scale: Tensor | None = None  # (out,) weight bound per output column
+        self.ref: Tensor | None = None  # (out,) reference-read magnitudes at t = 0
+        self.alpha: Tensor | None = None  # (out,) drift-compensation factors
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def padded(self) -> tuple[int, int]:
+        """(inputs, outputs) after padding to whole tiles."""
+        return (self.n_row_blocks * self.hardware.rows,
+                self.n_col_blocks * self.hardware.weight_cols)
+
+    def _to_blocks(self, wt: Tensor) -> Tensor:
+        """(in, out) -> (n_rb, n_cb, rows, weight_cols), zero padded."""
+        pin, pout = self.padded
+        wt = torch.nn.functional.pad(wt, (0, pout - wt.shape[1], 0, pin - wt.shape[0]))
+        rows, wc = self.hardware.rows, self.hardware.weight_cols
+        return wt.reshape(self.n_row_blocks, rows, self.n_col_blocks, wc).transpose(1, 2)
+
+    def _from_blocks(self, blocks: Tensor) -> Tensor:
+        """(n_rb, n_cb, rows, weight_cols) -> (in, out), padding removed."""
+        pin, pout = self.padded
+        wt = blocks.transpose(1, 2).reshape(pin, pout)
+        return wt[: self.in_features, : self.out_features]
+
+    def weight_bounds(self, weight: Tensor) -> Tensor:
+        """Per-output-column scaling bound (out,) by the mapping's scaling and clip rules."""
+        m = self.mapping
+        a = weight.detach().abs()
+        if m.weight_clip == "fixed":
+            bound = torch.full((weight.shape[0],), float(m.clip_value), dtype=weight.dtype)
+        elif m.weight_scaling == "column":
+            bound = (a.amax(dim=1) if m.weight_clip == "max"
+                     else torch.quantile(a.double(), m.clip_value / 100, dim=1).to(a.dtype))
+        else:
+            b = a.max() if m.weight_clip == "max" else torch.quantile(a.double().flatten(),
+                                                                      m.clip_value / 100)
+            bound = torch.full((weight.shape[0],), float(b), dtype=weight.dtype)
+        if m.weight_scaling == "layer" and m.weight_clip == "fixed":
+            bound = bound[:1].expand(weight.shape[0])
+        tiny = torch.finfo(weight.dtype).tiny
+        return torch.where(bound > tiny, bound, torch.ones_like(bound)).to(weight.device)
+
+    # ----------------------------------------------------------------- hardware life cycle
+    @torch.no_grad()
+    def program(self, weight: Tensor, *, generator: torch.Generator | None = None) -> None:
+        """Program ``weight`` (out, in); resets read time, compensation and ADC calibration."""
+        want = (self.out_features, self.in_features)
+        if tuple(weight.shape) != want:
+            raise ValueError(f"TiledMatrix.program: weight has shape {tuple(weight.shape)}; "
+                             f"expected {want}")
+        if not bool(torch.isfinite(weight).all()):
+            raise ValueError("TiledMatrix.program: weight has non-finite values")
+        self.scale = self.weight_bounds(weight)
+        w = (weight.detach() / self.scale[:, None]).clamp(-1.0, 1.0)
+        self.tile.program(self._to_blocks(w.t()), generator=generator)
+        self.alpha = None
+        self.ref = None
+        if self.mapping.compensation != "none" and self.tile.adc_calibrated:
+            self.ref = self._reference_read(generator)
+
+    @torch.no_grad()
+    def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
+        """Read the cells ``t`` s after programming; refresh drift compensation."""
+        self.tile.set_time(t, generator=generator)
+        if self.mapping.compensation == "none":
+            self.alpha = None
+            return
+        if self.ref is None:
+            self.ref = self._ref_at_zero(generator)
+        now = self._reference_read(generator)
+        self.alpha = compensation_factors(self.ref, now, self.mapping.compensation)
+
+    def _ref_at_zero(self, generator: torch.Generator | None) -> Tensor:
+        t = self.tile.t
+        self.tile.set_time(0.0, generator=generator)
+        ref = self._reference_read(generator)
+        self.tile.set_time(t, generator=generator)
+        return ref
+
+    def _reference_read(self, generator: torch.Generator | None) -> Tensor:
+        """Sum over the probe vectors of ``|output|`` per output (out,), through the hardware."""
+        x = probe_inputs(self.in_features, self.tile.state.g.dtype,  # type: ignore[union-attr]
+                         self.tile.state.g.device)  # type: ignore[union-attr]
+        y = self._mvm(x, generator, normalised=True)
+        return y.abs().sum(dim=0)
+
+    @torch.no_grad()
+    def calibrate_adc(self, x: Tensor) -> None:
+        """Set ADC ranges from example layer inputs ``x`` (N, in)."""
+        self.tile.calibrate_adc(self.tile_inputs(x)[0])
+        if self.mapping.compensation != "none" and self.ref is None:
+            self.ref = self._ref_at_zero(None)
+
+    # ----------------------------------------------------------------- MVMs
+    def tile_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Layer inputs ``x`` (B, in) -> what the tiles receive: normalised, zero-padded row
+        blocks (n_rb, 1, B, rows) in [-1, 1], and the digital input scale (B, 1)."""
+        xn, a = self._scale_inputs(x)
+        return self._input_blocks(xn), a
+
+    def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        m = self.mapping
+        if m.input_scaling == "fixed":
+            a = torch.full((x.shape[0], 1), float(m.input_range), dtype=x.dtype, device=x.device)
+        else:
+            a = x.abs().amax(dim=1, keepdim=True)
+            a = torch.where(a > 0, a, torch.ones_like(a))
+        return (x / a).clamp(-1.0, 1.0), a
+
+    def _input_blocks(self, xn: Tensor) -> Tensor:
+        """(B, in) -> (n_rb, 1, B, rows), zero padded."""
+        pin = self.padded[0]
+        xn = torch.nn.functional.pad(xn, (0, pin - xn.shape[1]))
+        return xn.reshape(xn.shape[0], self.n_row_blocks, self.hardware.rows).permute(1, 0, 2)[
+            :, None]
+
+    def _mvm(self, x: Tensor, generator: torch.Generator | None, normalised: bool = False
+             ) -> Tensor:
+        blocks, a = self.tile_inputs(x)
+        y = self.tile.mvm(blocks, generator=generator)  # (n_rb, n_cb, B, wc)
+        y = y.sum(dim=0)  # digital accumulation of the row blocks' partial sums
+        y = y.permute(1, 0, 2).reshape(x.shape[0], -1)[:, : self.out_features]
+        if normalised:
+            return y * a
+        return y * a * self.scale
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """``x`` (B, in) -> ``y`` (B, out) ≈ ``x @ W.T`` through the hardware."""
+        if self.scale is None:
+            raise ValueError("TiledMatrix.forward: not programmed; call program() first")
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"TiledMatrix.forward: input has shape {tuple(x.shape)}; expected "
+                             f"(batch, {self.in_features})")
+        y = self._mvm(x, generator)
+        return y if self.alpha is None else y * self.alpha
+
+    @torch.no_grad()
+    def backward(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Transposed MVM through the same cells: ``d`` (B, out) -> (B, in) ≈ ``d @ W``."""
+        if self.scale is None:
+            raise ValueError("TiledMatrix.backward: not programmed; call program() first")
+        ds = d * self.scale if self.alpha is None else d * self.scale * self.alpha
+        a = ds.abs().amax(dim=1, keepdim=True)
+        a = torch.where(a > 0, a, torch.ones_like(a))
+        pout = self.padded[1]
+        dn = torch.nn.functional.pad(ds / a, (0, pout - self.out_features))
+        dn = dn.reshape(d.shape[0], self.n_col_blocks, self.hardware.weight_cols).permute(1, 0, 2)
+        y = self.tile.mvm_t(dn[None], generator=generator)  # (n_rb, n_cb, B, rows)
+        y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
+        return y * a
+
+    @torch.no_grad()
+    def effective_weight(self, t: float | None = None) -> Tensor:
+        """The weights (out, in) the hardware realises on average (read means, IR drop,
+        compensation), in the layer's units."""
+        w = self._from_blocks(self.tile.weights(t)).t() * self.scale[:, None]  # type: ignore
+        return w if self.alpha is None else w * self.alpha[:, None]
+
+    # ----------------------------------------------------------------- bookkeeping
+    def report(self) -> dict[str, float]:
+        """Tiles, arrays and cells used by this matrix, and cell utilization."""
+        hw = self.hardware
+        tiles = self.n_row_blocks * self.n_col_blocks
+        cells_total = tiles * hw.n_arrays * hw.rows * hw.cols
+        cells_used = self.in_features * self.out_features * hw.cells_per_weight
+        if hw.encoding == "offset":
+            cells_used += self.in_features * self.n_col_blocks
+        return dict(row_blocks=self.n_row_blocks, col_blocks=self.n_col_blocks, tiles=tiles,
+                    arrays=tiles * hw.n_arrays, cells_used=cells_used, cells_total=cells_total,
+                    utilization=cells_used / cells_total)
+
+    def tensors(self) -> dict[str, Tensor]:
+        """State for ``state_dict``: tile tensors, scales, compensation references."""
+        out = {f"tile.{k}": v for k, v in self.tile.tensors().items()}
+        out["scale"] = self.scale  # type: ignore[assignment]
+        if self.ref is not None:
+            out["ref"] = self.ref
+        if self.alpha is not None:
+            out["alpha"] = self.alpha
+        return out
+
+    def load_tensors(self, tensors: dict[str, Tensor], *,
+                     generator: torch.Generator | None = None) -> None:
+        """Inverse of :meth:`tensors`."""
+        self.tile.load_tensors({k[5:]: v for k, v in tensors.items() if k.startswith("tile.")},
+                               generator=generator)
+        self.scale = tensors["scale"]
+        self.ref = tensors.get("ref")
+        self.alpha = tensors.get("alpha")

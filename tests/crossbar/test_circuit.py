@@ -1,0 +1,247 @@
+"""The IR-drop solver against closed forms and an independent dense nodal analysis."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear
+
+F64 = torch.float64
+
+
+def nodal_reference(G, V, r_row, r_col, cell_voltages=False):
+    """Column currents (B, C) by plain dense nodal analysis of the DESIGN.md topology (and the
+    cell voltages (B, R, C) if asked).
+
+    A node is an unknown index or a fixed potential; ideal wires (r = 0) pin the row nodes to
+    their source and the column nodes to the virtual ground.
+    """
+    R, C = G.shape
+    out, vc = np.empty((V.shape[0], C)), np.empty((V.shape[0], R, C))
+    for b, v in enumerate(V):
+        idx: dict = {}
+        row = {(i, j): (v[i] if r_row == 0 else idx.setdefault(("u", i, j), len(idx)))
+               for i in range(R) for j in range(C)}
+        col = {(i, j): (0.0 if r_col == 0 else idx.setdefault(("w", i, j), len(idx)))
+               for i in range(R) for j in range(C)}
+        A, rhs = np.zeros((len(idx), len(idx))), np.zeros(len(idx))
+        link = _linker(A, rhs)
+        for i in range(R):
+            for j in range(C):
+                link(row[i, j], col[i, j], G[i, j])
+                if r_row:
+                    link(float(v[i]) if j == 0 else row[i, j - 1], row[i, j], 1 / r_row)
+                if r_col:
+                    link(col[i, j], 0.0 if i == R - 1 else col[i + 1, j], 1 / r_col)
+        x = np.linalg.solve(A, rhs) if idx else np.zeros(0)
+        val = {k: x[n] for k, n in idx.items()}
+        for i in range(R):
+            for j in range(C):
+                vc[b, i, j] = (val["u", i, j] if r_row else v[i]) - (val["w", i, j] if r_col else 0)
+        for j in range(C):
+            if r_col:
+                out[b, j] = val["w", R - 1, j] / r_col
+            else:
+                out[b, j] = sum(G[i, j] * vc[b, i, j] for i in range(R))
+    return (out, vc) if cell_voltages else out
+
+
+def _linker(A, rhs):
+    def link(a, c, g):  # conductance g between nodes a and c (int: unknown, float: fixed)
+        for p, q in ((a, c), (c, a)):
+            if isinstance(p, int):
+                A[p, p] += g
+                if isinstance(q, int):
+                    A[p, q] -= g
+                else:
+                    rhs[p] += g * q
+
+    return link
+
+
+def random_array(R, C, seed, lo=1e-5, hi=1e-3):
+    gen = torch.Generator().manual_seed(seed)
+    G = lo * (hi / lo) ** torch.rand(R, C, generator=gen, dtype=F64)  # two decades
+    V = 0.05 + 0.15 * torch.rand(3, R, generator=gen, dtype=F64)
+    return G, V
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b| (normwise: open cells may leave a column without current)."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("R, C, r_row, r_col", [
+    (1, 1, 2.0, 3.0), (1, 6, 0.5, 4.0), (6, 1, 4.0, 0.5), (5, 5, 1.0, 1.0),
+    (4, 9, 10.0, 0.1), (9, 4, 0.1, 10.0),  # C > R runs the mirrored orientation
+    (5, 7, 0.0, 3.0), (7, 5, 3.0, 0.0), (3, 4, 0.0, 0.0),
+])
+def test_matches_dense_nodal_analysis(R, C, r_row, r_col):
+    G, V = random_array(R, C, seed=R * 10 + C)
+    if C > 1:
+        G[0, -1] = 0.0  # an open cell
+    ref = nodal_reference(G.numpy(), V.numpy(), r_row, r_col)
+    assert rel_err(solve(G, V, r_row, r_col), ref) < 1e-12
+    assert rel_err(V @ effective_conductance(G, r_row, r_col), ref) < 1e-12
+
+
+def test_single_cell_is_a_series_circuit():
+    G = torch.tensor([[2e-3]], dtype=F64)
+    I = solve(G, torch.tensor([0.3], dtype=F64), 7.0, 11.0)
+    torch.testing.assert_close(I, torch.tensor([0.3 / (7.0 + 500.0 + 11.0)], dtype=F64),
+                               rtol=1e-14, atol=0)
+
+
+def test_ideal_wires_return_g_exactly():
+    G, V = random_array(5, 7, seed=3)
+    assert torch.equal(effective_conductance(G, 0.0, 0.0), G)
+    assert torch.equal(solve(G, V, 0.0, 0.0), V @ G)
+    G32 = G.float()
+    assert torch.equal(effective_conductance(G32, 0, 0), G32)
+
+
+def test_ir_drop_grows_with_wire_resistance_and_with_distance():
+    G = torch.full((16, 16), 1e-3, dtype=F64)
+    V = torch.full((1, 16), 0.2, dtype=F64)
+    ideal = V @ G
+    losses = [float(1 - (solve(G, V, r, r) / ideal).mean()) for r in (0.1, 1.0, 10.0)]
+    assert 0 < losses[0] < losses[1] < losses[2] < 1
+    # the column nearest the sources gets the most current, the far one the least
+    I = solve(G, V, 10.0, 0.0)[0]
+    assert bool((I[1:] < I[:-1]).all())
+
+
+@pytest.mark.parametrize("g, span_fallback", [(1.0, False), (1e-9, True)])
+def test_line_inverse_matches_dense_inverse(g, span_fallback):
+    """The O(n^2) semiseparable inverse of one line, in both of its evaluation branches."""
+    from memxbar.crossbar.circuit import _EXP_SPAN, _line_factors, _line_inverse
+
+    n = 60
+    d = torch.rand(2, n, generator=torch.Generator().manual_seed(4), dtype=F64) * 1e-2
+    diag, lam = _line_factors(d, g)
+    assert (float(-lam[..., -1].min()) > _EXP_SPAN) == span_fallback
+    L = torch.diag(torch.full((n,), 2.0, dtype=F64)) - torch.diag(torch.ones(n - 1, dtype=F64), 1)
+    L = L - torch.diag(torch.ones(n - 1, dtype=F64), -1)
+    L[-1, -1] = 1.0  # far end open; node 0 is tied to the source through one segment
+    T = g * L + torch.diag_embed(d)
+    dense = torch.linalg.inv(T)
+    s = torch.rand(2, n, dtype=F64) + 0.5
+    got = _line_inverse(diag, lam, s)
+    want = s[..., :, None] * dense * s[..., None, :]
+    assert bool(torch.isfinite(got).all())
+    assert float(((got - want).abs().amax(-1) / want.abs().amax(-1)).max()) < 1e-12
+
+
+def test_strongly_attenuating_lines_stay_exact():
+    """Wire resistance far above 1/G: nearly all current flows through the first cells."""
+    G, V = random_array(8, 9, seed=4, lo=5e-3, hi=2e-2)
+    ref = nodal_reference(G.numpy(), V.numpy(), 1e5, 2e5)
+    I = solve(G, V, 1e5, 2e5)
+    assert bool(torch.isfinite(I).all())
+    assert rel_err(I, ref) < 1e-10
+
+
+def test_batching_broadcasting_and_dtype():
+    G, V = random_array(6, 5, seed=5)
+    G2 = torch.stack([G, 2 * G.flip(0)])  # (2, R, C)
+    V2 = torch.stack([V, V.flip(0)])  # (2, B, R)
+    I = solve(G2, V2, 2.0, 1.0)
+    assert I.shape == (2, 3, 5)
+    for k in range(2):
+        torch.testing.assert_close(I[k], solve(G2[k], V2[k], 2.0, 1.0), rtol=1e-14, atol=0)
+    assert solve(G2, V, 2.0, 1.0).shape == (2, 3, 5)  # V (B, R) shared by both arrays
+    assert solve(G, V[0], 2.0, 1.0).shape == (5,)
+    I32 = solve(G.float(), V.float(), 2.0, 1.0)
+    assert I32.dtype == torch.float32
+    assert rel_err(I32.double(), solve(G, V, 2.0, 1.0)) < 1e-6
+
+
+def test_gradient_flows_to_conductances():
+    G, _ = random_array(2, 3, seed=6)
+    G.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda g: effective_conductance(g, 30.0, 70.0), (G,))
+
+
+def cubic(g, v):
+    """Test cubic cell I = G0 V + NL2 V^2 + NL3 V^3 with NL2 = 2 G0 / V, NL3 = 30 G0 / V^2."""
+    return g * v + 2.0 * g * v**2 + 30.0 * g * v**3
+
+
+def cubic_slope(g, v):
+    return g + 4.0 * g * v + 90.0 * g * v**2
+
+
+@pytest.mark.parametrize("r_row, r_col", [(3.0, 1.0), (0.0, 2.0), (2.0, 0.0), (0.0, 0.0)])
+def test_nonlinear_solver_reduces_to_linear(r_row, r_col):
+    G, V = random_array(7, 5, seed=7)
+    I = solve_nonlinear(G, V, r_row, r_col, lambda g, v: g * v)
+    assert rel_err(I, solve(G, V, r_row, r_col)) < 1e-12
+
+
+def test_nonlinear_without_wires_is_the_sum_of_cell_currents():
+    G, V = random_array(4, 6, seed=8)
+    I = solve_nonlinear(G, V, 0.0, 0.0, cubic)
+    assert rel_err(I, cubic(G, V[:, :, None]).sum(-2)) < 1e-14
+
+
+@pytest.mark.parametrize("r_row, r_col", [(5.0, 2.0), (0.0, 4.0), (3.0, 0.0)])
+def test_nonlinear_matches_secant_fixed_point_of_reference(r_row, r_col):
+    """At the solution every cubic cell carries i = (i/v) v, so the linear reference network
+    with the secant conductances i/v reproduces it; iterate that map on the dense reference."""
+    G, V = random_array(4, 5, seed=9, lo=1e-4, hi=1e-2)
+    I = solve_nonlinear(G, V, r_row, r_col, cubic)
+    I_d = solve_nonlinear(G, V, r_row, r_col, cubic, derivative=cubic_slope)
+    assert rel_err(I, I_d) < 1e-12
+    assert rel_err(I, solve(G, V, r_row, r_col)) > 0.1  # the nonlinearity matters
+    for b in range(V.shape[0]):
+        Gs, v = G.numpy(), V[b : b + 1].numpy()
+        for _ in range(100):
+            I_ref, vc = nodal_reference(Gs, v, r_row, r_col, cell_voltages=True)
+            Gs = cubic(G.numpy(), vc[0]) / vc[0]
+        assert rel_err(I[b], I_ref[0]) < 1e-10
+
+
+def test_nonconvergence_raises_with_iterations_and_residual():
+    G, V = random_array(6, 6, seed=10, lo=1e-3, hi=1e-1)
+    with pytest.raises(RuntimeError, match=r"did not converge in 1 iterations.*residual"):
+        solve_nonlinear(G, V, 10.0, 10.0, cubic, max_iter=1)
+
+
+def test_nonlinear_refuses_bad_cells():
+    G, V = random_array(3, 3, seed=11)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        solve_nonlinear(G, V, 1.0, 1.0, lambda g, v: g * v - 100 * g * v**3)
+    with pytest.raises(ValueError, match="non-finite"):
+        solve_nonlinear(G, V, 1.0, 1.0, lambda g, v: g * v / (v - v))
+    with pytest.raises(ValueError, match="cell-voltage shape"):
+        solve_nonlinear(G, V, 1.0, 1.0, lambda g, v: (g * v).sum())
+    with pytest.raises(ValueError, match="tol"):
+        solve_nonlinear(G, V, 1.0, 1.0, cubic, tol=0.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        solve_nonlinear(G, V, 1.0, 1.0, cubic, max_iter=0)
+
+
+def test_bad_inputs_are_refused():
+    G, V = random_array(4, 3, seed=12)
+    with pytest.raises(ValueError, match=r"\(5,\).*\(4, 3\)|\(4, 3\).*\(5,\)"):
+        solve(G, torch.ones(5, dtype=F64), 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\).*\(5, 4, 3\)"):
+        solve(torch.stack([G] * 5), torch.ones(2, 3, 4, dtype=F64), 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"R, C\).*\(3,\)"):
+        effective_conductance(G[0], 1.0, 1.0)
+    bad = G.clone()
+    bad[1, 1] = math.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        solve(bad, V, 1.0, 1.0)
+    with pytest.raises(ValueError, match=">= 0 S"):
+        solve(-G, V, 1.0, 1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        solve(G, V * math.inf, 1.0, 1.0)
+    for r in (-1.0, math.inf, math.nan, "1"):
+        with pytest.raises(ValueError, match="r_col"):
+            solve(G, V, 1.0, r)
+    with pytest.raises(ValueError, match="r_row"):
+        effective_conductance(G, -0.5, 1.0)

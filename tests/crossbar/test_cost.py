@@ -1,0 +1,257 @@
+"""Cost model of one tile: energies, latency, area and programming against their formulas and
+the published figures they come from."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from memxbar.crossbar.cost import (
+    CostModel,
+    adc_area,
+    adc_conversion_time,
+    adc_energy,
+    adc_survey_figures,
+    add_energy,
+    cell_area,
+    dac_energy,
+    mvm_cost,
+    mvm_latency,
+    n_adcs,
+    program_cost,
+    tile_area,
+    tile_program_cost,
+)
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import Tile, TileConfig
+from memxbar.devices import IdealDevice, presets
+
+# the published survey as shipped in the project's reference data (else the package's copy)
+SURVEY = Path(__file__).resolve().parents[3] / "shared" / "data" / "surveys" / \
+    "adc_survey_murmann.csv"
+if not SURVEY.exists():
+    SURVEY = Path(__file__).resolve().parents[2] / "crossbar" / "data" / SURVEY.name
+G_MAX = 1e-5
+DEV = IdealDevice(g_min=0.0, g_max=G_MAX)
+
+
+def make_tile(rows=16, cols=16, w=1.0, device=DEV, adc_bits=6, dac=None, shape=()):
+    cfg = TileConfig(rows=rows, cols=cols, device=device,
+                     dac=dac or DAC(bits=8, bit_serial=True),
+                     adc=ADC(bits=adc_bits, range_mode="fixed", full_scale=float(rows)))
+    tile = Tile(cfg, shape)
+    tile.program(torch.full((*shape, rows, cfg.weight_cols), w, dtype=torch.float64))
+    return tile
+
+
+# ---------------------------------------------------------------------- published figures
+def test_survey_fom_is_the_percentile_of_the_published_survey():
+    d = pd.read_csv(SURVEY)
+    tags = d["architecture"].fillna("").str.split(",").map(lambda t: {s.strip() for s in t})
+    sel = d[tags.map(lambda t: "SAR" in t and "TI" not in t) & (d["year"] >= 2010)
+            & d["enob_bits"].between(4, 8) & d["fom_walden_fj_per_step"].notna()]
+    m = CostModel()
+    fom, area, n, _ = adc_survey_figures(m)
+    assert n == len(sel)
+    assert fom == pytest.approx(np.median(sel["fom_walden_fj_per_step"]) * 1e-15, rel=1e-12)
+    # Walden: E = FOM * 2^bits, so one more bit doubles the energy and the area
+    assert adc_energy(4, m) == pytest.approx(fom * 16, rel=1e-12)
+    assert adc_energy(7, m) / adc_energy(6, m) == pytest.approx(2.0, rel=1e-12)
+    assert adc_area(5, m) == pytest.approx(area * 32, rel=1e-12)
+    # landscape.md: SAR designs (time-interleaved included), ENOB 4-8 since 2018: median 55
+    m18 = CostModel(adc_since=2018, adc_time_interleaved=True)
+    assert adc_survey_figures(m18)[0] == pytest.approx(55e-15, rel=0.01)
+    hi = CostModel(adc_percentile=90.0)
+    assert adc_energy(4, hi) > adc_energy(4, m)
+
+
+def test_neurosim_sar_formula_at_22nm():
+    m = CostModel(adc_model="neurosim", node=22e-9)
+    # (0.7213 * 5 + 3.3041) uW * 6 ns = 41.5 fJ (landscape.md)
+    assert adc_energy(5, m) == pytest.approx((0.7213 * 5 + 3.3041) * 1e-6 * 6e-9, rel=1e-12)
+    assert adc_energy(5, m) == pytest.approx(41.5e-15, rel=2e-3)
+    assert adc_conversion_time(5, m) == pytest.approx(6e-9)
+    with pytest.raises(ValueError, match="node"):
+        CostModel(adc_model="neurosim", node=20e-9)
+
+
+def test_digital_energy_is_horowitz_at_45nm_and_scales_with_node():
+    m45 = CostModel(node=45e-9)
+    assert add_energy(8, m45) == pytest.approx(0.03e-12)
+    assert add_energy(32, m45) == pytest.approx(0.1e-12)
+    assert add_energy(20, m45) == pytest.approx(0.03e-12 + 0.07e-12 / 2)
+    assert add_energy(16, CostModel(node=22.5e-9)) == pytest.approx(add_energy(16, m45) / 2)
+    # 1-bit row driver: ISAAC 3.9 fJ at 32 nm, 128 columns; scales with columns and node
+    m32 = CostModel(node=32e-9)
+    assert dac_energy(1, 128, m32) == pytest.approx(3.9e-15)
+    assert dac_energy(1, 256, CostModel(node=16e-9)) == pytest.approx(3.9e-15)
+    assert dac_energy(3, 128, m32) == pytest.approx(4 * 3.9e-15)
+
+
+def test_cost_model_rejects_bad_values():
+    with pytest.raises(ValueError, match="adc_model"):
+        CostModel(adc_model="flash")
+    with pytest.raises(ValueError, match="rows_parallel"):
+        CostModel(rows_parallel=0)
+    with pytest.raises(ValueError, match="node"):
+        CostModel(node=-1.0)
+    with pytest.raises(ValueError, match="no ADC in the survey"):
+        CostModel(adc_architecture="Bogus")
+    with pytest.raises(ValueError, match="cell_type"):
+        cell_area("2T2R", CostModel())
+    assert "Horowitz" in CostModel().describe()
+
+
+# ---------------------------------------------------------------------- cells and drivers
+def test_cell_energy_is_v2_g_t_per_cycle():
+    """Weights 1 on a differential pair: G+ = g_max, G- = 0. Input 1 = code 127: all 7
+    bit-serial cycles drive V_read. E = 7 * rows * weight_cols * V^2 g_max t per vector."""
+    tile = make_tile(rows=16, cols=16)
+    cfg = tile.config
+    x = torch.ones(3, 16, dtype=torch.float64)
+    c = mvm_cost(tile, x)
+    dev = cfg.device
+    want = 3 * 7 * 16 * cfg.weight_cols * dev.read_voltage ** 2 * G_MAX * dev.read_time
+    assert c.energy["cells"] == pytest.approx(want, rel=1e-12)
+    # input 1/127 is code 1: one cycle instead of seven
+    c1 = mvm_cost(tile, x / 127)
+    assert c.energy["cells"] / c1.energy["cells"] == pytest.approx(7.0, rel=1e-12)
+
+
+def test_cell_energy_against_explicit_cell_currents():
+    """Random weights and inputs on a stack of tiles: the sum over cycles of V_row * I_cell * t
+    over every cell equals the model (independent loop over cycles and cells)."""
+    gen = torch.Generator().manual_seed(0)
+    dev = presets.get("pcm-joshi2020")
+    cfg = TileConfig(rows=12, cols=10, device=dev, dac=DAC(bits=5, bit_serial=True),
+                     adc=ADC(bits=6, range_mode="fixed", full_scale=12.0), read_noise="off")
+    tile = Tile(cfg, (2, 3))
+    tile.program(torch.rand(2, 3, 12, cfg.weight_cols, generator=gen,
+                            dtype=torch.float64) * 2 - 1, generator=gen)
+    tile.set_time(100.0)
+    x = torch.rand(2, 1, 4, 12, generator=gen, dtype=torch.float64) * 2 - 1
+    planes, _, volt = cfg.dac.encode(x)
+    g = dev.read_mean(tile.state, 100.0).to(torch.float64)  # (2, 3, 1, 12, 10)
+    e = 0.0
+    for c in range(planes.shape[0]):
+        v = planes[c] * volt * dev.read_voltage  # (2, 1, 4, 12) row voltages
+        i = v[:, :, :, None, :, None] * g[:, :, None]  # cell currents (2, 3, 4, 1, 12, 10)
+        e += float((v[:, :, :, None, :, None] * i).sum()) * dev.read_time
+    assert mvm_cost(tile, x).energy["cells"] == pytest.approx(e, rel=1e-10)
+
+
+def test_energy_scales_with_conductance_and_array_size():
+    x = torch.ones(2, 16, dtype=torch.float64)
+    base = mvm_cost(make_tile(), x).energy["cells"]
+    double_g = IdealDevice(g_min=0.0, g_max=2 * G_MAX)
+    assert mvm_cost(make_tile(device=double_g), x).energy["cells"] == pytest.approx(2 * base)
+    assert mvm_cost(make_tile(cols=32), x).energy["cells"] == pytest.approx(2 * base)
+    x32 = torch.ones(2, 32, dtype=torch.float64)
+    big = mvm_cost(make_tile(rows=32, cols=32), x32)
+    assert big.energy["cells"] == pytest.approx(4 * base)
+    # row drivers charge rows twice as long: twice the energy per event, twice the events
+    assert big.energy["dac"] == pytest.approx(4 * mvm_cost(make_tile(), x).energy["dac"])
+
+
+def test_sparsity_zero_inputs_cost_no_array_or_driver_energy():
+    tile = make_tile()
+    m = CostModel()
+    zero = mvm_cost(tile, torch.zeros(4, 16, dtype=torch.float64), m)
+    assert zero.energy["cells"] == 0.0 and zero.energy["dac"] == 0.0
+    assert zero.energy["adc"] > 0  # conversions run on a fixed schedule
+    gen = torch.Generator().manual_seed(1)
+    mask = (torch.rand(4, 16, generator=gen) < 0.3).to(torch.float64)
+    full = mvm_cost(tile, torch.ones(4, 16, dtype=torch.float64), m)
+    sparse = mvm_cost(tile, mask, m)
+    frac = float(mask.sum()) / mask.numel()
+    assert sparse.energy["cells"] == pytest.approx(frac * full.energy["cells"], rel=1e-12)
+    assert sparse.energy["dac"] == pytest.approx(frac * full.energy["dac"], rel=1e-12)
+    assert sparse.active_rows == float(mask.sum()) * 7
+    assert sparse.energy["dac"] == pytest.approx(
+        sparse.active_rows * dac_energy(1, 16, m), rel=1e-12)
+    assert sparse.energy["adc"] == full.energy["adc"]
+
+
+# ---------------------------------------------------------------------- ADC, latency, groups
+def test_adc_energy_follows_bits_and_conversion_count():
+    x = torch.rand(5, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    m = CostModel()
+    c4 = mvm_cost(make_tile(adc_bits=4), x, m)
+    c6 = mvm_cost(make_tile(adc_bits=6), x, m)
+    assert c6.energy["adc"] / c4.energy["adc"] == pytest.approx(4.0, rel=1e-12)
+    cfg = make_tile().config
+    assert c4.conversions == 5 * 7 * cfg.adc_cols  # vectors x cycles x converted columns
+    assert c4.energy["adc"] == pytest.approx(c4.conversions * adc_energy(4, m))
+
+
+def test_rows_parallel_multiplies_conversions_not_cell_energy():
+    tile = make_tile(rows=32, cols=16)
+    x = torch.rand(3, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    all_rows = mvm_cost(tile, x, CostModel())
+    groups = mvm_cost(tile, x, CostModel(rows_parallel=8))
+    assert groups.conversions == 4 * all_rows.conversions
+    assert groups.energy["adc"] == pytest.approx(4 * all_rows.energy["adc"])
+    assert groups.energy["cells"] == pytest.approx(all_rows.energy["cells"])
+    assert groups.latency == pytest.approx(4 * all_rows.latency)
+    # only the rows holding weights are read: 10 used rows need 2 groups of 8
+    part = mvm_cost(tile, x, CostModel(rows_parallel=8), used_rows=10)
+    assert part.conversions == 2 * all_rows.conversions
+
+
+def test_latency_grows_with_adc_sharing():
+    cfg = make_tile().config  # 8 converted columns (differential pairs on 16 columns)
+    t = {s: mvm_latency(cfg, CostModel(adc_share=s)) for s in (1, 2, 4, 8)}
+    assert t[1] < t[2] < t[4] < t[8]
+    t_conv = adc_conversion_time(6, CostModel())
+    for s in (1, 2, 4, 8):
+        assert t[s] == pytest.approx(7 * (cfg.device.read_time + s * t_conv))
+        assert n_adcs(cfg, CostModel(adc_share=s)) == cfg.adc_cols // s
+
+
+def test_stacked_tiles_run_in_parallel_and_add_energy():
+    x = torch.ones(2, 1, 3, 16, dtype=torch.float64)  # broadcast over 4 column tiles
+    stack = make_tile(shape=(2, 4))
+    one = make_tile()
+    c = mvm_cost(stack, x)
+    c1 = mvm_cost(one, torch.ones(3, 16, dtype=torch.float64))
+    assert c.latency == pytest.approx(c1.latency)
+    for k in ("cells", "dac", "adc", "shift_add"):
+        assert c.energy[k] == pytest.approx(8 * c1.energy[k], rel=1e-12)
+    assert c.energy["buffer"] == pytest.approx(2 * c1.energy["buffer"], rel=1e-12)  # read once
+    with pytest.raises(ValueError, match="shape"):
+        mvm_cost(stack, torch.ones(3, 16))
+
+
+# ---------------------------------------------------------------------- area
+def test_tile_area_components():
+    m = CostModel(node=22e-9)
+    cfg = make_tile(rows=128, cols=128, adc_bits=4).config
+    a = tile_area(cfg, m)
+    assert a["cells"] == pytest.approx(128 * 128 * 48 * (22e-9) ** 2)  # 1T1R, 48 F^2
+    assert a["adc"] == pytest.approx(math.ceil(cfg.adc_cols / 8) * adc_area(4, m))
+    assert cell_area("1R", m) < cell_area("1FeFET", m) < cell_area("1T1R", m) < cell_area(
+        "1T1MTJ", m)
+
+
+# ---------------------------------------------------------------------- programming
+def test_programming_energy_grows_with_verify_iterations():
+    dev = presets.get("rram-falcone2025")
+    m = CostModel()
+    g = torch.full((100,), 50e-6, dtype=torch.float64)
+    e = [program_cost(dev, g, pulses=1 + k, verify_iterations=k, model=m).energy
+         for k in range(4)]
+    per_iter = 100 * (dev.write_energy + dev.read_voltage ** 2 * 50e-6 * dev.read_time
+                      + adc_energy(m.default_adc_bits, m))
+    assert e[0] == pytest.approx(100 * dev.write_energy)
+    assert np.diff(e) == pytest.approx([per_iter] * 3, rel=1e-12)
+    c = program_cost(dev, 100, pulses=torch.full((100,), 2.0), parallel=10, model=m)
+    assert c.pulses == 200 and c.time == pytest.approx(200 * dev.write_time / 10)
+    with pytest.raises(ValueError, match="pulses"):
+        program_cost(dev, 100, pulses=torch.ones(7))
+    tile = make_tile()
+    tc = tile_program_cost(tile, CostModel(verify_iterations=2.0))
+    n = tile.state.g.numel()
+    assert tc.pulses == 3 * n and tc.verify_reads == 2 * n

@@ -1,0 +1,146 @@
+"""Cost report of a converted model: totals against the breakdown, ops, per-inference
+normalisation, latency composition, capture reuse, plotting and errors."""
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from memxbar.crossbar.cost import CostModel, mvm_latency
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import TileConfig
+from memxbar.devices import IdealDevice, presets
+from memxbar.mapping import program, to_analog
+from memxbar.mapping.cost import (
+    COMPONENTS,
+    capture_inputs,
+    cost,
+    estimate_cost,
+    plot_breakdown,
+)
+
+HW = TileConfig(rows=16, cols=16, device=presets.get("pcm-joshi2020"),
+                dac=DAC(bits=6, bit_serial=True),
+                adc=ADC(bits=6, range_mode="fixed", full_scale=8.0), read_noise="off")
+
+
+def programmed(model: nn.Module, hw: TileConfig = HW) -> nn.Module:
+    torch.manual_seed(0)
+    analog = to_analog(model, hw)
+    return program(analog, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    torch.manual_seed(0)
+    return programmed(nn.Sequential(nn.Linear(20, 24), nn.ReLU(), nn.Linear(24, 5)))
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2),
+                        nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+    return programmed(net)
+
+
+def x_mlp(n=6, seed=0):
+    return torch.rand(n, 20, generator=torch.Generator().manual_seed(seed))
+
+
+def test_totals_equal_the_sum_of_the_breakdown(cnn):
+    x = torch.rand(3, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    rep = estimate_cost(cnn, x, CostModel(rows_parallel=8))
+    assert list(rep.energy_breakdown.columns) == list(COMPONENTS)
+    assert rep.energy == pytest.approx(float(rep.energy_breakdown.to_numpy().sum()))
+    assert rep.energy == pytest.approx(float(rep.layers["energy_J"].sum()))
+    layer_area = rep.area_breakdown.drop(index="global buffer").sum(axis=1)
+    assert layer_area.to_numpy() == pytest.approx(rep.layers["area_m2"].to_numpy())
+    assert rep.area == pytest.approx(float(rep.area_breakdown.to_numpy().sum()))
+    t = rep.totals()
+    assert t["TOPS_per_W"] == pytest.approx(rep.ops / rep.energy / 1e12)
+    assert t["TOPS_per_mm2"] == pytest.approx(t["TOPS"] / t["area_mm2"])
+    assert (rep.energy_breakdown.to_numpy() >= 0).all()
+    # 18, 54 and 36 inputs on 16-row tiles: 2, 4 and 3 row blocks add partial sums digitally
+    assert (rep.energy_breakdown["accumulate"] > 0).all()
+    assert rep.layers["tiles"].tolist() == [2, 4, 3]
+
+
+def test_ops_mvms_and_latency(cnn):
+    x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    cm = CostModel()
+    rep = estimate_cost(cnn, x, cm)
+    lay = rep.layers
+    # MVMs per inference: output positions (8x8, then 3x3) and one for the linear layer
+    assert lay["mvms"].tolist() == [64, 9, 1]
+    macs = 64 * 18 * 6 + 9 * 54 * 4 + 36 * 3
+    assert rep.ops == 2 * macs
+    t_mvm = mvm_latency(HW, cm)
+    assert lay["latency_s"].to_numpy() == pytest.approx([64 * t_mvm, 9 * t_mvm, t_mvm])
+    assert rep.latency == pytest.approx(74 * t_mvm)
+    assert rep.throughput == pytest.approx(1 / (64 * t_mvm))
+    # rows in parallel: 8 of 16 rows per conversion doubles the latency of full tiles
+    rep8 = estimate_cost(cnn, x, CostModel(rows_parallel=8))
+    assert rep8.layers["latency_s"].iloc[1] == pytest.approx(2 * lay["latency_s"].iloc[1])
+
+
+def test_figures_are_per_inference(mlp):
+    x = x_mlp(4)
+    one = estimate_cost(mlp, x)
+    two = estimate_cost(mlp, torch.cat([x, x]))
+    assert two.inferences == 8
+    assert two.energy == pytest.approx(one.energy, rel=1e-12)
+    assert two.latency == pytest.approx(one.latency)
+    assert one.ops == 2 * (20 * 24 + 24 * 5)
+
+
+def test_capture_reuse_and_sparsity(mlp):
+    x = x_mlp(5)
+    cap = capture_inputs(mlp, x)
+    assert estimate_cost(mlp, cap).energy == pytest.approx(estimate_cost(mlp, x).energy)
+    survey = estimate_cost(mlp, cap, CostModel())
+    ns = estimate_cost(mlp, cap, CostModel(adc_model="neurosim"))
+    assert ns.energy_breakdown["adc"].sum() < survey.energy_breakdown["adc"].sum()
+    assert ns.energy_breakdown["cells"].sum() == pytest.approx(
+        survey.energy_breakdown["cells"].sum())
+    zero = estimate_cost(mlp, torch.zeros(3, 20))
+    assert zero.energy_breakdown.loc["0", "cells"] == 0.0
+    assert zero.energy_breakdown.loc["0", "dac"] == 0.0
+    assert zero.layers.loc["0", "input_density"] == 0.0
+
+
+def test_programming_cost(mlp):
+    rep = estimate_cost(mlp, x_mlp(2), CostModel(verify_iterations=3.0))
+    base = estimate_cost(mlp, x_mlp(2))
+    assert rep.program_energy > base.program_energy > 0
+    cells = sum(layer.tiled.tile.state.g.numel() for layer in (mlp[0], mlp[2]))
+    dev = HW.device
+    assert base.program_energy == pytest.approx(cells * dev.write_energy)
+
+
+def test_report_printing_and_plot(mlp, cnn, tmp_path):
+    buf = io.StringIO()
+    rep = cost(mlp, x_mlp(3), plot=str(tmp_path / "one.png"), file=buf)
+    out = buf.getvalue()
+    assert "TOPS/W" in out and "mm^2" in out and "accumulate" in out
+    assert (tmp_path / "one.png").stat().st_size > 10_000
+    rep2 = estimate_cost(cnn, torch.rand(1, 2, 8, 8))
+    plot_breakdown({"MLP": rep, "CNN": rep2}, str(tmp_path / "two.svg"))
+    assert (tmp_path / "two.svg").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="CostReport"):
+        plot_breakdown({}, str(tmp_path / "x.png"))
+
+
+def test_errors():
+    net = nn.Sequential(nn.Linear(4, 3))
+    with pytest.raises(ValueError, match="no analog layers"):
+        estimate_cost(net, torch.rand(2, 4))
+    analog = to_analog(net, TileConfig(rows=4, cols=8, device=IdealDevice()))
+    with pytest.raises(ValueError, match="not programmed"):
+        estimate_cost(analog, torch.rand(2, 4))
+    program(analog)
+    with pytest.raises(ValueError, match="batch"):
+        estimate_cost(analog, torch.tensor(1.0))
+    with pytest.raises(ValueError, match="CostModel"):
+        estimate_cost(analog, torch.rand(2, 4), cost_model="fast")

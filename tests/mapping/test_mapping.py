@@ -1,0 +1,203 @@
+"""Mapper and analog layers: exactness with ideal hardware, tiling, drift, state_dict."""
+
+import pytest
+import torch
+from torch import nn
+
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import TileConfig
+from memxbar.devices import IdealDevice, presets
+from memxbar.mapping import (
+    AnalogConv2d,
+    AnalogLinear,
+    MappingConfig,
+    TiledMatrix,
+    drift,
+    mapping_report,
+    program,
+    to_analog,
+)
+from memxbar.studies.workloads import MLP, LeNet, SmallResNet, digits, loaders
+from memxbar.training.digital import evaluate, train
+
+IDEAL = TileConfig(rows=32, cols=32, device=IdealDevice())
+
+
+@pytest.fixture(scope="module")
+def data():
+    tr, te = digits(seed=0)
+    return tr, te, *loaders(tr, te, 32, seed=0)
+
+
+@pytest.fixture(scope="module")
+def mlp(data):
+    torch.manual_seed(0)
+    m = MLP((1, 8, 8), 10, hidden=(64,))
+    train(m, data[2], epochs=10, lr=3e-3, generator=0)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def cnn(data):
+    torch.manual_seed(0)
+    m = LeNet((1, 8, 8), 10)
+    train(m, data[2], epochs=10, lr=3e-3, generator=0)
+    return m.eval()
+
+
+@pytest.mark.parametrize("make", [lambda: MLP((1, 8, 8), 10, hidden=(50, 30)),
+                                  lambda: LeNet((1, 8, 8), 10),
+                                  lambda: SmallResNet((1, 8, 8), 10).eval()])
+def test_ideal_hardware_reproduces_digital_model(make):
+    torch.manual_seed(1)
+    model = make()
+    analog = program(to_analog(model, IDEAL))
+    x = torch.rand(16, 1, 8, 8)
+    torch.testing.assert_close(analog(x), model(x), rtol=1e-4, atol=1e-5)
+    assert sum(isinstance(m, (AnalogLinear, AnalogConv2d)) for m in analog.modules()) >= 2
+
+
+def test_resnet_residual_blocks_convert_and_run():
+    model = SmallResNet((3, 16, 16), 10).eval()
+    analog = program(to_analog(model, TileConfig(rows=64, cols=64, device=presets.get(
+        "rram-falcone2025"))), generator=torch.Generator().manual_seed(0))
+    y = analog(torch.rand(2, 3, 16, 16))
+    assert y.shape == (2, 10) and torch.isfinite(y).all()
+    convs = [m for m in analog.modules() if isinstance(m, AnalogConv2d)]
+    assert len(convs) == sum(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_trained_model_keeps_accuracy_on_ideal_device_with_8bit_periphery(data, mlp, cnn, kind):
+    model = mlp if kind == "mlp" else cnn
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice(), dac=DAC(bits=8),
+                    adc=ADC(bits=8, range_mode="per_column"))
+    analog = program(to_analog(model, hw), calibration=data[0].tensors[0][:256])
+    digital_acc, analog_acc = evaluate(model, data[3]), evaluate(analog, data[3])
+    assert digital_acc > 0.9
+    assert abs(analog_acc - digital_acc) <= 0.01
+
+
+def test_row_block_partial_sums_are_digitized_separately():
+    """Two row blocks: the result is the sum of each block's own ADC conversion."""
+    hw = TileConfig(rows=4, cols=4, device=IdealDevice(), adc=ADC(bits=3, full_scale=4.0))
+    tm = TiledMatrix(hw, in_features=8, out_features=2)
+    w = torch.tensor([[0.9, 0.2, -0.4, 0.7, 0.1, 0.3, -0.8, 0.5],
+                      [-0.6, 0.5, 0.3, -0.2, 0.9, -0.1, 0.4, 0.2]])
+    tm.program(w)
+    x = torch.tensor([[0.5, -1.0, 0.25, 0.75, 1.0, 0.5, -0.5, 0.25]])
+    y = tm.forward(x)
+    wn = w / w.abs().amax(dim=1, keepdim=True)
+    n = 3  # 3-bit signed ADC: codes -3..3 over full scale 4
+    parts = [x[:, :4] @ wn[:, :4].T, x[:, 4:] @ wn[:, 4:].T]
+    expect = sum((p * n / 4.0).round().clamp(-n, n) * 4.0 / n for p in parts)
+    torch.testing.assert_close(y, expect * w.abs().amax(dim=1), rtol=1e-5, atol=1e-6)
+
+
+def test_mapping_report_counts_tiles_and_utilization():
+    model = nn.Sequential(nn.Linear(70, 40), nn.ReLU(), nn.Linear(40, 10))
+    rep = mapping_report(to_analog(model, IDEAL))
+    first = rep.iloc[0]
+    assert (first.row_blocks, first.col_blocks) == (3, 3)  # 70 inputs / 32 rows, 40 outs / 16
+    assert first.cells_used == 70 * 40 * 2
+    assert first.utilization == pytest.approx(70 * 40 * 2 / (9 * 32 * 32))
+
+
+def test_overrides_keep_layers_digital_or_change_hardware():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    big = TileConfig(rows=64, cols=64, device=IdealDevice())
+    analog = to_analog(model, IDEAL, overrides={"0": None, "2": big})
+    assert isinstance(analog[0], nn.Linear) and not isinstance(analog[0], AnalogLinear)
+    assert analog[2].hardware is big
+    with pytest.raises(ValueError, match="unknown modules"):
+        to_analog(model, IDEAL, overrides={"nope": None})
+
+
+def test_pcm_drift_lowers_accuracy_and_compensation_recovers(data, mlp):
+    """PCM, 5-bit ADC ranged at t = 0: accuracy falls over 10 years of drift; the global
+    reference-read compensation restores the weight scale and part of the accuracy."""
+    dev = presets.get("pcm-joshi2020")
+    acc = {}
+    for comp in ("none", "global"):
+        hw = TileConfig(rows=64, cols=64, device=dev, dac=DAC(bits=8),
+                        adc=ADC(bits=5, range_mode="calibrated"))
+        runs = []
+        for seed in range(3):
+            analog = to_analog(mlp, hw, mapping=MappingConfig(compensation=comp))
+            gen = torch.Generator().manual_seed(seed)
+            program(analog, generator=gen, calibration=data[0].tensors[0][:256])
+            w0 = analog.net[1].tiled.effective_weight().abs().mean()
+            accs = []
+            for t in (1.0, 3.15e8):
+                drift(analog, t, generator=gen)
+                accs.append(evaluate(analog, data[3]))
+            w1 = analog.net[1].tiled.effective_weight().abs().mean()
+            if comp == "none":
+                assert w1 < 0.5 * w0  # ten years of drift (nu ~ 0.05-0.1) shrink the weights
+            else:
+                assert abs(w1 / w0 - 1) < 0.1  # the reference read restores the scale
+            runs.append(accs)
+        acc[comp] = torch.tensor(runs).mean(0)
+    assert acc["none"][1] < acc["none"][0] - 0.02
+    assert acc["global"][1] > acc["none"][1] + 0.005
+
+
+def test_state_dict_round_trip_is_exact(data, mlp):
+    hw = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
+                    adc=ADC(bits=8, range_mode="per_column"))
+    analog = to_analog(mlp, hw, mapping=MappingConfig(compensation="column"))
+    program(analog, generator=torch.Generator().manual_seed(0),
+            calibration=data[0].tensors[0][:128])
+    drift(analog, 86400.0, generator=torch.Generator().manual_seed(1))
+    sd = analog.state_dict()
+    assert any(k.endswith("analog.tile.cells.latent.nu") for k in sd)
+    fresh = to_analog(mlp, hw, mapping=MappingConfig(compensation="column"))
+    fresh.load_state_dict(sd)
+    x = data[1].tensors[0][:32]
+    for layer_a, layer_b in zip(analog.net[1::2], fresh.net[1::2], strict=True):
+        layer_a.generator = torch.Generator().manual_seed(7)
+        layer_b.generator = torch.Generator().manual_seed(7)
+    assert torch.equal(analog(x), fresh(x))
+
+
+def test_chip_in_the_loop_gradients_match_effective_weights():
+    torch.manual_seed(0)
+    layer = AnalogLinear(6, 3, hardware=IDEAL)
+    layer.program()
+    x = torch.rand(4, 6, requires_grad=True)
+    layer(x).sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.detach().sum(0).expand(4, 6))
+    torch.testing.assert_close(layer.weight.grad, x.detach().sum(0).expand(3, 6))
+    layer.backward_analog = True
+    x.grad = None
+    layer(x).sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.detach().sum(0).expand(4, 6), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_errors_are_clear():
+    layer = AnalogLinear(4, 2, hardware=IDEAL)
+    with pytest.raises(ValueError, match="not programmed"):
+        layer(torch.rand(1, 4))
+    with pytest.raises(ValueError, match="no analog layers"):
+        program(nn.Sequential(nn.ReLU()))
+    with pytest.raises(ValueError, match="weight_scaling"):
+        MappingConfig(weight_scaling="row")
+    hw = TileConfig(rows=8, cols=8, device=IdealDevice(), adc=ADC(bits=6,
+                                                                   range_mode="calibrated"))
+    with pytest.raises(ValueError, match="calibration"):
+        program(to_analog(nn.Linear(4, 2), hw))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_statistics(mlp, data):
+    hw = TileConfig(rows=64, cols=64, device=presets.get("pcm-joshi2020"))
+    accs = []
+    for dev in ("cpu", "cuda"):
+        analog = to_analog(mlp, hw).to(dev)
+        gen = torch.Generator(device=dev).manual_seed(0)
+        program(analog, generator=gen)
+        drift(analog, 86400.0, generator=gen)
+        x, y = data[1].tensors
+        accs.append((analog(x.to(dev)).argmax(1).cpu() == y).float().mean().item())
+    assert abs(accs[0] - accs[1]) < 0.02
