@@ -204,6 +204,34 @@ def test_nonlinear_matches_secant_fixed_point_of_reference(r_row, r_col):
         assert rel_err(I[b], I_ref[0]) < 1e-10
 
 
+def test_damping_keeps_newton_convergent_on_a_wiggly_i_v(monkeypatch):
+    """I = G (v + 0.95 sin(200 v) / 200) is monotone but its curvature flips sign, so full
+    Newton steps overshoot; the damped iteration still lands on the series-circuit root."""
+    import memxbar.crossbar.circuit as circuit
+
+    solves, evals = [0], [0]
+    node_voltages = circuit._node_voltages
+
+    def counted(*args):
+        solves[0] += 1
+        return node_voltages(*args)
+
+    def cell(g, v):
+        evals[0] += 1
+        return g * (v + 0.95 * torch.sin(200 * v) / 200)
+
+    monkeypatch.setattr(circuit, "_node_voltages", counted)
+    G, V, r = torch.tensor([[1e-2]], dtype=F64), 0.3, 1001.0
+    I = solve_nonlinear(G, torch.tensor([V], dtype=F64), 1000.0, 1.0, cell)
+    assert evals[0] > solves[0] + 1  # some steps were halved
+    lo, hi = 0.0, V  # bisection of G f(v) = (V - v) / r for the cell voltage
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        f = float(cell(G, torch.tensor(mid, dtype=F64)))
+        lo, hi = (lo, mid) if f > (V - mid) / r else (mid, hi)
+    assert abs(float(I[0]) - (V - lo) / r) < 1e-12 * float(I[0])
+
+
 def test_nonconvergence_raises_with_iterations_and_residual():
     G, V = random_array(6, 6, seed=10, lo=1e-3, hi=1e-1)
     with pytest.raises(RuntimeError, match=r"did not converge in 1 iterations.*residual"):

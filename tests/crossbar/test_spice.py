@@ -1,0 +1,129 @@
+"""The IR-drop solver against ngspice on the same netlist (runs ngspice for real)."""
+
+import logging
+
+import pytest
+import torch
+
+from memxbar.crossbar.circuit import solve, solve_nonlinear
+from memxbar.crossbar.spice import netlist, simulate, spice_check, write_netlist
+
+F64 = torch.float64
+
+
+def case(R, C, seed, B=2):
+    """G log-uniform over two decades, wire segments in [0.1, 10] ohm, r_row != r_col."""
+    gen = torch.Generator().manual_seed(seed)
+    G = 1e-5 * 100.0 ** torch.rand(R, C, generator=gen, dtype=F64)
+    V = 0.05 + 0.15 * torch.rand(B, R, generator=gen, dtype=F64)
+    r_row, r_col = (0.1 * 100.0 ** torch.rand(2, generator=gen, dtype=F64)).tolist()
+    return G, V, r_row, r_col
+
+
+def rel_err(a, b):
+    return float(((a - b).abs() / b.abs()).max())
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("R, C, seed, B", [(8, 8, 0, 2), (16, 24, 1, 2), (24, 16, 2, 1),
+                                           (64, 64, 3, 1)])
+def test_solver_agrees_with_ngspice(R, C, seed, B):
+    G, V, r_row, r_col = case(R, C, seed, B)
+    assert r_row != r_col
+    I_spice = simulate(G, V, r_row, r_col)
+    I = solve(G, V, r_row, r_col)
+    assert I_spice.shape == I.shape == (B, C)
+    assert rel_err(I, I_spice) < 1e-6
+    # the wires matter at this size, so the comparison is not of two ideal-wire answers
+    assert rel_err(V @ G, I_spice) > 1e-3 * (R * C / 64) ** 0.5
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("r_row, r_col", [(0.0, 2.5), (4.0, 0.0), (0.0, 0.0)])
+def test_ideal_wires_are_merged_nodes(r_row, r_col):
+    G, V, _, _ = case(6, 5, seed=4)
+    text = netlist(G, V[0], r_row, r_col)
+    assert ("\nrr" in text) == (r_row > 0) and ("\nrc" in text) == (r_col > 0)
+    assert rel_err(solve(G, V, r_row, r_col), simulate(G, V, r_row, r_col)) < 1e-6
+    if r_row == r_col == 0.0:
+        assert rel_err(V @ G, simulate(G, V, 0.0, 0.0)) < 1e-12
+
+
+@pytest.mark.spice
+def test_batch_of_inputs_and_open_cells():
+    G, V, r_row, r_col = case(5, 7, seed=5, B=4)
+    G[2, 3] = 0.0
+    V[2] = V[1]  # an unchanged input between two operating points
+    assert "rx2_3" not in netlist(G, V[0], r_row, r_col)
+    I_spice = simulate(G, V, r_row, r_col)
+    assert rel_err(solve(G, V, r_row, r_col), I_spice) < 1e-6
+    torch.testing.assert_close(simulate(G, V[3], r_row, r_col), I_spice[3], rtol=1e-12, atol=0)
+
+
+@pytest.mark.spice
+def test_ngspice_leaves_torch_thread_count_alone():
+    """ngspice sets the process-wide OpenMP thread count (its default: 2) when it runs."""
+    G, V, r_row, r_col = case(3, 3, seed=9)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        simulate(G, V, r_row, r_col)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.spice
+@pytest.mark.parametrize("cell, current", [
+    ("{g}*{v} + 2*{g}*{v}*{v} + 30*{g}*{v}*{v}*{v}",  # RRAM-like cubic G0 V + NL2 V^2 + NL3 V^3
+     lambda g, v: g * v + 2 * g * v**2 + 30 * g * v**3),
+    ("0.05*{g}*sinh({v}/0.05)", lambda g, v: 0.05 * g * torch.sinh(v / 0.05)),
+])
+def test_nonlinear_cells_agree_with_b_sources(cell, current):
+    """Nonlinear cells as behavioural current sources in ngspice vs damped Newton."""
+    G, V, r_row, r_col = case(6, 8, seed=6)
+    G = 10 * G  # 0.1 .. 10 mS: strong IR drop and strong nonlinearity
+    I_spice = simulate(G, V, r_row, r_col, cell=cell)
+    I = solve_nonlinear(G, V, r_row, r_col, current)
+    assert rel_err(I, I_spice) < 1e-9
+    assert rel_err(solve(G, V, r_row, r_col), I_spice) > 0.1
+
+
+@pytest.mark.spice
+def test_spice_check_reports_both_answers(tmp_path):
+    res = spice_check(5, 6, seed=1, r_row=2.0, r_col=0.5)
+    assert res["memxbar"].shape == res["ngspice"].shape == (6,)
+    assert res["max_rel_error"] < 1e-9
+    assert res["memxbar_s"] > 0 and res["ngspice_s"] > 0
+    res = spice_check(3, 4, batch=3)
+    assert res["memxbar"].shape == (3, 4) and res["max_rel_error"] < 1e-9
+    G, V, r_row, r_col = case(3, 4, seed=7)
+    path = write_netlist(tmp_path / "x.cir", G, V[0], r_row, r_col)
+    assert path.read_text() == netlist(G, V[0], r_row, r_col)
+
+
+def test_ngspice_version_warning_is_dropped():
+    from memxbar.crossbar.spice import _ngspice
+
+    pytest.importorskip("PySpice")
+    _ngspice()
+    logger = logging.getLogger("PySpice.Spice.NgSpice.Shared.NgSpiceShared")
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 0,
+                               "Unsupported Ngspice version %s", (39,), None)
+    assert not logger.filter(record)
+    other = logger.makeRecord(logger.name, logging.WARNING, __file__, 0, "other", (), None)
+    assert logger.filter(other)
+
+
+def test_bad_inputs_are_refused():
+    G, V, _, _ = case(3, 4, seed=8)
+    with pytest.raises(ValueError, match="one array"):
+        simulate(torch.stack([G, G]), V, 1.0, 1.0)
+    with pytest.raises(ValueError, match="one input"):
+        netlist(G, V, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"\{v\}"):
+        netlist(G, V[0], 1.0, 1.0, cell="{g}*2")
+    with pytest.raises(ValueError, match="r_row"):
+        netlist(G, V[0], -1.0, 1.0)
+    with pytest.raises(ValueError, match="rows"):
+        spice_check(0, 4)
