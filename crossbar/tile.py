@@ -263,19 +263,34 @@ class Tile:
         Conductance targets follow the encoding (module doc); the device adds its programming
         noise, quantization and faults. Resets the read time to 0 and any ADC calibration.
         """
+        targets = self._targets(W, "program")
+        self.state = self.config.device.program(targets, generator=generator)
+        self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
+                                       device=targets.device)
+        self._fs = self._fs_t = None
+        self.set_time(0.0, generator=generator)
+
+    @torch.no_grad()
+    def conductance_targets(self, W: Tensor) -> Tensor:
+        """Physical conductance targets (S) ``(*shape, n_arrays, rows, used_cols)`` that
+        :meth:`program` writes for normalised weights ``W`` ``(*shape, rows, weight_cols)``
+        (encoding, slices and the offset reference column; before device noise)."""
+        return self._targets(W, "conductance_targets")
+
+    def _targets(self, W: Tensor, op: str) -> Tensor:
         cfg = self.config
         W = torch.as_tensor(W)
         if not W.is_floating_point():
             W = W.to(torch.get_default_dtype())
         want = (*self.shape, cfg.rows, cfg.weight_cols)
         if tuple(W.shape) != want:
-            raise ValueError(f"Tile.program: W has shape {tuple(W.shape)}; expected "
+            raise ValueError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want}")
         if not bool(torch.isfinite(W).all()):
-            raise ValueError("Tile.program: W has non-finite values; weights must be finite "
+            raise ValueError(f"Tile.{op}: W has non-finite values; weights must be finite "
                              "and normalised to [-1, 1]")
         if W.numel() and float(W.abs().max()) > 1.0 + 1e-6:
-            raise ValueError(f"Tile.program: W spans [{float(W.min()):.4g}, {float(W.max()):.4g}]"
+            raise ValueError(f"Tile.{op}: W spans [{float(W.min()):.4g}, {float(W.max()):.4g}]"
                              "; allowed: normalised weights in [-1, 1] (scale them first)")
         W = W.clamp(-1.0, 1.0)
         dev = cfg.device
@@ -288,10 +303,22 @@ class Tile:
         digits = self._split_slices(planes)
         g = dev.g_min + digits * ((dev.g_max - dev.g_min) / cfg.digit_max)
         ref = torch.full((*self.shape, cfg.rows, 1), cfg.g_ref, dtype=W.dtype, device=W.device)
-        self.state = dev.program(self._arrange(g, ref), generator=generator)
-        self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64, device=W.device)
-        self._fs = self._fs_t = None
-        self.set_time(0.0, generator=generator)
+        return self._arrange(g, ref)
+
+    def weight_cells(self, m: Tensor) -> Tensor:
+        """Physical per-cell values ``(..., n_arrays, rows, used_cols)`` -> per-weight cells
+        ``(..., P, n_slices, rows, weight_cols)`` (``P``: 2 polarities G+/G- for "differential",
+        1 for "offset"; the offset reference column is left out). Inverse of the layout of
+        :meth:`conductance_targets`."""
+        cfg = self.config
+        wc, ns = cfg.weight_cols, cfg.n_slices
+        if cfg.encoding == "offset":
+            a = m[..., 0, :, : wc * ns].unflatten(-1, (wc, ns))  # (..., R, wc, ns)
+            return a.movedim(-1, -3).unsqueeze(-4)
+        if cfg.layout == "arrays":
+            return m.unflatten(-1, (wc, ns)).movedim(-1, -3)
+        a = m[..., 0, :, :].unflatten(-1, (wc, ns, 2))  # (..., R, wc, ns, P)
+        return a.movedim(-1, -4).movedim(-1, -3)
 
     def _split_slices(self, planes: Tensor) -> Tensor:
         """``(*shape, P, R, wc)`` codes -> ``(*shape, P, n_slices, R, wc)`` base-2^c digits."""
@@ -663,7 +690,7 @@ class Tile:
         ``(*shape)`` (int64); ``pulse_count`` accumulates them per cell. The read state is
         refreshed at the current time afterwards. Bit-sliced weights are refused.
         """
-        state = self._require_programmed("update")
+        self._require_programmed("update")
         cfg = self.config
         if cfg.n_slices > 1:
             raise ValueError("Tile.update: pulse updates need bits_per_cell = 0 or one slice "
@@ -690,6 +717,50 @@ class Tile:
         else:
             dw_min = (up if diff else 0.5 * (up + down)) * w_per_s
             inc, dec = self._coincidences(x, d, lr / (bl * dw_min), bl, generator)
+        return self._apply_counts(inc, dec, generator)
+
+    @torch.no_grad()
+    def weight_steps(self) -> tuple[float, float]:
+        """Nominal change of a normalised weight by one pulse that increases it / one that
+        decreases it (differential: a G+ / a G- potentiation; offset: potentiation /
+        depression of the cell), from :meth:`nominal_step`."""
+        cfg = self.config
+        dev = cfg.device
+        up, down = self.nominal_step()
+        w_per_s = cfg.digit_max / (cfg.weight_levels * (dev.g_max - dev.g_min))
+        return up * w_per_s, (up if cfg.encoding == "differential" else down) * w_per_s
+
+    @torch.no_grad()
+    def apply_pulses(self, n: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Apply signed pulse counts per weight, ``n`` ``(*shape, rows, weight_cols)`` (int;
+        broadcastable): ``n > 0`` increases the weight (differential: potentiates G+; offset:
+        potentiates the cell), ``n < 0`` decreases it (potentiates G- / depresses the cell).
+        Counts them in ``pulse_count``, re-reads at the current time and returns the pulses
+        applied per tile ``(*shape)`` (int64). Bit-sliced weights are refused."""
+        self._require_programmed("apply_pulses")
+        cfg = self.config
+        if cfg.n_slices > 1:
+            raise ValueError("Tile.apply_pulses: pulse updates need bits_per_cell = 0 or one "
+                             f"slice (got {cfg.n_slices} slices)")
+        n = torch.as_tensor(n)
+        if n.is_floating_point() or n.is_complex() or n.dtype == torch.bool:
+            raise ValueError(f"Tile.apply_pulses: n must be an integer tensor, got {n.dtype}")
+        want = (*self.shape, cfg.rows, cfg.weight_cols)
+        try:
+            n = torch.broadcast_to(n.to(torch.int64), want)
+        except RuntimeError:
+            raise ValueError(f"Tile.apply_pulses: n has shape {tuple(n.shape)}; expected "
+                             f"(*shape, rows, weight_cols) = {want} (broadcastable)") from None
+        return self._apply_counts(n.clamp(min=0), (-n).clamp(min=0), generator)
+
+    def _apply_counts(self, inc: Tensor, dec: Tensor, generator: torch.Generator | None
+                      ) -> Tensor:
+        """Pulse the cells: ``inc`` / ``dec`` ``(*shape, rows, weight_cols)`` counts that
+        increase / decrease each weight; returns pulses per tile."""
+        cfg = self.config
+        dev = cfg.device
+        state = self.state
+        diff = cfg.encoding == "differential"
         zero = torch.zeros((*self.shape, cfg.rows, 1), dtype=torch.int64, device=inc.device)
         if diff:
             n = self._arrange(torch.stack([inc, dec], dim=-3).unsqueeze(-3), zero)
@@ -704,6 +775,23 @@ class Tile:
                              if diff else self._arrange(total[..., None, None, :, :], zero))
         self.set_time(self.t, generator=generator)
         return total.sum(dim=(-2, -1))
+
+    @torch.no_grad()
+    def set_state(self, state: CellState, *, pulses: Tensor | None = None,
+                  generator: torch.Generator | None = None) -> None:
+        """Install cell states written outside the tile (e.g. by program-and-verify), of shape
+        ``(*shape, n_arrays, rows, used_cols)``; ``pulses`` (same shape, int) are added to
+        ``pulse_count``. The cells are re-read at the current time; the read time is kept."""
+        self._require_programmed("set_state")
+        want = (*self.shape, *self.config.physical_shape)
+        if not isinstance(state, CellState) or tuple(state.g.shape) != want:
+            got = tuple(state.g.shape) if isinstance(state, CellState) else type(state).__name__
+            raise ValueError(f"Tile.set_state: state has shape {got}; expected a CellState of "
+                             f"shape {want}")
+        self.state = state
+        if pulses is not None:
+            self.pulse_count = self.pulse_count + torch.as_tensor(pulses).to(torch.int64)
+        self.set_time(self.t, generator=generator)
 
     def _coincidences(self, x: Tensor, d: Tensor, c: float, bl: int,
                       generator: torch.Generator | None) -> tuple[Tensor, Tensor]:

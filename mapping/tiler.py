@@ -242,6 +242,66 @@ class TiledMatrix:
         w = self._from_blocks(self.tile.weights(t)).t() * self.scale[:, None]  # type: ignore
         return w if self.alpha is None else w * self.alpha[:, None]
 
+    @torch.no_grad()
+    def weight_variance(self) -> Tensor:
+        """Read-noise variance (out, in) of each effective weight at the current read time, in
+        the layer's units squared (compensation included)."""
+        v = self._from_blocks(self._programmed("weight_variance").weight_variance()).t()
+        v = v * (self.scale * self.scale)[:, None]  # type: ignore[index]
+        return v if self.alpha is None else v * (self.alpha * self.alpha)[:, None]
+
+    def _programmed(self, op: str) -> Tile:
+        if self.scale is None:
+            raise ValueError(f"TiledMatrix.{op}: not programmed; call program() first")
+        return self.tile
+
+    def _output_blocks(self, d: Tensor) -> Tensor:
+        """(B, out) -> (1, n_cb, B, weight_cols), zero padded."""
+        d = torch.nn.functional.pad(d, (0, self.padded[1] - self.out_features))
+        return d.reshape(d.shape[0], self.n_col_blocks, self.hardware.weight_cols).permute(
+            1, 0, 2)[None]
+
+    def _weight_units(self) -> Tensor:
+        """(out,) layer-weight change per unit change of a normalised tile weight."""
+        s = self.scale
+        return s if self.alpha is None else s * self.alpha  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def update(self, x: Tensor, d: Tensor, lr: float, *, generator: torch.Generator | None = None,
+               mode: str = "stochastic", bl: int = 31) -> int:
+        """SGD step ``W -= lr * d.T @ x`` of the layer's weights (out, in) as device pulses
+        (:meth:`Tile.update`): layer inputs ``x`` (B, in) and output gradients ``d`` (B, out).
+        Inputs are scaled as in the forward pass; ``d`` is rescaled so that the step is ``lr``
+        times the gradient in the layer's weight units. Returns the pulses applied."""
+        tile = self._programmed("update")
+        if x.dim() != 2 or x.shape[1] != self.in_features or d.dim() != 2 or (
+                d.shape != (x.shape[0], self.out_features)):
+            raise ValueError(f"TiledMatrix.update: x {tuple(x.shape)} and d {tuple(d.shape)}; "
+                             f"expected (B, {self.in_features}) and (B, {self.out_features})")
+        xn, a = self._scale_inputs(x)
+        dn = d * a / self._weight_units()
+        n = tile.update(self._input_blocks(xn), self._output_blocks(dn), lr,
+                        generator=generator, mode=mode, bl=bl)  # type: ignore[arg-type]
+        return int(n.sum())
+
+    @torch.no_grad()
+    def pulse_steps(self) -> tuple[Tensor, Tensor]:
+        """Nominal change (out,) of each layer weight by one pulse that increases / decreases
+        it (:meth:`Tile.weight_steps` in the layer's units)."""
+        up, down = self._programmed("pulse_steps").weight_steps()
+        u = self._weight_units()
+        return up * u, down * u
+
+    @torch.no_grad()
+    def apply_pulses(self, n: Tensor, *, generator: torch.Generator | None = None) -> int:
+        """Apply signed pulse counts ``n`` (out, in) to the layer's weights (``n > 0``
+        increases a weight; :meth:`Tile.apply_pulses`). Returns the pulses applied."""
+        tile = self._programmed("apply_pulses")
+        if tuple(n.shape) != (self.out_features, self.in_features):
+            raise ValueError(f"TiledMatrix.apply_pulses: n has shape {tuple(n.shape)}; expected "
+                             f"{(self.out_features, self.in_features)}")
+        return int(tile.apply_pulses(self._to_blocks(n.t()), generator=generator).sum())
+
     # ----------------------------------------------------------------- bookkeeping
     def report(self) -> dict[str, float]:
         """Tiles, arrays and cells used by this matrix, and cell utilization."""
