@@ -81,6 +81,44 @@ def _demo(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _study_list(args: argparse.Namespace) -> None:
+    from memxbar.studies.spec import load_spec, ready_studies
+
+    table = Table("name", "sampler", "trials", "searched", "file")
+    for name, path in ready_studies().items():
+        spec = load_spec(path)
+        table.add_row(name, spec.sampler.kind, str(spec.n_trials),
+                      ", ".join(spec.search_space()), str(path))
+    console.print(table)
+
+
+def _study_run(args: argparse.Namespace) -> None:
+    from memxbar.studies.runner import run_study
+
+    summary = run_study(args.file, trials=args.trials, workers=args.workers,
+                        storage=args.storage, output=args.output)
+    print(summary.describe())
+
+
+def _study_worker(args: argparse.Namespace) -> None:
+    from memxbar.studies.runner import join_worker
+
+    print(join_worker(args.file, args.storage, output=args.output).describe())
+
+
+def _study_report(args: argparse.Namespace) -> None:
+    from memxbar.studies.report import write_report
+
+    files = write_report(args.dir, storage=args.storage)
+    print(f"wrote {len(files)} files to {files['report.md'].parent} (open report.md)")
+
+
+def _study_dashboard(args: argparse.Namespace) -> None:
+    from memxbar.studies.runner import open_dashboard
+
+    open_dashboard(args.dir, storage=args.storage, host=args.host, port=args.port)
+
+
 def _int_range(lo: int, hi: int):
     def conv(text: str) -> int:
         try:
@@ -131,6 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--seed", type=int, default=0)
     sc.set_defaults(func=_spice_check)
 
+    st = sub.add_parser("study", help="run, join, report and inspect studies")
+    ssub = st.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ssub.add_parser("list", help="ready-made study files").set_defaults(func=_study_list)
+    run = ssub.add_parser("run", help="run a study file, or continue it")
+    run.add_argument("file", help="study TOML file, or a ready-made study's name (quickstart)")
+    run.add_argument("--trials", type=_int_range(1, 10_000_000),
+                     help="trial budget (default: [study] trials, or the grid size)")
+    run.add_argument("--workers", type=_int_range(0, 1024), default=1,
+                     help="local worker processes (default 1; 0: only create the study)")
+    run.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db "
+                                       "(default: SQLite file in the output folder)")
+    run.add_argument("--output", type=Path, help="output folder (default: [study] output)")
+    run.set_defaults(func=_study_run)
+    wk = ssub.add_parser("worker", help="join a study on a shared storage (another machine)")
+    wk.add_argument("file", help="the same study file as the run")
+    wk.add_argument("--storage", required=True, help="the study's storage URL")
+    wk.add_argument("--output", type=Path, help="output folder on this machine")
+    wk.set_defaults(func=_study_worker)
+    rep = ssub.add_parser("report", help="tables (CSV, Parquet), plots and report.md")
+    rep.add_argument("dir", type=Path, help="the study's output folder")
+    rep.add_argument("--storage", help="storage URL (default: the one the run recorded)")
+    rep.set_defaults(func=_study_report)
+    dash = ssub.add_parser("dashboard", help="open optuna-dashboard on the study's storage")
+    dash.add_argument("dir", type=Path, help="the study's output folder")
+    dash.add_argument("--storage", help="storage URL (default: the one the run recorded)")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=_int_range(1, 65535), default=8080)
+    dash.set_defaults(func=_study_dashboard)
     demo = sub.add_parser("demo", help="the main job")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.set_defaults(func=_demo)
@@ -145,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError, FileNotFoundError) as e:
         print(f"memxbar: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("memxbar: interrupted; finished trials are kept: run the same command again to "
+              "continue", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,0 +1,552 @@
+"""Study runner (studies.runner): Optuna studies in RDB storages, workers, resume, exactly-once.
+
+The objective is real and small: an MLP trained digitally on the digits set (cached per
+workload), its weights programmed as differential conductance pairs on the trial's device,
+read back at each evaluation time, layer outputs quantized by an ADC of the trial's bits.
+Multi-process tests are marked slow (they still run by default and in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from memxbar.studies import workloads as W
+from memxbar.studies.runner import (
+    MAX_ATTEMPTS,
+    TrialContext,
+    _grid_points,
+    _mp_context,
+    _pop,
+    join_worker,
+    load_study,
+    make_storage,
+    run_study,
+)
+from memxbar.studies.spec import StudySpec, accuracy_key, load_spec
+from memxbar.training.digital import evaluate, train
+
+HERE = Path(__file__).resolve().parent
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+FAST = {"progress": False, "heartbeat_interval": 1, "grace_period": 3, "poll_interval": 0.1}
+
+# ----------------------------------------------------------------------------- the objective
+
+
+def _model_path(spec: StudySpec, cache_dir: Path) -> Path:
+    return cache_dir / f"mlp-{spec.workload_key('digital')}.pt"
+
+
+def _train(seed: int) -> torch.nn.Module:
+    torch.set_num_threads(1)  # several threads only spin on a small, shared machine
+    train_set, test_set = W.digits(seed=seed)
+    torch.manual_seed(seed)
+    model = W.build_model("mlp", (1, 8, 8), 10, hidden=(32,))
+    train(model, W.loaders(train_set, test_set, 64, seed=seed)[0], epochs=5, lr=5e-3,
+          generator=seed)
+    return model
+
+
+def _record_run(ctx: TrialContext) -> None:
+    """One file per execution of a trial: a trial run twice would leave two."""
+    (ctx.trial_dir / f"run-{os.getpid()}-{time.time_ns()}").touch()
+
+
+def digits_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    """Accuracy at each evaluation time and a toy energy of a tiny MLP on the trial's device."""
+    torch.set_num_threads(1)
+    _record_run(ctx)
+    path = _model_path(spec, ctx.cache_dir)
+    model = W.build_model("mlp", (1, 8, 8), 10, hidden=(32,))
+    if path.is_file():
+        model.load_state_dict(torch.load(path))
+    else:  # first trial of the workload trains; others reuse (atomic write)
+        model = _train(spec.study.seed)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+    test = W.loaders(*W.digits(seed=spec.study.seed), batch_size=512)[1]
+    dev = spec.build_device(params["device"])
+    gen = torch.Generator().manual_seed(ctx.seed)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    span = dev.g_max - dev.g_min
+    programmed = []
+    for layer in layers:
+        w = layer.weight.detach()
+        scale = w.abs().max()
+        g_pos = dev.g_min + w.clamp(min=0) / scale * span
+        g_neg = dev.g_min + (-w).clamp(min=0) / scale * span
+        programmed.append((scale, dev.program(g_pos, generator=gen),
+                           dev.program(g_neg, generator=gen)))
+    bits = params["adc_bits"]
+
+    def adc(_m: torch.nn.Module, _x: object, y: torch.Tensor) -> torch.Tensor:
+        if bits == 0:
+            return y
+        n = 2 ** (bits - 1) - 1
+        full = y.abs().amax().clamp(min=1e-12)
+        return torch.round(y / full * n) / n * full
+
+    for layer in layers:
+        layer.register_forward_hook(adc)
+    out: dict = {}
+    for t in spec.evaluation.times:
+        for layer, (scale, s_pos, s_neg) in zip(layers, programmed, strict=True):
+            g = dev.read(s_pos, t, generator=gen) - dev.read(s_neg, t, generator=gen)
+            layer.weight.data = g / span * scale
+        out[accuracy_key(t)] = evaluate(model, test)
+    n_weights = sum(layer.weight.numel() for layer in layers)
+    n_outputs = sum(layer.out_features for layer in layers)
+    cells, conv = 2 * n_weights * 1e-15, n_outputs * 5e-15 * 2.0 ** bits
+    out["energy_per_inference"] = cells + conv
+    out["breakdown"] = {"energy_per_inference": {"cells": cells, "adc": conv}}
+    return out
+
+
+def crashing_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    if params["adc_bits"] == 4:
+        raise RuntimeError("ADC exploded")
+    return digits_objective(spec, params, ctx)
+
+
+def bad_result_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    out = digits_objective(spec, params, ctx)
+    if params["device"] == "ideal":
+        out.pop("energy_per_inference")
+    else:
+        out[accuracy_key(spec.evaluation.times[0])] = float("nan")
+    return out
+
+
+def slow_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    time.sleep(0.6)
+    return digits_objective(spec, params, ctx)
+
+
+def barrier_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    """Waits (up to 30 s) until three processes have started trials, so every worker of a
+    three-worker run provably takes part."""
+    out = digits_objective(spec, params, ctx)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = {p.name.split("-")[1] for p in ctx.trial_dir.parent.glob("*/run-*")}
+        if len(pids) >= 3:
+            break
+        time.sleep(0.05)
+    return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def trained_state() -> dict:
+    return _train(0).state_dict()
+
+
+def _study_file(tmp_path: Path, body: str, name: str = "s") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'[study]\nname = "{name}"\noutput = "{tmp_path / "out"}"\n' + body)
+    return path
+
+
+def _seed_cache(path: Path, state: dict) -> None:
+    spec = load_spec(path)
+    spec.output_dir.joinpath("cache").mkdir(parents=True, exist_ok=True)
+    torch.save(state, _model_path(spec, spec.output_dir / "cache"))
+
+
+def _trials(path: Path, storage: str | None = None) -> list[optuna.trial.FrozenTrial]:
+    study, _ = load_study(load_spec(path).output_dir, storage)
+    return study.get_trials()
+
+
+def _runs(path: Path, number: int) -> list[Path]:
+    return sorted((load_spec(path).output_dir / "trials" / f"{number:05d}").glob("run-*"))
+
+
+GRID = """
+[workload]
+model_options = { hidden = [32] }
+[hardware]
+device = { choices = ["ideal", "pcm-joshi2020"] }
+adc_bits = { choices = [0, 4] }
+[evaluation]
+times = ["1 s", "1 day", "10 years"]
+[[objectives]]
+metric = "accuracy"
+time = "1 day"
+[[objectives]]
+metric = "energy_per_inference"
+[sampler]
+kind = "grid"
+"""
+
+GRID9 = GRID.replace('["ideal", "pcm-joshi2020"]', '["ideal", "pcm-joshi2020", "rram-wan2022"]'
+                     ).replace("[0, 4]", "[0, 4, 8]")
+
+# ----------------------------------------------------------------------------- single process
+
+
+def test_grid_study_end_to_end(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    summary = run_study(path, objective_fn=digits_objective, **FAST)
+    assert (summary.n_trials, summary.complete, summary.failed, summary.remaining,
+            summary.ran) == (4, 4, 0, 0, 4)
+    trials = _trials(path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    grid = [{"device": d, "adc_bits": b} for d in ("ideal", "pcm-joshi2020") for b in (0, 4)]
+    assert [t.params for t in trials] == grid  # every grid point once, in file order
+    spec = load_spec(path)
+    keys = [accuracy_key(t) for t in spec.evaluation.times]
+    model = W.build_model("mlp", (1, 8, 8), 10, hidden=(32,))
+    model.load_state_dict(trained_state)
+    digital = evaluate(model, W.loaders(*W.digits(seed=0), batch_size=512)[1])
+    for t in trials:
+        attrs = t.user_attrs
+        assert attrs["seed"] == 0 and attrs["attempt"] == 1 and attrs["duration_s"] > 0
+        assert attrs["params"] == spec.resolve(t.params) and attrs["params"]["tile_cols"] == 128
+        assert attrs["technology"] == ("ideal" if t.params["device"] == "ideal" else "pcm")
+        assert set(keys) <= set(attrs["metrics"])
+        assert t.values == [attrs["metrics"][accuracy_key(86400.0)],
+                            attrs["metrics"]["energy_per_inference"]]
+        assert attrs["breakdown"]["energy_per_inference"]["adc"] > 0
+        assert len(_runs(path, t.number)) == 1
+    # an ideal device with an ideal ADC gives the digital accuracy at every time (449 images)
+    ideal = trials[0].user_attrs["metrics"]
+    assert all(abs(ideal[k] - digital) <= 1 / 449 + 1e-12 for k in keys)
+    # energy: a 4-bit ADC costs 16x the conversion energy of... an ideal one costs 1 unit
+    assert trials[1].values[1] > trials[0].values[1]
+    # the cached model was used, not retrained
+    assert len(list((spec.output_dir / "cache").glob("*.pt"))) == 1
+    # running a finished study again runs nothing and adds no trial
+    again = run_study(path, objective_fn=digits_objective, **FAST)
+    assert again.ran == 0 and again.complete == 4 and len(_trials(path)) == 4
+
+
+def test_crashed_trials_are_recorded_and_study_goes_on(tmp_path: Path,
+                                                       trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    summary = run_study(path, objective_fn=crashing_objective, **FAST)
+    assert (summary.complete, summary.failed, summary.remaining) == (2, 2, 0)
+    for t in _trials(path):
+        if t.params["adc_bits"] == 4:
+            assert t.state == TrialState.FAIL
+            assert t.user_attrs["error"] == "RuntimeError: ADC exploded"
+            assert "crashing_objective" in t.user_attrs["traceback"]
+        else:
+            assert t.state == TrialState.COMPLETE
+    # failed trials count as done: a re-run does not repeat them
+    assert run_study(path, objective_fn=crashing_objective, **FAST).ran == 0
+    assert len(_trials(path)) == 4
+
+
+def test_bad_objective_results_fail_the_trial(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    run_study(path, objective_fn=bad_result_objective, **FAST)
+    errors = {t.params["device"]: t.user_attrs["error"] for t in _trials(path)}
+    assert errors["ideal"].startswith("ValueError: the objective returned no "
+                                      "energy_per_inference; it returned accuracy@1s")
+    assert errors["pcm-joshi2020"] == "ValueError: the objective returned non-finite accuracy@1s"
+
+
+def test_nsga2_study_exact_budget_reproducible_and_extendable(tmp_path: Path,
+                                                              trained_state: dict) -> None:
+    body = """
+[hardware]
+device = { choices = ["ideal", "pcm-joshi2020", "rram-wan2022"] }
+adc_bits = { low = 2, high = 8 }
+[evaluation]
+times = ["1 s", "1 year"]
+[[objectives]]
+metric = "accuracy"
+time = "1 year"
+[[objectives]]
+metric = "energy_per_inference"
+[sampler]
+kind = "nsga2"
+population_size = 4
+"""
+    runs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = _study_file(folder, "[workload]\nmodel_options = { hidden = [32] }\n" + body)
+        path.write_text(path.read_text().replace('name = "s"', 'name = "s"\ntrials = 8'))
+        _seed_cache(path, trained_state)
+        summary = run_study(path, objective_fn=digits_objective, **FAST)
+        assert (summary.complete, summary.ran) == (8, 8)
+        trials = _trials(path)
+        assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
+        # NSGA-II made two generations of four from the stored population
+        gens = [t.system_attrs.get("NSGAIISampler:generation") for t in trials]
+        assert gens == [0] * 4 + [1] * 4, gens
+        assert summary.best and all(b["number"] < 8 for b in summary.best)
+        runs.append([t.params for t in trials])
+    assert runs[0] == runs[1]  # same seed, same study
+    # a larger budget continues the study: the first 8 trials are kept as they were
+    before = {t.number: (t.params, t.values) for t in _trials(path)}
+    summary = run_study(path, trials=12, objective_fn=digits_objective, **FAST)
+    assert (summary.complete, summary.ran, summary.n_trials) == (12, 4, 12)
+    after = _trials(path)
+    assert {t.number: (t.params, t.values) for t in after[:8]} == before
+
+
+def test_workers_zero_then_join_worker(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    created = run_study(path, workers=0, storage=url, objective_fn=digits_objective, **FAST)
+    assert (created.complete, created.remaining, created.ran) == (0, 4, 0)
+    assert all(t.state == TrialState.WAITING for t in _trials(path, url))
+    joined = join_worker(path, url, objective_fn=digits_objective, **FAST)
+    assert (joined.ran, joined.complete, joined.remaining) == (4, 4, 0)
+    assert join_worker(path, url, objective_fn=digits_objective, **FAST).ran == 0
+    # a worker on a storage without the study creates it and enqueues the budget
+    other = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert join_worker(path, other, objective_fn=digits_objective, **FAST).complete == 4
+
+
+def test_one_point_grid_and_tpe(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID.replace('["ideal", "pcm-joshi2020"]', '["ideal"]')
+                       .replace("[0, 4]", "[8]"))
+    _seed_cache(path, trained_state)
+    assert run_study(path, objective_fn=digits_objective, **FAST).complete == 1
+    tpe = GRID.replace('kind = "grid"', 'kind = "tpe"\nn_startup_trials = 2').replace(
+        "{ choices = [0, 4] }", "{ low = 2, high = 8 }")
+    folder = tmp_path / "tpe"
+    folder.mkdir()
+    path = _study_file(folder, tpe)
+    path.write_text(path.read_text().replace('name = "s"', 'name = "s"\ntrials = 5'))
+    _seed_cache(path, trained_state)
+    assert run_study(path, objective_fn=digits_objective, **FAST).complete == 5
+    assert all(2 <= t.params["adc_bits"] <= 8 for t in _trials(path))
+
+
+def test_changed_study_file_is_refused(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    run_study(path, objective_fn=digits_objective, **FAST)
+    path.write_text(path.read_text().replace("[0, 4]", "[0, 6]"))
+    with pytest.raises(ValueError, match=r"made from a different study file: hardware\.adc_bits"):
+        run_study(path, objective_fn=digits_objective, **FAST)
+
+
+def test_argument_errors(tmp_path: Path) -> None:
+    path = _study_file(tmp_path, GRID)
+    with pytest.raises(ValueError, match="workers = -1; allowed: an integer >= 0"):
+        run_study(path, workers=-1, objective_fn=digits_objective)
+    with pytest.raises(ValueError, match="0 < interval < grace"):
+        run_study(path, objective_fn=digits_objective, heartbeat_interval=5, grace_period=5)
+    with pytest.raises(ValueError, match="module-level function"):
+        run_study(path, workers=2, objective_fn=lambda s, p, c: {})
+    with pytest.raises(ValueError, match="not a study output folder"):
+        load_study(tmp_path)
+
+
+def test_partial_grid_is_a_prefix_of_one_permutation(tmp_path: Path) -> None:
+    spec = load_spec(_study_file(tmp_path, GRID9))
+    full = spec.grid()
+    assert _grid_points(spec, 9) == full
+    small, larger = _grid_points(spec, 3), _grid_points(spec, 6)
+    assert len(small) == 3 and all(p in larger for p in small)
+    assert [full.index(p) for p in larger] == sorted(full.index(p) for p in larger)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _popper(url: str, queue) -> None:
+    """Pop waiting trials until none is left; report their ids."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name="q", storage=make_storage(url))
+    got = []
+    while (trial_id := _pop(study)) is not None:
+        got.append(trial_id)
+    queue.put(got)
+
+
+@pytest.mark.slow
+def test_concurrent_pops_on_sqlite_take_each_trial_once(tmp_path: Path) -> None:
+    """Four processes drain one queue of 120 waiting trials with nothing else to do (the
+    tightest race): every trial is taken exactly once. (Optuna's own pop on SQLite, without
+    BEGIN IMMEDIATE, took 16 of 300 trials twice in the same race.)"""
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    study = optuna.create_study(study_name="q", storage=make_storage(url))
+    for _ in range(120):
+        study.enqueue_trial({})
+    ctx = _mp_context()
+    queue = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_popper, args=(url, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    got = [tid for _ in procs for tid in queue.get()]
+    assert sorted(got) == sorted(t._trial_id for t in study.get_trials())
+    assert all(t.state == TrialState.RUNNING for t in study.get_trials())
+
+
+def _postgres(tmp: Path) -> tuple[str, list[str], Path]:
+    """Start a throwaway PostgreSQL cluster on loopback; returns (url, as-user prefix, data)."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN}")
+    pytest.importorskip("psycopg2", reason="psycopg2 missing: pip install 'memxbar[postgres]'")
+    prefix: list[str] = []
+    data = tmp / "data"
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server")
+        os.chown(tmp, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust",
+                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)
+    opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
+                    "-l", str(data / "server.log"), "start"], check=True, capture_output=True)
+    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres", prefix, data
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'workers.db'}"
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="memxbar-pg-"))
+    try:
+        url, prefix, data = _postgres(tmp)
+        try:
+            yield url
+        finally:
+            subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m",
+                            "immediate", "stop"], capture_output=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_three_workers_run_every_trial_exactly_once(tmp_path: Path, trained_state: dict,
+                                                    storage_url: str) -> None:
+    path = _study_file(tmp_path, GRID9)
+    _seed_cache(path, trained_state)
+    summary = run_study(path, workers=3, storage=storage_url, objective_fn=barrier_objective,
+                        **FAST)
+    assert summary.worker_errors == []
+    assert (summary.complete, summary.failed, summary.remaining, summary.ran) == (9, 0, 0, 9)
+    trials = _trials(path, storage_url)
+    assert len(trials) == 9 and all(t.state == TrialState.COMPLETE for t in trials)
+    points = sorted((t.params["device"], t.params["adc_bits"]) for t in trials)
+    assert points == sorted((d, b) for d in ("ideal", "pcm-joshi2020", "rram-wan2022")
+                            for b in (0, 4, 8))  # no grid point lost or repeated
+    assert all(len(_runs(path, t.number)) == 1 for t in trials)  # each executed once
+    assert len({t.user_attrs["worker"] for t in trials}) == 3
+
+
+def _start_run(path: Path, tmp_path: Path) -> subprocess.Popen:
+    """Run the study with two workers and the slow objective in a new process session."""
+    code = (f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
+            "from test_runner import slow_objective\n"
+            "from memxbar.studies.runner import run_study\nif __name__ == '__main__':\n"
+            f"    run_study({str(path)!r}, workers=2, objective_fn=slow_objective,\n"
+            "              progress=False, heartbeat_interval=1, grace_period=3,\n"
+            "              poll_interval=0.1)\n")
+    script = tmp_path / "run.py"
+    script.write_text(code)
+    return subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int) -> list:
+    """Once 3 trials are complete and 2 are running, send ``sig`` to the run's process group
+    (the run and its worker); returns the trials as they were just before."""
+    storage = make_storage(load_spec(path).storage_url)
+    deadline = time.monotonic() + 120
+    trials: list = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        try:
+            trials = optuna.load_study(study_name="s", storage=storage).get_trials()
+        except KeyError:
+            continue
+        states = [t.state for t in trials]
+        if states.count(TrialState.COMPLETE) >= 3 and states.count(TrialState.RUNNING) == 2:
+            break
+    alive = proc.poll() is None
+    os.killpg(proc.pid, sig)
+    output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    assert alive, f"the run ended before the signal:\n{output}"
+    return trials
+
+
+def _check_resumed(path: Path, finished: dict) -> dict:
+    """Resume the study; every earlier finished trial is kept, every grid point complete once."""
+    summary = run_study(path, objective_fn=digits_objective, **FAST)
+    assert (summary.complete, summary.failed, summary.remaining) == (9, 0, 0)
+    after = {t.number: t for t in _trials(path)}
+    for number, (params, values) in finished.items():  # kept as they were
+        assert after[number].state == TrialState.COMPLETE
+        assert (after[number].params, after[number].values) == (params, values)
+    complete = [t for t in after.values() if t.state == TrialState.COMPLETE]
+    points = [(t.params["device"], t.params["adc_bits"]) for t in complete]
+    assert len(points) == len(set(points)) == 9  # none repeated, none lost
+    assert all(len(_runs(path, t.number)) == 1 for t in complete)
+    return after
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_repeating_finished_trials(tmp_path: Path,
+                                                              trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID9)
+    _seed_cache(path, trained_state)
+    proc = _start_run(path, tmp_path)
+    before = _signal_mid_study(proc, path, signal.SIGKILL)  # no chance to clean up
+    finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
+    killed = [t.number for t in before if t.state == TrialState.RUNNING]
+    after = _check_resumed(path, finished)
+    for number in killed:  # failed (no heartbeat), then run again with the same parameters
+        # (its grid point; the kill may have come before the trial suggested them)
+        retry = next(t for t in after.values() if t.user_attrs.get("retry_of") == number)
+        assert after[number].state == TrialState.FAIL and "error" not in after[number].user_attrs
+        assert retry.state == TrialState.COMPLETE
+        assert retry.params == {**after[number].system_attrs["fixed_params"],
+                                **after[number].params}
+        assert retry.user_attrs["attempt"] == 2 <= MAX_ATTEMPTS
+
+
+@pytest.mark.slow
+def test_ctrl_c_records_running_trials_and_resumes(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID9)
+    _seed_cache(path, trained_state)
+    proc = _start_run(path, tmp_path)
+    before = _signal_mid_study(proc, path, signal.SIGINT)  # Ctrl-C: run and worker
+    finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
+    running = [t.number for t in before if t.state == TrialState.RUNNING]
+    now = {t.number: t for t in _trials(path)}
+    assert not any(t.state == TrialState.RUNNING for t in now.values())  # nothing left hanging
+    for number in running:  # recorded at once and enqueued again, not counted as an attempt
+        assert now[number].state == TrialState.FAIL
+        assert now[number].user_attrs["error"].startswith("interrupted")
+        retry = next(t for t in now.values() if t.user_attrs.get("retry_of") == number)
+        assert retry.state == TrialState.WAITING and retry.user_attrs["attempt"] == 1
+    _check_resumed(path, finished)
