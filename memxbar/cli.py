@@ -70,15 +70,27 @@ def _spice_check(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from memxbar.devices import presets
-    from memxbar.devices.plots import plot_device
+    from memxbar.studies.report import results_table, write_report
+    from memxbar.studies.runner import load_study, run_study
 
-    _devices_list(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name in presets.names():
-        p = presets.preset(name)
-        path = plot_device(p.build(), args.out / f"{name}.png", title=f"{name}: {p.summary}")
-        print(f"wrote {path}")
+    summary = run_study("quickstart", output=args.out)
+    print(summary.describe())
+    files = write_report(summary.output)
+    study, spec = load_study(summary.output)
+    df = results_table(study, spec)
+    df = df[df.state == "COMPLETE"]
+    labels = list(dict.fromkeys(df.t_label))
+    table = Table("device", "ADC bits", "drift comp.", *[f"acc. {t}" for t in labels],
+                  "energy/inference", "area")
+    keys = ["device", "adc_bits", "drift_compensation"]
+    for key, g in df.groupby(keys, sort=True):
+        acc = dict(zip(g.t_label, g.accuracy, strict=True))
+        first = g.iloc[0]
+        table.add_row(*[str(k) for k in key], *[f"{acc[t]:.3f}" for t in labels],
+                      f"{first.energy_per_inference * 1e9:.3g} nJ",
+                      f"{first.area * 1e6:.3g} mm²")
+    Console(width=max(console.width, 150)).print(table)
+    print(f"plots, tables and report.md: {files['report.md'].parent}")
 
 
 def _study_list(args: argparse.Namespace) -> None:
@@ -197,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--host", default="127.0.0.1")
     dash.add_argument("--port", type=_int_range(1, 65535), default=8080)
     dash.set_defaults(func=_study_dashboard)
-    demo = sub.add_parser("demo", help="the main job")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
+    demo = sub.add_parser("demo", help="the main job: run the quickstart study and report it")
+    demo.add_argument("--out", type=Path, default=Path("runs/quickstart"),
+                      help="output folder (default runs/quickstart)")
     demo.set_defaults(func=_demo)
     return parser
 
