@@ -50,7 +50,8 @@ ENCODINGS = ("differential", "offset")
 LAYOUTS = ("columns", "arrays")
 READ_NOISE = ("per_read", "per_mvm", "off")
 UPDATE_MODES = ("stochastic", "counts")
-PROBE_CELLS = 256
+PROBE_CELLS = 4096
+PROBE_TRAINS = (1, 4, 16, 64)  # pulse-train lengths tried by probe_steps
 COINCIDENCE_ELEMENTS = 2**24  # pulse-train entries held at once by a stochastic update
 
 
@@ -304,6 +305,15 @@ class Tile:
         g = dev.g_min + digits * ((dev.g_max - dev.g_min) / cfg.digit_max)
         ref = torch.full((*self.shape, cfg.rows, 1), cfg.g_ref, dtype=W.dtype, device=W.device)
         return self._arrange(g, ref)
+
+    def physical_cells(self, cells: Tensor, ref: Tensor | None = None) -> Tensor:
+        """Per-weight cells ``(..., P, n_slices, rows, weight_cols)`` -> physical layout
+        ``(..., n_arrays, rows, used_cols)`` (inverse of :meth:`weight_cells`); ``ref``
+        ``(..., rows, 1)`` fills the offset reference column (zeros when None)."""
+        cfg = self.config
+        if cfg.encoding == "offset" and ref is None:
+            ref = cells.new_zeros((*cells.shape[:-4], cfg.rows, 1))
+        return self._arrange(cells, ref)
 
     def weight_cells(self, m: Tensor) -> Tensor:
         """Physical per-cell values ``(..., n_arrays, rows, used_cols)`` -> per-weight cells
@@ -650,8 +660,7 @@ class Tile:
         """Nominal conductance change (S) of one potentiating / one depressing pulse.
 
         Uses ``device.nominal_step`` (S, or a pair up/down) if the model defines it; otherwise
-        probes it once: PROBE_CELLS cells programmed at mid-range (private generator, seed 0)
-        get one pulse each way; the mean change over non-stuck cells is the step."""
+        probes it once with :func:`probe_steps`."""
         if self._steps is not None:
             return self._steps
         dev = self.config.device
@@ -659,13 +668,7 @@ class Tile:
         if nom is not None:
             up, down = (nom, nom) if isinstance(nom, (int, float)) else nom
         else:
-            gen = torch.Generator().manual_seed(0)
-            g0 = torch.full((PROBE_CELLS,), 0.5 * (dev.g_min + dev.g_max), dtype=torch.float64)
-            st = dev.program(g0, generator=gen)
-            ok = st.latent.get("stuck", torch.zeros(PROBE_CELLS)) == STUCK_NONE
-            one = torch.ones(PROBE_CELLS, dtype=torch.int64)
-            up = float((dev.pulse(st, one, generator=gen).g - st.g)[ok].mean())
-            down = float((st.g - dev.pulse(st, -one, generator=gen).g)[ok].mean())
+            up, down = probe_steps(dev)
         if not (up > 0 and down > 0 and math.isfinite(up) and math.isfinite(down)):
             raise ValueError(f"Tile.update: device {type(dev).__name__} has nominal steps "
                              f"up = {up!r} S, down = {down!r} S; pulse updates need both > 0")
@@ -857,6 +860,36 @@ class Tile:
         self._fs = tensors.get("adc_fs")
         self._fs_t = tensors.get("adc_fs_t")
         self.set_time(float(tensors["t"]), generator=generator)
+
+
+@torch.no_grad()
+def probe_steps(device: Device) -> tuple[float, float]:
+    """Mean conductance change (S) per potentiating / depressing pulse of ``device``, probed on
+    PROBE_CELLS cells programmed at mid-range (private generator, seed 0; stuck cells left out).
+
+    Each direction gets trains of ``k`` = 1, 4, 16, 64 pulses (fresh cells each time) until the
+    mean change is positive and known to 10 % (standard error over the cells); the step is that
+    mean over ``k``. One pulse suffices for a deterministic or coarse-step device; noisy ones
+    (write noise many times the step, as the Gong 2018 fits) are averaged over longer trains.
+    A one-shot depression (PCM RESET) is measured by its first pulse. If no train qualifies,
+    the longest one is used."""
+    gen = torch.Generator().manual_seed(0)
+    g0 = torch.full((PROBE_CELLS,), 0.5 * (device.g_min + device.g_max), dtype=torch.float64)
+    st = device.program(g0, generator=gen)
+    ok = st.latent.get("stuck", torch.zeros(PROBE_CELLS)) == STUCK_NONE
+    if not bool(ok.any()):
+        ok = torch.ones(PROBE_CELLS, dtype=torch.bool)
+    steps = []
+    for sign in (1, -1):
+        for k in PROBE_TRAINS:
+            n = torch.full((PROBE_CELLS,), sign * k, dtype=torch.int64)
+            dg = ((device.pulse(st, n, generator=gen).g - st.g) * sign)[ok]
+            mean = float(dg.mean())
+            sem = float(dg.std()) / math.sqrt(dg.numel()) if dg.numel() > 1 else 0.0
+            if mean > 0 and sem <= 0.1 * mean:
+                break
+        steps.append(mean / k)
+    return steps[0], steps[1]
 
 
 def _stochastic_round(a: Tensor, generator: torch.Generator | None) -> Tensor:

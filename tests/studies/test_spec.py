@@ -25,7 +25,7 @@ from memxbar.studies.spec import (
     time_label,
 )
 
-DATA = Path("/work/shared/data/devices")
+DATA = Path(__file__).resolve().parents[2] / "devices" / "data"  # packaged copies
 GOOD = """
 [study]
 name = "full"
