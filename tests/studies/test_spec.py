@@ -183,9 +183,12 @@ def test_ready_studies_validate(name: str) -> None:
         spec.technology(device)
 
 
-def test_quickstart_is_small() -> None:
+def test_quickstart_covers_four_technologies_and_stays_small() -> None:
     spec = load_spec("quickstart")
-    assert spec.n_trials <= 12 and spec.workload.dataset == "digits"
+    assert spec.n_trials <= 20 and spec.workload.dataset == "digits"
+    techs = {spec.technology(p["device"]) for p in spec.grid()}
+    assert {"rram", "pcm", "fefet"} <= techs and techs & {"mtj", "domain-wall"}
+    assert {p["drift_compensation"] for p in spec.grid()} == {"none", "global"}
 
 
 # ----------------------------------------------------------------------------- times
