@@ -486,6 +486,13 @@ class Tile:
         adc = self.config.adc
         return adc.bits == 0 or adc.range_mode == "fixed" or self._fs is not None
 
+    @property
+    def adc_calibrated_transposed(self) -> bool:
+        """True when the transposed-MVM (row) ADC range is known (ideal or "fixed" ADC, or
+        after ``calibrate_adc(d=...)``)."""
+        adc = self.config.adc
+        return adc.bits == 0 or adc.range_mode == "fixed" or self._fs_t is not None
+
     def _full_scale(self, amax: Tensor) -> Tensor:
         """Per-converter maxima ``(*shape, 1, K)`` -> full scales by the range mode."""
         amax = amax.expand(*self.shape, *amax.shape[-2:]).clone()
@@ -839,13 +846,15 @@ class Tile:
             out["adc_fs"] = self._fs
         if self._fs_t is not None:
             out["adc_fs_t"] = self._fs_t
+        if self.config.read_noise == "per_read":
+            out["read_sample"] = self._wa  # type: ignore[assignment]
         return out
 
     @torch.no_grad()
     def load_tensors(self, tensors: dict[str, Tensor], *,
                      generator: torch.Generator | None = None) -> None:
         """Inverse of :meth:`tensors`; re-reads the cells at the stored time ("per_read"
-        draws a new sample from ``generator``)."""
+        restores the saved conductance draw)."""
         cells = {k[len("cells."):]: v for k, v in tensors.items() if k.startswith("cells.")}
         if "g" not in cells or "t" not in tensors:
             raise ValueError("Tile.load_tensors: missing 'cells.g' or 't'; got keys "
@@ -860,6 +869,8 @@ class Tile:
         self._fs = tensors.get("adc_fs")
         self._fs_t = tensors.get("adc_fs_t")
         self.set_time(float(tensors["t"]), generator=generator)
+        if "read_sample" in tensors:  # "per_read": the saved draw, not a new one
+            self._wa = tensors["read_sample"]
 
 
 @torch.no_grad()

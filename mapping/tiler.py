@@ -231,6 +231,9 @@ class TiledMatrix:
         pout = self.padded[1]
         dn = torch.nn.functional.pad(ds / a, (0, pout - self.out_features))
         dn = dn.reshape(d.shape[0], self.n_col_blocks, self.hardware.weight_cols).permute(1, 0, 2)
+        if not self.tile.adc_calibrated_transposed:
+            # the row ADCs of the backward pass are ranged on the first gradients they see
+            self.tile.calibrate_adc(d=dn[None])
         y = self.tile.mvm_t(dn[None], generator=generator)  # (n_rb, n_cb, B, rows)
         y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
         return y * a

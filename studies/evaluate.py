@@ -19,12 +19,15 @@ from ..crossbar.periphery import ADC, DAC
 from ..crossbar.tile import TileConfig
 from ..mapping import MappingConfig, drift, estimate_cost, program, to_analog
 from ..training.digital import evaluate, train
+from ..training.hwa import hardware_aware_train
+from ..training.online import AnalogSGD, train_online
 from . import workloads
 from .spec import INPUT_SHAPES, StudySpec, accuracy_key, metric_key
 
 COMPENSATION = {"none": "none", "global": "global", "per_column": "column"}
 CALIBRATION_SAMPLES = 256  # training inputs used to set ADC ranges
 COST_SAMPLES = 32  # test inputs whose real activations the energy model uses
+ONLINE_WEIGHT_BOUND = 0.5  # fixed weight scale of online training from scratch (headroom)
 
 
 def hardware_config(spec: StudySpec, params: dict[str, Any]) -> TileConfig:
@@ -86,31 +89,76 @@ def trained_model(spec: StudySpec, train_set: Any, shape: tuple[int, ...],
     return model.eval()
 
 
+def _online(spec: StudySpec, params: dict[str, Any], model: nn.Module, train_set: Any,
+            calib: torch.Tensor, gen: torch.Generator) -> tuple[nn.Module, dict[str, float]]:
+    """Train ``model`` from scratch on the arrays (pulse updates); returns it and the cost."""
+    t = spec.workload.training
+    mapping = MappingConfig(weight_clip="fixed", clip_value=ONLINE_WEIGHT_BOUND,
+                            compensation=COMPENSATION[params["drift_compensation"]])
+    analog = to_analog(model, hardware_config(spec, params), mapping=mapping)
+    program(analog, generator=gen, calibration=calib)
+    opt = AnalogSGD(analog, t.lr, algorithm=t.algorithm, mode=t.update_mode,
+                    bl=t.pulse_train_length, threshold=t.pulse_threshold, generator=gen)
+    loader, _ = workloads.loaders(train_set, train_set, t.batch_size, seed=spec.study.seed)
+    try:
+        train_online(analog, loader, opt, epochs=t.epochs, lr_decay=t.lr_decay)
+    finally:
+        opt.remove_hooks()
+    cost = opt.cost()
+    return analog.eval(), {"training_pulses": float(cost.pulses),
+                           "training_energy": cost.energy,
+                           "max_cell_pulses": float(cost.max_cell_pulses)}
+
+
 def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | None = None,
                     seed: int = 0) -> dict[str, Any]:
-    """Accuracy at every evaluation time (mean over ``evaluation.repeats`` programmings),
-    energy per inference, latency, area and programming energy of one design.
+    """Accuracy at every evaluation time (mean over ``evaluation.repeats``), energy per
+    inference, latency, area and programming energy of one design.
 
-    Returns metric key -> value (keys from :func:`~memxbar.studies.spec.metric_key`) and a
-    ``breakdown`` entry (energy per component and per layer, J per inference).
+    Recipes: "digital" trains once per workload (cached) and programs the weights;
+    "hardware-aware" trains with the design's device noise read at the time of the first
+    accuracy objective (else the last evaluation time) and programs the result; "online"
+    trains from scratch on the arrays with pulse updates (the trained chip is then read at
+    every time; repeats redraw only read noise) and adds ``training_pulses``,
+    ``training_energy`` (J) and ``max_cell_pulses``. Returns metric key -> value (keys from
+    :func:`~memxbar.studies.spec.metric_key`) and a ``breakdown`` entry (energy per component
+    and per layer, J per inference).
     """
     train_set, test_set, shape = load_workload(spec)
     recipe = params["recipe"]
-    if recipe != "digital":
-        raise ValueError(f"workload.training.recipe = {recipe!r} is not available in this "
-                         "version; allowed: digital")
-    model = trained_model(spec, train_set, shape, cache_dir)
+    t = spec.workload.training
     hw = hardware_config(spec, params)
+    mapping = mapping_config(params)
     calib = train_set.tensors[0][:CALIBRATION_SAMPLES]
     _, test_loader = workloads.loaders(train_set, test_set, 256, seed=seed)
     times = spec.evaluation.times
     acc = np.zeros((spec.evaluation.repeats, len(times)))
-    analog = to_analog(model, hw, mapping=mapping_config(params))
+    extra: dict[str, float] = {}
+    if recipe == "online":
+        analog, extra = _online(spec, params, _build(spec, shape), train_set, calib,
+                                torch.Generator().manual_seed(seed))
+        reference = None
+    else:
+        if recipe == "hardware-aware":
+            model = _build(spec, shape)
+            t_hw = next((o.time for o in spec.objectives if o.metric == "accuracy"), times[-1])
+            loader, _ = workloads.loaders(train_set, train_set, t.batch_size,
+                                          seed=spec.study.seed)
+            hardware_aware_train(model, hw, loader, epochs=t.epochs, lr=t.lr,
+                                 t_inference=float(t_hw), noise_scale=t.noise_scale,
+                                 mapping=mapping, optimizer=t.optimizer,
+                                 weight_decay=t.weight_decay, generator=spec.study.seed)
+            model.eval()
+        else:
+            model = trained_model(spec, train_set, shape, cache_dir)
+        reference = model
+        analog = to_analog(model, hw, mapping=mapping)
     for r in range(spec.evaluation.repeats):
         gen = torch.Generator().manual_seed(seed * 1000 + r)
-        program(analog, generator=gen, calibration=calib)
-        for i, t in enumerate(times):
-            drift(analog, t, generator=gen)
+        if recipe != "online":
+            program(analog, generator=gen, calibration=calib)
+        for i, t_eval in enumerate(times):
+            drift(analog, t_eval, generator=gen)
             acc[r, i] = evaluate(analog, test_loader)
     drift(analog, 0.0)
     report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES])
@@ -120,7 +168,9 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     out[metric_key("latency")] = totals["latency_s"]
     out[metric_key("area")] = totals["area_m2"]
     out[metric_key("programming_energy")] = totals["program_energy_J"]
-    out["accuracy_digital"] = float(evaluate(model, test_loader))
+    if reference is not None:
+        out["accuracy_digital"] = float(evaluate(reference, test_loader))
+    out.update(extra)
     out["breakdown"] = {
         "energy_per_inference": {k: float(v) for k, v in
                                  report.energy_breakdown.sum(axis=0).items()},

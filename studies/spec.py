@@ -58,6 +58,7 @@ from ..crossbar.tile import ENCODINGS, LAYOUTS, READ_NOISE, UPDATE_MODES
 from ..devices import presets
 from ..devices.base import Device
 from ..training.digital import OPTIMIZERS
+from ..training.online import ALGORITHMS as ONLINE_ALGORITHMS
 from .workloads import DATASETS, MODELS, N_CLASSES
 
 if sys.version_info >= (3, 11):
@@ -444,8 +445,11 @@ class TrainingSpec(_Model):
     weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     batch_size: int = Field(default=64, ge=1)
     noise_scale: float = Field(default=1.0, ge=0, allow_inf_nan=False)  # hardware-aware
-    update_mode: Literal[UPDATE_MODES] = "stochastic"  # online
+    algorithm: Literal[ONLINE_ALGORITHMS] = "mixed"  # online: plain analog SGD or mixed precision
+    update_mode: Literal[UPDATE_MODES] = "stochastic"  # online "sgd": pulse trains or counts
     pulse_train_length: int = Field(default=31, ge=1)  # online, stochastic pulse trains
+    pulse_threshold: float = Field(default=32.0, ge=1, allow_inf_nan=False)  # online "mixed"
+    lr_decay: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # online, per epoch
 
 
 class WorkloadSpec(_Model):

@@ -142,9 +142,10 @@ def test_pcm_drift_lowers_accuracy_and_compensation_recovers(data, mlp):
     assert acc["global"][1] > acc["none"][1] + 0.005
 
 
-def test_state_dict_round_trip_is_exact(data, mlp):
+@pytest.mark.parametrize("read_noise", ["per_mvm", "per_read"])
+def test_state_dict_round_trip_is_exact(data, mlp, read_noise):
     hw = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
-                    adc=ADC(bits=8, range_mode="per_column"))
+                    adc=ADC(bits=8, range_mode="per_column"), read_noise=read_noise)
     analog = to_analog(mlp, hw, mapping=MappingConfig(compensation="column"))
     program(analog, generator=torch.Generator().manual_seed(0),
             calibration=data[0].tensors[0][:128])

@@ -1,0 +1,298 @@
+"""Hardware-aware (offline) training: train a digital model so that it survives programming
+onto crossbars of a given device, then program it with :func:`memxbar.mapping.to_analog`.
+
+:func:`hardware_aware_train` runs :func:`memxbar.training.digital.train` with three hooks:
+
+- ``before_step``: every ``nn.Linear`` / ``nn.Conv2d`` weight is replaced by what the hardware
+  would realise: the weight matrix is mapped onto a :class:`~memxbar.mapping.TiledMatrix` of
+  the target :class:`~memxbar.crossbar.tile.TileConfig` exactly as ``to_analog`` will map it
+  (scaling and clipping, encoding, conductance targets, level quantization), the cells are
+  programmed through the device model (programming noise, stuck cells), read at
+  ``t_inference`` (drift or relaxation) with the mapping's drift compensation, and one read-noise
+  sample is added; ``W <- W + noise_scale * (W_hardware - W)``. One fresh draw per batch.
+- ``before_update``: the clean weights are put back, so the gradient computed at the perturbed
+  weights updates the clean ones (straight-through; the noise-injection training of Joshi et
+  al., Nat. Commun. 11:2473 (2020), with the noise taken from the device model itself).
+- ``after_step``: weights are clipped to ``clip_sigma`` standard deviations (per output, or per
+  layer for ``weight_scaling="layer"``), so that the mapping's scale (largest weight -> g_max)
+  is not set by a few outliers and the typical weight uses more of the conductance range.
+
+Periphery (``periphery=True``): the layers' forward runs a differentiable model of the tile's
+converters with straight-through rounding (:func:`memxbar.crossbar.periphery.quantize` with
+``ste=True``): inputs scaled as the mapping scales them and quantized by the DAC; one partial
+sum per row block of ``rows`` inputs (a tile's ADC conversion, in units of
+``V_read * (g_max - g_min)``) with the tile's output noise, quantized by the ADC (fixed full
+scale, or the largest value of the batch per tile / per column for "calibrated" /
+"per_column" ranges, the digital stand-in for the calibration); the partial sums are added
+digitally and scaled back. Bit-serial DAC cycles, bit slices and the offset reference column
+are not modelled separately (one conversion per weight column and row block).
+
+Vectorized: each perturbation is one tile programming and read per layer; no per-cell loops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from ..crossbar.periphery import ADC, DAC, quantize
+from ..crossbar.tile import TileConfig
+from ..mapping.convert import drift, program, to_analog
+from ..mapping.tiler import MappingConfig, TiledMatrix
+from .digital import LossFn, evaluate, train
+
+Override = TileConfig | None
+
+
+@dataclass
+class _Layer:
+    name: str
+    module: nn.Linear | nn.Conv2d
+    hardware: TileConfig
+    tiled: TiledMatrix
+    clean: Tensor | None = None
+
+
+def _shape(module: nn.Module) -> tuple[int, int]:
+    """(out, in) of the weight matrix the arrays hold."""
+    w = module.weight
+    return w.shape[0], int(w[0].numel())
+
+
+def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
+                 overrides: Mapping[str, Override] | None) -> list[_Layer]:
+    """Linear and Conv2d layers that ``to_analog`` would convert, with their noise tiles."""
+    if not isinstance(hardware, TileConfig):
+        raise ValueError(f"hardware_aware_train: hardware = {hardware!r} is not a TileConfig")
+    overrides = dict(overrides or {})
+    names = {n for n, _ in model.named_modules()}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"hardware_aware_train: overrides name unknown modules {unknown}")
+    layers = []
+    for name, module in model.named_modules():
+        hw = overrides.get(name, hardware)
+        if hw is None or not isinstance(module, (nn.Linear, nn.Conv2d)):
+            continue
+        if isinstance(module, nn.Conv2d) and (module.groups != 1 or isinstance(
+                module.padding, str) or module.padding_mode != "zeros"):
+            continue  # stays digital, as in to_analog
+        out_f, in_f = _shape(module)
+        noise_hw = dataclasses.replace(
+            hw, dac=DAC(), adc=ADC(), out_noise=0.0,
+            read_noise="off" if hw.read_noise == "off" else "per_mvm")
+        layers.append(_Layer(name, module, hw, TiledMatrix(noise_hw, in_f, out_f, mapping)))
+    if not layers:
+        raise ValueError("hardware_aware_train: the model has no nn.Linear or nn.Conv2d layer "
+                         "to put on the hardware")
+    return layers
+
+
+@torch.no_grad()
+def hardware_weights(tiled: TiledMatrix, weight: Tensor, t: float, *,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """One draw of the weights (out, in) that the hardware realises for ``weight`` (out, in):
+    programmed onto ``tiled`` (noise, quantization, faults), read ``t`` s later with the
+    mapping's drift compensation, plus one read-noise sample. Layer units."""
+    tiled.program(weight, generator=generator)
+    if t > 0 or tiled.mapping.compensation != "none":
+        tiled.set_time(t, generator=generator)
+    w = tiled.effective_weight().to(weight.dtype)
+    if tiled.hardware.read_noise != "off":
+        std = tiled.weight_variance().sqrt().to(weight.dtype)
+        if bool((std > 0).any()):
+            w = w + std * torch.randn(w.shape, generator=generator, dtype=w.dtype,
+                                      device=w.device)
+    return w
+
+
+def _periphery_forward(layer: _Layer, mapping: MappingConfig,
+                       current: dict[str, torch.Generator]) -> Callable[[Tensor], Tensor]:
+    """A forward of ``layer.module`` with straight-through DAC/ADC rounding (module doc);
+    output noise draws from ``current["gen"]`` (the training generator, set each step)."""
+    module, hw = layer.module, layer.hardware
+    rows, wc = hw.rows, hw.weight_cols
+    tiled = layer.tiled
+
+    def matmul(x: Tensor) -> Tensor:  # (B, in) -> (B, out)
+        w = module.weight.reshape(module.weight.shape[0], -1)
+        out_f, in_f = w.shape
+        if mapping.input_scaling == "fixed":
+            a = torch.full((x.shape[0], 1), float(mapping.input_range), dtype=x.dtype,
+                           device=x.device)
+        else:
+            a = x.detach().abs().amax(dim=1, keepdim=True)
+            a = torch.where(a > 0, a, torch.ones_like(a))
+        ir = float(hw.dac.input_range)
+        xq = hw.dac.quantize((x / a).clamp(-1.0, 1.0), ste=True) / ir
+        scale = tiled.weight_bounds(w.detach() if layer.clean is None else layer.clean)
+        wn = w / scale[:, None]  # the hardware weights, normalised as programmed
+        nrb = -(-in_f // rows)
+        pad = nrb * rows - in_f
+        xb = F.pad(xq, (0, pad)).reshape(x.shape[0], nrb, rows)
+        wb = F.pad(wn, (0, pad)).reshape(out_f, nrb, rows)
+        part = torch.einsum("bkr,okr->bko", xb, wb)  # (B, row blocks, out), units U
+        if hw.out_noise > 0:
+            part = part + hw.out_noise * torch.randn(part.shape, generator=current.get("gen"),
+                                                     dtype=part.dtype, device=part.device)
+        adc = hw.adc
+        if adc.bits:
+            if adc.range_mode == "fixed":
+                fs: float | Tensor = float(adc.full_scale)  # type: ignore[arg-type]
+            else:
+                m = part.detach().abs().amax(dim=0)  # (row blocks, out)
+                if adc.range_mode == "calibrated":
+                    ncb = -(-out_f // wc)
+                    m = F.pad(m, (0, ncb * wc - out_f)).reshape(nrb, ncb, wc).amax(-1)
+                    m = m.repeat_interleave(wc, dim=-1)[:, :out_f]
+                fs = torch.where(m > 0, m, torch.ones_like(m))
+            part = quantize(part, adc.bits, fs, ste=True)
+        return part.sum(dim=1) * (ir * a) * scale
+
+    if isinstance(module, nn.Linear):
+        def forward(x: Tensor) -> Tensor:
+            y = matmul(x.reshape(-1, module.in_features)).reshape(*x.shape[:-1], -1)
+            return y if module.bias is None else y + module.bias
+        return forward
+
+    def forward_conv(x: Tensor) -> Tensor:
+        n = x.shape[0]
+        cols = F.unfold(x, module.kernel_size, module.dilation, module.padding,  # type: ignore
+                        module.stride)  # type: ignore[arg-type]
+        y = matmul(cols.transpose(1, 2).reshape(-1, cols.shape[1]))
+        h, w_ = (
+            (x.shape[d + 2] + 2 * module.padding[d] - module.dilation[d]  # type: ignore
+             * (module.kernel_size[d] - 1) - 1) // module.stride[d] + 1 for d in (0, 1))
+        y = y.reshape(n, h * w_, -1).transpose(1, 2).reshape(n, -1, h, w_)
+        return y if module.bias is None else y + module.bias[:, None, None]
+    return forward_conv
+
+
+def _clip(layer: _Layer, sigma: float, per_output: bool) -> None:
+    w = layer.module.weight
+    m = w.detach().reshape(w.shape[0], -1)
+    if per_output:
+        bound = sigma * m.std(dim=1, keepdim=True)
+    else:
+        bound = sigma * m.std().expand(m.shape[0], 1)
+    w.copy_(torch.maximum(torch.minimum(m, bound), -bound).reshape(w.shape))
+
+
+def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: DataLoader, *,
+                         epochs: int, lr: float, t_inference: float = 0.0,
+                         noise_scale: float = 1.0, mapping: MappingConfig | None = None,
+                         overrides: Mapping[str, Override] | None = None,
+                         clip_sigma: float | None = 2.5, periphery: bool = True,
+                         optimizer: str = "adam", weight_decay: float = 0.0,
+                         momentum: float = 0.9, generator: torch.Generator | int | None = None,
+                         device: str | torch.device = "cpu", loss_fn: LossFn | None = None,
+                         progress: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train the digital ``model`` in place for the hardware (module doc); returns the epoch
+    losses. Then convert with ``to_analog(model, hardware, mapping=mapping)`` and program.
+
+    ``t_inference``: seconds after programming at which the weights are read during training
+    (drift, relaxation, read noise; e.g. one year for PCM). ``noise_scale``: multiplies the
+    deviation of the hardware weights from the clean ones (1 = the device model as is).
+    ``mapping`` (default ``MappingConfig(compensation="global")``) and ``overrides`` as in
+    :func:`memxbar.mapping.to_analog`: use the same ones when programming. ``clip_sigma``:
+    weight clipping after each step (None: off). ``periphery``: straight-through DAC/ADC
+    model in the forward pass. ``optimizer``, ``lr``, ``weight_decay``, ``momentum``,
+    ``generator``, ``device``, ``loss_fn``, ``progress``: as
+    :func:`memxbar.training.digital.train`.
+    """
+    if not (isinstance(t_inference, (int, float)) and not isinstance(t_inference, bool)
+            and math.isfinite(t_inference) and t_inference >= 0):
+        raise ValueError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
+                         "finite number of seconds >= 0")
+    if not (isinstance(noise_scale, (int, float)) and not isinstance(noise_scale, bool)
+            and math.isfinite(noise_scale) and noise_scale >= 0):
+        raise ValueError(f"hardware_aware_train: noise_scale = {noise_scale!r}; allowed: a "
+                         "finite number >= 0")
+    if clip_sigma is not None and not (isinstance(clip_sigma, (int, float))
+                                       and math.isfinite(clip_sigma) and clip_sigma > 0):
+        raise ValueError(f"hardware_aware_train: clip_sigma = {clip_sigma!r}; allowed: None or "
+                         "a finite number > 0")
+    mapping = mapping or MappingConfig(compensation="global")
+    layers = _find_layers(model, hardware, mapping, overrides)
+    per_output = mapping.weight_scaling == "column"
+    t = float(t_inference)
+
+    current: dict[str, torch.Generator] = {}
+
+    def before_step(m: nn.Module, gen: torch.Generator) -> None:
+        current["gen"] = gen
+        with torch.no_grad():
+            for layer in layers:
+                w = layer.module.weight
+                clean = w.detach().reshape(w.shape[0], -1).clone()
+                layer.clean = clean
+                hard = hardware_weights(layer.tiled, clean, t, generator=gen)
+                w.copy_((clean + noise_scale * (hard - clean)).reshape(w.shape))
+
+    def before_update(m: nn.Module, gen: torch.Generator) -> None:
+        with torch.no_grad():
+            for layer in layers:
+                layer.module.weight.copy_(layer.clean.reshape(layer.module.weight.shape))
+                layer.clean = None
+
+    def after_step(m: nn.Module, gen: torch.Generator) -> None:
+        if clip_sigma is not None:
+            with torch.no_grad():
+                for layer in layers:
+                    _clip(layer, float(clip_sigma), per_output)
+
+    saved: list[tuple[nn.Module, Any]] = []
+    if periphery:
+        for layer in layers:
+            hw = layer.hardware
+            if hw.dac.bits or hw.adc.bits or hw.out_noise > 0:
+                saved.append((layer.module, layer.module.__dict__.get("forward")))
+                layer.module.forward = _periphery_forward(  # type: ignore[method-assign]
+                    layer, mapping, current)
+    try:
+        return train(model, train_loader, epochs=epochs, lr=lr, optimizer=optimizer,
+                     weight_decay=weight_decay, momentum=momentum, generator=generator,
+                     device=device,
+                     loss_fn=loss_fn, before_step=before_step, before_update=before_update,
+                     after_step=after_step, progress=progress)
+    finally:
+        for module, fwd in saved:
+            if fwd is None:
+                del module.forward
+            else:
+                module.forward = fwd  # type: ignore[method-assign]
+        with torch.no_grad():  # interrupted inside a step: put the clean weights back
+            for layer in layers:
+                if layer.clean is not None:
+                    layer.module.weight.copy_(layer.clean.reshape(layer.module.weight.shape))
+                    layer.clean = None
+
+
+def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, *,
+                    t: float = 0.0, mapping: MappingConfig | None = None,
+                    overrides: Mapping[str, Override] | None = None, repeats: int = 1,
+                    calibration: Tensor | Iterable[Tensor] | None = None,
+                    generator: torch.Generator | None = None) -> list[float]:
+    """Test accuracy of ``model`` programmed onto ``hardware`` and read ``t`` s later, once per
+    programming draw (``repeats`` fresh conversions of the same trained weights).
+    ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
+    inputs for calibrated ADC ranges."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer >= 1")
+    mapping = mapping or MappingConfig(compensation="global")
+    accs = []
+    for _ in range(repeats):
+        analog = to_analog(model, hardware, mapping=mapping, overrides=overrides)
+        program(analog, generator=generator, calibration=calibration)
+        if t > 0:
+            drift(analog, t, generator=generator)
+        accs.append(evaluate(analog, loader))
+    return accs

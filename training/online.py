@@ -1,0 +1,432 @@
+"""Online (in-situ) training: the analog layers learn on the simulated arrays themselves.
+
+Forward MVMs run through the tiles (``AnalogLinear`` / ``AnalogConv2d`` of
+:mod:`memxbar.mapping`), the input gradient of each analog layer is a transposed MVM through the
+same arrays (``backward_analog``), and the weight update is a train of device pulses, so the
+device's nonlinear, asymmetric, noisy and bounded response, its variability and its stuck
+cells all act during training. :class:`AnalogSGD` captures each analog layer's inputs ``x``
+and output gradients ``d`` with hooks and turns ``-lr * d^T x`` into pulses:
+
+- ``algorithm="sgd"``: plain analog SGD, one outer-product pulse update per step
+  (:meth:`memxbar.crossbar.tile.Tile.update`): stochastic pulse trains (Gokmen & Vlasov,
+  Front. Neurosci. 10:333 (2016), ``mode="stochastic"``, ``bl`` pulses per train) or the
+  digitally computed count per cell, stochastically rounded (``mode="counts"``).
+- ``algorithm="mixed"``: mixed-precision training (Nandakumar et al., Front. Neurosci. 14:406
+  (2020)): the weight gradient is accumulated digitally in ``chi`` (one value per weight, in the
+  layer's weight units) and a weight receives ``floor(|chi| / eps)`` pulses when ``|chi|``
+  reaches ``threshold`` times the weight change ``eps`` of one nominal pulse (Nandakumar:
+  ``threshold = 1``); what was applied is taken off ``chi`` (the remainder is kept). Updates
+  that cancel over several batches never reach the device, so the drift that asymmetric or
+  noisy pulses cause under plain SGD (many opposite pulses that should cancel but do not) is
+  avoided, and far fewer pulses are applied. With devices whose every write adds noise (the
+  Gong 2018 fits: write noise of ~80 nominal steps) a threshold of tens of steps writes each
+  weight rarely and in larger bursts, which keeps that noise from accumulating.
+
+Digital parameters (biases, layers kept digital) get plain SGD (``digital_lr``, ``momentum``).
+
+Refresh (differential encoding). The tile's differential update only potentiates (G+ to
+increase a weight, G- to decrease it), so both cells of a pair climb until they saturate and
+the weight stops moving. Every ``refresh_every`` steps each pair is read; a pair with a cell
+above ``refresh_threshold`` of the conductance range is re-written with the same difference
+(``G+ = g_min + max(w, 0) * range``, ``G- = g_min + max(-w, 0) * range``) by
+program-and-verify (:func:`memxbar.training.verify.program_verify`, ``method="program"``), as
+the refresh of Nandakumar et al. 2020 (reset both devices, re-program the weight). Pairs with a
+cell known to be stuck (the fault map of the chip's test, the ``stuck`` latent) are not
+refreshed: they cannot be re-written. The offset encoding (one cell, potentiated and
+depressed) needs no refresh.
+
+Headroom: the layer's weight scale is fixed when it is programmed, so for training from scratch
+map the weights with a fixed bound above the expected weights, e.g.
+``MappingConfig(weight_clip="fixed", clip_value=1.0)``, not the default per-column maximum
+(which puts the largest initial weight of every column at ``g_max``). Use ideal wires
+(``r_row = r_col = 0``): every update re-reads the arrays.
+
+Cost: :class:`TrainingCost` counts update pulses, refresh write pulses and verify reads, the
+largest pulse count of any cell (endurance), and the write energy of all of them
+(:func:`memxbar.crossbar.cost.program_cost`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from ..crossbar.cost import CostModel, program_cost
+from ..devices.base import STUCK_NONE
+from ..mapping.convert import analog_layers
+from ..mapping.layers import AnalogConv2d, AnalogLinear
+from .verify import program_verify
+
+ALGORITHMS = ("sgd", "mixed")
+MODES = ("stochastic", "counts")
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class TrainingCost:
+    """What training wrote to the arrays.
+
+    ``update_pulses``: pulses of the weight updates; ``refresh_pulses``: write pulses of the
+    refreshes (program-and-verify); ``verify_reads``: cell reads of refresh checks and
+    verification; ``refreshed_cells``: cells re-written; ``max_cell_pulses``: the most pulses
+    any one cell received (compare with the device's endurance, ``endurance_used``);
+    ``energy``: write energy (J) of all pulses and reads; ``cells``: cells of the analog layers.
+    """
+
+    update_pulses: int = 0
+    refresh_pulses: int = 0
+    verify_reads: int = 0
+    refreshed_cells: int = 0
+    max_cell_pulses: int = 0
+    endurance_used: float = 0.0
+    energy: float = 0.0
+    cells: int = 0
+
+    @property
+    def pulses(self) -> int:
+        """All write pulses (updates and refreshes)."""
+        return self.update_pulses + self.refresh_pulses
+
+    def as_dict(self) -> dict[str, float]:
+        """Plain dict (for tables), with the total ``pulses``."""
+        return dict(pulses=self.pulses, update_pulses=self.update_pulses,
+                    refresh_pulses=self.refresh_pulses, verify_reads=self.verify_reads,
+                    refreshed_cells=self.refreshed_cells, max_cell_pulses=self.max_cell_pulses,
+                    endurance_used=self.endurance_used, energy=self.energy, cells=self.cells)
+
+
+@dataclass
+class _Layer:
+    """Book-keeping of one analog layer."""
+
+    name: str
+    module: AnalogLinear | AnalogConv2d
+    xs: list[Tensor] = field(default_factory=list)
+    ds: list[Tensor] = field(default_factory=list)
+    chi: Tensor | None = None
+    start_count: Tensor | None = None
+    update_pulses: int = 0
+    refresh_pulses: int = 0
+    reads: int = 0
+    check_reads: int = 0
+    refreshed: int = 0
+    refresh_energy: float = 0.0
+    handles: list[Any] = field(default_factory=list)
+
+
+def _check_number(name: str, value: object, *, positive: bool = False, below: float = math.inf
+                  ) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > 0 if positive else value >= 0) and value < below  # type: ignore[operator]
+    if not ok:
+        rel = "> 0" if positive else ">= 0"
+        lim = f" and < {below}" if below < math.inf else ""
+        raise ValueError(f"AnalogSGD: {name} = {value!r} is not allowed; allowed: a finite "
+                         f"number {rel}{lim}")
+    return float(value)
+
+
+class AnalogSGD:
+    """SGD for models with analog layers, in the ``torch.optim`` style (``zero_grad``,
+    ``step``). See the module docstring for the algorithms and the refresh.
+
+    ``model``: converted (:func:`memxbar.mapping.to_analog`) and programmed. ``lr``: learning
+    rate of the analog weights (layer weight units, as plain SGD); ``digital_lr`` (default
+    ``lr``) and ``momentum`` for the digital parameters. ``mode``, ``bl``: pulse scheme of
+    ``algorithm="sgd"``. ``max_pulses``: cap on pulses per weight and step ("mixed").
+    ``refresh_every``: steps between refresh checks (0: never); ``refresh_threshold``: fraction
+    of the conductance range above which a pair is refreshed; ``refresh_tolerance`` (fraction
+    of the range) and ``refresh_max_pulses``: of the program-and-verify re-write.
+    ``backward_analog``: input gradients through the arrays (transposed MVM). ``generator``
+    drives every stochastic choice (pulse trains, rounding, device noise of updates).
+    """
+
+    def __init__(self, model: nn.Module, lr: float, *,
+                 algorithm: Literal["sgd", "mixed"] = "sgd",
+                 mode: Literal["stochastic", "counts"] = "stochastic", bl: int = 31,
+                 digital_lr: float | None = None, momentum: float = 0.0,
+                 threshold: float = 1.0, max_pulses: int = 1000, refresh_every: int = 10,
+                 refresh_threshold: float = 0.9, refresh_tolerance: float = 0.02,
+                 refresh_max_pulses: int = 20, backward_analog: bool = True,
+                 generator: torch.Generator | None = None,
+                 cost_model: CostModel | None = None) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"AnalogSGD: algorithm = {algorithm!r} is not allowed; allowed: "
+                             f"{', '.join(ALGORITHMS)}")
+        if mode not in MODES:
+            raise ValueError(f"AnalogSGD: mode = {mode!r} is not allowed; allowed: "
+                             f"{', '.join(MODES)}")
+        self.lr = _check_number("lr", lr, positive=True)
+        self.digital_lr = self.lr if digital_lr is None else _check_number(
+            "digital_lr", digital_lr, positive=True)
+        _check_number("momentum", momentum, below=1.0)
+        self.threshold = _check_number("threshold", threshold, positive=True)
+        if self.threshold < 1.0:
+            raise ValueError(f"AnalogSGD: threshold = {threshold!r} is not allowed; allowed: a "
+                             "finite number >= 1 (pulse steps)")
+        self.refresh_threshold = _check_number("refresh_threshold", refresh_threshold,
+                                               positive=True, below=1.0 + 1e-12)
+        self.refresh_tolerance = _check_number("refresh_tolerance", refresh_tolerance,
+                                               positive=True)
+        for name, v, lo in (("bl", bl, 1), ("max_pulses", max_pulses, 1),
+                            ("refresh_every", refresh_every, 0),
+                            ("refresh_max_pulses", refresh_max_pulses, 0)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise ValueError(f"AnalogSGD: {name} = {v!r} is not allowed; allowed: an "
+                                 f"integer >= {lo}")
+        self.algorithm, self.mode, self.bl = algorithm, mode, bl
+        self.max_pulses, self.refresh_every = max_pulses, refresh_every
+        self.refresh_max_pulses = refresh_max_pulses
+        self.generator = generator
+        self.cost_model = cost_model
+        self.steps = 0
+        self._layers: list[_Layer] = []
+        analog_params: set[int] = set()
+        for name, module in analog_layers(model):
+            tiled = module.tiled
+            if tiled is None:
+                raise ValueError(f"AnalogSGD: layer {name!r} is not programmed; call "
+                                 "memxbar.mapping.program(model, generator=...) first")
+            if tiled.hardware.n_slices > 1:
+                raise ValueError(f"AnalogSGD: layer {name!r} uses bit slices "
+                                 f"({tiled.hardware.n_slices}); pulse updates need one cell "
+                                 "per polarity (bits_per_cell = 0)")
+            module.backward_analog = bool(backward_analog)
+            layer = _Layer(name, module,  # type: ignore[arg-type]
+                           start_count=tiled.tile.pulse_count.clone())
+            layer.handles.append(module.register_forward_hook(self._forward_hook(layer)))
+            self._layers.append(layer)
+            analog_params.add(id(module.weight))
+        if not self._layers:
+            raise ValueError("AnalogSGD: the model has no analog layers; convert it with "
+                             "memxbar.mapping.to_analog() and program it first")
+        self.digital_params = [p for p in model.parameters()
+                               if p.requires_grad and id(p) not in analog_params]
+        self._digital = (torch.optim.SGD(self.digital_params, lr=self.digital_lr,
+                                         momentum=momentum) if self.digital_params else None)
+        self._analog_weights = [layer.module.weight for layer in self._layers]
+
+    # ----------------------------------------------------------------- hooks
+    def _forward_hook(self, layer: _Layer) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            if not (torch.is_grad_enabled() and output.requires_grad):
+                return
+            x = inputs[0].detach()
+            if isinstance(module, AnalogConv2d):
+                cols = F.unfold(x, module.kernel_size, module.dilation, module.padding,
+                                module.stride)
+                x2 = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+                def grad_2d(g: Tensor) -> Tensor:
+                    return g.reshape(g.shape[0], g.shape[1], -1).transpose(1, 2).reshape(
+                        -1, g.shape[1])
+            else:
+                x2 = x.reshape(-1, x.shape[-1])
+
+                def grad_2d(g: Tensor) -> Tensor:
+                    return g.reshape(-1, g.shape[-1])
+            layer.xs.append(x2)
+            output.register_hook(lambda g: layer.ds.append(grad_2d(g.detach())))
+        return hook
+
+    def remove_hooks(self) -> None:
+        """Detach the optimizer from the model (its forward hooks)."""
+        for layer in self._layers:
+            for h in layer.handles:
+                h.remove()
+            layer.handles.clear()
+
+    # ----------------------------------------------------------------- torch.optim API
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear gradients (digital and analog master weights) and captured activations."""
+        for p in [*self.digital_params, *self._analog_weights]:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+        for layer in self._layers:
+            layer.xs.clear()
+            layer.ds.clear()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Apply the captured updates to the arrays as pulses and SGD to digital parameters;
+        refresh saturated pairs every ``refresh_every`` steps."""
+        for layer in self._layers:
+            if not layer.xs or len(layer.xs) != len(layer.ds):
+                layer.xs.clear()
+                layer.ds.clear()
+                continue
+            x = torch.cat(layer.xs)
+            d = torch.cat(layer.ds[::-1]) if len(layer.ds) > 1 else layer.ds[0]
+            tiled = layer.module.tiled
+            dtype = tiled.tile.state.g.dtype  # type: ignore[union-attr]
+            x, d = x.to(dtype), d.to(dtype)
+            if self.algorithm == "sgd":
+                layer.update_pulses += tiled.update(  # type: ignore[union-attr]
+                    x, d, self.lr, generator=self.generator, mode=self.mode, bl=self.bl)
+            else:
+                layer.update_pulses += self._mixed(layer, x, d)
+            layer.xs.clear()
+            layer.ds.clear()
+        if self._digital is not None:
+            self._digital.step()
+        self.steps += 1
+        if self.refresh_every and self.steps % self.refresh_every == 0:
+            for layer in self._layers:
+                self._refresh(layer)
+        for layer in self._layers:
+            w = layer.module.tiled.effective_weight()  # type: ignore[union-attr]
+            layer.module.weight.copy_(w.reshape(layer.module.weight.shape))
+
+    def _mixed(self, layer: _Layer, x: Tensor, d: Tensor) -> int:
+        """Nandakumar et al. 2020: accumulate ``-lr * d^T x`` in chi, pulse whole steps."""
+        tiled = layer.module.tiled
+        if layer.chi is None:
+            layer.chi = torch.zeros(tiled.out_features, tiled.in_features,  # type: ignore
+                                    dtype=x.dtype, device=x.device)
+        chi = layer.chi
+        chi.sub_(self.lr * (d.t() @ x))
+        up, down = tiled.pulse_steps()  # type: ignore[union-attr]
+        up, down = up[:, None], down[:, None]
+        n = torch.where(chi > 0, torch.floor(chi / up), -torch.floor(-chi / down))
+        if self.threshold > 1.0:
+            n = torch.where(n.abs() >= self.threshold, n, 0.0)
+        n = n.clamp(-self.max_pulses, self.max_pulses)
+        chi.sub_(torch.where(n > 0, n * up, n * down))
+        n = n.to(torch.int64)
+        if not bool((n != 0).any()):
+            return 0
+        return tiled.apply_pulses(n, generator=self.generator)  # type: ignore[union-attr]
+
+    def _refresh(self, layer: _Layer) -> None:
+        """Re-write differential pairs with a cell above the threshold (module doc)."""
+        tile = layer.module.tiled.tile  # type: ignore[union-attr]
+        cfg = tile.config
+        if cfg.encoding != "differential":
+            return
+        dev = cfg.device
+        state = tile.state
+        rng = dev.g_max - dev.g_min
+        g = dev.read(state, tile.t, generator=self.generator)
+        layer.check_reads += g.numel()
+        x = tile.weight_cells((g - dev.g_min) / rng)  # (..., 2, 1, R, wc)
+        need = x.amax(dim=(-4, -3)) > self.refresh_threshold
+        stuck = state.latent.get("stuck")
+        if stuck is not None:
+            need &= ~(tile.weight_cells(stuck) != STUCK_NONE).any(-4).any(-3)
+        if not bool(need.any()):
+            return
+        w = tile.weights().clamp(-1.0, 1.0)
+        targets = tile.conductance_targets(w)
+        planes = need.unsqueeze(-3).unsqueeze(-4).expand(*need.shape[:-2], 2, 1,
+                                                         *need.shape[-2:])
+        active = tile.physical_cells(planes)
+        res = program_verify(dev, targets, state=state, active=active,
+                             tolerance=self.refresh_tolerance * rng, method="program",
+                             max_pulses=self.refresh_max_pulses,
+                             max_iterations=self.refresh_max_pulses, t_read=tile.t,
+                             generator=self.generator, cost_model=self.cost_model)
+        tile.set_state(res.state, pulses=res.pulses, generator=self.generator)
+        layer.refresh_pulses += int(res.pulses.sum())
+        layer.reads += int(res.reads.sum())
+        layer.refreshed += int(active.sum())
+        layer.refresh_energy += res.energy
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply the analog and digital learning rates by ``factor`` (> 0)."""
+        factor = _check_number("factor", factor, positive=True)
+        self.lr *= factor
+        self.digital_lr *= factor
+        if self._digital is not None:
+            for group in self._digital.param_groups:
+                group["lr"] *= factor
+
+    # ----------------------------------------------------------------- reporting
+    def cost(self) -> TrainingCost:
+        """Pulses, reads and write energy since this optimizer was created."""
+        out = TrainingCost()
+        for layer in self._layers:
+            tile = layer.module.tiled.tile  # type: ignore[union-attr]
+            dev = tile.config.device
+            per_cell = tile.pulse_count - layer.start_count
+            out.update_pulses += layer.update_pulses
+            out.refresh_pulses += layer.refresh_pulses
+            out.verify_reads += layer.reads + layer.check_reads
+            check_reads = layer.check_reads
+            out.refreshed_cells += layer.refreshed
+            out.cells += per_cell.numel()
+            most = int(per_cell.max()) if per_cell.numel() else 0
+            out.max_cell_pulses = max(out.max_cell_pulses, most)
+            out.endurance_used = max(out.endurance_used, most / dev.endurance)
+            n = max(per_cell.numel(), 1)
+            upd = program_cost(dev, n, pulses=layer.update_pulses / n, model=self.cost_model)
+            check = program_cost(dev, n, pulses=0.0, verify_iterations=check_reads / n,
+                                 model=self.cost_model)
+            out.energy += upd.energy + check.energy + layer.refresh_energy
+        return out
+
+
+def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSGD, *,
+                 epochs: int, lr_decay: float = 1.0, loss_fn: LossFn | None = None,
+                 progress: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train ``model`` through its analog layers with ``optimizer`` (an :class:`AnalogSGD`
+    built on it) for ``epochs`` passes over ``train_loader`` of ``(inputs, labels)``.
+    ``lr_decay``: learning rates multiplied by it after each epoch (exponential schedule).
+    ``loss_fn`` defaults to cross-entropy; ``progress(epoch, loss)`` after each epoch.
+    Returns the mean per-sample loss of each epoch; a non-finite loss raises ``ValueError``."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"train_online: epochs = {epochs!r}; allowed: an integer >= 1")
+    if not isinstance(optimizer, AnalogSGD):
+        raise ValueError(f"train_online: optimizer = {optimizer!r} is not an AnalogSGD")
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not (
+            0 < lr_decay <= 1):
+        raise ValueError(f"train_online: lr_decay = {lr_decay!r}; allowed: a number in (0, 1]")
+    criterion = loss_fn if loss_fn is not None else nn.functional.cross_entropy
+    losses: list[float] = []
+    model.train()
+    for epoch in range(1, epochs + 1):
+        total, count = 0.0, 0
+        for batch, (x, y) in enumerate(train_loader):
+            optimizer.zero_grad()
+            loss = criterion(model(x), y)
+            if not torch.isfinite(loss):
+                raise ValueError(f"online training diverged: loss {loss.item()} at epoch "
+                                 f"{epoch}, batch {batch}; try a lower lr")
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(y)
+            count += len(y)
+        if count == 0:
+            raise ValueError("train_loader yielded no samples")
+        losses.append(total / count)
+        if progress is not None:
+            progress(epoch, losses[-1])
+        if lr_decay != 1.0:
+            optimizer.scale_lr(lr_decay)
+    return losses
+
+
+def chip_in_the_loop(model: nn.Module, train_loader: DataLoader, *, epochs: int, lr: float,
+                     algorithm: Literal["sgd", "mixed"] = "mixed", lr_decay: float = 1.0,
+                     generator: torch.Generator | None = None,
+                     progress: Callable[[int, float], None] | None = None,
+                     **options: Any) -> tuple[list[float], TrainingCost]:
+    """Fine-tune a programmed analog model through its own (faulty, variable) hardware:
+    forward and backward MVMs through the arrays, updates as pulses (:class:`AnalogSGD`
+    ``options``), so the healthy cells learn to make up for stuck and mis-programmed ones.
+    Returns the epoch losses and the :class:`TrainingCost`; the optimizer's hooks are removed."""
+    opt = AnalogSGD(model, lr, algorithm=algorithm, generator=generator, **options)
+    try:
+        losses = train_online(model, train_loader, opt, epochs=epochs, lr_decay=lr_decay,
+                              progress=progress)
+    finally:
+        opt.remove_hooks()
+    return losses, opt.cost()
