@@ -41,17 +41,26 @@ def hardware(read_noise: str, r_wire: float = 1.0) -> TileConfig:
                       read_noise=read_noise)
 
 
+class _Block(nn.Module):
+    """ResNet basic block: two 3x3 convolutions and a (projection) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
+        self.short = (nn.Conv2d(cin, cout, 1, stride, bias=False)
+                      if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.short(x))
+
+
 def resnet18(n_classes: int = 1000) -> nn.Module:
     """A ResNet-18-shaped network (11.7M weights) for the memory measurement."""
-    def block(cin: int, cout: int, stride: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.ReLU(),
-                             nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
     layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.ReLU()]
     cin = 64
     for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-        layers += [block(cin, cout, stride), block(cout, cout, 1)]
-        if stride != 1 or cin != cout:
-            layers.append(nn.Conv2d(cin, cout, 1, stride, bias=False))  # projection shortcut
+        layers += [_Block(cin, cout, stride), _Block(cout, cout, 1)]
         cin = cout
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, n_classes)]
     return nn.Sequential(*layers)
@@ -61,7 +70,8 @@ def memory_child() -> None:
     model = resnet18()
     n = sum(p.numel() for p in model.parameters())
     analog = to_analog(model, hardware("per_mvm", 0.0))
-    program(analog, generator=torch.Generator().manual_seed(0))
+    program(analog, generator=torch.Generator().manual_seed(0),
+            calibration=torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print(f"{n} {peak:.3f}")
 

@@ -463,19 +463,23 @@ class MVMCost:
 
 @torch.no_grad()
 def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
-             used_rows: int | Tensor | None = None) -> MVMCost:
+             used_rows: int | Tensor | None = None,
+             config: TileConfig | None = None) -> MVMCost:
     """Energy and latency of ``tile.mvm(x)``: ``x`` ``(*shape, B, rows)`` as passed to the tile
     (leading dims may broadcast, as in :meth:`Tile.mvm`; a broadcast input is read from the
     buffer once and drives the rows of every tile it reaches).
 
     ``used_rows``: rows holding weights (the rest is padding), an int or a tensor broadcastable
-    to ``x.shape[:-2]``; default all rows. It sets the row groups and the buffer reads."""
+    to ``x.shape[:-2]``; default all rows. It sets the row groups and the buffer reads.
+    ``config``: the physical array whose periphery converts (ADC columns and sharing, row
+    drivers), when the tile simulates only its used part; default ``tile.config``."""
     model = model or CostModel()
     if not isinstance(tile, Tile):
         raise ValueError(f"mvm_cost: tile = {tile!r} is not a Tile")
     if tile.state is None:
         raise ValueError("mvm_cost: the tile is not programmed; call program(W) first")
     cfg, shape = tile.config, tile.shape
+    phys = config or cfg
     if not isinstance(x, Tensor) or x.dim() != len(shape) + 2 or x.shape[-1] != cfg.rows:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
@@ -508,7 +512,7 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     # row drivers: one event per non-zero code and cycle, in every tile the input reaches
     active = (planes != 0).sum(dim=(0, -2)).to(torch.float64)  # (*lead, R)
     n_active = float(active.expand(*shape, cfg.rows).sum())
-    e_dac = n_active * dac_energy(driver_bits(cfg, model), cfg.cols * cfg.n_arrays, model)
+    e_dac = n_active * dac_energy(driver_bits(phys, model), phys.cols * phys.n_arrays, model)
     # conversions: cycles x groups x converted columns x vectors, per tile
     rp = model.rows_parallel
     if rp is None:
@@ -517,15 +521,15 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
         groups = -torch.div(-used, rp, rounding_mode="floor")  # ceil(used / rows_parallel)
     groups = groups.expand(shape)
     nc = cfg.dac.n_cycles
-    conversions = float(nc * cfg.adc_cols * B * int(groups.sum()))
+    conversions = float(nc * phys.adc_cols * B * int(groups.sum()))
     gmax = int(groups.max()) if groups.numel() else 0
-    bits = adc_bits(cfg, model)
+    bits = adc_bits(phys, model)
     e_adc = conversions * adc_energy(bits, model)
-    e_sa = conversions * add_energy(accumulator_bits(cfg, model, gmax), model)
+    e_sa = conversions * add_energy(accumulator_bits(phys, model, gmax), model)
     # activation buffer: every input of a used row read once
-    e_buf = sram_energy(B * int(used.sum()) * dac_bits(cfg, model), model)
+    e_buf = sram_energy(B * int(used.sum()) * dac_bits(phys, model), model)
     t_conv = adc_conversion_time(bits, model)
-    latency = nc * gmax * (dev.read_time + conversions_per_adc(cfg, model) * t_conv)
+    latency = nc * gmax * (dev.read_time + conversions_per_adc(phys, model) * t_conv)
     energy = {"cells": e_cells, "dac": e_dac, "adc": e_adc, "shift_add": e_sa,
               "buffer": e_buf}
     return MVMCost(energy=energy, latency=latency, conversions=conversions,

@@ -298,7 +298,7 @@ def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
         for start in range(0, X.shape[0], CHUNK):
             xs = X[start:start + CHUNK]
             xb = tiled.tile_inputs(xs)[0]
-            c = mvm_cost(tiled.tile, xb, cm, used_rows=used)
+            c = mvm_cost(tiled.tile, xb, cm, used_rows=used, config=hw)
             for k, v in c.energy.items():
                 energy[k] += v
             t_mvm = max(t_mvm, c.latency)

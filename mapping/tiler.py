@@ -16,6 +16,7 @@ Outputs are multiplied back digitally.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -82,23 +83,34 @@ class TiledMatrix:
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.n_row_blocks = -(-self.in_features // hardware.rows)
         self.n_col_blocks = -(-self.out_features // hardware.weight_cols)
-        self.tile = Tile(hardware, (self.n_row_blocks, self.n_col_blocks))
+        self.sim = self._simulated(hardware)
+        self.tile = Tile(self.sim, (self.n_row_blocks, self.n_col_blocks))
         self.scale: Tensor | None = None  # (out,) weight bound per output column
         self.ref: Tensor | None = None  # (out,) reference-read magnitudes at t = 0
         self.alpha: Tensor | None = None  # (out,) drift-compensation factors
+
+    def _simulated(self, hw: TileConfig) -> TileConfig:
+        """The arrays as simulated: a layer smaller than one tile is simulated on its used
+        rows and columns only (unused cells are never driven or read, so with ideal wires the
+        result is identical and the padding costs no flops). With wire resistance the whole
+        array is kept, since the unused cells load the wires."""
+        if hw.r_row > 0 or hw.r_col > 0:
+            return hw
+        rows = self.in_features if self.n_row_blocks == 1 else hw.rows
+        cols = hw.used_cols_for(self.out_features) if self.n_col_blocks == 1 else hw.cols
+        return dataclasses.replace(hw, rows=rows, cols=cols)
 
     # ----------------------------------------------------------------- layout
     @property
     def padded(self) -> tuple[int, int]:
         """(inputs, outputs) after padding to whole tiles."""
-        return (self.n_row_blocks * self.hardware.rows,
-                self.n_col_blocks * self.hardware.weight_cols)
+        return (self.n_row_blocks * self.sim.rows, self.n_col_blocks * self.sim.weight_cols)
 
     def _to_blocks(self, wt: Tensor) -> Tensor:
         """(in, out) -> (n_rb, n_cb, rows, weight_cols), zero padded."""
         pin, pout = self.padded
         wt = torch.nn.functional.pad(wt, (0, pout - wt.shape[1], 0, pin - wt.shape[0]))
-        rows, wc = self.hardware.rows, self.hardware.weight_cols
+        rows, wc = self.sim.rows, self.sim.weight_cols
         return wt.reshape(self.n_row_blocks, rows, self.n_col_blocks, wc).transpose(1, 2)
 
     def _from_blocks(self, blocks: Tensor) -> Tensor:
@@ -196,7 +208,7 @@ class TiledMatrix:
         """(B, in) -> (n_rb, 1, B, rows), zero padded."""
         pin = self.padded[0]
         xn = torch.nn.functional.pad(xn, (0, pin - xn.shape[1]))
-        return xn.reshape(xn.shape[0], self.n_row_blocks, self.hardware.rows).permute(1, 0, 2)[
+        return xn.reshape(xn.shape[0], self.n_row_blocks, self.sim.rows).permute(1, 0, 2)[
             :, None]
 
     def _mvm(self, x: Tensor, generator: torch.Generator | None, normalised: bool = False
@@ -230,7 +242,7 @@ class TiledMatrix:
         a = torch.where(a > 0, a, torch.ones_like(a))
         pout = self.padded[1]
         dn = torch.nn.functional.pad(ds / a, (0, pout - self.out_features))
-        dn = dn.reshape(d.shape[0], self.n_col_blocks, self.hardware.weight_cols).permute(1, 0, 2)
+        dn = dn.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(1, 0, 2)
         if not self.tile.adc_calibrated_transposed:
             # the row ADCs of the backward pass are ranged on the first gradients they see
             self.tile.calibrate_adc(d=dn[None])
@@ -261,7 +273,7 @@ class TiledMatrix:
     def _output_blocks(self, d: Tensor) -> Tensor:
         """(B, out) -> (1, n_cb, B, weight_cols), zero padded."""
         d = torch.nn.functional.pad(d, (0, self.padded[1] - self.out_features))
-        return d.reshape(d.shape[0], self.n_col_blocks, self.hardware.weight_cols).permute(
+        return d.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(
             1, 0, 2)[None]
 
     def _weight_units(self) -> Tensor:
