@@ -93,6 +93,37 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"plots, tables and report.md: {files['report.md'].parent}")
 
 
+def _cost(args: argparse.Namespace) -> None:
+    from memxbar.studies.evaluate import design_cost
+    from memxbar.studies.spec import Choices, load_spec
+
+    spec = load_spec(args.file)
+    chosen = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r}: expected NAME=VALUE")
+        chosen[name] = value
+    searched = {}
+    for name, dim in spec.search_space().items():
+        options = list(dim.values) if isinstance(dim, Choices) else dim.points()
+        if name in chosen:
+            match = [o for o in options if str(o) == chosen[name]]
+            if not match:
+                raise UserError(f"--set {name}={chosen[name]}: allowed: "
+                                f"{', '.join(map(str, options))}")
+            searched[name] = match[0]
+        else:
+            searched[name] = options[0]
+    unknown = sorted(set(chosen) - set(searched))
+    if unknown:
+        raise UserError(f"--set {', '.join(unknown)}: not searched by this study; searched: "
+                        f"{', '.join(spec.search_space()) or 'none'}")
+    print("design: " + ", ".join(f"{k}={v}" for k, v in searched.items()))
+    design_cost(spec, spec.resolve(searched), cache_dir=spec.output_dir / "cache",
+                plot=args.plot)
+
+
 def _study_list(args: argparse.Namespace) -> None:
     from memxbar.studies.spec import load_spec, ready_studies
 
@@ -209,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--host", default="127.0.0.1")
     dash.add_argument("--port", type=_int_range(1, 65535), default=8080)
     dash.set_defaults(func=_study_dashboard)
+    cost = sub.add_parser("cost", help="energy, latency and area of one design of a study")
+    cost.add_argument("file", help="study file or ready-made study name")
+    cost.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      help="value of a searched field (default: its first value)")
+    cost.add_argument("--plot", help="write the breakdown plot (.png or .svg) here")
+    cost.set_defaults(func=_cost)
+
     demo = sub.add_parser("demo", help="the main job: run the quickstart study and report it")
     demo.add_argument("--out", type=Path, default=Path("runs/quickstart"),
                       help="output folder (default runs/quickstart)")

@@ -178,3 +178,17 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
         "accuracy_std": {accuracy_key(t): float(acc[:, i].std()) for i, t in enumerate(times)},
     }
     return out
+
+
+def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | None = None,
+                seed: int = 0, plot: str | None = None) -> Any:
+    """Print (and with ``plot``, draw) the cost report of one design of a study: the workload's
+    digitally trained model on the design's hardware, costed on real test inputs."""
+    from ..mapping.cost import cost
+
+    train_set, test_set, shape = load_workload(spec)
+    model = trained_model(spec, train_set, shape, cache_dir)
+    analog = to_analog(model, hardware_config(spec, params), mapping=mapping_config(params))
+    program(analog, generator=torch.Generator().manual_seed(seed),
+            calibration=train_set.tensors[0][:CALIBRATION_SAMPLES])
+    return cost(analog, test_set.tensors[0][:COST_SAMPLES], plot=plot)

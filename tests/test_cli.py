@@ -39,3 +39,14 @@ def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "memxbar.cli", "devices", "show", "nope"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_cost_prints_one_design_of_a_study(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the study's cache folder goes under runs/
+    plot = tmp_path / "cost.png"
+    assert main(["cost", "quickstart", "--set", "device=pcm-joshi2020", "--plot",
+                 str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "device=pcm-joshi2020" in out and "TOPS/W" in out and plot.stat().st_size > 10_000
+    assert main(["cost", "quickstart", "--set", "device=nope"]) == 2
+    assert "allowed: rram-falcone2025" in capsys.readouterr().err
