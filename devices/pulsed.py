@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -238,16 +238,11 @@ class PulseResponse(Parametrized, ABC):
 
 # ====================================================================== families
 @dataclass(frozen=True, kw_only=True)
-class SoftBounds(PulseResponse):
-    """Step falls linearly to zero at the cell's bounds (aihwkit ``SoftBoundsDevice``)::
+class _LinearInState(PulseResponse):
+    """Families whose step is linear in the state around ``x_ref`` (inside (0, 1)), with
+    cycle-to-cycle noise multiplicative or additive (aihwkit ``mult_noise``)."""
 
-        up:   dw_up   * (x_hi - x) / (x_hi - x_ref)
-        down: dw_down * (x - x_lo) / (x_ref - x_lo)
-
-    Noise: multiplicative ``step * (1 + dw_min_std*xi)``, or additive ``step + dw*dw_min_std*xi``.
-    From ``x_ref`` a train of up pulses approaches ``x_hi`` geometrically.
-    """
-
+    family: ClassVar[str] = ""
     multiplicative_noise: bool = flag(True, doc="c2c noise proportional to the step (else "
                                                 "additive, proportional to dw_min)",
                                       source=_AIHWKIT)
@@ -256,7 +251,7 @@ class SoftBounds(PulseResponse):
         super()._check()
         if not 0.0 < self.x_ref < 1.0:
             raise ValueError(f"{type(self).__name__}.x_ref = {self.x_ref} must lie strictly "
-                             "inside (0, 1) for soft bounds")
+                             f"inside (0, 1) for {self.family}")
 
     @classmethod
     def _family_from_aihwkit(cls, family: dict[str, Any], r: float) -> dict[str, Any]:
@@ -264,13 +259,6 @@ class SoftBounds(PulseResponse):
         if "mult_noise" in family:
             out["multiplicative_noise"] = bool(family.pop("mult_noise"))
         return out | super()._family_from_aihwkit(family, r)
-
-    def _mean_step(self, x: Tensor, up: Tensor, latents: dict[str, Tensor]) -> Tensor:
-        lo, hi = latents["pulse_x_lo"], latents["pulse_x_hi"]
-        frac_up = (hi - x) / (hi - self.x_ref).clamp_min(_EPS)
-        frac_down = (x - lo) / (self.x_ref - lo).clamp_min(_EPS)
-        return torch.where(up, latents["pulse_dw_up"] * frac_up,
-                           latents["pulse_dw_down"] * frac_down).clamp_min(0.0)
 
     def _noisy_step(self, mag: Tensor, x: Tensor, scale: Tensor, generator: torch.Generator | None
                     ) -> Tensor:
@@ -280,7 +268,28 @@ class SoftBounds(PulseResponse):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinearStep(PulseResponse):
+class SoftBounds(_LinearInState):
+    """Step falls linearly to zero at the cell's bounds (aihwkit ``SoftBoundsDevice``)::
+
+        up:   dw_up   * (x_hi - x) / (x_hi - x_ref)
+        down: dw_down * (x - x_lo) / (x_ref - x_lo)
+
+    Noise: multiplicative ``step * (1 + dw_min_std*xi)``, or additive ``step + dw*dw_min_std*xi``.
+    From ``x_ref`` a train of up pulses approaches ``x_hi`` geometrically.
+    """
+
+    family = "soft bounds"
+
+    def _mean_step(self, x: Tensor, up: Tensor, latents: dict[str, Tensor]) -> Tensor:
+        lo, hi = latents["pulse_x_lo"], latents["pulse_x_hi"]
+        frac_up = (hi - x) / (hi - self.x_ref).clamp_min(_EPS)
+        frac_down = (x - lo) / (self.x_ref - lo).clamp_min(_EPS)
+        return torch.where(up, latents["pulse_dw_up"] * frac_up,
+                           latents["pulse_dw_down"] * frac_down).clamp_min(0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearStep(_LinearInState):
     """Step falls linearly with ``x`` (aihwkit ``LinearStepDevice``, mean-bound reference)::
 
         up:   dw_up   * (1 - g_up   * (x - x_ref) / (1 - x_ref))
@@ -300,22 +309,13 @@ class LinearStep(PulseResponse):
                                  source=_AIHWKIT)
     gamma_down_dtod: float = param(0.05, ge=0.0, doc="device-to-device spread of gamma_down",
                                    source=_AIHWKIT)
-    multiplicative_noise: bool = flag(True, doc="c2c noise proportional to the step (else "
-                                                "additive, proportional to dw_min)",
-                                      source=_AIHWKIT)
 
-    def _check(self) -> None:
-        super()._check()
-        if not 0.0 < self.x_ref < 1.0:
-            raise ValueError(f"{type(self).__name__}.x_ref = {self.x_ref} must lie strictly "
-                             "inside (0, 1) for the linear step")
+    family = "the linear step"
 
     @classmethod
     def _family_from_aihwkit(cls, family: dict[str, Any], r: float) -> dict[str, Any]:
         out = {k: family.pop(k) for k in ("gamma_up", "gamma_down", "gamma_up_dtod",
                                           "gamma_down_dtod") if k in family}
-        if "mult_noise" in family:
-            out["multiplicative_noise"] = bool(family.pop("mult_noise"))
         return out | super()._family_from_aihwkit(family, r)
 
     def _sample_extra(self, like: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
@@ -330,12 +330,6 @@ class LinearStep(PulseResponse):
         f_down = 1.0 + latents["pulse_gamma_down"] * rel / self.x_ref
         return torch.where(up, latents["pulse_dw_up"] * f_up,
                            latents["pulse_dw_down"] * f_down).clamp_min(0.0)
-
-    def _noisy_step(self, mag: Tensor, x: Tensor, scale: Tensor, generator: torch.Generator | None
-                    ) -> Tensor:
-        if self.multiplicative_noise or self.dw_min_std == 0.0:
-            return super()._noisy_step(mag, x, scale, generator)
-        return mag + scale * self.dw_min_std * randn(mag, generator)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -132,8 +132,6 @@ class TiledMatrix:
             b = a.max() if m.weight_clip == "max" else torch.quantile(a.double().flatten(),
                                                                       m.clip_value / 100)
             bound = torch.full((weight.shape[0],), float(b), dtype=weight.dtype)
-        if m.weight_scaling == "layer" and m.weight_clip == "fixed":
-            bound = bound[:1].expand(weight.shape[0])
         tiny = torch.finfo(weight.dtype).tiny
         return torch.where(bound > tiny, bound, torch.ones_like(bound)).to(weight.device)
 
