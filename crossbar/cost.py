@@ -14,6 +14,13 @@ happens in it, not from averages:
 - ``adc``: one conversion per ADC-converted column (differential pairs are subtracted before
   the ADC), read cycle and row group; energy per conversion from the measured ADC survey (Walden
   figure of merit, ``E = FOM * 2^bits``) or NeuroSim's SAR-ADC fit.
+- ``decoder``: the row periphery: one row-decoder gate, input register and switch-matrix
+  transmission gate switching per driven row and read cycle (``decoder_transistors`` minimum
+  transistors, each ``transistor_energy``), event-driven like the DAC.
+- ``mux``: the column periphery: one multiplexer switch per conversion and the bit line of every
+  physical column charged to ``V_read`` once per read cycle and row group
+  (``wire_capacitance * rows * cell pitch * V_read^2``, as NeuroSim's array energy; the cell
+  pitch is the square root of the cell area).
 - ``shift_add``: one accumulator addition per conversion (recombining cycles, slices, groups).
 - ``buffer``: the tile's input activations read from an SRAM activation buffer.
 
@@ -27,14 +34,24 @@ Latency of one MVM (one input vector; the tiles of a stack run in parallel):
 ``cycles * groups * (t_read + conversions_per_ADC * t_conv)``, with ADCs shared by
 ``adc_share`` columns through a multiplexer.
 
-Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, shift-add
-units and the tile's input/output registers.
+Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, row decoders
+and switch matrices (per row), column multiplexers (per column), shift-add units and the tile's
+input/output registers. Logic is counted in minimum transistors at SRAM density
+(``sram_cell_area / 6`` F^2 each).
 
 Technology scaling (stated rule): digital energies quoted at 45 nm (Horowitz, ISSCC 2014) and the
 DAC figures quoted at 32 nm (ISAAC) scale linearly with the node F (switched capacitance ~ F at
 a roughly constant supply of ~0.9-1 V below 45 nm, i.e. the end of Dennard voltage scaling);
 areas given in F^2 scale with F^2. Survey ADC figures are used as measured (not scaled).
-Leakage and interconnect between tiles are not modelled.
+Interconnect between tiles, chip-level buffers and leakage are costed per network in
+:mod:`memxbar.mapping.cost` from the parameters declared here.
+
+Cell energy: memxbar charges the ohmic power ``V^2 G`` of every driven cell over the device's
+whole read pulse (``read_time``). NeuroSim counts the capacitive charge of the bit and word
+lines as array energy and the cell current inside the sense amplifier / ADC over its sensing
+time (SarADC.cpp column power x (bits + 1) ns); both are physical, memxbar's is the upper bound
+for a read pulse that lasts ``read_time``: set the device's ``read_time`` to the sensing time
+to cost a pulse that ends with the conversion.
 """
 
 from __future__ import annotations
@@ -54,7 +71,7 @@ from torch import Tensor
 from ..devices.base import Device, Parametrized, param
 from .tile import Tile, TileConfig
 
-COMPONENTS = ("cells", "dac", "adc", "shift_add", "buffer")
+COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
 ADC_MODELS = ("survey", "neurosim")
 CELL_TYPES = ("1R", "1T1R", "1FeFET", "1T1MTJ")
 
@@ -65,6 +82,7 @@ _ISAAC = ("Shafiee et al., ISAAC, ISCA 2016, Table I (32 nm), per-unit figures a
 _NEUROSIM = "DNN+NeuroSim V1.4 (Peng/Lee et al.), Inference_pytorch/NeuroSIM"
 _SURVEY = ("B. Murmann, ADC Performance Survey 1997-2025 (crossbar/data/adc_survey_murmann.csv, "
            "BSD-3)")
+_WESTE = "N. Weste, D. Harris, CMOS VLSI Design, 4th ed. (2011)"
 _NVMX = "NVMExplorer survey (Pentecost et al., HPCA 2022), shared/data/surveys/nvm"
 
 # NeuroSim V1.4 SarADC.cpp GetColumnPower, HP roadmap: power = (a * bits + b) uW (+ a column
@@ -168,6 +186,51 @@ class CostModel(Parametrized):
         52.0, gt=0.0, doc="transistors per bit of an adder + register (area at SRAM density)",
         source="28-T mirror full adder + 24-T master-slave flip-flop (Weste & Harris, CMOS "
                "VLSI Design, 4th ed.)")
+    transistor_energy: float = param(
+        0.03e-12 / (8 * 28), unit="J", ge=0.0,
+        doc="switching energy of one minimum transistor of logic, at digital_node",
+        source=_HOROWITZ + ": 8-bit add 0.03 pJ over 8 x 28-T mirror adders")
+    # ----------------------------------------------------------------- row / column periphery
+    decoder_transistors: float = param(
+        58.0, ge=0.0,
+        doc="row periphery per array row, minimum-transistor equivalents: decoder NAND2 + "
+            "inverter (6), input register flip-flop (24), switch-matrix transmission gate "
+            "2 x 14 (sized 14x)",
+        source=_WESTE + " (gates, 24-T flip-flop); " + _NEUROSIM
+        + " Param.cpp newswitchmatrixsizeratio = 14 at 22 nm")
+    mux_transistors: float = param(
+        4.0, ge=0.0,
+        doc="column multiplexer per physical column: transmission gate (2) + select inverter (2)",
+        source=_WESTE)
+    wire_capacitance: float = param(0.2e-9, unit="F/m", gt=0.0,
+                                    doc="on-chip wire capacitance per length (0.2 fF/um)",
+                                    source=_NEUROSIM + " SubArray.cpp: capBL = length x "
+                                    "0.2 fF/um")
+    # ----------------------------------------------------------------- chip level
+    vdd: float = param(0.85, unit="V", gt=0.0, doc="logic supply (interconnect swing)",
+                       source=_NEUROSIM + " Technology.cpp: 22 nm PTM, vdd = 0.85 V")
+    wire_pitch: float = param(4.0, unit="F", gt=0.0,
+                              doc="pitch of a global bus wire (2 x wire width)",
+                              source=_NEUROSIM + " Param.cpp: wire width 40 nm at 22 nm "
+                              "(about 2 F)")
+    bus_width: int = param(128, integer=True, ge=1, unit="bit",
+                           doc="wires of the chip-level H-tree between the global buffer and "
+                               "the tiles",
+                           source=_NEUROSIM + " Param.cpp globalBufferCoreSizeCol = 128 (one "
+                           "buffer-core row per bus cycle)")
+    bus_activity: float = param(0.5, gt=0.0, le=1.0,
+                                doc="fraction of bus wires that toggle per bit moved",
+                                source="random data; NeuroSim Param.cpp measures inputtoggle "
+                                       "= 0.18 on VGG-8 / CIFAR-10")
+    arrays_per_node: int = param(16, integer=True, ge=1,
+                                 doc="arrays per H-tree leaf (a NeuroSim tile)",
+                                 source=_NEUROSIM + " Chip.cpp: tile >= 4 x subarray rows, "
+                                 "i.e. 4 x 4 arrays")
+    leakage_density: float = param(
+        911.417e-6 / 84.7747e-6, unit="W/m^2", ge=0.0,
+        doc="leakage power per chip area (10.75 uW/mm^2)",
+        source=_NEUROSIM + " Data/1.4_Release_test.csv: VGG-8 at 22 nm, 911 uW over "
+        "84.77 mm^2")
     activation_bits: int = param(8, integer=True, ge=1, le=64,
                                  doc="bits of a stored activation (layer outputs)",
                                  source="NeuroSim VGG-8 case: 8-bit activations")
@@ -291,7 +354,19 @@ def adc_energy(bits: int, model: CostModel) -> float:
 
     "survey": ``FOM * 2^bits`` (Walden, ENOB taken equal to ``bits``); "neurosim":
     ``(a * bits + b) uW * (bits + 1) ns`` with NeuroSim's HP coefficients at the node (22 nm:
-    0.7213, 3.3041)."""
+    0.7213, 3.3041).
+
+    Why the survey default stays ``FOM * 2^bits``: the survey holds no single-channel SAR ADC
+    published since 2010 below ENOB 5.26; the three between ENOB 5.26 and 6 measure 0.78-5 pJ
+    per conversion (40 and 28 nm, 0.2-1 GS/s), and the median energy per conversion is flat
+    at about 3 pJ from ENOB 5 to 9, so measured converters do not halve their energy per bit
+    removed at low resolution (comparator, logic and reference overheads dominate). A default
+    built from "designs near the requested resolution" would therefore rest on three designs
+    and cost a 4-bit conversion at about 1 pJ or more, an extrapolation no better founded than
+    the Walden scaling, which keeps the cost monotonic in ``bits`` for sweeps and reads as an
+    optimistic figure for standalone converters at 4 bits. Restricting the selection to nodes
+    <= 45 nm leaves the median FOM unchanged (25.4 vs 25.2 fJ/step), so the node is not a
+    filter either."""
     _check_bits("adc_energy", bits)
     if model.adc_model == "survey":
         return adc_survey_figures(model)[0] * 2.0 ** bits
@@ -362,6 +437,24 @@ def logic_area(bits: int | float, model: CostModel) -> float:
         * model.node ** 2
 
 
+def transistor_area(model: CostModel) -> float:
+    """Area (m^2) of one minimum logic transistor: a sixth of the 6T SRAM bit cell."""
+    return model.sram_cell_area / 6.0 * model.node ** 2
+
+
+def logic_energy(transistors: float, model: CostModel) -> float:
+    """Energy (J) of ``transistors`` minimum transistors switching once, at the node
+    (``transistor_energy * node / digital_node``)."""
+    return transistors * model.transistor_energy * model.node / model.digital_node
+
+
+def bitline_energy(config: TileConfig, model: CostModel) -> float:
+    """Energy (J) of charging one bit line of the array to the read voltage:
+    ``wire_capacitance * rows * sqrt(cell area) * V_read^2``."""
+    length = config.rows * math.sqrt(cell_area(config.device.cell_type, model))
+    return model.wire_capacitance * length * config.device.read_voltage ** 2
+
+
 def cell_area(cell_type: str, model: CostModel) -> float:
     """Area (m^2) of one memory cell of ``cell_type`` ("1R", "1T1R", "1FeFET", "1T1MTJ")."""
     field = {"1R": model.cell_area_1r, "1T1R": model.cell_area_1t1r,
@@ -424,8 +517,10 @@ def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None)
 
 def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
     """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
-    "adc", "dac" (one driver per row of each array), "shift_add" (one accumulator per ADC) and
-    "buffer" (input register of one vector and output register of its partial sums)."""
+    "adc", "dac" (one driver per row of each array), "decoder" (row decoder, register and
+    switch matrix per row of each array), "mux" (column multiplexer per physical column),
+    "shift_add" (one accumulator per ADC) and "buffer" (input register of one vector and output
+    register of its partial sums)."""
     groups = row_groups(config.rows, model)
     acc = accumulator_bits(config, model, groups)
     nadc = n_adcs(config, model)
@@ -434,6 +529,8 @@ def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
         "cells": config.n_arrays * config.rows * config.cols
         * cell_area(config.device.cell_type, model),
         "dac": rows * dac_area(driver_bits(config, model), model),
+        "decoder": rows * model.decoder_transistors * transistor_area(model),
+        "mux": config.cols * config.n_arrays * model.mux_transistors * transistor_area(model),
         "adc": nadc * adc_area(adc_bits(config, model), model),
         "shift_add": nadc * logic_area(acc, model),
         "buffer": sram_area(config.rows * dac_bits(config, model) + config.weight_cols * acc,
@@ -528,10 +625,16 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     e_sa = conversions * add_energy(accumulator_bits(phys, model, gmax), model)
     # activation buffer: every input of a used row read once
     e_buf = sram_energy(B * int(used.sum()) * dac_bits(phys, model), model)
+    # row periphery: one decoder/switch-matrix event per driven row and cycle
+    e_dec = n_active * logic_energy(model.decoder_transistors, model)
+    # column periphery: a mux switch per conversion, every bit line charged per cycle and group
+    line_reads = float(nc * B * int(groups.sum()) * phys.cols * phys.n_arrays)
+    e_mux = (conversions * logic_energy(model.mux_transistors, model)
+             + line_reads * bitline_energy(phys, model))
     t_conv = adc_conversion_time(bits, model)
     latency = nc * gmax * (dev.read_time + conversions_per_adc(phys, model) * t_conv)
-    energy = {"cells": e_cells, "dac": e_dac, "adc": e_adc, "shift_add": e_sa,
-              "buffer": e_buf}
+    energy = {"cells": e_cells, "dac": e_dac, "decoder": e_dec, "mux": e_mux, "adc": e_adc,
+              "shift_add": e_sa, "buffer": e_buf}
     return MVMCost(energy=energy, latency=latency, conversions=conversions,
                    active_rows=n_active, vectors=B, read_cycles=nc * gmax)
 

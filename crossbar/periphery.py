@@ -111,8 +111,12 @@ class DAC:
         """The input value the DAC actually realises (same units as ``x``)."""
         return quantize(x, self.bits, self.input_range, ste=ste)
 
-    def encode(self, x: Tensor) -> tuple[Tensor, tuple[float, ...], float]:
-        """Cycle inputs of ``x``: ``(planes, weights, volt)``.
+    def encode(self, x: Tensor, scale: Tensor | float | None = None
+               ) -> tuple[Tensor, tuple[float, ...], float]:
+        """Cycle inputs of ``x / scale``: ``(planes, weights, volt)``.
+
+        ``scale`` (broadcast against ``x``, > 0; None = 1) is a digital pre-scale fused into the
+        code computation, so scaling and quantizing cost one pass over ``x``.
 
         The row voltage of cycle c is ``planes[c] * volt * V_read`` (``|.| <= 1`` once quantized);
         ``planes`` ``(n_cycles, *x.shape)`` hold integer codes (analog values if bits = 0) and
@@ -123,11 +127,12 @@ class DAC:
         """
         ir = float(self.input_range)
         two = self.signed == "two_phase"
+        n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
+        gain = n / ir if scale is None else (n / ir) / scale
         if self.bits == 0:
-            k, volt, n = (x if ir == 1.0 else x / ir), 1.0, 1
+            k, volt = (x if scale is None and ir == 1.0 else x * gain), 1.0
         else:
-            n = 2 ** (self.bits - 1) - 1
-            k = torch.mul(x, n / ir).round_().clamp_(-n, n)
+            k = torch.mul(x, gain).round_().clamp_(-n, n)
             volt = 1.0 / n
         if not self.bit_serial:
             if not two:

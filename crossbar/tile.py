@@ -36,6 +36,7 @@ the device noise model; online training uses ``mvm``, ``mvm_t`` and ``update``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -533,11 +534,20 @@ class Tile:
                              f" call calibrate_adc({which}=...) first")
         return adc.levels / fs
 
-    def _plan(self, transposed: bool, volt: float, op: str) -> tuple:
-        """Cached scaled matrices: (A, V or None, additive code variance, post factor)."""
-        key = f"{transposed}:{volt}"
+    def _plan(self, transposed: bool, volt: float, op: str, side_by_side: bool = False
+              ) -> tuple:
+        """Cached scaled matrices: (A, V or None, additive code variance, post factor).
+        ``side_by_side``: the forward matrices of the last stack dimension side by side,
+        ``(*shape[:-1], R, shape[-1] * adc_cols)`` (see :meth:`mvm_rows`)."""
+        key = f"{transposed}:{volt}:{side_by_side}"
         if key in self._plans:
             return self._plans[key]
+        if side_by_side:
+            a, v, add, post = self._plan(transposed, volt, op)
+            plan = tuple(t if t is None or isinstance(t, float) else _side_by_side(t, self.shape)
+                         for t in (a, v, add, post))
+            self._plans[key] = plan
+            return plan
         cfg = self.config
         g = self._gain(transposed, op)
         ir = cfg.dac.input_range
@@ -587,10 +597,10 @@ class Tile:
         return x
 
     def _convert(self, y: Tensor, v: Tensor | None, xin: Tensor, add: float | Tensor | None,
-                 generator: torch.Generator | None) -> Tensor:
+                 generator: torch.Generator | None, mac: Callable = torch.matmul) -> Tensor:
         """Noise (exact per-conversion variance) and ADC on analog outputs in code units."""
         if v is not None:
-            var = (xin * xin) @ v
+            var = mac(xin * xin, v)
             if add is not None:
                 var = var + add
             y = y.addcmul_(var.sqrt_(), randn(y, generator))
@@ -611,22 +621,67 @@ class Tile:
         cycle -> digital shift-add over cycles, slices and the offset reference."""
         self._require_programmed("mvm")
         x = self._check_input(x, self.config.rows, "mvm", "x")
-        planes, wts, volt = self.config.dac.encode(x)
-        a, v, add, post = self._plan(False, volt, "mvm")
+        return self._forward(x, None, generator, side_by_side=False)
+
+    @torch.no_grad()
+    def mvm_rows(self, x: Tensor, scale: Tensor | None = None, *,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """Forward MVM of inputs shared along the last stack dimension (a row block driving
+        every tile of a block row): ``x`` ``(*shape[:-1], B, rows)`` -> ``y`` ``(*shape[:-1],
+        B, shape[-1] * weight_cols)``, the tiles' outputs side by side. The DAC sees
+        ``x / scale`` (``scale`` broadcast against ``x``, > 0; the digital input pre-scale,
+        fused with quantization). Same result as :meth:`mvm`, as one matmul per block row."""
+        self._require_programmed("mvm_rows")
+        if not self.shape:
+            raise ValueError("Tile.mvm_rows: needs a stacked tile (shape with at least one "
+                             "dimension)")
+        lead = self.shape[:-1]
+        x = self._check_input(x.unsqueeze(-3), self.config.rows, "mvm_rows", "x").squeeze(-3)
+        if x.shape[:-2] != lead:
+            x = x.expand(*lead, *x.shape[-2:])
+        return self._forward(x, scale, generator, side_by_side=True)
+
+    @torch.no_grad()
+    def mvm_custom(self, x: Tensor, mac: Callable[[Tensor, Tensor], Tensor],
+                   scale: float = 1.0, *, generator: torch.Generator | None = None) -> Tensor:
+        """:meth:`mvm_rows` with the inputs in the caller's own layout: the DAC codes of
+        ``x / scale`` (elementwise, any shape) and the side-by-side matrices ``(*shape[:-1],
+        rows, shape[-1] * adc_cols)`` go to ``mac(codes, A)``, which returns the analog dot
+        products ``(*shape[:-1], B, shape[-1] * adc_cols)`` (a convolution computes them
+        from the image without unfolding it). One-shot DACs only."""
+        self._require_programmed("mvm_custom")
+        dac = self.config.dac
+        if dac.n_cycles != 1 or not self.shape:
+            raise ValueError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
+                             "signed='voltage') and a stacked tile")
+        if not isinstance(x, Tensor) or not bool(torch.isfinite(x).all()):
+            raise ValueError("Tile.mvm_custom: x must be a tensor of finite values")
+        return self._forward(x.to(self._wa.dtype), scale, generator,  # type: ignore[union-attr]
+                             side_by_side=True, mac=mac)
+
+    def _forward(self, x: Tensor, scale: Tensor | float | None,
+                 generator: torch.Generator | None, side_by_side: bool,
+                 mac: Callable = torch.matmul) -> Tensor:
+        cfg = self.config
+        planes, wts, volt = cfg.dac.encode(x, scale)
+        a, v, add, post = self._plan(False, volt, "mvm", side_by_side)
         nc, B = planes.shape[0], x.shape[-2]
         xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)
-        y = self._convert(xin @ a, v, xin, add, generator)
+        y = self._convert(mac(xin, a), v, xin, add, generator, mac)
         y = y.mul_(post)
         if nc > 1:
             y = shift_add(y.unflatten(-2, (nc, B)), wts, dim=-3)
-        cfg = self.config
+        if cfg.n_slices == 1 and cfg.encoding != "offset":
+            return y
+        if side_by_side:
+            y = y.unflatten(-1, (self.shape[-1], cfg.adc_cols))
         if cfg.n_slices > 1:
             y = y[..., : cfg.weight_cols * cfg.n_slices].unflatten(
                 -1, (cfg.weight_cols, cfg.n_slices)).sum(-1) + (
                 y[..., -1:] if cfg.encoding == "offset" else 0.0)
-        elif cfg.encoding == "offset":
+        else:
             y = y[..., :-1] + y[..., -1:]
-        return y
+        return y.flatten(-2) if side_by_side else y
 
     @torch.no_grad()
     def mvm_t(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -874,6 +929,13 @@ class Tile:
 
 
 @torch.no_grad()
+def _side_by_side(t: Tensor, shape: torch.Size) -> Tensor:
+    """``(*shape, X, K)`` (or broadcastable to it) -> ``(*shape[:-1], X, shape[-1] * K)``."""
+    t = t.reshape(1, -1) if t.dim() == 1 else t
+    t = t.expand(*shape, *t.shape[-2:])
+    return t.movedim(-3, -2).flatten(-2).contiguous()
+
+
 def probe_steps(device: Device) -> tuple[float, float]:
     """Mean conductance change (S) per potentiating / depressing pulse of ``device``, probed on
     PROBE_CELLS cells programmed at mid-range (private generator, seed 0; stuck cells left out).

@@ -6,16 +6,30 @@ every analog layer with forward hooks, and costs each layer's tile MVMs on exact
 (the same scaling and DAC codes the simulation uses). Figures are per inference: totals divided
 by the example's batch size (its first dimension).
 
-Beyond the tile components ("cells", "dac", "adc", "shift_add", "buffer" input reads), a layer
-adds "accumulate": the digital addition of the partial sums of its row blocks, and "buffer":
-its output activations written to the activation buffer (``activation_bits`` each).
+Beyond the tile components ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer"
+input reads), a layer adds "accumulate": the digital addition of the partial sums of its row
+blocks; "buffer": its output activations written to the activation buffer
+(``activation_bits`` each); "interconnect": every input and output activation bit of the layer
+moved between the global buffer and the layer's tiles over the chip's H-tree (root-to-leaf
+length ``L``, the side of the square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2``
+per bit); "leakage": ``leakage_density`` x chip area x pipeline period (``1 / throughput``),
+shared among the layers by their area.
+
+Weight duplication (``duplication``, NeuroSim's pipeline speed-up): a layer mapped ``k`` times
+has ``k`` times its tiles (area, programming) and splits its MVMs among the copies (latency /
+k); its energy per inference is unchanged except through the chip size (interconnect length)
+and the pipeline period (leakage).
 
 Latency: the tiles of a layer work in parallel on one input vector at a time; a convolution
 takes one MVM per output position; layers run in sequence (``latency``). Pipelined throughput
 (``throughput``): every layer on its own tiles, a new inference enters when the slowest layer
-is free. Ops are ``2 * MACs`` of the mapped layers. Area: the tiles of every layer, the
-accumulators of the partial sums, and a global activation buffer holding the largest input
-plus output of any layer. Programming: every cell of every layer written once
+is free. Interconnect and buffer access times are not in the latency. Ops are ``2 * MACs`` of
+the mapped layers. Area: the tiles of every layer (times its copies), the accumulators of the
+partial sums, a tile-level activation buffer per layer holding one input of the layer (SRAM
+bit cells), a global activation buffer holding the largest input plus output of any layer, and
+the H-tree: ``bus_width`` wires at ``wire_pitch`` along its whole length
+(``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf per
+``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
 (``program_pulses``) plus ``verify_iterations`` program-and-verify iterations.
 """
 
@@ -47,7 +61,8 @@ from ..crossbar.cost import (
 from .convert import analog_layers
 from .layers import AnalogConv2d, _AnalogBase
 
-COMPONENTS = ("cells", "dac", "adc", "shift_add", "accumulate", "buffer")
+COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "accumulate", "buffer",
+              "interconnect", "leakage")
 CHUNK = 8192  # input vectors costed at once (bounds memory of the DAC planes)
 
 
@@ -56,8 +71,9 @@ class CostReport:
     """Result of :func:`estimate_cost`.
 
     - ``energy_breakdown``: layers x components, J per inference.
-    - ``area_breakdown``: layers (plus "global buffer") x components, m^2.
-    - ``layers``: per layer: kind, inputs, outputs, tiles, ``input_density`` (fraction of
+    - ``area_breakdown``: layers (plus "global buffer" and "interconnect") x components, m^2.
+    - ``layers``: per layer: kind, inputs, outputs, tiles (of one copy), copies,
+      ``input_density`` (fraction of
       row-cycle slots driven by a non-zero input code), MVMs, MACs and ops per inference, time
       of one MVM and latency (s), energy (J), area (m^2), programming energy (J) and time (s).
     """
@@ -236,15 +252,54 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     return LayerInputs(seen, ins, outs, int(example_input.shape[0]))
 
 
+def _copies(duplication: int | Mapping[str, int] | None,
+            layers: list[tuple[str, _AnalogBase]]) -> dict[str, int]:
+    """Copies of every layer: ``duplication`` as an int applies to every convolution, as a
+    mapping to the named layers; the rest are mapped once."""
+    def check(what: str, k: object) -> int:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"estimate_cost: duplication{what} = {k!r} is not allowed; "
+                             "allowed: an integer >= 1")
+        return k
+
+    names = [n for n, _ in layers]
+    if duplication is None:
+        return dict.fromkeys(names, 1)
+    if isinstance(duplication, Mapping):
+        unknown = sorted(set(duplication) - set(names))
+        if unknown:
+            raise ValueError(f"estimate_cost: duplication names unknown layers {unknown}; "
+                             f"allowed: {names}")
+        return {n: check(f"[{n!r}]", duplication.get(n, 1)) for n in names}
+    k = check("", duplication)
+    return {n: k if isinstance(layer, AnalogConv2d) else 1 for n, layer in layers}
+
+
+def htree_length(side: float, nodes: int) -> float:
+    """Total wire length (m) of an H-tree reaching ``nodes`` leaves on a square of ``side`` m:
+    level k (1 .. ceil(log2 nodes)) has 2^k segments of ``side / 2^(ceil(k/2)+1)``."""
+    levels = math.ceil(math.log2(nodes)) if nodes > 1 else 0
+    return sum(2 ** k * side / 2 ** (math.ceil(k / 2) + 1) for k in range(1, levels + 1))
+
+
+def interconnect_energy(bits: float, side: float, cm: CostModel) -> float:
+    """Energy (J) of moving ``bits`` bits root-to-leaf over an H-tree on a chip of ``side`` m:
+    ``bits * bus_activity / 2 * wire_capacitance * side * vdd^2``."""
+    return bits * cm.bus_activity / 2.0 * cm.wire_capacitance * side * cm.vdd ** 2
+
+
 @torch.no_grad()
 def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
-                  cost_model: CostModel | None = None) -> CostReport:
+                  cost_model: CostModel | None = None, *,
+                  duplication: int | Mapping[str, int] | None = None) -> CostReport:
     """Energy, latency and area of ``analog_model`` (converted and programmed) per inference.
 
     ``example_input``: a batch (its first dimension counts the inferences), run once through
     the model (see :func:`capture_inputs`), or the :class:`LayerInputs` of an earlier capture
     (to cost the same run under several cost models). Every analog layer is costed tile by tile
-    on exactly its captured inputs. Returns a :class:`CostReport`."""
+    on exactly its captured inputs. ``duplication``: weight copies (NeuroSim's pipeline
+    speed-up), an int for every convolution or a mapping of layer names to copies; default
+    none. Returns a :class:`CostReport`."""
     cm = cost_model or CostModel()
     if not isinstance(cm, CostModel):
         raise ValueError(f"estimate_cost: cost_model = {cm!r} is not a CostModel")
@@ -254,30 +309,56 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     if set(cap.inputs) != {name for name, _ in layers}:
         raise ValueError("estimate_cost: the captured inputs belong to another model (layers "
                          f"{sorted(cap.inputs)})")
+    copies = _copies(duplication, layers)
     n_inf = cap.inferences
     energy_rows, area_rows, info_rows = {}, {}, []
+    arrays = 0
     for name, layer in layers:
+        k = copies[name]
         e, a, info = _layer_cost(layer, cap.inputs[name], cm)
-        energy_rows[name] = {k: v / n_inf for k, v in e.items()}
+        energy_rows[name] = {c: v / n_inf for c, v in e.items()}
+        a = {c: k * v for c, v in a.items()}
+        a["buffer"] += sram_area(math.ceil(cap.in_numel[name] / n_inf) * cm.activation_bits, cm)
         area_rows[name] = a
+        info["copies"] = k
         info["mvms"] = info.pop("vectors") / n_inf
-        info["latency_s"] = info["mvms"] * info["t_mvm_s"]
+        info["latency_s"] = math.ceil(info["mvms"] / k) * info["t_mvm_s"]
         info["macs"] = info["mvms"] * info["inputs"] * info["outputs"]
         info["ops"] = 2.0 * info["macs"]
-        info["energy_J"] = sum(energy_rows[name].values())
-        info["area_m2"] = sum(a.values())
+        info["program_energy_J"] *= k
+        info["program_time_s"] *= k
+        arrays += k * info.pop("arrays")
         info_rows.append({"layer": name, **info})
     buf_bits = max((cap.in_numel[n] + cap.out_numel[n]) / n_inf for n, _ in layers) \
         * cm.activation_bits
     area_rows["global buffer"] = {"buffer": sram_area(math.ceil(buf_bits), cm)}
+    # chip floorplan: a square of the tiles and buffers, an H-tree to one leaf per node
+    core = sum(sum(a.values()) for a in area_rows.values())
+    side = math.sqrt(core)
+    nodes = -(-arrays // cm.arrays_per_node)
+    area_rows["interconnect"] = {"interconnect": cm.bus_width * cm.wire_pitch * cm.node
+                                 * htree_length(side, nodes)}
+    for name, _ in layers:
+        bits = (cap.in_numel[name] + cap.out_numel[name]) / n_inf * cm.activation_bits
+        energy_rows[name]["interconnect"] = interconnect_energy(bits, side, cm)
+    # leakage over one pipeline period, shared by the layers' areas
+    chip = sum(sum(a.values()) for a in area_rows.values())
+    layer_area = {n: sum(area_rows[n].values()) for n, _ in layers}
+    period = max(r["latency_s"] for r in info_rows)
+    for name, _ in layers:
+        energy_rows[name]["leakage"] = cm.leakage_density * chip * period \
+            * layer_area[name] / sum(layer_area.values())
+    for r in info_rows:
+        r["energy_J"] = sum(energy_rows[r["layer"]].values())
+        r["area_m2"] = layer_area[r["layer"]]
     energy = pd.DataFrame.from_dict(energy_rows, orient="index").reindex(
         columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
     area = pd.DataFrame.from_dict(area_rows, orient="index").reindex(
         columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
     energy.index.name = area.index.name = "layer"
-    order = ["layer", "kind", "inputs", "outputs", "tiles", "input_density", "mvms", "macs",
-             "ops", "t_mvm_s",
-             "latency_s", "energy_J", "area_m2", "program_energy_J", "program_time_s"]
+    order = ["layer", "kind", "inputs", "outputs", "tiles", "copies", "input_density", "mvms",
+             "macs", "ops", "t_mvm_s", "latency_s", "energy_J", "area_m2", "program_energy_J",
+             "program_time_s"]
     info_df = pd.DataFrame(info_rows)[order].set_index("layer")
     return CostReport(energy_breakdown=energy, area_breakdown=area, layers=info_df,
                       cost_model=cm, inferences=n_inf)
@@ -285,7 +366,8 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
 
 def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
                 ) -> tuple[dict[str, float], dict[str, float], dict]:
-    """Energy (J, all captured inputs), area (m^2) and bookkeeping of one analog layer."""
+    """Energy (J, all captured inputs), area (m^2, one copy) and bookkeeping of one analog
+    layer."""
     tiled = layer.tiled
     assert tiled is not None
     hw = tiled.hardware
@@ -314,7 +396,8 @@ def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
     area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
     prog = tile_program_cost(tiled.tile, cm)
     info = {"kind": type(layer).__name__, "inputs": tiled.in_features, "outputs": out_f,
-            "tiles": tiles, "vectors": vectors, "t_mvm_s": t_mvm,
+            "tiles": tiles, "arrays": tiles * hw.n_arrays, "vectors": vectors,
+            "t_mvm_s": t_mvm,
             "input_density": active / max(1, n_cb * tiled.in_features * vectors
                                           * hw.dac.n_cycles),
             "program_energy_J": prog.energy, "program_time_s": prog.time}
@@ -396,10 +479,11 @@ def print_report(report: CostReport, file: TextIO | None = None) -> None:
 
 
 def cost(analog_model: nn.Module, example_input: Tensor, cost_model: CostModel | None = None,
-         *, plot: str | None = None, file: TextIO | None = None) -> CostReport:
+         *, plot: str | None = None, file: TextIO | None = None,
+         duplication: int | Mapping[str, int] | None = None) -> CostReport:
     """Estimate, print and (``plot``: a file path) plot the cost of ``analog_model`` on
     ``example_input``; the entry point of the ``memxbar cost`` command. Returns the report."""
-    report = estimate_cost(analog_model, example_input, cost_model)
+    report = estimate_cost(analog_model, example_input, cost_model, duplication=duplication)
     print_report(report, file)
     if plot is not None:
         plot_breakdown(report, plot)

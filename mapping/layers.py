@@ -29,13 +29,14 @@ class _HardwareMatmul(torch.autograd.Function):
     """``y = hardware(x)`` with the gradients of ``x @ W_eff.T``."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, layer: _AnalogBase) -> Tensor:
+    def forward(ctx: Any, x: Tensor, weight: Tensor, layer: _AnalogBase,
+                input_amax: Tensor | None = None) -> Tensor:
         ctx.layer = layer
         ctx.save_for_backward(x)
-        return layer.tiled.forward(x, generator=layer.generator)
+        return layer.tiled.forward(x, generator=layer.generator, input_amax=input_amax)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         (x,) = ctx.saved_tensors
         layer = ctx.layer
         gx = gw = None
@@ -46,7 +47,7 @@ class _HardwareMatmul(torch.autograd.Function):
                 gx = grad @ layer.tiled.effective_weight().to(grad.dtype)
         if ctx.needs_input_grad[1]:
             gw = grad.t() @ x
-        return gx, gw, None
+        return gx, gw, None, None
 
 
 class _AnalogBase(nn.Module):
@@ -96,12 +97,12 @@ class _AnalogBase(nn.Module):
                              "memxbar.mapping.program(model, generator=...) first")
         return self.tiled
 
-    def _hardware_mvm(self, x: Tensor) -> Tensor:
+    def _hardware_mvm(self, x: Tensor, input_amax: Tensor | None = None) -> Tensor:
         tiled = self._require("forward")
         if self._calibrating:
             with torch.no_grad():
                 tiled.calibrate_adc(x.detach())
-        return _HardwareMatmul.apply(x, self._matrix(), self)
+        return _HardwareMatmul.apply(x, self._matrix(), self, input_amax)
 
     # ----------------------------------------------------------------- state_dict
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
@@ -212,15 +213,37 @@ class AnalogConv2d(_AnalogBase):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"AnalogConv2d: input has shape {tuple(x.shape)}; expected "
                              f"(batch, {self.in_channels}, H, W)")
-        n, _, h, w = x.shape
-        kh, kw = self.kernel_size
-        oh = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
-        ow = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
-        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
-        y = self._hardware_mvm(cols.transpose(1, 2).reshape(n * oh * ow, -1))
-        y = y.reshape(n, oh * ow, self.out_channels).transpose(1, 2).reshape(
-            n, self.out_channels, oh, ow)
+        tiled = self._require("forward")
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        if tiled.conv_ready and not needs_grad and not self._calibrating:
+            y = tiled.forward_conv(x, self.kernel_size, self.stride, self.padding,
+                                   self.dilation, generator=self.generator)
+        else:
+            n = x.shape[0]
+            cols, oh, ow = self._patches(x)
+            amax = None
+            if self.mapping.input_scaling == "dynamic":  # largest |x| of each patch, pooled
+                (ph, pw) = self.padding
+                amax = F.pad(x.detach().abs().amax(1, keepdim=True), (pw, pw, ph, ph))
+                amax = F.max_pool2d(amax, self.kernel_size, self.stride, 0, self.dilation)
+                amax = amax.reshape(-1, 1)
+            y = self._hardware_mvm(cols, amax)
+            y = y.reshape(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
         return y if self.bias is None else y + self.bias[:, None, None]
+
+    def _patches(self, x: Tensor) -> tuple[Tensor, int, int]:
+        """Unfolded inputs (N * OH * OW, C * kh * kw) in (channel, kh, kw) order, OH, OW."""
+        n, _, h, w = x.shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (ph, pw), (dh, dw) = self.padding, self.dilation
+        oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if (dh, dw) == (1, 1):  # a strided view of the padded image, gathered once
+            xp = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+            cols = xp.permute(0, 2, 3, 1).unfold(1, kh, sh).unfold(2, kw, sw)
+            return cols.reshape(n * oh * ow, -1), oh, ow
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+        return cols.transpose(1, 2).reshape(n * oh * ow, -1), oh, ow
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

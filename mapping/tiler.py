@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from ..crossbar.tile import Tile, TileConfig
 from .compensation import compensation_factors, probe_inputs
@@ -209,26 +210,94 @@ class TiledMatrix:
         return xn.reshape(xn.shape[0], self.n_row_blocks, self.sim.rows).permute(1, 0, 2)[
             :, None]
 
-    def _mvm(self, x: Tensor, generator: torch.Generator | None, normalised: bool = False
-             ) -> Tensor:
-        blocks, a = self.tile_inputs(x)
-        y = self.tile.mvm(blocks, generator=generator)  # (n_rb, n_cb, B, wc)
-        y = y.sum(dim=0)  # digital accumulation of the row blocks' partial sums
-        y = y.permute(1, 0, 2).reshape(x.shape[0], -1)[:, : self.out_features]
-        if normalised:
-            return y * a
-        return y * a * self.scale
+    def _mvm(self, x: Tensor, generator: torch.Generator | None, normalised: bool = False,
+             input_amax: Tensor | None = None) -> Tensor:
+        """Scaled, DAC-quantized row blocks through the tiles (input scaling fused with the
+        DAC), partial sums of the row blocks added digitally, outputs rescaled."""
+        m = self.mapping
+        if m.input_scaling == "fixed":
+            a = torch.full((x.shape[0], 1), float(m.input_range), dtype=x.dtype, device=x.device)
+            if float(self.hardware.dac.input_range) > 1.0:
+                x = x.clamp(-a, a)  # the tile's inputs are normalised to [-1, 1]
+        else:
+            a = x.abs().amax(dim=1, keepdim=True) if input_amax is None else input_amax
+            a = torch.where(a > 0, a, torch.ones_like(a))
+        pin = self.padded[0]
+        if pin != x.shape[1]:
+            x = torch.nn.functional.pad(x, (0, pin - x.shape[1]))
+        blocks = x.reshape(x.shape[0], self.n_row_blocks, self.sim.rows).transpose(0, 1)
+        y = self.tile.mvm_rows(blocks, a, generator=generator)  # (n_rb, B, n_cb * wc)
+        y = self._accumulate(y).mul_(a)
+        return y if normalised else y.mul_(self.scale)
+
+    def _accumulate(self, y: Tensor) -> Tensor:
+        """Row blocks' partial sums ``(n_rb, B, n_cb * wc)`` added digitally -> ``(B, out)``."""
+        for k in range(1, self.n_row_blocks):
+            y[0].add_(y[k])
+        y = y[0]
+        return y if y.shape[1] == self.out_features else y[:, : self.out_features]
+
+    @property
+    def conv_ready(self) -> bool:
+        """True when :meth:`forward_conv` applies: fixed input scaling and a one-shot DAC
+        (the DAC codes are then per pixel, independent of the patch)."""
+        return self.mapping.input_scaling == "fixed" and self.hardware.dac.n_cycles == 1
 
     @torch.no_grad()
-    def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """``x`` (B, in) -> ``y`` (B, out) ≈ ``x @ W.T`` through the hardware."""
+    def forward_conv(self, x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
+                     padding: tuple[int, int], dilation: tuple[int, int], *,
+                     generator: torch.Generator | None = None) -> Tensor:
+        """A convolution through the hardware without unfolding the image: ``x`` (N, C, H, W)
+        -> (N, out, OH, OW). The rows of row block b hold unfolded inputs ``[b R, (b+1) R)``
+        in (channel, kh, kw) order; each block's dot products are one ``conv2d`` of the DAC
+        codes of its channels with its conductances, digitized by its own ADCs as in
+        :meth:`forward`. Needs :attr:`conv_ready`."""
+        if self.scale is None:
+            raise ValueError("TiledMatrix.forward_conv: not programmed; call program() first")
+        if not self.conv_ready:
+            raise ValueError("TiledMatrix.forward_conv: needs input_scaling='fixed' and a "
+                             "one-shot DAC; use forward() on unfolded inputs")
+        kh, kw = kernel_size
+        per_c, R, nrb = kh * kw, self.sim.rows, self.n_row_blocks
+        if x.dim() != 4 or x.shape[1] * per_c != self.in_features:
+            raise ValueError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
+                             f"expected (N, {self.in_features // per_c}, H, W)")
+        fs = float(self.mapping.input_range)
+        if float(self.hardware.dac.input_range) > 1.0:
+            x = x.clamp(-fs, fs)  # the tile's inputs are normalised to [-1, 1]
+        shape: list[int] = []
+
+        def mac(codes: Tensor, A: Tensor) -> Tensor:
+            outs = []
+            for b in range(nrb):
+                lo, hi = b * R, min((b + 1) * R, self.in_features)
+                c0, c1 = lo // per_c, -(-hi // per_c)
+                k = A.new_zeros(((c1 - c0) * per_c, A.shape[-1]))
+                k[lo - c0 * per_c: hi - c0 * per_c] = A[b, : hi - lo]
+                k = k.t().reshape(-1, c1 - c0, kh, kw)
+                outs.append(F.conv2d(codes[:, c0:c1], k, None, stride, padding, dilation))
+            y = torch.stack(outs)  # (n_rb, N, cols, OH, OW)
+            shape[:] = [y.shape[1], y.shape[3], y.shape[4]]
+            return y.permute(0, 1, 3, 4, 2).reshape(nrb, -1, y.shape[2])
+
+        y = self._accumulate(self.tile.mvm_custom(x, mac, fs, generator=generator))
+        s = self.scale * fs if self.alpha is None else self.scale * self.alpha * fs
+        n, oh, ow = shape
+        return y.mul_(s).reshape(n, oh, ow, self.out_features).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, *, generator: torch.Generator | None = None,
+                input_amax: Tensor | None = None) -> Tensor:
+        """``x`` (B, in) -> ``y`` (B, out) ≈ ``x @ W.T`` through the hardware.
+        ``input_amax`` (B, 1): the largest ``|x|`` of each row when the caller has it cheaper
+        (a convolution's patches: max pooling of the image); "dynamic" input scaling."""
         if self.scale is None:
             raise ValueError("TiledMatrix.forward: not programmed; call program() first")
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"TiledMatrix.forward: input has shape {tuple(x.shape)}; expected "
                              f"(batch, {self.in_features})")
-        y = self._mvm(x, generator)
-        return y if self.alpha is None else y * self.alpha
+        y = self._mvm(x, generator, input_amax=input_amax)
+        return y if self.alpha is None else y.mul_(self.alpha)
 
     @torch.no_grad()
     def backward(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:

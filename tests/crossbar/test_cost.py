@@ -16,8 +16,10 @@ from memxbar.crossbar.cost import (
     adc_energy,
     adc_survey_figures,
     add_energy,
+    bitline_energy,
     cell_area,
     dac_energy,
+    logic_energy,
     mvm_cost,
     mvm_latency,
     n_adcs,
@@ -255,3 +257,40 @@ def test_programming_energy_grows_with_verify_iterations():
     tc = tile_program_cost(tile, CostModel(verify_iterations=2.0))
     n = tile.state.g.numel()
     assert tc.pulses == 3 * n and tc.verify_reads == 2 * n
+
+
+# ---------------------------------------------------------------------- row / column periphery
+def test_decoder_and_mux_area_scale_with_rows_and_columns():
+    m = CostModel(node=22e-9)
+    a16 = tile_area(make_tile(rows=16, cols=16).config, m)
+    a32 = tile_area(make_tile(rows=32, cols=16).config, m)
+    w32 = tile_area(make_tile(rows=16, cols=32).config, m)
+    t_area = m.sram_cell_area / 6 * (22e-9) ** 2
+    assert a16["decoder"] == pytest.approx(16 * 58 * t_area)  # 58 transistors per row
+    assert a32["decoder"] == pytest.approx(2 * a16["decoder"])
+    assert w32["decoder"] == pytest.approx(a16["decoder"])
+    assert a16["mux"] == pytest.approx(16 * 4 * t_area)  # 4 transistors per column
+    assert w32["mux"] == pytest.approx(2 * a16["mux"])
+    assert a32["mux"] == pytest.approx(a16["mux"])
+
+
+def test_decoder_energy_is_event_driven_and_mux_follows_reads():
+    m = CostModel()
+    tile = make_tile()
+    zero = mvm_cost(tile, torch.zeros(4, 16, dtype=torch.float64), m)
+    assert zero.energy["decoder"] == 0.0  # no driven row, no decoder event
+    x = (torch.rand(4, 16, generator=torch.Generator().manual_seed(4)) < 0.5).double()
+    c = mvm_cost(tile, x, m)
+    assert c.energy["decoder"] == pytest.approx(c.active_rows * logic_energy(58, m), rel=1e-12)
+    assert logic_energy(224, m) == pytest.approx(0.03e-12 * m.node / 45e-9)  # Horowitz add8
+    cfg = tile.config
+    lines = 4 * 7 * cfg.cols * cfg.n_arrays  # vectors x cycles x physical columns
+    expect = c.conversions * logic_energy(4, m) + lines * bitline_energy(cfg, m)
+    assert c.energy["mux"] == pytest.approx(expect, rel=1e-12)
+    assert zero.energy["mux"] == c.energy["mux"]  # conversions run on a fixed schedule
+    # a bit line twice as long holds twice the charge
+    assert bitline_energy(make_tile(rows=32).config, m) == pytest.approx(
+        2 * bitline_energy(cfg, m))
+    area = cell_area(cfg.device.cell_type, m)
+    assert bitline_energy(cfg, m) == pytest.approx(
+        0.2e-15 / 1e-6 * 16 * math.sqrt(area) * cfg.device.read_voltage ** 2)

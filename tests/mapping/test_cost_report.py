@@ -2,6 +2,7 @@
 normalisation, latency composition, capture reuse, plotting and errors."""
 
 import io
+import math
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ from memxbar.mapping.cost import (
     capture_inputs,
     cost,
     estimate_cost,
+    htree_length,
+    interconnect_energy,
     plot_breakdown,
 )
 
@@ -55,7 +58,7 @@ def test_totals_equal_the_sum_of_the_breakdown(cnn):
     assert list(rep.energy_breakdown.columns) == list(COMPONENTS)
     assert rep.energy == pytest.approx(float(rep.energy_breakdown.to_numpy().sum()))
     assert rep.energy == pytest.approx(float(rep.layers["energy_J"].sum()))
-    layer_area = rep.area_breakdown.drop(index="global buffer").sum(axis=1)
+    layer_area = rep.area_breakdown.drop(index=["global buffer", "interconnect"]).sum(axis=1)
     assert layer_area.to_numpy() == pytest.approx(rep.layers["area_m2"].to_numpy())
     assert rep.area == pytest.approx(float(rep.area_breakdown.to_numpy().sum()))
     t = rep.totals()
@@ -144,3 +147,60 @@ def test_errors():
         estimate_cost(analog, torch.tensor(1.0))
     with pytest.raises(ValueError, match="CostModel"):
         estimate_cost(analog, torch.rand(2, 4), cost_model="fast")
+
+
+def test_weight_duplication_multiplies_area_and_divides_latency(cnn):
+    x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(3))
+    cap = capture_inputs(cnn, x)
+    base = estimate_cost(cnn, cap)
+    dup = estimate_cost(cnn, cap, duplication=4)  # every convolution x4, the linear layer x1
+    assert dup.layers["copies"].tolist() == [4, 4, 1]
+    tile_parts = ["cells", "dac", "decoder", "mux", "adc", "shift_add"]
+    for name, k in (("0", 4), ("2", 4), ("4", 1)):
+        assert dup.area_breakdown.loc[name, tile_parts].to_numpy() == pytest.approx(
+            k * base.area_breakdown.loc[name, tile_parts].to_numpy())
+    # 64 and 9 output positions split among 4 copies: ceil(64/4) = 16, ceil(9/4) = 3 MVMs
+    t = base.layers["t_mvm_s"]
+    assert dup.layers["latency_s"].to_numpy() == pytest.approx(
+        [16 * t.iloc[0], 3 * t.iloc[1], t.iloc[2]])
+    assert dup.throughput == pytest.approx(4 * base.throughput)
+    assert dup.program_energy > base.program_energy
+    # energy per inference: the same except the longer wires of the larger chip and leakage
+    same = [c for c in COMPONENTS if c not in ("interconnect", "leakage")]
+    assert dup.energy_breakdown[same].to_numpy() == pytest.approx(
+        base.energy_breakdown[same].to_numpy(), rel=1e-12)
+    assert (dup.energy_breakdown["interconnect"] > base.energy_breakdown["interconnect"]).all()
+    per_layer = estimate_cost(cnn, cap, duplication={"2": 3})
+    assert per_layer.layers["copies"].tolist() == [1, 3, 1]
+    for bad in (0, 1.5, True, {"nope": 2}, {"2": 0}):
+        with pytest.raises(ValueError, match="duplication"):
+            estimate_cost(cnn, cap, duplication=bad)
+
+
+def test_interconnect_and_leakage_follow_their_models(mlp, cnn):
+    cm = CostModel()
+    assert interconnect_energy(2000.0, 1e-3, cm) == pytest.approx(
+        2 * interconnect_energy(1000.0, 1e-3, cm))
+    assert interconnect_energy(1000.0, 2e-3, cm) == pytest.approx(
+        2 * interconnect_energy(1000.0, 1e-3, cm))
+    assert interconnect_energy(1.0, 1e-3, cm) == pytest.approx(
+        0.5 / 2 * 0.2e-15 / 1e-6 * 1e-3 * 0.85 ** 2)
+    assert htree_length(1e-3, 1) == 0.0
+    assert htree_length(1e-3, 4) == pytest.approx(1.5e-3)
+    assert htree_length(1e-3, 16) > htree_length(1e-3, 4)
+    x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(4))
+    rep = estimate_cost(cnn, x, cm)
+    core = rep.area - float(rep.area_breakdown.loc["interconnect"].sum())
+    side = math.sqrt(core)
+    bits = [(2 * 8 * 8 + 6 * 8 * 8) * 8, (6 * 8 * 8 + 4 * 3 * 3) * 8, (36 + 3) * 8]
+    assert rep.energy_breakdown["interconnect"].to_numpy() == pytest.approx(
+        [interconnect_energy(b, side, cm) for b in bits])
+    # more bits moved (a wider activation) cost more interconnect energy
+    wide = estimate_cost(cnn, x, CostModel(activation_bits=16))
+    assert wide.energy_breakdown["interconnect"].sum() > rep.energy_breakdown[
+        "interconnect"].sum()
+    period = 1.0 / rep.throughput
+    assert rep.energy_breakdown["leakage"].sum() == pytest.approx(
+        cm.leakage_density * rep.area * period)
+    none = estimate_cost(cnn, x, CostModel(leakage_density=0.0))
+    assert none.energy_breakdown["leakage"].sum() == 0.0
