@@ -250,8 +250,9 @@ class Tile:
         self.state: CellState | None = None
         self.t: float = 0.0
         self.pulse_count: Tensor | None = None
-        self._wa: Tensor | None = None
-        self._va: Tensor | None = None
+        self._wa_now: Tensor | None = None  # analog matrix at the read time (see _wa)
+        self._va_now: Tensor | None = None  # per-MVM read variances (see _va)
+        self._deferred: tuple[float, torch.Generator | None] | None = None
         self._fs: Tensor | None = None
         self._fs_t: Tensor | None = None
         self._plans: dict[str, tuple] = {}
@@ -270,7 +271,30 @@ class Tile:
         self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
                                        device=targets.device)
         self._fs = self._fs_t = None
-        self.set_time(0.0, generator=generator)
+        # the read at t = 0 happens at its first use: a drift() right after programming
+        # replaces it without reading the cells twice
+        self.t, self._plans, self._deferred = 0.0, {}, (0.0, generator)
+
+    @property
+    def _wa(self) -> Tensor | None:
+        """Analog matrix ``(*shape, R, adc_cols)`` (units U) at the read time."""
+        if self._deferred is not None:
+            t, gen = self._deferred
+            self.set_time(t, generator=gen)
+        return self._wa_now
+
+    @_wa.setter
+    def _wa(self, value: Tensor | None) -> None:
+        self._deferred, self._wa_now = None, value
+
+    @property
+    def _va(self) -> Tensor | None:
+        """Per-MVM read-noise variances of the analog matrix (None without them)."""
+        return self._va_now if self._wa is not None else None
+
+    @_va.setter
+    def _va(self, value: Tensor | None) -> None:
+        self._va_now = value
 
     @torch.no_grad()
     def conductance_targets(self, W: Tensor) -> Tensor:
@@ -288,12 +312,13 @@ class Tile:
         if tuple(W.shape) != want:
             raise ValueError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want}")
-        if not bool(torch.isfinite(W).all()):
+        lo, hi = (float(v) for v in torch.aminmax(W)) if W.numel() else (0.0, 0.0)
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
             raise ValueError(f"Tile.{op}: W has non-finite values; weights must be finite "
                              "and normalised to [-1, 1]")
-        if W.numel() and float(W.abs().max()) > 1.0 + 1e-6:
-            raise ValueError(f"Tile.{op}: W spans [{float(W.min()):.4g}, {float(W.max()):.4g}]"
-                             "; allowed: normalised weights in [-1, 1] (scale them first)")
+        if max(-lo, hi) > 1.0 + 1e-6:
+            raise ValueError(f"Tile.{op}: W spans [{lo:.4g}, {hi:.4g}]; allowed: normalised "
+                             "weights in [-1, 1] (scale them first)")
         W = W.clamp(-1.0, 1.0)
         dev = cfg.device
         nw = cfg.weight_levels
@@ -394,15 +419,18 @@ class Tile:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
             raise ValueError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
                              "number >= 0 (seconds since programming)")
+        self._deferred = None
         self._va = None
         if mode == "per_read":
             self._wa = self._fold(self._effective(dev.read(state, t, generator=generator)))
         else:
-            mean = dev.read_mean(state, t)
+            if mode == "per_mvm":
+                mean, std = dev.read_stats(state, t)
+            else:
+                mean = dev.read_mean(state, t)
             m = self._effective(mean)
             self._wa = self._fold(m)
             if mode == "per_mvm":
-                std = dev.read_std(state, t)
                 if m is not mean:
                     std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
                 if bool((std > 0).any()):
@@ -433,8 +461,7 @@ class Tile:
         dev = self.config.device
         if self.config.read_noise == "off":
             return torch.zeros_like(self._recombine(self._wa))
-        mean = dev.read_mean(state, self.t)
-        std = dev.read_std(state, self.t)
+        mean, std = dev.read_stats(state, self.t)
         m = self._effective(mean)
         if m is not mean:
             std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))

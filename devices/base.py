@@ -211,8 +211,7 @@ class Device(Parametrized, ABC):
     def read(self, state: CellState, t: float | Tensor = 0.0, *,
              generator: torch.Generator | None = None) -> Tensor:
         """Conductance (S) seen ``t`` seconds after programming: drift plus one read-noise draw."""
-        mean = self.read_mean(state, t)
-        std = self.read_std(state, t)
+        mean, std = self.read_stats(state, t)
         g = mean + std * randn(mean, generator)
         return self._hold_stuck(state, g.clamp_min(0.0))
 
@@ -222,9 +221,17 @@ class Device(Parametrized, ABC):
 
     def read_std(self, state: CellState, t: float | Tensor = 0.0) -> Tensor:
         """Standard deviation (S) of one read at ``t`` s around :meth:`read_mean`."""
-        std = self._read_std(state, as_time(t, state.g))
+        return self.read_stats(state, t)[1]
+
+    def read_stats(self, state: CellState, t: float | Tensor = 0.0) -> tuple[Tensor, Tensor]:
+        """``(read_mean, read_std)`` at ``t`` s, computed together (the mean once)."""
+        tt = as_time(t, state.g)
+        mean = self._mean(state, tt)
+        std = self._read_std(state, tt, mean)
         stuck = state.latent.get("stuck")
-        return std if stuck is None else torch.where(stuck != STUCK_NONE, 0.0, std)
+        if stuck is not None:
+            std = torch.where(stuck != STUCK_NONE, 0.0, std)
+        return self._hold_stuck(state, mean), std
 
     def pulse(self, state: CellState, n: Tensor, *,
               generator: torch.Generator | None = None) -> CellState:
@@ -274,8 +281,8 @@ class Device(Parametrized, ABC):
         """Drift/relaxation of the mean; default: none."""
         return state.g
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
-        """Read-noise standard deviation; default: none."""
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        """Read-noise standard deviation given the drifted ``mean`` (S); default: none."""
         return torch.zeros_like(state.g)
 
     @abstractmethod
@@ -287,11 +294,11 @@ class Device(Parametrized, ABC):
         g = torch.as_tensor(g_target)
         if not g.is_floating_point():
             g = g.to(torch.get_default_dtype())
-        if not bool(torch.isfinite(g).all()):
+        lo, hi = (float(v) for v in torch.aminmax(g)) if g.numel() else (0.0, 0.0)
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
             raise ValueError(f"{type(self).__name__}.program: g_target has non-finite values; "
                              "targets must be finite conductances in siemens")
         tol = 1e-6 * self.g_max
-        lo, hi = float(g.min()) if g.numel() else 0.0, float(g.max()) if g.numel() else 0.0
         if g.numel() and (lo < self.g_min - tol or hi > self.g_max + tol):
             raise ValueError(f"{type(self).__name__}.program: g_target spans [{lo:.4g}, {hi:.4g}]"
                              f" S, outside the device range [{self.g_min:.4g}, {self.g_max:.4g}] S")

@@ -286,8 +286,8 @@ class FeFET(Device):
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
         return self.conductance(self._fraction(state) * self.retained_fraction(t))
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
-        return self.read_noise * self._mean(state, t)
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        return self.read_noise * mean
 
 
 def _jerry2017() -> FeFET:

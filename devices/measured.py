@@ -273,7 +273,7 @@ class MeasuredDevice(Device):
         g = (base + fluct).clamp(self.g_min, self.g_max)
         return CellState(g, {"g_base": base, "g_fluct": fluct})
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         return torch.full_like(state.g, self.read_noise)
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:

@@ -56,9 +56,9 @@ _SURVEY = "NVMExplorer PCM survey, shared/data/surveys/nvm/PCM.csv"
 
 def _polyval(coeffs: tuple[float, ...], x: Tensor) -> Tensor:
     """``sum_i coeffs[i] * x**i`` (ascending powers), by Horner's rule."""
-    out = torch.zeros_like(x)
-    for c in reversed(coeffs):
-        out = out * x + c
+    out = torch.full_like(x, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        out = out.mul_(x).add_(c)
     return out
 
 
@@ -337,23 +337,28 @@ class PCM(Device):
         sigma = self.statistics.sigma_prog(g_target / self.g_max, self.g_max)
         g = (g_target + sigma * randn(g_target, generator)).clamp_min(0.0)
         nu = self._draw_nu(g_target, generator)
-        return CellState(g, {"nu": nu, **self.pulse_response.sample(g_target, generator)})
+        return CellState(g, {"nu": nu})
 
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
         t0 = self.statistics.t0
-        return state.g * ((t + t0) / t0) ** (-state.latent["nu"])
+        # g * ((t + t0) / t0) ** -nu, as one exp of a scaled tensor
+        return torch.mul(state.latent["nu"], -torch.log1p(t / t0)).exp_().mul_(state.g)
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         t_read = self.read_time
         bandwidth = torch.log((t + self.statistics.t0 + t_read) / (2.0 * t_read)).sqrt()
-        return self._mean(state, t) * self.statistics.q_s(state.g / self.g_max) * bandwidth
+        return mean * self.statistics.q_s(state.g / self.g_max) * bandwidth
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
-        missing = {"dx_scale", "x_reset", "x_sat"} - state.latent.keys()
-        if missing:
-            raise ValueError(f"PCM.pulse: state lacks latents {sorted(missing)}; program the "
-                             "cells with PCM.program first")
-        lat, pr = state.latent, self.pulse_response
+        pr = self.pulse_response
+        if "nu" not in state.latent:
+            raise ValueError("PCM.pulse: state lacks latents ['nu']; program the cells with "
+                             "PCM.program first")
+        if not {"dx_scale", "x_reset", "x_sat"} <= state.latent.keys():
+            # pulse-response latents are drawn at the first pulse after programming (inference
+            # never needs them; they are independent of everything drawn before)
+            state = state.replace(**pr.sample(state.g, generator))
+        lat = state.latent
         span = self.g_max - self.g_min
         x_sat = lat["x_sat"]
         x = (state.g - self.g_min) / span

@@ -354,8 +354,8 @@ class RRAM(Device):
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
         return self.inference.mean(state, t, self.g_min, self.g_max)
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
-        return self.inference.std(state, self._mean(state, t), t, self.read_time)
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        return self.inference.std(state, mean, t, self.read_time)
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         x = self.update.apply(state.latent["pulse_x"], n, state.latent, generator)

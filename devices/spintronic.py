@@ -87,8 +87,8 @@ class _TunnelJunction(Device):
         source="0: no measured value in the sources read (device-parameters.md §5)",
         ge=0.0, le=1.0)
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
-        g = self._mean(state, t)
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        g = mean
         v = self.read_voltage
         coth = 1.0 / math.tanh(_E * v / (2.0 * _KB * self.temperature))
         bandwidth = 1.0 / (2.0 * self.read_time)

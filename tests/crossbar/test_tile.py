@@ -39,8 +39,8 @@ class DriftNoiseCell(Device):
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
         return state.g * ((t + self.t0) / self.t0) ** (-self.nu)
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
-        return self.sigma_abs + self.sigma_rel * self._mean(state, t)
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        return self.sigma_abs + self.sigma_rel * mean
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         g = (state.g + n.to(state.g.dtype) * self.step).clamp(self.g_min, self.g_max)

@@ -273,7 +273,24 @@ def test_bad_parameters_and_inputs_raise_value_error():
     with pytest.raises(ValueError, match="time since programming"):
         dev.read(state, float("inf"))
     with pytest.raises(ValueError, match="lacks latents"):
-        dev.pulse(state.__class__(state.g, {"nu": state.latent["nu"]}), torch.tensor([1]))
+        dev.pulse(state.__class__(state.g, {}), torch.tensor([1]))
+
+
+def test_pulse_latents_are_drawn_at_the_first_pulse_and_kept():
+    """Inference never needs the pulse-response latents: programming draws none; the first
+    pulse draws them (reproducibly) and later pulses keep them."""
+    dev = PCM()
+    state = dev.program(torch.full((1000,), 5 * uS), generator=torch.Generator().manual_seed(0))
+    assert set(state.latent) == {"nu"}
+    one = dev.pulse(state, torch.ones(1000, dtype=torch.int64),
+                    generator=torch.Generator().manual_seed(1))
+    again = dev.pulse(state, torch.ones(1000, dtype=torch.int64),
+                      generator=torch.Generator().manual_seed(1))
+    assert {"dx_scale", "x_reset", "x_sat"} <= set(one.latent)
+    torch.testing.assert_close(one.g, again.g, rtol=0, atol=0)
+    two = dev.pulse(one, torch.ones(1000, dtype=torch.int64))
+    assert two.latent["x_sat"] is one.latent["x_sat"]
+    assert float(one.latent["dx_scale"].std()) > 0
 
 
 def test_presets_registered():

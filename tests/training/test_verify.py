@@ -35,7 +35,7 @@ class GaussCell(Device):
         g = (g_target + self.sigma * randn(g_target, generator)).clamp(self.g_min, self.g_max)
         return CellState(g, {"tag": torch.ones_like(g)})
 
-    def _read_std(self, state: CellState, t: Tensor) -> Tensor:
+    def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         return torch.full_like(state.g, self.sigma_read)
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
