@@ -681,7 +681,8 @@ class Tile:
         if dac.n_cycles != 1 or not self.shape:
             raise ValueError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
                              "signed='voltage') and a stacked tile")
-        if not isinstance(x, Tensor) or not bool(torch.isfinite(x).all()):
+        if not isinstance(x, Tensor) or (not math.isfinite(float(x.sum()))
+                                         and not bool(torch.isfinite(x).all())):
             raise ValueError("Tile.mvm_custom: x must be a tensor of finite values")
         return self._forward(x.to(self._wa.dtype), scale, generator,  # type: ignore[union-attr]
                              side_by_side=True, mac=mac)

@@ -276,7 +276,7 @@ class TiledMatrix:
                 k[lo - c0 * per_c: hi - c0 * per_c] = A[b, : hi - lo]
                 k = k.t().reshape(-1, c1 - c0, kh, kw)
                 outs.append(F.conv2d(codes[:, c0:c1], k, None, stride, padding, dilation))
-            y = torch.stack(outs)  # (n_rb, N, cols, OH, OW)
+            y = outs[0].unsqueeze(0) if nrb == 1 else torch.stack(outs)  # (n_rb, N, cols, ..)
             shape[:] = [y.shape[1], y.shape[3], y.shape[4]]
             return y.permute(0, 1, 3, 4, 2).reshape(nrb, -1, y.shape[2])
 
