@@ -5,8 +5,13 @@
 Sections (``BENCHMARKS``; each function returns table rows, all printed as one table):
 
 * ``ir_drop_vs_ngspice``: column currents of a 64 x 64 array with wire resistance, memxbar's
-  solver vs ngspice ``.op`` of the same netlist (PySpice shared library), one input from scratch
-  and per input with the effective matrix reused; max relative error against ngspice.
+  solver vs ngspice ``.op`` of the same netlist (PySpice shared library): one input from scratch
+  (``solve``'s automatic choice, conjugate gradients here, and its direct effective-matrix path;
+  and the automatic choice at the stiff corner of the tested range, G 10-1000 uS with 10 ohm
+  segments) and per input with the effective matrix reused; max relative error against ngspice.
+* ``nonlinear_ir_drop``: the same array with cubic (RRAM-like) cells, one input:
+  ``solve_nonlinear`` (Newton, linear steps by conjugate gradients) vs ngspice ``.op`` with
+  B-source cells, and vs its own direct linear steps (``method="direct"``).
 * ``effective_matrix_vs_splu``: the one-time effective-conductance solve of a 256 x 256 array vs
   scipy's SuperLU (``splu``) on the full nodal network with 256 right-hand sides.
 
@@ -28,7 +33,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
 
-from memxbar.crossbar.circuit import effective_conductance, solve
+from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear
 from memxbar.crossbar.spice import simulate
 
 Row = dict  # benchmark, case, memxbar_s, baseline, baseline_s, max_rel_err
@@ -64,6 +69,11 @@ def ir_drop_vs_ngspice() -> list[Row]:
     t_sp3, I_sp3 = best_of(lambda: simulate(G, V, r, r), 1)
     solve(G, V[:1], r, r)  # warm-up
     t_m1, I_m1 = best_of(lambda: solve(G, V[:1], r, r), 20)
+    t_d1, I_d1 = best_of(lambda: solve(G, V[:1], r, r, method="direct"), 5)
+    # stiff corner of the tested range: G 10-1000 uS, 10 ohm segments (about 40 CG steps)
+    G_s, r_s = 10.0 * G, 10.0
+    t_sps, I_sps = best_of(lambda: simulate(G_s, V[:1], r_s, r_s), 1)
+    t_ms, I_ms = best_of(lambda: solve(G_s, V[:1], r_s, r_s), 10)
     M = effective_conductance(G, r, r)
     Vb = V[torch.arange(1024) % 3]
     t_mb, I_mb = best_of(lambda: Vb @ M, 20)
@@ -72,9 +82,44 @@ def ir_drop_vs_ngspice() -> list[Row]:
         Row(benchmark="IR drop, 1 input from scratch", case=case, memxbar="solve()",
             memxbar_s=t_m1, baseline="ngspice .op (netlist+load+op)", baseline_s=t_sp1,
             max_rel_err=rel_err(I_m1, I_sp1)),
+        Row(benchmark="IR drop, 1 input from scratch", case=case,
+            memxbar='solve(method="direct")', memxbar_s=t_d1,
+            baseline="ngspice .op (netlist+load+op)", baseline_s=t_sp1,
+            max_rel_err=rel_err(I_d1, I_sp1)),
+        Row(benchmark="IR drop, 1 input from scratch",
+            case=f"{R}x{C}, r_row = r_col = {r_s} ohm, G 10-1000 uS", memxbar="solve()",
+            memxbar_s=t_ms, baseline="ngspice .op (netlist+load+op)", baseline_s=t_sps,
+            max_rel_err=rel_err(I_ms, I_sps)),
         Row(benchmark="IR drop per input, M reused", case=case + ", B = 1024",
             memxbar="V @ M", memxbar_s=t_mb / 1024, baseline="ngspice alter+op, B = 3",
             baseline_s=t_sp3 / 3, max_rel_err=rel_err(I_mb[:3], I_sp3)),
+    ]
+
+
+def cubic(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """RRAM-like cubic cell G0 V + NL2 V^2 + NL3 V^3 (NL2 = 2 G0 / V, NL3 = 30 G0 / V^2)."""
+    return g * v + 2.0 * g * v**2 + 30.0 * g * v**3
+
+
+CUBIC_SPICE = "{g}*{v} + 2*{g}*{v}*{v} + 30*{g}*{v}*{v}*{v}"
+
+
+def nonlinear_ir_drop() -> list[Row]:
+    R = C = 64
+    r = 1.0
+    G, V = random_array(R, C, 1, seed=0)
+    t_sp, I_sp = best_of(lambda: simulate(G, V, r, r, cell=CUBIC_SPICE), 1)
+    solve_nonlinear(G, V, r, r, cubic)  # warm-up
+    t_m, I_m = best_of(lambda: solve_nonlinear(G, V, r, r, cubic), 5)
+    t_d, I_d = best_of(lambda: solve_nonlinear(G, V, r, r, cubic, method="direct"), 1)
+    case = f"{R}x{C}, r_row = r_col = {r} ohm, cubic cells, G0 1-100 uS"
+    return [
+        Row(benchmark="nonlinear IR drop, 1 input", case=case, memxbar="solve_nonlinear()",
+            memxbar_s=t_m, baseline="ngspice .op, B-source cells", baseline_s=t_sp,
+            max_rel_err=rel_err(I_m, I_sp)),
+        Row(benchmark="nonlinear IR drop, 1 input", case=case, memxbar="solve_nonlinear()",
+            memxbar_s=t_m, baseline='solve_nonlinear(method="direct")', baseline_s=t_d,
+            max_rel_err=rel_err(I_m, I_d)),
     ]
 
 
@@ -119,7 +164,8 @@ def effective_matrix_vs_splu() -> list[Row]:
     ]
 
 
-BENCHMARKS: list[Callable[[], list[Row]]] = [ir_drop_vs_ngspice, effective_matrix_vs_splu]
+BENCHMARKS: list[Callable[[], list[Row]]] = [
+    ir_drop_vs_ngspice, nonlinear_ir_drop, effective_matrix_vs_splu]
 
 
 def print_table(rows: list[Row]) -> None:

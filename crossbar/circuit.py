@@ -8,7 +8,7 @@ segment ``r_col``; neighbouring column nodes are joined by ``r_col``; column j's
 row 0) is open. ``r = 0`` means an ideal wire. The outputs are the column currents flowing into
 the virtual grounds, in amperes.
 
-Method (own derivation; exact up to float64 rounding, no iteration for ohmic cells):
+Direct method (own derivation; exact up to float64 rounding, no iteration):
 
 * Each row line with its cells is a tridiagonal system ``T_i = g_r L + diag(G_i)`` (``L`` is the
   chain Laplacian, source end fixed, far end open). Its inverse is formed in O(C^2) from the two
@@ -29,6 +29,19 @@ Method (own derivation; exact up to float64 rounding, no iteration for ohmic cel
 
 The sweep is a sequential recurrence over array rows (each step a batched dense operation over
 every leading dimension), as is the O(C) pivot recurrence of each line; neither loops over cells.
+
+Iterative method (own derivation), for a few inputs per array, where the R sequential steps of
+the sweep cost more than the whole answer: take the cell currents X (R, C) as the unknowns. A
+row segment carries the currents of every cell beyond it and a column segment those of every
+cell above it, so the row node (i, j) sits ``r_row (P_row X)[i, j]`` below ``V[i]`` and the column
+node ``r_col (P_col X)[i, j]`` above ground, with ``P_row X`` a prefix sum of suffix sums along
+the row and ``P_col X`` a suffix sum of prefix sums along the column. Each cell's Ohm's law then
+reads ``X / G + r_row P_row X + r_col P_col X = V`` (V broadcast along the rows): symmetric
+positive definite, applied in O(R C) by four cumulative sums. Jacobi-preconditioned conjugate
+gradients solve it in float64 to a relative residual of 1e-13, checked on the true residual;
+the iteration bound follows from a proven condition-number bound, and a system that misses it
+falls back to the direct method, so no answer is approximate. The column currents are the
+column sums of X. Open cells (G = 0) carry X = 0.
 """
 
 from __future__ import annotations
@@ -101,6 +114,14 @@ def _as_voltage(V: Tensor, G: Tensor) -> Tensor:
     if not bool(torch.isfinite(V).all()):
         raise ValueError("V contains non-finite values; voltages must be finite (V)")
     return V
+
+
+_METHODS = ("auto", "cg", "direct")
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        raise ValueError(f"method = {method!r} is not allowed; allowed: 'auto', 'cg', 'direct'")
 
 
 def _conductance_of(r: float) -> float:
@@ -245,18 +266,190 @@ def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
     return _effective64(G, r_row, r_col).to(G.dtype)
 
 
-def solve(G: Tensor, V: Tensor, r_row: float, r_col: float) -> Tensor:
+def solve(
+    G: Tensor, V: Tensor, r_row: float, r_col: float, *, method: str = "auto"
+) -> Tensor:
     """Column currents (A) of arrays of ohmic cells with wire resistance.
 
     G: (..., R, C) in S; V: (..., B, R) row voltages in V (or (R,)); r_row, r_col in ohm.
     Returns I (..., B, C) (or (..., C) for 1-D V), in the promoted dtype of G and V.
+
+    Two exact paths (``method``): ``"cg"``, conjugate gradients on the cell currents (O(R C)
+    per step, no dense block; stops at a relative residual of 1e-13, and falls back to the
+    direct path if it does not get there within its bound); ``"direct"``, the effective matrix
+    of :func:`effective_conductance`, then one matmul. ``"auto"`` picks the one predicted
+    faster: CG for a few inputs per array, the effective matrix for many inputs or when CG's
+    iteration bound is long (wires far stiffer than the cells). Both agree to ~1e-12
+    relative. With gradients required through G or V, always the direct path; ``r_row = r_col
+    = 0`` returns ``V @ G``.
     """
     G = _as_conductance(G)
     V = _as_voltage(V, G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
+    _check_method(method)
     out = torch.promote_types(G.dtype, V.dtype)
+    wired = r_row != 0.0 or r_col != 0.0
+    grad = torch.is_grad_enabled() and (G.requires_grad or V.requires_grad)
+    if wired and method != "direct" and not grad:
+        I = _solve_iterative(G.to(_F64), V.to(_F64), r_row, r_col, force=method == "cg")
+        if I is not None:
+            return I.to(out)
     M = _effective64(G, r_row, r_col)
     return (V.to(_F64) @ M).to(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# iterative solve in the cell currents: preconditioned conjugate gradients
+
+
+def _wire_drop(X: Tensor, r_r: float, r_c: float) -> Tensor:
+    """``r_r P_row X + r_c P_col X`` (V) for cell currents X (..., R, C) in A.
+
+    ``(P_row X)[i, j] = sum_(s<=j) sum_(k>=s) X[i, k]``: the drop from row i's source to row node
+    (i, j), each segment carrying the currents of the cells beyond it. ``(P_col X)[i, j] =
+    sum_(s>=i) sum_(m<=s) X[m, j]``: the rise of column node (i, j) above the virtual ground.
+    Both are Gram matrices of triangular all-ones matrices, so positive definite.
+    """
+    out = None
+    if r_r != 0.0:
+        S = torch.cumsum(X, -1)
+        out = torch.cumsum(torch.sub(S[..., -1:], S).add_(X), -1).mul_(r_r)  # prefix of suffix
+    if r_c != 0.0:
+        P = torch.cumsum(X, -2)
+        T = torch.cumsum(P, -2)
+        col = torch.sub(T[..., -1:, :], T).add_(P)  # suffix sum of prefix sums
+        out = col.mul_(r_c) if out is None else out.add_(col, alpha=r_c)
+    return torch.zeros_like(X) if out is None else out
+
+
+def _pmax(n: int) -> float:
+    """Largest eigenvalue of ``P_row`` (n = C) or ``P_col`` (n = R): the inverse of the smallest
+    eigenvalue ``4 sin^2(pi / (4n + 2))`` of a chain Laplacian with one end tied, one open."""
+    return 0.25 / math.sin(math.pi / (4 * n + 2)) ** 2
+
+
+_CG_TOL = 1e-13  # relative residual ||b - A x|| / ||b|| (Jacobi-weighted norms) to stop at
+
+
+def _cg_budget(D: Tensor, open_: Tensor | None, r_r: float, r_c: float) -> tuple[Tensor, int]:
+    """Jacobi weights ``1 / diag(A)`` (0 on open cells) and an iteration bound for ``_CG_TOL``.
+
+    With ``J = diag(A) = D + r_r (j + 1) + r_c (R - i)`` the preconditioned system
+    ``J^-1/2 A J^-1/2`` has its spectrum in ``[min D/J, max (D + lam_W)/J]``, lam_W the largest
+    eigenvalue of the wire part; CG reduces the error by ``2 ((sqrt k - 1) / (sqrt k + 1))^n``
+    after n steps for condition number k (Saad, Iterative Methods for Sparse Linear Systems,
+    2003, Thm. 6.29), so ``n = sqrt(k)/2 ln(2 sqrt(k) / tol)`` steps suffice.
+    """
+    R, C = D.shape[-2:]
+    i = torch.arange(R, dtype=_F64, device=D.device)[:, None]
+    j = torch.arange(C, dtype=_F64, device=D.device)
+    J = D + (r_r * (j + 1) + r_c * (R - i))
+    lam = r_r * _pmax(C) + r_c * _pmax(R)
+    lo, hi = D / J, (D + lam) / J
+    if open_ is not None:
+        lo, hi, J = lo.masked_fill(open_, math.inf), hi.masked_fill(open_, 0.0), J.masked_fill(
+            open_, math.inf)
+    kappa = float((hi.flatten(-2).amax(-1) / lo.flatten(-2).amin(-1)).max())
+    root = math.sqrt(max(kappa, 1.0))  # kappa = 0: every cell of a system is open
+    return 1.0 / J, math.ceil(0.5 * root * math.log(2.0 * root / _CG_TOL)) + 2
+
+
+def _cg_currents(
+    D: Tensor, open_: Tensor | None, weight: Tensor, b: Tensor, r_r: float, r_c: float,
+    max_iter: int,
+) -> Tensor | None:
+    """Cell currents X (..., R, C) of ``D X + r_r P_row X + r_c P_col X = b`` by Jacobi-
+    preconditioned conjugate gradients, or None if some system misses ``_CG_TOL`` in
+    ``max_iter`` steps (checked on the true residual). Open cells (``open_``) carry X = 0;
+    ``weight`` is the Jacobi preconditioner from :func:`_cg_budget`."""
+
+    def apply(P: Tensor) -> Tensor:
+        AP = _wire_drop(P, r_r, r_c).addcmul_(D, P)
+        return AP if open_ is None else AP.masked_fill_(open_, 0.0)
+
+    def dot(A: Tensor, B: Tensor) -> Tensor:
+        return (A * B).sum((-2, -1), keepdim=True)
+
+    shape = torch.broadcast_shapes(D.shape, b.shape)
+    b = b.expand(shape) if open_ is None else b.expand(shape).masked_fill(open_, 0.0)
+    X = torch.zeros(shape, dtype=_F64, device=b.device)
+    res = b.clone()
+    P = weight * res
+    rz = dot(res, P)  # squared residual norm, weighted by the preconditioner
+    limit = (_CG_TOL**2) * rz
+    tiny = torch.finfo(_F64).tiny
+    for _ in range(max_iter):
+        AP = apply(P)
+        alpha = rz / dot(P, AP).clamp_min_(tiny)  # 0 / tiny = 0 for a system already solved
+        X.addcmul_(alpha, P)
+        res.addcmul_(alpha, AP, value=-1.0)
+        Z = weight * res
+        rz_new = dot(res, Z)
+        if bool((rz_new <= limit).all()):
+            res = b - apply(X)  # the recurred residual drifts from the true one by rounding
+            Z = weight * res
+            rz_new = dot(res, Z)
+            if bool((rz_new <= 4.0 * limit).all()):
+                return X
+            P, rz = Z, rz_new  # restart from the true residual
+            continue
+        P = Z.addcmul_(rz_new / rz.clamp_min_(tiny), P)
+        rz = rz_new
+    return None
+
+
+# Time model that picks the path (seconds; on a 2-core x86 CPU, torch 2, float64): a CG step
+# costs a fixed overhead (about 25 small tensor operations) plus a time per cell and right-hand
+# side (7-30 ns measured for 4k-1M cells x inputs, one thread); the direct sweep costs a time
+# per array row (sequential small factorizations) plus a time per unit of R C min(R, C)^2 (its
+# dense blocks), fitted to its 7.3 ms at 64 x 64 and 432 ms at 256 x 256 (BENCHMARKS.md).
+_CG_STEP_S, _CG_CELL_S = 50e-6, 20e-9
+_SWEEP_ROW_S, _SWEEP_WORK_S = 90e-6, 0.1e-9
+_CG_STEPS_USED = 0.4  # fraction of _cg_budget's bound that CG takes (0.3-0.45 in the tests)
+
+
+def _prefer_iterative(n_rhs: int, n_direct: int, R: int, C: int, bound: int) -> bool:
+    """Whether CG on ``n_rhs`` systems with iteration bound ``bound`` is predicted faster than
+    ``n_direct`` direct sweeps."""
+    m = min(R, C)
+    t_cg = _CG_STEPS_USED * bound * (_CG_STEP_S + _CG_CELL_S * n_rhs * R * C)
+    t_direct = n_direct * (_SWEEP_ROW_S * max(R, C) + _SWEEP_WORK_S * R * C * m * m)
+    return t_cg < t_direct
+
+
+def _iterative_setup(
+    Gd: Tensor, r_r: float, r_c: float
+) -> tuple[Tensor, Tensor | None, Tensor, int]:
+    """Resistances ``D = 1/Gd`` (0 where open), the open-cell mask (None if no cell is open),
+    the Jacobi weights and the CG iteration bound of cells Gd (..., R, C)."""
+    open_ = Gd == 0
+    if not bool(open_.any()):
+        open_ = None
+    D = 1.0 / Gd if open_ is None else (1.0 / Gd).masked_fill_(open_, 0.0)
+    weight, bound = _cg_budget(D, open_, r_r, r_c)
+    return D, open_, weight, bound
+
+
+def _solve_iterative(
+    G: Tensor, V: Tensor, r_r: float, r_c: float, *, force: bool
+) -> Tensor | None:
+    """Column currents (..., B, C) (or (..., C) for 1-D V) by CG in float64, or None where the
+    direct path is predicted faster (unless ``force``) or CG missed its tolerance."""
+    vec = V.dim() == 1
+    Vb = V[None] if vec else V
+    D, open_, weight, bound = _iterative_setup(G, r_r, r_c)
+    R, C = G.shape[-2:]
+    lead = torch.broadcast_shapes(G.shape[:-2], Vb.shape[:-2])
+    n_rhs = math.prod(lead) * Vb.shape[-2]
+    if not (force or _prefer_iterative(n_rhs, math.prod(G.shape[:-2]), R, C, bound)):
+        return None
+    mask = None if open_ is None else open_[..., None, :, :]
+    X = _cg_currents(D[..., None, :, :], mask, weight[..., None, :, :], Vb[..., :, None], r_r,
+                     r_c, bound)
+    if X is None:
+        return None
+    I = X.sum(-2)  # a column's current into its virtual ground is the sum of its cells'
+    return I[..., 0, :] if vec else I
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,14 +462,38 @@ def _line_solve(d: Tensor, g: float, rhs: Tensor) -> Tensor:
 
 
 def _node_voltages(
-    Gd: Tensor, Vs: Tensor, Ju: Tensor, Jw: Tensor, g_r: float, g_c: float
+    Gd: Tensor, Vs: Tensor, Ju: Tensor, Jw: Tensor, g_r: float, g_c: float, method: str
 ) -> tuple[Tensor, Tensor]:
     """Row and column node voltages of the network with cell conductances Gd (..., R, C).
 
     Vs (..., R) source voltages; Ju, Jw (..., R, C) currents injected into the row and column
     nodes. Infinite g_r pins the row nodes to Vs (Ju unused); infinite g_c pins the column nodes
-    to 0 V (Jw unused).
+    to 0 V (Jw unused). Solved by CG on the cell currents X, from ``X / Gd + r_r P_row X +
+    r_c P_col X = Vs + r_r P_row Ju - r_c P_col Jw`` (the wire drops of the injected currents
+    added), as ``method`` of :func:`solve_nonlinear` says; otherwise, or if CG misses, by
+    :func:`_node_voltages_direct`.
     """
+    r_r = 0.0 if math.isinf(g_r) else 1.0 / g_r
+    r_c = 0.0 if math.isinf(g_c) else 1.0 / g_c
+    if (r_r != 0.0 or r_c != 0.0) and method != "direct":
+        D, open_, weight, bound = _iterative_setup(Gd, r_r, r_c)
+        R, C = Gd.shape[-2:]
+        n = math.prod(Gd.shape[:-2])
+        # the direct node-voltage sweep costs about twice the effective-matrix one (measured)
+        if method == "cg" or _prefer_iterative(n, 2 * n, R, C, bound):
+            b = _wire_drop(Ju, r_r, 0.0).sub_(_wire_drop(Jw, 0.0, r_c)).add_(Vs[..., :, None])
+            X = _cg_currents(D, open_, weight, b, r_r, r_c, bound)
+            if X is not None:
+                u = Vs[..., :, None] - _wire_drop(X - Ju, r_r, 0.0)
+                return u, _wire_drop(X + Jw, 0.0, r_c)
+    return _node_voltages_direct(Gd, Vs, Ju, Jw, g_r, g_c)
+
+
+def _node_voltages_direct(
+    Gd: Tensor, Vs: Tensor, Ju: Tensor, Jw: Tensor, g_r: float, g_c: float
+) -> tuple[Tensor, Tensor]:
+    """:func:`_node_voltages` by elimination: each row line's semiseparable inverse, then a
+    block LDL^T sweep over the rows and back substitution (dense C x C blocks per input)."""
     R, C = Gd.shape[-2:]
     if math.isinf(g_r):
         u = Vs[..., :, None].expand_as(Gd)
@@ -382,6 +599,7 @@ def solve_nonlinear(
     derivative: CellCurrent | None = None,
     tol: float = 1e-10,
     max_iter: int = 50,
+    method: str = "auto",
 ) -> Tensor:
     """Column currents (A) of arrays of cells with a nonlinear I-V, by damped Newton.
 
@@ -395,8 +613,10 @@ def solve_nonlinear(
     voltages) exactly; the step is halved until the Kirchhoff residual decreases. Converged
     when the full Newton step is at most ``tol * max|V|`` for every input; otherwise raises
     ``RuntimeError`` naming the iterations and the residual. Linear cells converge in one step
-    to :func:`solve`'s answer. Memory ~ 3 B R C^2 float64 per array (one dense C x C block per
-    row and input), so it suits the array sizes SPICE can check, not large batches.
+    to :func:`solve`'s answer. Each linear step runs by CG on the cell currents (memory ~ 10 B
+    R C float64) or by a direct block sweep (memory ~ 3 B R C^2 float64: one dense C x C block
+    per row and input), as ``method`` (``"auto"``, ``"cg"``, ``"direct"``) says, like
+    :func:`solve`'s; both are exact.
     """
     G = _as_conductance(G)
     V = _as_voltage(V, G)
@@ -405,6 +625,7 @@ def solve_nonlinear(
         raise ValueError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter = {max_iter!r} is not allowed; allowed: an integer >= 1")
+    _check_method(method)
     out = torch.promote_types(G.dtype, V.dtype)
     vec = V.dim() == 1
     Vs = (V[None] if vec else V).to(_F64)  # (..., B, R)
@@ -423,11 +644,11 @@ def solve_nonlinear(
         return Fu, Fw, df, norm
 
     _, df0 = _cell_eval(current, derivative, g, zero)
-    u, w = _node_voltages(df0, Vs, zero, zero, g_r, g_c)
+    u, w = _node_voltages(df0, Vs, zero, zero, g_r, g_c, method)
     Fu, Fw, df, norm = residual(u, w)
     done = torch.zeros(shape[:-2], dtype=torch.bool, device=G.device)
     for it in range(1, max_iter + 1):
-        du, dw = _node_voltages(df, torch.zeros_like(Vs), -Fu, -Fw, g_r, g_c)
+        du, dw = _node_voltages(df, torch.zeros_like(Vs), -Fu, -Fw, g_r, g_c, method)
         step = torch.maximum(du.abs(), dw.abs()).flatten(-2).amax(-1)
         alpha = torch.where(done, 0.0, 1.0).to(_F64)
         small = step <= tol * v_scale

@@ -24,16 +24,43 @@ def rel_err(a, b):
     return float(((a - b).abs() / b.abs()).max())
 
 
+def both_paths(monkeypatch, fn, *args):
+    """fn(*args) by each exact method of the circuit solver; checks that CG really ran (no
+    fall-back to the direct path)."""
+    import memxbar.crossbar.circuit as circuit
+
+    ran = []
+    cg = circuit._cg_currents
+
+    def counted(*a):
+        X = cg(*a)
+        ran.append(X is not None)
+        return X
+
+    monkeypatch.setattr(circuit, "_cg_currents", counted)
+    out = {m: fn(*args, method=m) for m in ("cg", "direct")}
+    monkeypatch.undo()
+    assert ran and all(ran)
+    return out
+
+
 @pytest.mark.spice
-@pytest.mark.parametrize("R, C, seed, B", [(8, 8, 0, 2), (16, 24, 1, 2), (24, 16, 2, 1),
-                                           (64, 64, 3, 1)])
-def test_solver_agrees_with_ngspice(R, C, seed, B):
+@pytest.mark.parametrize("R, C, seed, B, r", [
+    (8, 8, 0, 2, None), (16, 24, 1, 2, None), (24, 16, 2, 1, None), (64, 64, 3, 1, None),
+    (12, 40, 4, 2, (10.0, 0.1)), (40, 12, 5, 2, (0.1, 10.0)),  # the corners of [0.1, 10] ohm
+])
+def test_solver_agrees_with_ngspice(monkeypatch, R, C, seed, B, r):
+    """Both exact paths of solve (CG on the cell currents, and the effective matrix)."""
     G, V, r_row, r_col = case(R, C, seed, B)
+    if r is not None:
+        r_row, r_col = r
+        G[0, -1] = G[-1, 0] = 0.0  # open cells
     assert r_row != r_col
     I_spice = simulate(G, V, r_row, r_col)
-    I = solve(G, V, r_row, r_col)
-    assert I_spice.shape == I.shape == (B, C)
-    assert rel_err(I, I_spice) < 1e-6
+    for I in [solve(G, V, r_row, r_col), *both_paths(monkeypatch, solve, G, V, r_row, r_col)
+              .values()]:
+        assert I_spice.shape == I.shape == (B, C)
+        assert rel_err(I, I_spice) < 1e-6
     # the wires matter at this size, so the comparison is not of two ideal-wire answers
     assert rel_err(V @ G, I_spice) > 1e-3 * (R * C / 64) ** 0.5
 
@@ -50,13 +77,14 @@ def test_ideal_wires_are_merged_nodes(r_row, r_col):
 
 
 @pytest.mark.spice
-def test_batch_of_inputs_and_open_cells():
+def test_batch_of_inputs_and_open_cells(monkeypatch):
     G, V, r_row, r_col = case(5, 7, seed=5, B=4)
     G[2, 3] = 0.0
     V[2] = V[1]  # an unchanged input between two operating points
     assert "rx2_3" not in netlist(G, V[0], r_row, r_col)
     I_spice = simulate(G, V, r_row, r_col)
-    assert rel_err(solve(G, V, r_row, r_col), I_spice) < 1e-6
+    for I in both_paths(monkeypatch, solve, G, V, r_row, r_col).values():
+        assert rel_err(I, I_spice) < 1e-6
     torch.testing.assert_close(simulate(G, V[3], r_row, r_col), I_spice[3], rtol=1e-12, atol=0)
 
 
@@ -79,13 +107,14 @@ def test_ngspice_leaves_torch_thread_count_alone():
      lambda g, v: g * v + 2 * g * v**2 + 30 * g * v**3),
     ("0.05*{g}*sinh({v}/0.05)", lambda g, v: 0.05 * g * torch.sinh(v / 0.05)),
 ])
-def test_nonlinear_cells_agree_with_b_sources(cell, current):
-    """Nonlinear cells as behavioural current sources in ngspice vs damped Newton."""
+def test_nonlinear_cells_agree_with_b_sources(monkeypatch, cell, current):
+    """Nonlinear cells as behavioural current sources in ngspice vs damped Newton (its linear
+    steps by CG and by the direct sweep)."""
     G, V, r_row, r_col = case(6, 8, seed=6)
     G = 10 * G  # 0.1 .. 10 mS: strong IR drop and strong nonlinearity
     I_spice = simulate(G, V, r_row, r_col, cell=cell)
-    I = solve_nonlinear(G, V, r_row, r_col, current)
-    assert rel_err(I, I_spice) < 1e-9
+    for I in both_paths(monkeypatch, solve_nonlinear, G, V, r_row, r_col, current).values():
+        assert rel_err(I, I_spice) < 1e-9
     assert rel_err(solve(G, V, r_row, r_col), I_spice) > 0.1
 
 
