@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -145,9 +147,47 @@ class CellState:
         return cls(tensors["g"], latent)
 
 
+STREAM = 1 << 16  # normals per independent stream of a large CPU draw
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+
+
+def _workers(n: int) -> ThreadPoolExecutor:
+    """A pool of ``n`` helper threads for this process (made anew after a fork or resize)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != n:
+        _pool = (os.getpid(), n, ThreadPoolExecutor(n, thread_name_prefix="memxbar-randn"))
+    return _pool[2]
+
+
 def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal samples of ``like``'s shape, dtype and device."""
-    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    """Standard normal samples of ``like``'s shape, dtype and device.
+
+    A CPU draw of at least two :data:`STREAM` blocks fills each block from its own Mersenne
+    Twister, seeded by one draw of ``generator``, the blocks in parallel on torch's threads
+    (torch's CPU sampler is serial). The samples depend only on ``generator``, not on the
+    thread count.
+    """
+    n = like.numel()
+    if like.device.type != "cpu" or n < 2 * STREAM:
+        return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    out = torch.empty(like.shape, dtype=like.dtype)
+    flat = out.view(-1)
+    blocks = -(-n // STREAM)
+    seeds = torch.randint(0, 2**62, (blocks,), generator=generator).tolist()
+
+    def fill(ks: range) -> None:
+        for k in ks:
+            flat[k * STREAM: (k + 1) * STREAM].normal_(
+                generator=torch.Generator().manual_seed(seeds[k]))
+
+    threads = min(torch.get_num_threads(), blocks)
+    if threads < 2:
+        fill(range(blocks))
+        return out
+    groups = [range(blocks * i // threads, blocks * (i + 1) // threads) for i in range(threads)]
+    for done in [_workers(threads).submit(fill, ks) for ks in groups]:
+        done.result()
+    return out
 
 
 def rand(like: Tensor, generator: torch.Generator | None) -> Tensor:

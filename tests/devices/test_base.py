@@ -89,3 +89,27 @@ def test_every_preset_builds_programs_reads_and_pulses():
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(ValueError, match="known presets: .*ideal"):
         presets.get("nope")
+
+
+def test_large_normal_draws_are_parallel_streams_independent_of_threads():
+    """A large CPU draw fills blocks from their own seeded streams: the same generator gives
+    the same samples with 1 or 2 threads; small draws are plain torch.randn."""
+    from memxbar.devices.base import STREAM, randn
+
+    like = torch.empty(3 * STREAM + 5)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = randn(like, torch.Generator().manual_seed(7))
+        torch.set_num_threads(2)
+        two = randn(like, torch.Generator().manual_seed(7))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, two)
+    assert abs(float(one.mean())) < 0.01 and abs(float(one.std()) - 1.0) < 0.01
+    blocks = one[: 3 * STREAM].view(3, STREAM)
+    assert not torch.equal(blocks[0], blocks[1])
+    assert abs(float(torch.corrcoef(blocks)[0, 1])) < 0.02
+    small = torch.empty(100)
+    assert torch.equal(randn(small, torch.Generator().manual_seed(3)),
+                       torch.randn(100, generator=torch.Generator().manual_seed(3)))
