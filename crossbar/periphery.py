@@ -128,9 +128,12 @@ class DAC:
         ir = float(self.input_range)
         two = self.signed == "two_phase"
         n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
-        gain = n / ir if scale is None else (n / ir) / scale
+        if scale is None or isinstance(scale, (int, float)):
+            gain = n / ir / (1.0 if scale is None else scale)
+        else:
+            gain = scale.reciprocal().mul_(n / ir)
         if self.bits == 0:
-            k, volt = (x if scale is None and ir == 1.0 else x * gain), 1.0
+            k, volt = (x if isinstance(gain, float) and gain == 1.0 else x * gain), 1.0
         else:
             k = torch.mul(x, gain).round_().clamp_(-n, n)
             volt = 1.0 / n

@@ -323,6 +323,13 @@ class Tile:
         dev = cfg.device
         nw = cfg.weight_levels
         q = W if cfg.weight_bits == 0 else torch.round(W * nw)
+        if cfg.encoding == "differential" and cfg.n_slices == 1:
+            # one cell per polarity: G+ / G- written straight into the physical layout
+            k = (dev.g_max - dev.g_min) / cfg.digit_max
+            pair = [torch.mul(q, k).clamp_(min=0.0), torch.mul(q, -k).clamp_(min=0.0)]
+            if cfg.layout == "arrays":
+                return torch.stack(pair, dim=-3).add_(dev.g_min)
+            return torch.stack(pair, dim=-1).add_(dev.g_min).flatten(-2).unsqueeze(-3)
         if cfg.encoding == "differential":
             planes = torch.stack([q.clamp(min=0), (-q).clamp(min=0)], dim=-3)
         else:
@@ -379,19 +386,23 @@ class Tile:
         return cells.movedim(-4, -1).movedim(-4, -2).reshape(*lead, R, -1).unsqueeze(-3)
 
     def _fold(self, m: Tensor, var: bool = False) -> Tensor:
-        """Physical ``(*shape, A, R, Cp)`` conductances (or variances) -> analog matrix
-        ``(*shape, R, adc_cols)`` in units U (differential pairs subtracted / variances added)."""
+        """Physical ``(*shape, A, R, Cp)`` conductances (or, ``var``, read stds) -> analog
+        matrix ``(*shape, R, adc_cols)`` in units U (differential pairs subtracted; for
+        ``var`` the variances ``std^2``, of a pair added) ."""
         cfg = self.config
         rng = cfg.device.g_max - cfg.device.g_min
         scale = 1.0 / (rng * rng) if var else 1.0 / rng
         if cfg.encoding == "offset":
-            return m[..., 0, :, :] * scale
+            a = m[..., 0, :, :]
+            return a * a * scale if var else a * scale
         if cfg.layout == "arrays":
             p, n = m[..., 0, :, :], m[..., 1, :, :]
         else:
             pair = m[..., 0, :, :].unflatten(-1, (-1, 2))
             p, n = pair[..., 0], pair[..., 1]
-        return (p + n if var else p - n) * scale
+        if var:
+            return torch.mul(p, p).addcmul_(n, n).mul_(scale)
+        return torch.sub(p, n).mul_(scale)
 
     # ================================================================== reading
     def _effective(self, g: Tensor) -> Tensor:
@@ -433,8 +444,9 @@ class Tile:
             if mode == "per_mvm":
                 if m is not mean:
                     std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
-                if bool((std > 0).any()):
-                    self._va = self._fold(std * std, var=True)
+                va = self._fold(std, var=True)
+                if float(va.max()) > 0:
+                    self._va = va
         self.t = float(t)
         self._plans = {}
 
@@ -465,7 +477,7 @@ class Tile:
         m = self._effective(mean)
         if m is not mean:
             std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
-        return self._recombine(self._fold(std * std, var=True), square=True)
+        return self._recombine(self._fold(std, var=True), square=True)
 
     def _recombine(self, a: Tensor, square: bool = False) -> Tensor:
         """ADC-column values ``(..., adc_cols)`` -> weight columns ``(..., weight_cols)`` by
@@ -606,12 +618,8 @@ class Tile:
     def _check_input(self, x: Tensor, last: int, op: str, name: str) -> Tensor:
         if not isinstance(x, Tensor):
             raise ValueError(f"Tile.{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
-        ok = x.dim() == len(self.shape) + 2 and x.shape[-1] == last
-        if ok and x.shape[:-2] != self.shape:
-            try:
-                ok = torch.broadcast_shapes(x.shape[:-2], self.shape) == self.shape
-            except RuntimeError:
-                ok = False
+        ok = x.dim() == len(self.shape) + 2 and x.shape[-1] == last and all(
+            a in (1, b) for a, b in zip(x.shape[:-2], self.shape, strict=True))  # broadcasts
         if not ok:
             want = f"(*shape, B, {last}) with shape = {tuple(self.shape)}"
             raise ValueError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "

@@ -342,7 +342,7 @@ class Device(Parametrized, ABC):
         if g.numel() and (lo < self.g_min - tol or hi > self.g_max + tol):
             raise ValueError(f"{type(self).__name__}.program: g_target spans [{lo:.4g}, {hi:.4g}]"
                              f" S, outside the device range [{self.g_min:.4g}, {self.g_max:.4g}] S")
-        return g.clamp(self.g_min, self.g_max)
+        return g if self.g_min <= lo and hi <= self.g_max else g.clamp(self.g_min, self.g_max)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
         if self.stuck_on_fraction == 0.0 and self.stuck_off_fraction == 0.0:

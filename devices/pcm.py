@@ -65,8 +65,14 @@ def _polyval(coeffs: tuple[float, ...], x: Tensor) -> Tensor:
 def _clipped_log(x: Tensor, slope_offset: tuple[float, float],
                  lo_hi: tuple[float, float]) -> Tensor:
     """``clip(slope * ln x + offset, lo, hi)``."""
+    return _linear_clip(torch.log(x.clamp_min(_X_FLOOR)), slope_offset, lo_hi)
+
+
+def _linear_clip(ln: Tensor, slope_offset: tuple[float, float],
+                 lo_hi: tuple[float, float]) -> Tensor:
+    """``clip(slope * ln + offset, lo, hi)`` for a given ``ln = ln x``."""
     slope, offset = slope_offset
-    return (slope * torch.log(x.clamp_min(_X_FLOOR)) + offset).clamp(*lo_hi)
+    return torch.mul(ln, slope).add_(offset).clamp_(*lo_hi)
 
 
 def _check_pair(owner: str, name: str, value: tuple, ordered: bool = False) -> None:
@@ -99,7 +105,12 @@ class PCMStatistics(Parametrized, ABC):
 
     def sigma_prog(self, x: Tensor, g_max: float) -> Tensor:
         """Programming-noise std (S) at target ``x = g_T / g_max`` for a device of ``g_max``."""
-        return _polyval(self.prog_coeffs, x).clamp_min(0.0) * (g_max / self.g_ref)
+        k = g_max / self.g_ref
+        return _polyval(tuple(c * k for c in self.prog_coeffs), x).clamp_min_(0.0)
+
+    def nu_params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(nu_mean(x), nu_std(x))``; subclasses may share work between the two."""
+        return self.nu_mean(x), self.nu_std(x)
 
     @abstractmethod
     def nu_mean(self, x: Tensor) -> Tensor:
@@ -146,6 +157,11 @@ class JoshiStatistics(PCMStatistics):
 
     def nu_std(self, x: Tensor) -> Tensor:
         return _clipped_log(x, self.nu_std_log, self.nu_std_clip)
+
+    def nu_params(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        ln = torch.log(x.clamp_min(_X_FLOOR))  # one logarithm for both fits
+        return (_linear_clip(ln, self.nu_mean_log, self.nu_mean_clip),
+                _linear_clip(ln, self.nu_std_log, self.nu_std_clip))
 
     def q_s(self, x: Tensor) -> Tensor:
         return (self.q_s_scale / x.clamp_min(_X_FLOOR) ** self.q_s_exponent).clamp_max(self.q_s_max)
@@ -328,16 +344,17 @@ class PCM(Device):
                              f"read_time = {self.read_time} s (1/f noise bandwidth)")
 
     # ----------------------------------------------------------------- model
-    def _draw_nu(self, g_t: Tensor, generator: torch.Generator | None) -> Tensor:
-        x = g_t / self.g_max
-        s = self.statistics
-        return (s.nu_mean(x) + s.nu_std(x) * randn(g_t, generator)).abs()
+    def _draw_nu(self, g_t: Tensor, generator: torch.Generator | None,
+                 x: Tensor | None = None) -> Tensor:
+        """Drift exponents of cells programmed to ``g_t`` (``x = g_t / g_max`` if known)."""
+        mean, std = self.statistics.nu_params(g_t / self.g_max if x is None else x)
+        return mean.addcmul_(std, randn(g_t, generator)).abs_()
 
     def _program(self, g_target: Tensor, generator: torch.Generator | None) -> CellState:
-        sigma = self.statistics.sigma_prog(g_target / self.g_max, self.g_max)
-        g = (g_target + sigma * randn(g_target, generator)).clamp_min(0.0)
-        nu = self._draw_nu(g_target, generator)
-        return CellState(g, {"nu": nu})
+        x = g_target / self.g_max
+        sigma = self.statistics.sigma_prog(x, self.g_max)
+        g = torch.addcmul(g_target, sigma, randn(g_target, generator)).clamp_min_(0.0)
+        return CellState(g, {"nu": self._draw_nu(g_target, generator, x)})
 
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
         t0 = self.statistics.t0

@@ -102,6 +102,8 @@ class _AnalogBase(nn.Module):
         if self._calibrating:
             with torch.no_grad():
                 tiled.calibrate_adc(x.detach())
+        if not torch.is_grad_enabled():  # inference: no autograd node to record
+            return tiled.forward(x, generator=self.generator, input_amax=input_amax)
         return _HardwareMatmul.apply(x, self._matrix(), self, input_amax)
 
     # ----------------------------------------------------------------- state_dict
@@ -161,7 +163,9 @@ class AnalogLinear(_AnalogBase):
         lead = x.shape[:-1]
         y = self._hardware_mvm(x.reshape(-1, self.in_features))
         y = y.reshape(*lead, self.out_features)
-        return y if self.bias is None else y + self.bias
+        if self.bias is None:
+            return y
+        return y + self.bias if torch.is_grad_enabled() else y.add_(self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
