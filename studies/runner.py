@@ -498,7 +498,11 @@ def _work(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn, *,
                 return ran
             time.sleep(poll_interval)
             continue
-        _run_trial(study, spec, trial_id, objective_fn, heartbeat_interval)
+        try:
+            _run_trial(study, spec, trial_id, objective_fn, heartbeat_interval)
+        except KeyboardInterrupt:  # also when it came before _run_trial's own handler
+            _fail_interrupted(study, trial_id)  # no-op for a trial already recorded
+            raise
         ran += 1
 
 
