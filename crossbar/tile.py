@@ -255,6 +255,8 @@ class Tile:
         self._deferred: tuple[float, torch.Generator | None] | None = None
         self._fs: Tensor | None = None
         self._fs_t: Tensor | None = None
+        self._amax: Tensor | None = None  # largest |output| per converter seen in calibration
+        self._amax_t: Tensor | None = None
         self._plans: dict[str, tuple] = {}
         self._steps: tuple[float, float] | None = None
 
@@ -270,7 +272,7 @@ class Tile:
         self.state = self.config.device.program(targets, generator=generator)
         self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
                                        device=targets.device)
-        self._fs = self._fs_t = None
+        self._fs = self._fs_t = self._amax = self._amax_t = None
         # the read at t = 0 happens at its first use: a drift() right after programming
         # replaces it without reading the cells twice
         self.t, self._plans, self._deferred = 0.0, {}, (0.0, generator)
@@ -495,13 +497,15 @@ class Tile:
 
     # ================================================================== ADC ranges
     @torch.no_grad()
-    def calibrate_adc(self, x: Tensor | None = None, d: Tensor | None = None) -> None:
+    def calibrate_adc(self, x: Tensor | None = None, d: Tensor | None = None, *,
+                      accumulate: bool = False) -> None:
         """Set ADC full scales from example inputs (noise-free analog outputs of every read
         cycle): ``x`` ``(*shape, B, rows)`` for the forward (column) ADCs, ``d``
         ``(*shape, B, weight_cols)`` for the transposed (row) ADCs. "calibrated": the largest
         ``|output|`` of each tile; "per_column": of each converter. Converters that saw only
-        zeros get the tile's largest value (1 U if the tile saw only zeros). No-op for
-        "fixed" ranges and ideal ADCs."""
+        zeros get the tile's largest value (1 U if the tile saw only zeros). ``accumulate``:
+        widen the ranges of an earlier call to cover these inputs too (calibration over
+        several batches). No-op for "fixed" ranges and ideal ADCs."""
         self._require_programmed("calibrate_adc")
         adc = self.config.adc
         if x is None and d is None:
@@ -512,11 +516,17 @@ class Tile:
         if x is not None:
             x = self._check_input(x, self.config.rows, "calibrate_adc", "x")
             y = self._analog(x, transposed=False)  # (*shape, N, adc_cols)
-            self._fs = self._full_scale(y.abs().amax(dim=-2, keepdim=True))
+            amax = y.abs().amax(dim=-2, keepdim=True)
+            if accumulate and self._amax is not None:
+                amax = torch.maximum(amax, self._amax)
+            self._amax, self._fs = amax, self._full_scale(amax)
         if d is not None:
             d = self._check_input(d, self.config.weight_cols, "calibrate_adc", "d")
             y = self._analog(d, transposed=True)  # (*shape, ns, N, rows)
-            self._fs_t = self._full_scale(y.abs().amax(dim=(-3, -2)).unsqueeze(-2))
+            amax = y.abs().amax(dim=(-3, -2)).unsqueeze(-2)
+            if accumulate and self._amax_t is not None:
+                amax = torch.maximum(amax, self._amax_t)
+            self._amax_t, self._fs_t = amax, self._full_scale(amax)
         self._plans = {}
 
     @property
@@ -959,6 +969,7 @@ class Tile:
         self.pulse_count = tensors.get("pulse_count", torch.zeros(g.shape, dtype=torch.int64))
         self._fs = tensors.get("adc_fs")
         self._fs_t = tensors.get("adc_fs_t")
+        self._amax = self._amax_t = None
         self.set_time(float(tensors["t"]), generator=generator)
         if "read_sample" in tensors:  # "per_read": the saved draw, not a new one
             self._wa = tensors["read_sample"]

@@ -36,28 +36,34 @@ def compensation_factors(ref: Tensor, now: Tensor, mode: str) -> Tensor:
 
 @torch.no_grad()
 def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
-    """Set the ADC ranges of every analog layer from example model inputs, layer by layer in
-    the order the data flows (each layer sees the outputs of already calibrated layers)."""
+    """Set the ADC ranges (and "calibrated" input ranges) of every analog layer from example
+    model inputs, covering every batch; each layer sees the outputs of the layers before it,
+    calibrated on the same batch. With "calibrated" input scaling a first pass over the
+    batches sets the input ranges and a second the ADC ranges (ADC ranges depend on them)."""
     from .convert import analog_layers
 
     layers = [layer for _, layer in analog_layers(model)]
     if not layers:
         raise ValueError("calibrate: the model has no analog layers; convert it with "
                          "to_analog() first")
+    two = any(layer.mapping.input_scaling == "calibrated" for layer in layers)
     if isinstance(batches, Tensor):
         batches = [batches]
+    elif two:
+        batches = list(batches)  # read twice
     was = model.training
     model.eval()
     try:
-        for layer in layers:
-            layer._calibrating = True
-        seen = 0
-        for xb in batches:
-            model(xb[0] if isinstance(xb, (tuple, list)) else xb)
-            seen += 1
-        if seen == 0:
-            raise ValueError("calibrate: no calibration batches were given")
+        for phase in ("inputs", "adc") if two else ("inputs",):
+            for layer in layers:
+                layer._calibrating, layer._calibrated_batches = phase, 0
+            seen = 0
+            for xb in batches:
+                model(xb[0] if isinstance(xb, (tuple, list)) else xb)
+                seen += 1
+            if seen == 0:
+                raise ValueError("calibrate: no calibration batches were given")
     finally:
         for layer in layers:
-            layer._calibrating = False
+            layer._calibrating = None
         model.train(was)

@@ -74,16 +74,19 @@ def program(model: nn.Module, *, generator: torch.Generator | None = None,
     """Program every analog layer with its current weights (t = 0).
 
     ``calibration``: example model inputs (a tensor or batches) used to set ADC ranges when a
-    layer's ADC range is "calibrated" or "per_column". Returns ``model``.
+    layer's ADC range is "calibrated" or "per_column", and input ranges when its input scaling
+    is "calibrated". Returns ``model``.
     """
     for _, layer in _layers(model):
         layer.program(generator=generator)
     needs = [layer for _, layer in _layers(model)
-             if layer.hardware.adc.bits and layer.hardware.adc.range_mode != "fixed"]
+             if (layer.hardware.adc.bits and layer.hardware.adc.range_mode != "fixed")
+             or layer.mapping.input_scaling == "calibrated"]
     if needs:
         if calibration is None:
-            raise ValueError("program: an ADC range mode is 'calibrated' or 'per_column'; pass "
-                             "calibration=<example inputs> to set the ranges")
+            raise ValueError("program: an ADC range mode is 'calibrated' or 'per_column', or the "
+                             "input scaling is 'calibrated'; pass calibration=<example inputs> "
+                             "to set the ranges")
         calibrate(model, calibration)
     return model
 

@@ -67,7 +67,8 @@ class _AnalogBase(nn.Module):
         self.tiled: TiledMatrix | None = None
         self.generator: torch.Generator | None = None
         self.backward_analog = False
-        self._calibrating = False
+        self._calibrating: str | None = None  # calibration pass: "inputs" or "adc"
+        self._calibrated_batches = 0  # batches seen in the current pass
 
     def _matrix(self) -> Tensor:
         """The weight as the (out, in) matrix the arrays hold."""
@@ -101,7 +102,9 @@ class _AnalogBase(nn.Module):
         tiled = self._require("forward")
         if self._calibrating:
             with torch.no_grad():
-                tiled.calibrate_adc(x.detach())
+                tiled.calibrate_adc(x.detach(), accumulate=self._calibrated_batches > 0,
+                                    input_range=self._calibrating == "inputs")
+            self._calibrated_batches += 1
         if not torch.is_grad_enabled():  # inference: no autograd node to record
             return tiled.forward(x, generator=self.generator, input_amax=input_amax)
         return _HardwareMatmul.apply(x, self._matrix(), self, input_amax)

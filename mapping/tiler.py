@@ -30,7 +30,7 @@ from .compensation import compensation_factors, probe_inputs
 
 WEIGHT_SCALING = ("column", "layer")
 WEIGHT_CLIP = ("max", "percentile", "fixed")
-INPUT_SCALING = ("dynamic", "fixed")
+INPUT_SCALING = ("dynamic", "fixed", "calibrated")
 COMPENSATION = ("none", "global", "column")
 
 
@@ -42,8 +42,11 @@ class MappingConfig:
     - ``weight_clip``: the bound is the largest ``|W|`` ("max"), the ``clip_value``-th
       percentile of ``|W|`` ("percentile", e.g. 99.5), or ``clip_value`` itself ("fixed",
       weight units); weights beyond it saturate at the device range.
-    - ``input_scaling``: "dynamic" (per input vector, largest magnitude) or "fixed"
-      (``input_range`` in activation units; larger inputs saturate at the DAC range).
+    - ``input_scaling``: "dynamic" (per input vector, largest magnitude), "fixed"
+      (``input_range`` in activation units; larger inputs saturate at the DAC range) or
+      "calibrated" (a fixed range per layer: the largest ``|input|`` seen in ADC calibration,
+      as a chip quantizes activations to one range per layer). With "fixed" or "calibrated"
+      and a one-shot DAC, convolutions run without unfolding (see ``forward_conv``).
     - ``compensation``: drift compensation by a reference read (see
       :mod:`memxbar.mapping.compensation`): "none", "global" (one factor per layer) or
       "column" (one factor per output).
@@ -52,7 +55,7 @@ class MappingConfig:
     weight_scaling: Literal["column", "layer"] = "column"
     weight_clip: Literal["max", "percentile", "fixed"] = "max"
     clip_value: float = 99.5
-    input_scaling: Literal["dynamic", "fixed"] = "dynamic"
+    input_scaling: Literal["dynamic", "fixed", "calibrated"] = "dynamic"
     input_range: float = 1.0
     compensation: Literal["none", "global", "column"] = "none"
 
@@ -89,6 +92,7 @@ class TiledMatrix:
         self.scale: Tensor | None = None  # (out,) weight bound per output column
         self.ref: Tensor | None = None  # (out,) reference-read magnitudes at t = 0
         self.alpha: Tensor | None = None  # (out,) drift-compensation factors
+        self.x_range: float | None = None  # calibrated input range ("calibrated" scaling)
 
     def _simulated(self, hw: TileConfig) -> TileConfig:
         """The arrays as simulated: a layer smaller than one tile is simulated on its used
@@ -181,9 +185,19 @@ class TiledMatrix:
         return y.abs().sum(dim=0)
 
     @torch.no_grad()
-    def calibrate_adc(self, x: Tensor) -> None:
-        """Set ADC ranges from example layer inputs ``x`` (N, in)."""
-        self.tile.calibrate_adc(self.tile_inputs(x)[0])
+    def calibrate_adc(self, x: Tensor, *, accumulate: bool = False,
+                      input_range: bool = True) -> None:
+        """Set ADC ranges (and, for "calibrated" input scaling with ``input_range``, the input
+        range first) from example layer inputs ``x`` (N, in); ``accumulate`` widens the
+        ranges of an earlier call."""
+        if self.mapping.input_scaling == "calibrated" and (input_range or self.x_range is None):
+            r = float(x.abs().max()) if x.numel() else 0.0
+            if not math.isfinite(r):
+                raise ValueError("TiledMatrix.calibrate_adc: x has non-finite values")
+            if accumulate and self.x_range is not None:
+                r = max(r, self.x_range)
+            self.x_range = r if r > 0 else 1.0
+        self.tile.calibrate_adc(self.tile_inputs(x)[0], accumulate=accumulate)
         if self.mapping.compensation != "none" and self.ref is None:
             self.ref = self._ref_at_zero(None)
 
@@ -194,10 +208,20 @@ class TiledMatrix:
         xn, a = self._scale_inputs(x)
         return self._input_blocks(xn), a
 
+    def input_range(self, op: str = "forward") -> float:
+        """The fixed input range (activation units) of "fixed" or "calibrated" scaling."""
+        if self.mapping.input_scaling == "fixed":
+            return float(self.mapping.input_range)
+        if self.x_range is None:
+            raise ValueError(f"TiledMatrix.{op}: input_scaling='calibrated' needs a calibration;"
+                             " run memxbar.mapping.calibrate(model, batches) (or program(..., "
+                             "calibration=...)) first")
+        return self.x_range
+
     def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         m = self.mapping
-        if m.input_scaling == "fixed":
-            a = torch.full((x.shape[0], 1), float(m.input_range), dtype=x.dtype, device=x.device)
+        if m.input_scaling != "dynamic":
+            a = torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype, device=x.device)
         else:
             a = x.abs().amax(dim=1, keepdim=True)
             a = torch.where(a > 0, a, torch.ones_like(a))
@@ -215,8 +239,8 @@ class TiledMatrix:
         """Scaled, DAC-quantized row blocks through the tiles (input scaling fused with the
         DAC), partial sums of the row blocks added digitally, outputs rescaled."""
         m = self.mapping
-        if m.input_scaling == "fixed":
-            a = torch.full((x.shape[0], 1), float(m.input_range), dtype=x.dtype, device=x.device)
+        if m.input_scaling != "dynamic":
+            a = torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype, device=x.device)
             if float(self.hardware.dac.input_range) > 1.0:
                 x = x.clamp(-a, a)  # the tile's inputs are normalised to [-1, 1]
         else:
@@ -239,9 +263,9 @@ class TiledMatrix:
 
     @property
     def conv_ready(self) -> bool:
-        """True when :meth:`forward_conv` applies: fixed input scaling and a one-shot DAC
-        (the DAC codes are then per pixel, independent of the patch)."""
-        return self.mapping.input_scaling == "fixed" and self.hardware.dac.n_cycles == 1
+        """True when :meth:`forward_conv` applies: a fixed or calibrated input range and a
+        one-shot DAC (the DAC codes are then per pixel, independent of the patch)."""
+        return self.mapping.input_scaling != "dynamic" and self.hardware.dac.n_cycles == 1
 
     @torch.no_grad()
     def forward_conv(self, x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
@@ -255,14 +279,14 @@ class TiledMatrix:
         if self.scale is None:
             raise ValueError("TiledMatrix.forward_conv: not programmed; call program() first")
         if not self.conv_ready:
-            raise ValueError("TiledMatrix.forward_conv: needs input_scaling='fixed' and a "
-                             "one-shot DAC; use forward() on unfolded inputs")
+            raise ValueError("TiledMatrix.forward_conv: needs input_scaling 'fixed' or "
+                             "'calibrated' and a one-shot DAC; use forward() on unfolded inputs")
         kh, kw = kernel_size
         per_c, R, nrb = kh * kw, self.sim.rows, self.n_row_blocks
         if x.dim() != 4 or x.shape[1] * per_c != self.in_features:
             raise ValueError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
                              f"expected (N, {self.in_features // per_c}, H, W)")
-        fs = float(self.mapping.input_range)
+        fs = self.input_range("forward_conv")
         if float(self.hardware.dac.input_range) > 1.0:
             x = x.clamp(-fs, fs)  # the tile's inputs are normalised to [-1, 1]
         shape: list[int] = []
@@ -405,6 +429,8 @@ class TiledMatrix:
             out["ref"] = self.ref
         if self.alpha is not None:
             out["alpha"] = self.alpha
+        if self.x_range is not None:
+            out["x_range"] = torch.tensor(self.x_range, dtype=torch.float64)
         return out
 
     def load_tensors(self, tensors: dict[str, Tensor], *,
@@ -415,3 +441,4 @@ class TiledMatrix:
         self.scale = tensors["scale"]
         self.ref = tensors.get("ref")
         self.alpha = tensors.get("alpha")
+        self.x_range = float(tensors["x_range"]) if "x_range" in tensors else None

@@ -47,7 +47,8 @@ def hardware_config(spec: StudySpec, params: dict[str, Any]) -> TileConfig:
 
 def mapping_config(params: dict[str, Any]) -> MappingConfig:
     """How weights and inputs are scaled, and the drift compensation of a design."""
-    return MappingConfig(compensation=COMPENSATION[params["drift_compensation"]])
+    return MappingConfig(compensation=COMPENSATION[params["drift_compensation"]],
+                         input_scaling=params["input_scaling"])
 
 
 def load_workload(spec: StudySpec) -> tuple[Any, Any, tuple[int, ...]]:
@@ -94,7 +95,8 @@ def _online(spec: StudySpec, params: dict[str, Any], model: nn.Module, train_set
     """Train ``model`` from scratch on the arrays (pulse updates); returns it and the cost."""
     t = spec.workload.training
     mapping = MappingConfig(weight_clip="fixed", clip_value=ONLINE_WEIGHT_BOUND,
-                            compensation=COMPENSATION[params["drift_compensation"]])
+                            compensation=COMPENSATION[params["drift_compensation"]],
+                            input_scaling=params["input_scaling"])
     analog = to_analog(model, hardware_config(spec, params), mapping=mapping)
     program(analog, generator=gen, calibration=calib)
     opt = AnalogSGD(analog, t.lr, algorithm=t.algorithm, mode=t.update_mode,

@@ -69,6 +69,10 @@ else:  # pragma: no cover - Python 3.10 needs the tomli backport (same API)
 SAMPLERS = ("grid", "random", "tpe", "nsga2")
 RECIPES = ("digital", "hardware-aware", "online")
 DRIFT_COMPENSATION = ("none", "global", "per_column")
+INPUT_SCALING = ("dynamic", "calibrated")
+# hardware fields added after the first release, with the value that reproduces the behaviour
+# from before: at that value they stay out of a study's identity, so older studies resume
+ADDED_HARDWARE = {"input_scaling": "dynamic"}
 METRICS = ("accuracy", "energy_per_inference", "latency", "area", "programming_energy")
 METRIC_UNITS = {"accuracy": "1", "energy_per_inference": "J", "latency": "s", "area": "m^2",
                 "programming_energy": "J"}
@@ -370,6 +374,9 @@ HARDWARE_DOMAINS: dict[str, Domain] = {
     "drift_compensation": Domain("str", options=DRIFT_COMPENSATION,
                                  doc="drift compensation applied at each evaluation time"),
     "read_noise": Domain("str", options=READ_NOISE, doc="how read noise is drawn"),
+    "input_scaling": Domain("str", options=INPUT_SCALING,
+                            doc="DAC input range: per input vector (dynamic) or one per layer "
+                                "from the calibration data (calibrated)"),
 }
 RECIPE_DOMAIN = Domain("str", options=RECIPES, doc="training recipe")
 
@@ -554,6 +561,7 @@ class HardwareSpec(_Model):
     wire_resistance: _dim(HARDWARE_DOMAINS["wire_resistance"]) = Fixed(0.0)
     drift_compensation: _dim(HARDWARE_DOMAINS["drift_compensation"]) = Fixed("global")
     read_noise: _dim(HARDWARE_DOMAINS["read_noise"]) = Fixed("per_mvm")
+    input_scaling: _dim(HARDWARE_DOMAINS["input_scaling"]) = Fixed("dynamic")
 
     @field_validator("measured")
     @classmethod
@@ -804,6 +812,9 @@ class StudySpec(_Model):
         data = self.model_dump(mode="json")
         for key in ("trials", "output", "storage"):
             data["study"].pop(key)
+        for key, old in ADDED_HARDWARE.items():  # studies made before a field existed
+            if data["hardware"].get(key) == old:
+                data["hardware"].pop(key)
         return data
 
     def identity_hash(self) -> str:

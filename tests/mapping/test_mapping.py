@@ -12,6 +12,8 @@ from memxbar.mapping import (
     AnalogLinear,
     MappingConfig,
     TiledMatrix,
+    analog_layers,
+    calibrate,
     drift,
     mapping_report,
     program,
@@ -146,13 +148,15 @@ def test_pcm_drift_lowers_accuracy_and_compensation_recovers(data, mlp):
 def test_state_dict_round_trip_is_exact(data, mlp, read_noise):
     hw = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
                     adc=ADC(bits=8, range_mode="per_column"), read_noise=read_noise)
-    analog = to_analog(mlp, hw, mapping=MappingConfig(compensation="column"))
+    mapping = MappingConfig(compensation="column", input_scaling="calibrated")
+    analog = to_analog(mlp, hw, mapping=mapping)
     program(analog, generator=torch.Generator().manual_seed(0),
             calibration=data[0].tensors[0][:128])
     drift(analog, 86400.0, generator=torch.Generator().manual_seed(1))
     sd = analog.state_dict()
     assert any(k.endswith("analog.tile.cells.latent.nu") for k in sd)
-    fresh = to_analog(mlp, hw, mapping=MappingConfig(compensation="column"))
+    assert any(k.endswith("analog.x_range") for k in sd)
+    fresh = to_analog(mlp, hw, mapping=mapping)
     fresh.load_state_dict(sd)
     x = data[1].tensors[0][:32]
     for layer_a, layer_b in zip(analog.net[1::2], fresh.net[1::2], strict=True):
@@ -207,7 +211,7 @@ def test_cuda_matches_cpu_statistics(mlp, data):
 @pytest.mark.parametrize("geometry", [dict(kernel_size=3, padding=1),
                                       dict(kernel_size=(3, 2), stride=2, padding=(2, 0)),
                                       dict(kernel_size=3, dilation=2, padding=2)])
-@pytest.mark.parametrize("scaling", ["fixed", "dynamic"])
+@pytest.mark.parametrize("scaling", ["fixed", "dynamic", "calibrated"])
 def test_conv_without_unfolding_matches_the_unfolded_path(geometry, scaling):
     """The inference convolution (conv2d of DAC codes for fixed input scaling; pooled patch
     maxima for dynamic scaling) equals the unfolded MVM the training path uses, with several
@@ -220,6 +224,11 @@ def test_conv_without_unfolding_matches_the_unfolded_path(geometry, scaling):
                                                               input_range=0.8))
     layer.program(generator=torch.Generator().manual_seed(0))
     x = torch.randn(3, 4, 9, 8)
+    if scaling == "calibrated":
+        with pytest.raises(ValueError, match="input_scaling='calibrated' needs a calibration"):
+            layer(x)
+        calibrate(layer, 0.5 * x)
+        assert layer.tiled.x_range == pytest.approx(float((0.5 * x).abs().max()))
     with torch.no_grad():
         fast = layer(x)
         grad_path = layer(x.requires_grad_()).detach()  # unfolds through the strided view
@@ -230,6 +239,34 @@ def test_conv_without_unfolding_matches_the_unfolded_path(geometry, scaling):
     assert layer.tiled.n_row_blocks > 1 and fast.shape == conv(x).shape
     torch.testing.assert_close(grad_path, slow)
     # same codes and conductances, sums in another order: rare one-LSB flips of an ADC
-    lsb = 6.0 / 127 * layer.tiled.scale.max() * 0.8
+    fs = layer.tiled.x_range if scaling == "calibrated" else 0.8
+    lsb = 6.0 / 127 * layer.tiled.scale.max() * fs
     diff = (fast - slow).abs()
     assert float(diff.max()) <= 2.01 * float(lsb) and float((diff > 1e-5).float().mean()) < 0.02
+
+
+def test_calibration_over_several_batches_covers_them_all(mlp, data):
+    """ADC ranges and calibrated input ranges from three batches cover them all, not just
+    the last: the first layer's equal those from the three concatenated; later layers see
+    inputs quantized by ranges still growing, so theirs agree to a fraction of a percent."""
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice(), dac=DAC(bits=8),
+                    adc=ADC(bits=8, range_mode="per_column"))
+    x = data[0].tensors[0][:96]
+    mapping = MappingConfig(input_scaling="calibrated")
+    one = program(to_analog(mlp, hw, mapping=mapping), calibration=x)
+    three = program(to_analog(mlp, hw, mapping=mapping), calibration=list(x.split(32)))
+    for k, (a, b) in enumerate(zip(analog_layers(one), analog_layers(three), strict=True)):
+        ta, tb = a[1].tiled, b[1].tiled
+        if k == 0:
+            assert ta.x_range == tb.x_range
+            torch.testing.assert_close(ta.tile._fs, tb.tile._fs)
+        else:
+            assert abs(ta.x_range - tb.x_range) <= 0.02 * tb.x_range
+            torch.testing.assert_close(ta.tile._fs, tb.tile._fs, rtol=0.02, atol=0.0)
+    # the last batch alone gives narrower ranges somewhere: the earlier batches count
+    last = next(analog_layers(program(to_analog(mlp, hw, mapping=mapping), calibration=x[64:])))[1]
+    first = next(analog_layers(three))[1]
+    assert last.tiled.x_range <= first.tiled.x_range
+    assert bool((last.tiled.tile._fs <= first.tiled.tile._fs).all())
+    assert last.tiled.x_range < first.tiled.x_range or bool(
+        (last.tiled.tile._fs < first.tiled.tile._fs).any())

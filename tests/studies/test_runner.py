@@ -552,3 +552,21 @@ def test_ctrl_c_records_running_trials_and_resumes(tmp_path: Path, trained_state
         retry = next(t for t in now.values() if t.user_attrs.get("retry_of") == number)
         assert retry.state == TrialState.WAITING and retry.user_attrs["attempt"] == 1
     _check_resumed(path, finished)
+
+
+def test_calibrated_input_ranges_as_a_searched_dimension(tmp_path: Path,
+                                                         trained_state: dict) -> None:
+    """input_scaling = calibrated (one DAC range per layer from the calibration images) runs
+    end to end and, with an ideal device and ADC, keeps the digital accuracy within 2 points
+    like per-vector scaling."""
+    body = GRID.replace('device = { choices = ["ideal", "pcm-joshi2020"] }', 'device = "ideal"'
+                        ).replace("adc_bits = { choices = [0, 4] }",
+                                  'adc_bits = 0\ninput_scaling = { choices = ["dynamic", '
+                                  '"calibrated"] }')
+    path = _study_file(tmp_path, body)
+    _seed_cache(path, trained_state)
+    summary = run_study(path, objective_fn=digits_objective, **FAST)
+    assert (summary.complete, summary.failed) == (2, 0)
+    acc = {t.params["input_scaling"]: t.values[0] for t in _trials(path)}
+    assert set(acc) == {"dynamic", "calibrated"}
+    assert abs(acc["calibrated"] - acc["dynamic"]) <= 0.02

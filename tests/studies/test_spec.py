@@ -153,6 +153,13 @@ def test_resolve_and_round_trip(good_file: Path) -> None:
     changed = parse_spec({**spec.model_dump(mode="json"), "sampler": {"kind": "random"}},
                          check_files=False)
     assert changed.identity_hash() != spec.identity_hash()
+    # a field added later keeps older studies' identity at its old behaviour, not otherwise
+    data = spec.model_dump(mode="json")
+    assert data["hardware"]["input_scaling"] == "dynamic"
+    del data["hardware"]["input_scaling"]
+    assert parse_spec(data, check_files=False).identity_hash() == spec.identity_hash()
+    data["hardware"]["input_scaling"] = "calibrated"
+    assert parse_spec(data, check_files=False).identity_hash() != spec.identity_hash()
 
 
 def test_grid_points_and_budget() -> None:
