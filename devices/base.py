@@ -155,6 +155,8 @@ def _workers(n: int) -> ThreadPoolExecutor:
     """A pool of ``n`` helper threads for this process (made anew after a fork or resize)."""
     global _pool
     if _pool is None or _pool[0] != os.getpid() or _pool[1] != n:
+        if _pool is not None and _pool[0] == os.getpid():
+            _pool[2].shutdown(wait=False)  # resized: let the old threads go
         _pool = (os.getpid(), n, ThreadPoolExecutor(n, thread_name_prefix="memxbar-randn"))
     return _pool[2]
 
@@ -208,9 +210,10 @@ def as_time(t: float | Tensor, like: Tensor) -> Tensor:
 class Device(Parametrized, ABC):
     """A memory cell model, vectorized over any tensor shape.
 
-    Subclasses implement ``_program`` (noise, latents), ``read_mean`` (drift or relaxation),
-    ``read_std`` (read noise) and ``_pulse`` (update response); the base class checks inputs,
-    quantizes targets to ``levels``, and applies stuck-at faults.
+    Subclasses implement ``_program`` (noise, latents), ``_mean`` (drift or relaxation),
+    ``_read_std`` (read noise, given the drifted mean) and ``_pulse`` (update response); the
+    base class checks inputs, quantizes targets to ``levels``, applies stuck-at faults, and
+    offers ``read_mean``, ``read_std`` and both at once (``read_stats``).
     """
 
     technology: ClassVar[str] = "generic"
