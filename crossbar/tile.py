@@ -390,7 +390,7 @@ class Tile:
     def _fold(self, m: Tensor, var: bool = False) -> Tensor:
         """Physical ``(*shape, A, R, Cp)`` conductances (or, ``var``, read stds) -> analog
         matrix ``(*shape, R, adc_cols)`` in units U (differential pairs subtracted; for
-        ``var`` the variances ``std^2``, of a pair added) ."""
+        ``var`` the variances ``std^2``, of a pair added)."""
         cfg = self.config
         rng = cfg.device.g_max - cfg.device.g_min
         scale = 1.0 / (rng * rng) if var else 1.0 / rng

@@ -329,6 +329,28 @@ def test_stacked_tiles_equal_separate_tiles() -> None:
             assert torch.allclose(one.mvm_t(d[i, j]), z[i, j], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("kw", [
+    dict(encoding="offset", weight_bits=6, bits_per_cell=3, dac=DAC(bits=6, bit_serial=True)),
+    dict(layout="arrays", dac=DAC(bits=6)),
+    dict(dac=DAC(bits=0), adc=ADC(bits=0)),
+])
+def test_mvm_rows_equals_mvm_side_by_side(kw: dict) -> None:
+    """A block row's tiles driven by one input: mvm_rows gives mvm's outputs side by side,
+    and its fused input scale equals dividing the inputs first."""
+    kw = {"adc": ADC(bits=8, full_scale=4.0), **kw}
+    stack, _ = make((2, 3), rows=10, cols=14, device=IdealDevice(g_min=1e-6, g_max=1e-4), **kw)
+    wc = stack.config.weight_cols
+    x = rand(2, 1, 4, 10, seed=21)
+    scale = torch.tensor([1.0, 2.0, 4.0, 0.5])[:, None]
+    y = stack.mvm(x / scale)  # (2, 3, 4, wc)
+    side = stack.mvm_rows(x[:, 0], scale)  # (2, 4, 3 * wc)
+    assert side.shape == (2, 4, 3 * wc)
+    torch.testing.assert_close(side, y.permute(0, 2, 1, 3).reshape(2, 4, 3 * wc),
+                               rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="mvm_rows"):
+        stack.mvm_rows(rand(2, 4, 9, seed=1))
+
+
 # --------------------------------------------------------------------------- updates
 @pytest.mark.parametrize("encoding", ["differential", "offset"])
 def test_counts_update_moves_weights_by_lr_x_d(encoding: str) -> None:
