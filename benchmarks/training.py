@@ -18,8 +18,12 @@ Every figure is measured in this run against its baseline:
    stuck cells (5 % on, 5 % off), 3 programming draws.
 5. Program-and-verify versus single-shot programming: RMS error and pulses per cell against
    the tolerance (4096 random targets per device).
+6. Online training with a real 8-bit DAC and ADC: ADC ranges calibrated once on the initial
+   weights versus re-ranged every 10 steps (``AnalogSGD(recalibrate_every=10)``), against the
+   ideal periphery of section 2.
 
-Run: ``python benchmarks/training.py`` (prints Markdown tables; a few minutes on 2 cores).
+Run: ``python benchmarks/training.py [SECTION ...]`` (sections: hwa online asymmetry
+chip-in-the-loop verify adc; default all; prints Markdown tables; a few minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import header  # noqa: E402
 
 from memxbar.crossbar.cost import program_cost  # noqa: E402
+from memxbar.crossbar.periphery import ADC, DAC  # noqa: E402
 from memxbar.crossbar.tile import TileConfig  # noqa: E402
 from memxbar.devices import presets  # noqa: E402
 from memxbar.mapping import MappingConfig, program, to_analog  # noqa: E402
@@ -329,16 +334,59 @@ def verify_section() -> None:
         print(f"- {c}")
 
 
-def main() -> None:
+# ----------------------------------------------------------------------------- 6. ADC ranging
+ADC_DEVICE = "rram-gong2018-es"
+
+
+def adc_run(adc_bits: int, recalibrate_every: int, seed: int) -> float:
+    """Section 2's mixed-precision run on ADC_DEVICE with an ``adc_bits`` ADC (calibrated
+    range) and 8-bit DAC (ideal periphery for 0); test accuracy."""
+    trl, tel = data(seed)
+    periphery = dict(adc=ADC(bits=adc_bits, range_mode="calibrated"), dac=DAC(bits=8)) \
+        if adc_bits else {}
+    analog = to_analog(mlp(seed), tiles(ADC_DEVICE, **periphery),
+                       mapping=MappingConfig(weight_clip="fixed", clip_value=ONLINE["clip"]))
+    gen = torch.Generator().manual_seed(seed)
+    program(analog, generator=gen, calibration=DIGITS[0].tensors[0][:256] if adc_bits else None)
+    opt = AnalogSGD(analog, ONLINE_LR["mixed"], algorithm="mixed", mode="counts",
+                    threshold=ONLINE["threshold"], refresh_every=10,
+                    recalibrate_every=recalibrate_every, generator=gen)
+    train_online(analog, trl, opt, epochs=int(ONLINE["epochs"]), lr_decay=ONLINE["lr_decay"])
+    return evaluate(analog, tel)
+
+
+def adc_section() -> None:
+    print("\n## 6. Online training with a real ADC: calibrated once versus re-ranged\n")
+    print(f"Section 2's mixed-precision recipe on {ADC_DEVICE}; 8-bit DAC and 8-bit ADC with "
+          "one range per tile, calibrated on 256 training images right after programming; "
+          f"mean ± std (min) over {ONLINE_SEEDS} seeds.\n")
+    print("| periphery | ADC ranges | test accuracy % |")
+    print("|---|---|---|")
+    cases = [(0, 0, "ideal"), (8, 0, "calibrated once"), (8, 10, "re-ranged every 10 steps")]
+    jobs = [(bits, every, seed) for bits, every, _ in cases for seed in range(ONLINE_SEEDS)]
+    accs = pmap(adc_run, jobs)
+    for bits, every, label in cases:
+        got = [a for (b, e, _), a in zip(jobs, accs, strict=True) if (b, e) == (bits, every)]
+        periphery = "ideal DAC/ADC" if bits == 0 else "8-bit DAC, 8-bit ADC"
+        print(f"| {periphery} | {label} | {ms(got)} ({100 * min(got):.2f}) |")
+
+
+SECTIONS = {"hwa": "hwa_section", "online": "online_section", "asymmetry": "asymmetry_section",
+            "chip-in-the-loop": "citl_section", "verify": "verify_section", "adc": "adc_section"}
+
+
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"unknown sections {unknown}; allowed: {', '.join(SECTIONS)}")
     torch.set_num_threads(1)  # tiny tensors: one thread is fastest (and 2x+ on a busy machine)
     print(header("training benchmarks (digits MLP)"))
-    for name, section in (("hwa", hwa_section), ("online", online_section),
-                          ("asymmetry", asymmetry_section), ("chip-in-the-loop", citl_section),
-                          ("verify", verify_section)):
+    for name in names or list(SECTIONS):
+        section = globals()[SECTIONS[name]]
         t0 = time.perf_counter()
         section()
         print(f"\n({name}: {time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -328,18 +328,29 @@ class TiledMatrix:
         """Transposed MVM through the same cells: ``d`` (B, out) -> (B, in) ≈ ``d @ W``."""
         if self.scale is None:
             raise ValueError("TiledMatrix.backward: not programmed; call program() first")
+        dn, a = self._grad_blocks(d)
+        if not self.tile.adc_calibrated_transposed:
+            # the row ADCs of the backward pass are ranged on the first gradients they see
+            self.tile.calibrate_adc(d=dn)
+        y = self.tile.mvm_t(dn, generator=generator)  # (n_rb, n_cb, B, rows)
+        y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
+        return y * a
+
+    def _grad_blocks(self, d: Tensor) -> tuple[Tensor, Tensor]:
+        """Output gradients ``d`` (B, out) -> what the transposed MVM's DACs receive, blocks
+        (1, n_cb, B, weight_cols) normalised per vector, and the digital scale (B, 1)."""
         ds = d * self.scale if self.alpha is None else d * self.scale * self.alpha
         a = ds.abs().amax(dim=1, keepdim=True)
         a = torch.where(a > 0, a, torch.ones_like(a))
-        pout = self.padded[1]
-        dn = torch.nn.functional.pad(ds / a, (0, pout - self.out_features))
+        dn = torch.nn.functional.pad(ds / a, (0, self.padded[1] - self.out_features))
         dn = dn.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(1, 0, 2)
-        if not self.tile.adc_calibrated_transposed:
-            # the row ADCs of the backward pass are ranged on the first gradients they see
-            self.tile.calibrate_adc(d=dn[None])
-        y = self.tile.mvm_t(dn[None], generator=generator)  # (n_rb, n_cb, B, rows)
-        y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
-        return y * a
+        return dn[None], a
+
+    @torch.no_grad()
+    def calibrate_adc_transposed(self, d: Tensor) -> None:
+        """Set the ranges of the transposed MVM's (row) ADCs from output gradients ``d``
+        (B, out)."""
+        self.tile.calibrate_adc(d=self._grad_blocks(d)[0])
 
     @torch.no_grad()
     def effective_weight(self, t: float | None = None) -> Tensor:

@@ -100,7 +100,8 @@ def _online(spec: StudySpec, params: dict[str, Any], model: nn.Module, train_set
     analog = to_analog(model, hardware_config(spec, params), mapping=mapping)
     program(analog, generator=gen, calibration=calib)
     opt = AnalogSGD(analog, t.lr, algorithm=t.algorithm, mode=t.update_mode,
-                    bl=t.pulse_train_length, threshold=t.pulse_threshold, generator=gen)
+                    bl=t.pulse_train_length, threshold=t.pulse_threshold,
+                    recalibrate_every=t.adc_recalibrate_every, generator=gen)
     loader, _ = workloads.loaders(train_set, train_set, t.batch_size, seed=spec.study.seed)
     try:
         train_online(analog, loader, opt, epochs=t.epochs, lr_decay=t.lr_decay)

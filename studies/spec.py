@@ -70,9 +70,27 @@ SAMPLERS = ("grid", "random", "tpe", "nsga2")
 RECIPES = ("digital", "hardware-aware", "online")
 DRIFT_COMPENSATION = ("none", "global", "per_column")
 INPUT_SCALING = ("dynamic", "calibrated")
-# hardware fields added after the first release, with the value that reproduces the behaviour
-# from before: at that value they stay out of a study's identity, so older studies resume
-ADDED_HARDWARE = {"input_scaling": "dynamic"}
+# fields added after the first release, with the value that reproduces the behaviour from
+# before: at that value they stay out of a study's identity and its model-cache key, so older
+# studies resume
+ADDED_FIELDS: dict[tuple[str, ...], Any] = {
+    ("hardware", "input_scaling"): "dynamic",
+    ("workload", "training", "adc_recalibrate_every"): 0,
+}
+
+
+def _drop_added(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``data`` (a model dump at ``prefix``) without the added fields at their old values."""
+    for path, old in ADDED_FIELDS.items():
+        if path[: len(prefix)] != prefix:
+            continue
+        *parents, key = path[len(prefix):]
+        node = data
+        for name in parents:
+            node = node.get(name, {})
+        if key in node and node[key] == old:
+            del node[key]
+    return data
 METRICS = ("accuracy", "energy_per_inference", "latency", "area", "programming_energy")
 METRIC_UNITS = {"accuracy": "1", "energy_per_inference": "J", "latency": "s", "area": "m^2",
                 "programming_energy": "J"}
@@ -457,6 +475,7 @@ class TrainingSpec(_Model):
     pulse_train_length: int = Field(default=31, ge=1)  # online, stochastic pulse trains
     pulse_threshold: float = Field(default=32.0, ge=1, allow_inf_nan=False)  # online "mixed"
     lr_decay: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # online, per epoch
+    adc_recalibrate_every: int = Field(default=0, ge=0)  # online: steps between ADC re-rangings
 
 
 class WorkloadSpec(_Model):
@@ -801,7 +820,7 @@ class StudySpec(_Model):
     def workload_key(self, recipe: str | None = None) -> str:
         """Hash of what determines the digitally trained model: workload, recipe, seed (for
         a cache of trained models per workload)."""
-        data = self.workload.model_dump(mode="json")
+        data = _drop_added(self.workload.model_dump(mode="json"), ("workload",))
         data["training"]["recipe"] = recipe
         data["seed"] = self.study.seed
         return _hash(data)
@@ -812,10 +831,7 @@ class StudySpec(_Model):
         data = self.model_dump(mode="json")
         for key in ("trials", "output", "storage"):
             data["study"].pop(key)
-        for key, old in ADDED_HARDWARE.items():  # studies made before a field existed
-            if data["hardware"].get(key) == old:
-                data["hardware"].pop(key)
-        return data
+        return _drop_added(data)
 
     def identity_hash(self) -> str:
         """Short hash of :meth:`identity`."""

@@ -144,8 +144,13 @@ class AnalogSGD:
     ``refresh_every``: steps between refresh checks (0: never); ``refresh_threshold``: fraction
     of the conductance range above which a pair is refreshed; ``refresh_tolerance`` (fraction
     of the range) and ``refresh_max_pulses``: of the program-and-verify re-write.
-    ``backward_analog``: input gradients through the arrays (transposed MVM). ``generator``
-    drives every stochastic choice (pulse trains, rounding, device noise of updates).
+    ``backward_analog``: input gradients through the arrays (transposed MVM).
+    ``recalibrate_every``: steps between ADC re-rangings (0: never): the forward (column) and
+    transposed (row) ADC ranges of every analog layer are set anew from that step's layer
+    inputs and output gradients, through the updated cells, as a chip re-ranges its converters
+    while its weights grow; without it, ranges calibrated on the initial weights saturate.
+    ``generator`` drives every stochastic choice (pulse trains, rounding, device noise of
+    updates).
     """
 
     def __init__(self, model: nn.Module, lr: float, *,
@@ -155,7 +160,7 @@ class AnalogSGD:
                  threshold: float = 1.0, max_pulses: int = 1000, refresh_every: int = 10,
                  refresh_threshold: float = 0.9, refresh_tolerance: float = 0.02,
                  refresh_max_pulses: int = 20, backward_analog: bool = True,
-                 generator: torch.Generator | None = None,
+                 recalibrate_every: int = 0, generator: torch.Generator | None = None,
                  cost_model: CostModel | None = None) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"AnalogSGD: algorithm = {algorithm!r} is not allowed; allowed: "
@@ -177,13 +182,15 @@ class AnalogSGD:
                                                positive=True)
         for name, v, lo in (("bl", bl, 1), ("max_pulses", max_pulses, 1),
                             ("refresh_every", refresh_every, 0),
-                            ("refresh_max_pulses", refresh_max_pulses, 0)):
+                            ("refresh_max_pulses", refresh_max_pulses, 0),
+                            ("recalibrate_every", recalibrate_every, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"AnalogSGD: {name} = {v!r} is not allowed; allowed: an "
                                  f"integer >= {lo}")
         self.algorithm, self.mode, self.bl = algorithm, mode, bl
         self.max_pulses, self.refresh_every = max_pulses, refresh_every
         self.refresh_max_pulses = refresh_max_pulses
+        self.recalibrate_every = recalibrate_every
         self.generator = generator
         self.cost_model = cost_model
         self.steps = 0
@@ -258,7 +265,11 @@ class AnalogSGD:
     @torch.no_grad()
     def step(self) -> None:
         """Apply the captured updates to the arrays as pulses and SGD to digital parameters;
-        refresh saturated pairs every ``refresh_every`` steps."""
+        refresh saturated pairs every ``refresh_every`` steps; re-range the ADCs every
+        ``recalibrate_every`` steps."""
+        recalibrate = bool(self.recalibrate_every) and (
+            (self.steps + 1) % self.recalibrate_every == 0)
+        seen: list[tuple[_Layer, Tensor, Tensor]] = []
         for layer in self._layers:
             if not layer.xs or len(layer.xs) != len(layer.ds):
                 layer.xs.clear()
@@ -274,6 +285,8 @@ class AnalogSGD:
                     x, d, self.lr, generator=self.generator, mode=self.mode, bl=self.bl)
             else:
                 layer.update_pulses += self._mixed(layer, x, d)
+            if recalibrate:
+                seen.append((layer, x, d))
             layer.xs.clear()
             layer.ds.clear()
         if self._digital is not None:
@@ -282,6 +295,11 @@ class AnalogSGD:
         if self.refresh_every and self.steps % self.refresh_every == 0:
             for layer in self._layers:
                 self._refresh(layer)
+        for layer, x, d in seen:  # through the cells as updated and refreshed
+            tiled = layer.module.tiled
+            tiled.calibrate_adc(x)  # type: ignore[union-attr]
+            if layer.module.backward_analog:
+                tiled.calibrate_adc_transposed(d)  # type: ignore[union-attr]
         for layer in self._layers:
             w = layer.module.tiled.effective_weight()  # type: ignore[union-attr]
             layer.module.weight.copy_(w.reshape(layer.module.weight.shape))

@@ -160,6 +160,13 @@ def test_resolve_and_round_trip(good_file: Path) -> None:
     assert parse_spec(data, check_files=False).identity_hash() == spec.identity_hash()
     data["hardware"]["input_scaling"] = "calibrated"
     assert parse_spec(data, check_files=False).identity_hash() != spec.identity_hash()
+    data = spec.model_dump(mode="json")
+    assert data["workload"]["training"].pop("adc_recalibrate_every") == 0
+    old = parse_spec(data, check_files=False)
+    assert (old.identity_hash(), old.workload_key()) == (spec.identity_hash(),
+                                                         spec.workload_key())
+    data["workload"]["training"]["adc_recalibrate_every"] = 10
+    assert parse_spec(data, check_files=False).identity_hash() != spec.identity_hash()
 
 
 def test_grid_points_and_budget() -> None:
