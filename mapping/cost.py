@@ -44,7 +44,6 @@ from typing import TextIO
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..crossbar.cost import (
     CostModel,
@@ -179,8 +178,7 @@ def _unit(value: float, base: str) -> tuple[str, float]:
 def _matrix_inputs(layer: _AnalogBase, x: Tensor) -> Tensor:
     """The (vectors, in_features) matrix the layer's arrays see for layer input ``x``."""
     if isinstance(layer, AnalogConv2d):
-        cols = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
-        return cols.transpose(1, 2).reshape(-1, layer.matrix_shape[1])
+        return layer.patches(x)[0]
     return x.reshape(-1, layer.matrix_shape[1])
 
 

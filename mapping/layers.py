@@ -70,6 +70,14 @@ class _AnalogBase(nn.Module):
         self._calibrating: str | None = None  # calibration pass: "inputs" or "adc"
         self._calibrated_batches = 0  # batches seen in the current pass
 
+    @torch.no_grad()
+    def _copy_from(self, layer: nn.Linear | nn.Conv2d) -> None:
+        """Take ``layer``'s weight and bias, and its device and dtype."""
+        self.weight.copy_(layer.weight)
+        if layer.bias is not None:
+            self.bias.copy_(layer.bias)  # type: ignore[union-attr]
+        self.to(layer.weight.device, layer.weight.dtype)
+
     def _matrix(self) -> Tensor:
         """The weight as the (out, in) matrix the arrays hold."""
         return self.weight.reshape(self.matrix_shape)
@@ -156,11 +164,8 @@ class AnalogLinear(_AnalogBase):
         """An analog copy of ``layer`` with the same weights (not yet programmed)."""
         new = cls(layer.in_features, layer.out_features, layer.bias is not None,
                   hardware=hardware, mapping=mapping)
-        with torch.no_grad():
-            new.weight.copy_(layer.weight)
-            if layer.bias is not None:
-                new.bias.copy_(layer.bias)  # type: ignore[union-attr]
-        return new.to(layer.weight.device, layer.weight.dtype)
+        new._copy_from(layer)
+        return new
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
@@ -210,11 +215,8 @@ class AnalogConv2d(_AnalogBase):
         new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                   layer.padding, layer.dilation, layer.bias is not None, hardware=hardware,
                   mapping=mapping)
-        with torch.no_grad():
-            new.weight.copy_(layer.weight)
-            if layer.bias is not None:
-                new.bias.copy_(layer.bias)  # type: ignore[union-attr]
-        return new.to(layer.weight.device, layer.weight.dtype)
+        new._copy_from(layer)
+        return new
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -227,7 +229,7 @@ class AnalogConv2d(_AnalogBase):
                                    self.dilation, generator=self.generator)
         else:
             n = x.shape[0]
-            cols, oh, ow = self._patches(x)
+            cols, oh, ow = self.patches(x)
             amax = None
             if self.mapping.input_scaling == "dynamic":  # largest |x| of each patch, pooled
                 (ph, pw) = self.padding
@@ -238,8 +240,9 @@ class AnalogConv2d(_AnalogBase):
             y = y.reshape(n, oh, ow, self.out_channels).permute(0, 3, 1, 2)
         return y if self.bias is None else y + self.bias[:, None, None]
 
-    def _patches(self, x: Tensor) -> tuple[Tensor, int, int]:
-        """Unfolded inputs (N * OH * OW, C * kh * kw) in (channel, kh, kw) order, OH, OW."""
+    def patches(self, x: Tensor) -> tuple[Tensor, int, int]:
+        """The matrix the arrays see for input ``x`` (N, C, H, W): unfolded patches
+        (N * OH * OW, C * kh * kw) in (channel, kh, kw) order, and OH, OW."""
         n, _, h, w = x.shape
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         (ph, pw), (dh, dw) = self.padding, self.dilation

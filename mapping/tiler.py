@@ -218,13 +218,17 @@ class TiledMatrix:
                              "calibration=...)) first")
         return self.x_range
 
+    def _input_scale(self, x: Tensor, input_amax: Tensor | None = None) -> Tensor:
+        """Digital input scale (B, 1) of layer inputs ``x`` (B, in): the fixed or calibrated
+        range, or each vector's largest ``|x|`` (``input_amax`` if given; 1 for zeros)."""
+        if self.mapping.input_scaling != "dynamic":
+            return torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype,
+                              device=x.device)
+        a = x.abs().amax(dim=1, keepdim=True) if input_amax is None else input_amax
+        return torch.where(a > 0, a, torch.ones_like(a))
+
     def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        m = self.mapping
-        if m.input_scaling != "dynamic":
-            a = torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype, device=x.device)
-        else:
-            a = x.abs().amax(dim=1, keepdim=True)
-            a = torch.where(a > 0, a, torch.ones_like(a))
+        a = self._input_scale(x)
         return (x / a).clamp(-1.0, 1.0), a
 
     def _input_blocks(self, xn: Tensor) -> Tensor:
@@ -238,14 +242,9 @@ class TiledMatrix:
              input_amax: Tensor | None = None) -> Tensor:
         """Scaled, DAC-quantized row blocks through the tiles (input scaling fused with the
         DAC), partial sums of the row blocks added digitally, outputs rescaled."""
-        m = self.mapping
-        if m.input_scaling != "dynamic":
-            a = torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype, device=x.device)
-            if float(self.hardware.dac.input_range) > 1.0:
-                x = x.clamp(-a, a)  # the tile's inputs are normalised to [-1, 1]
-        else:
-            a = x.abs().amax(dim=1, keepdim=True) if input_amax is None else input_amax
-            a = torch.where(a > 0, a, torch.ones_like(a))
+        a = self._input_scale(x, input_amax)
+        if self.mapping.input_scaling != "dynamic" and float(self.hardware.dac.input_range) > 1:
+            x = x.clamp(-a, a)  # the tile's inputs are normalised to [-1, 1]
         pin = self.padded[0]
         if pin != x.shape[1]:
             x = torch.nn.functional.pad(x, (0, pin - x.shape[1]))

@@ -55,7 +55,6 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from ..crossbar.cost import CostModel, program_cost
@@ -227,9 +226,7 @@ class AnalogSGD:
                 return
             x = inputs[0].detach()
             if isinstance(module, AnalogConv2d):
-                cols = F.unfold(x, module.kernel_size, module.dilation, module.padding,
-                                module.stride)
-                x2 = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+                x2 = module.patches(x)[0]
 
                 def grad_2d(g: Tensor) -> Tensor:
                     return g.reshape(g.shape[0], g.shape[1], -1).transpose(1, 2).reshape(

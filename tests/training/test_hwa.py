@@ -28,15 +28,6 @@ F64 = torch.float64
 YEAR = 365 * 86400.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest and avoids oversubscribing a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @dataclass(frozen=True, kw_only=True)
 class NoisyDriftCell(Device):
     """Test cell: programming ``g_T + sigma * N(0, 1)`` (not clipped), G(t) = G0 ((t + t0) /
