@@ -7,7 +7,8 @@ parallel: 19.88 TOPS/W. This script builds the same network and hardware in memx
 random CIFAR-sized images, and prints memxbar's TOPS/W and area beside NeuroSim's with the
 ratio memxbar / NeuroSim. No constant was tuned to approach NeuroSim's numbers: every cost
 parameter is memxbar's default (memxbar.crossbar.cost.CostModel) except the ones the case fixes
-(node, rows in parallel, ADC model).
+(node, rows in parallel, ADC model) and the two architecture options NeuroSim's Param.cpp sets
+for this case (current-mode sensing through the column multiplexer, register-file buffers).
 
 Assumptions (all of them):
 
@@ -37,16 +38,23 @@ Assumptions (all of them):
    "dynamic" input scaling).
 6. ADC: 4 bits, fixed range (the range does not change the cost), 8 columns share one ADC
    through a multiplexer (NeuroSim numColMuxed = 8), one conversion per column, read cycle and
-   row group of 32 rows (4 groups per full tile). Two ADC energy/area models are shown:
+   row group of 32 rows (4 groups per full tile). Sensing "per_column" (NeuroSim Param.cpp
+   currentMode = true; SubArray.cpp: unselected lines float): a column conducts only during its
+   own conversion, (bits + 1) ns = 5 ns, so the cell energy is V^2 G x 5 ns per column and
+   cycle (not the 10 ns read pulse) and a cycle takes 8 conversions, 40 ns. Two ADC
+   energy/area models are shown:
    "neurosim" = NeuroSim's SAR-ADC power fit at 22 nm, HP roadmap, (0.7213 b + 3.3041) uW x
-   (b + 1) ns = 31 fJ at 4 bits, area from its transistor count (the like-for-like row:
-   NeuroSim's own circuit figures; NeuroSim's default read-out for this case may be its
-   multilevel sense amplifier, Param.cpp SARADC = false, which memxbar does not model);
+   (b + 1) ns = 31 fJ at 4 bits, area from its transistor count (1024 transistors at logic
+   density) (the like-for-like row: NeuroSim's own circuit figures; NeuroSim's default
+   read-out for this case is its multilevel current sense amplifier, Param.cpp
+   SARADC = false, which memxbar does not model);
    "survey" = memxbar's default, median Walden FOM of single-channel SAR ADCs with ENOB 4-8
    published since 2010 in Murmann's survey (25 fJ/step -> 0.40 pJ at 4 bits) and median area
    per conversion step (63 um^2 -> 0.001 mm^2 at 4 bits).
 7. Technology 22 nm: digital energies of Horowitz (ISSCC 2014, 45 nm) scaled linearly with the
-   node, areas in F^2 with F = 22 nm; SRAM bit 280 F^2; adder + register 52 transistors/bit.
+   node, areas in F^2 with F = 22 nm; logic (decoders, muxes, adders, flip-flops, the
+   "neurosim" ADC) at Intel's published 22 nm logic density, 15.3 MTr/mm^2 = 135 F^2 per
+   transistor; adder + register 52 transistors per bit, flip-flop 24.
 8. Weight duplication as NeuroSim's pipeline (Param.cpp: pipeline = true, speedUpDegree = 8):
    Chip.cpp ChipDesignInitialize caps the degree at max / min input size of the conv layers
    (32 / 8 = 4) and maps layer i ceil((IFM_i / ceil(32 / 4))^2) times: conv 1-2 x16,
@@ -58,11 +66,12 @@ Assumptions (all of them):
    NeuroSim's switch-matrix sizing 14x at 22 nm), logic energy 0.13 fJ per transistor at 45 nm
    (Horowitz's 8-bit add over 8 x 28-T adders) scaled with the node; bit lines charged to
    0.5 V at 0.2 fF/um (NeuroSim SubArray.cpp) once per column, cycle and row group.
-10. Buffers: SRAM bit cells (280 F^2, no macro periphery; NeuroSim uses register files) for a
-   tile-level buffer per layer holding one input of the layer, a global buffer holding the
-   largest input + output of any layer, and the tile registers; SRAM access energy Horowitz
-   (10 pJ per 64 bits at 45 nm) scaled with the node; every layer input read per tile, every
-   output written once.
+10. Buffers: register files (NeuroSim Param.cpp globalBufferType = tileBufferType =
+   peBufferType = false): 24-T flip-flops at logic density per bit, one flip-flop switching
+   per bit accessed, for a tile-level buffer per layer holding one input of the layer, a global
+   buffer holding the largest input + output of any layer, and the tile registers (one input
+   vector, one partial sum per weight column); every layer input read per tile, every output
+   written once.
 11. Interconnect: an H-tree of 128 wires (NeuroSim's 128-column buffer core) at a 4 F pitch
    over the square chip (side = sqrt of the area of tiles and buffers), one leaf per 16 arrays
    (a NeuroSim tile); every input and output activation bit moves root to leaf (length =
@@ -70,12 +79,13 @@ Assumptions (all of them):
    NeuroSim measures 0.18 on VGG-8).
 12. Leakage: 10.75 uW/mm^2 (NeuroSim V1.4's own release test of VGG-8 at 22 nm: 911 uW over
    84.8 mm^2) over the chip area for one pipeline period.
-13. Not modelled by memxbar (and included in NeuroSim): pooling and activation units, control
-   logic, level shifters, buffer-macro periphery, interconnect latency, NeuroSim's post-layout
-   energy factor (zeta = 1.22, Param.cpp validated = true), NeuroSim's 40 nm feature size for
-   its 22 nm layouts (Param.cpp featuresize = wire width; memxbar's F = 22 nm).
-   memxbar's cell energy is the full ohmic power V_read^2 G over the whole 10 ns read pulse
-   for every driven cell; NeuroSim integrates the cell current over the sense time instead.
+13. Activation and pooling units: one 8-bit comparison per ReLU element and inputs - outputs
+   per 2x2 max pooling (0.63 M per image), as 8-bit additions, 16 lanes per module.
+14. Not modelled by memxbar (and included in NeuroSim): control logic, write-path switch
+   matrices and level shifters, buffer-macro periphery, interconnect latency,
+   NeuroSim's post-layout energy factor (zeta = 1.22, Param.cpp validated = true) and its
+   40 nm feature size for its 22 nm layouts (Param.cpp featuresize = wire width; memxbar's
+   F = 22 nm, with logic at the measured density of a 22 nm process instead).
 
 References printed: the V1.4 manual's Table VII (as recorded in reference/landscape.md; 32 rows:
 11.25 TOPS/W, 6.25 TOPS, 381.9 mm^2; 64 rows: 19.88 TOPS/W) and NeuroSim V1.4's own release
@@ -83,12 +93,14 @@ test of the same network (Data/1.4_Release_test.csv: 64 rows 20.06 TOPS/W, 6.84 
 83.07 mm^2; 128 rows 23.94 TOPS/W, 6.34 TOPS, 84.77 mm^2), whose area is 4.5x below the
 manual's at the same node and array size.
 
-Run: ``.venv/bin/python benchmarks/neurosim_vgg8.py`` (about 3 minutes on 2 CPU cores).
+Run: ``.venv/bin/python benchmarks/neurosim_vgg8.py [out.png]`` (about 1 minute on 2 CPU cores;
+the plot of the like-for-like breakdown goes to benchmarks/neurosim_vgg8.png by default).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 
 import torch
@@ -99,7 +111,7 @@ from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
 from memxbar.devices import presets
 from memxbar.mapping import program, to_analog
-from memxbar.mapping.cost import capture_inputs, estimate_cost
+from memxbar.mapping.cost import capture_inputs, estimate_cost, plot_breakdown
 
 NEUROSIM = {32: {"TOPS/W": 11.25, "area_mm2": 381.9, "TOPS": 6.25}, 64: {"TOPS/W": 19.88}}
 RELEASE_TEST = {64: {"TOPS/W": 20.06, "area_mm2": 83.07, "TOPS": 6.84},
@@ -136,7 +148,7 @@ def _ratio(value: float, ref: dict, key: str, fmt: str) -> str:
     return f"{ref[key]:>9{fmt}}{value / ref[key]:>7.2f}"
 
 
-def main(images: int = 2) -> list[dict]:
+def main(images: int = 2, path: str = "benchmarks/neurosim_vgg8.png") -> list[dict]:
     torch.manual_seed(0)
     model = to_analog(vgg8(), neurosim_rram())
     t0 = time.perf_counter()
@@ -148,27 +160,32 @@ def main(images: int = 2) -> list[dict]:
     t_run = time.perf_counter() - t0
     rows = []
     t0 = time.perf_counter()
-    for adc_model in ("neurosim", "survey"):
-        for rp in (32, 64, 128):
-            cm = CostModel(node=22e-9, rows_parallel=rp, adc_model=adc_model)
-            rep = estimate_cost(model, captured, cm, duplication=DUPLICATION)
-            ref = {**RELEASE_TEST.get(rp, {}), **NEUROSIM.get(rp, {})}
-            src = {32: "manual", 64: "TOPS/W manual; mm^2, TOPS release test",
-                   128: "release test"}[rp]
-            rows.append({"adc_model": adc_model, "rows_parallel": rp, **rep.totals(),
-                         "ref": ref, "src": src, "report": rep})
+    # NeuroSim's architecture (assumptions 6 and 10) with either ADC model, then memxbar's
+    # out-of-the-box defaults (survey ADC, sample-and-hold read-out, SRAM buffers) for context
+    cases = [(adc, rp, "NeuroSim") for adc in ("neurosim", "survey") for rp in (32, 64, 128)]
+    cases.append(("survey", 32, "memxbar defaults"))
+    for adc_model, rp, arch in cases:
+        options = {"sensing": "per_column", "buffer_type": "register"} if arch == "NeuroSim" \
+            else {}
+        cm = CostModel(node=22e-9, rows_parallel=rp, adc_model=adc_model, **options)
+        rep = estimate_cost(model, captured, cm, duplication=DUPLICATION)
+        ref = {**RELEASE_TEST.get(rp, {}), **NEUROSIM.get(rp, {})}
+        src = {32: "manual", 64: "TOPS/W manual; mm^2, TOPS release test",
+               128: "release test"}[rp]
+        rows.append({"adc_model": adc_model, "rows_parallel": rp, "arch": arch,
+                     **rep.totals(), "ref": ref, "src": src, "report": rep})
     t_cost = time.perf_counter() - t0
     print(f"VGG-8 / CIFAR-10, {images} random images; programming {t_prog:.0f} s, analog run "
-          f"{t_run:.0f} s, costing (6 cost models) {t_cost:.0f} s\n")
-    head = (f"{'ADC model':<9}{'rows':>5} {'TOPS/W':>7}{'NeuroSim':>9}{'ratio':>7}"
-            f" {'mm^2':>7}{'NeuroSim':>9}{'ratio':>7} {'TOPS':>6}{'NeuroSim':>9}{'ratio':>7}"
-            "  reference")
+          f"{t_run:.0f} s, costing ({len(cases)} cost models) {t_cost:.0f} s\n")
+    head = (f"{'architecture':<17}{'ADC model':<9}{'rows':>5} {'TOPS/W':>7}{'NeuroSim':>9}"
+            f"{'ratio':>7} {'mm^2':>7}{'NeuroSim':>9}{'ratio':>7} {'TOPS':>6}{'NeuroSim':>9}"
+            f"{'ratio':>7}  reference")
     print(head)
     print("-" * len(head))
     for r in rows:
         ref = r["ref"]
-        print(f"{r['adc_model']:<9}{r['rows_parallel']:>5} {r['TOPS_per_W']:>7.3g}"
-              + _ratio(r["TOPS_per_W"], ref, "TOPS/W", ".4g")
+        print(f"{r['arch']:<17}{r['adc_model']:<9}{r['rows_parallel']:>5} "
+              f"{r['TOPS_per_W']:>7.3g}" + _ratio(r["TOPS_per_W"], ref, "TOPS/W", ".4g")
               + f" {r['area_mm2']:>7.4g}" + _ratio(r["area_mm2"], ref, "area_mm2", ".4g")
               + f" {r['TOPS_pipelined']:>6.3g}" + _ratio(r["TOPS_pipelined"], ref, "TOPS", ".3g")
               + f"  {r['src']}")
@@ -178,19 +195,24 @@ def main(images: int = 2) -> list[dict]:
           f"TOPS/W, {m['TOPS/W']}, is within 1 % of the manual's). TOPS: pipelined, with weight "
           "duplication.")
     for r in rows:
-        if r["rows_parallel"] in (32, 64):
+        if r["rows_parallel"] == 32:
             rep = r["report"]
             e = rep.energy_breakdown.sum()
             a = rep.area_breakdown.sum()
             dens = ", ".join(f"{v:.2f}" for v in rep.layers["input_density"])
-            print(f"\n{r['adc_model']} ADC, {r['rows_parallel']} rows: energy "
+            print(f"\n{r['arch']} architecture, {r['adc_model']} ADC, {r['rows_parallel']} "
+                  f"rows: energy "
                   f"{rep.energy * 1e6:.4g} uJ/image = "
                   + ", ".join(f"{k} {100 * v / e.sum():.1f} %" for k, v in e.items())
                   + f"\n  area {rep.area * 1e6:.4g} mm^2 = "
                   + ", ".join(f"{k} {100 * v / a.sum():.1f} %" for k, v in a.items())
                   + f"\n  input bit density per layer (non-zero row-cycles): {dens}")
+    like = next(r["report"] for r in rows if r["arch"] == "NeuroSim"
+                and r["adc_model"] == "neurosim" and r["rows_parallel"] == 32)
+    plot_breakdown(like, path)
+    print(f"\nplot: {path}")
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    main(path=sys.argv[1] if len(sys.argv) > 1 else "benchmarks/neurosim_vgg8.png")

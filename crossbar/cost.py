@@ -3,12 +3,13 @@
 One forward MVM of a tile (see :mod:`memxbar.crossbar.tile`) is costed from what actually
 happens in it, not from averages:
 
-- ``cells``: ohmic read power of every cell over the read pulse, from the tile's conductances
+- ``cells``: ohmic read power of every cell while it conducts, from the tile's conductances
   (device read means at the tile's read time) and the DAC planes of the real inputs:
-  ``E = t_read * V_read^2 * sum_cycles sum_rows (code * volt)^2 * G_row``, where ``G_row`` is the
-  sum of the conductances of a row over the used columns of every array of the tile (offset
-  reference column included). Wire (IR-drop) losses are neglected and a non-ohmic cell is
-  treated with its low-field conductance.
+  ``E = t_sense * V_read^2 * sum_cycles sum_rows (code * volt)^2 * G_row``, where ``G_row`` is
+  the sum of the conductances of a row over the used columns of every array of the tile (offset
+  reference column included) and ``t_sense`` is set by ``CostModel.sensing`` (below). Wire
+  (IR-drop) losses are neglected and a non-ohmic cell is treated with its low-field
+  conductance.
 - ``dac``: one row-driver event per non-zero input code and read cycle (event-driven: a zero
   input costs nothing, so activation sparsity shows in the energy).
 - ``adc``: one conversion per ADC-converted column (differential pairs are subtracted before
@@ -22,7 +23,8 @@ happens in it, not from averages:
   (``wire_capacitance * rows * cell pitch * V_read^2``, as NeuroSim's array energy; the cell
   pitch is the square root of the cell area).
 - ``shift_add``: one accumulator addition per conversion (recombining cycles, slices, groups).
-- ``buffer``: the tile's input activations read from an SRAM activation buffer.
+- ``buffer``: the tile's input activations read from the activation buffer (SRAM or a
+  register file, ``CostModel.buffer_type``).
 
 Partial row activation: ``CostModel.rows_parallel`` rows are read per conversion (NeuroSim's
 "rows read in parallel"); the rows holding weights are read in ``ceil(rows / rows_parallel)``
@@ -30,14 +32,27 @@ groups, which multiplies ADC conversions, shift-adds and read cycles, not the ce
 accuracy simulation (``Tile.mvm``) always reads all rows at once; ``rows_parallel`` affects the
 cost only.
 
+Sensing (``CostModel.sensing``), two read-out architectures:
+
+- "sample_hold" (default): every column integrates its current during the device's read pulse
+  (``t_sense = read_time``) onto a sample-and-hold, then the shared ADC converts the held
+  columns one after the other. MVM latency per read cycle and row group:
+  ``read_time + conversions_per_adc * t_conv``.
+- "per_column": current-mode sensing through the column multiplexer (NeuroSim's default,
+  ``currentMode = true``): a column conducts only while its ADC converts it, the unselected
+  bit lines float (NeuroSim SubArray.cpp), so ``t_sense = t_conv`` per column and the latency
+  per read cycle and row group is ``conversions_per_adc * t_conv``.
+
 Latency of one MVM (one input vector; the tiles of a stack run in parallel):
-``cycles * groups * (t_read + conversions_per_ADC * t_conv)``, with ADCs shared by
-``adc_share`` columns through a multiplexer.
+``cycles * groups * (t_pulse + conversions_per_adc * t_conv)``, with ADCs shared by
+``adc_share`` columns through a multiplexer and ``t_pulse`` the read pulse of "sample_hold"
+sensing (0 for "per_column").
 
 Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, row decoders
 and switch matrices (per row), column multiplexers (per column), shift-add units and the tile's
-input/output registers. Logic is counted in minimum transistors at SRAM density
-(``sram_cell_area / 6`` F^2 each).
+input/output registers (D flip-flops). Logic is counted in transistors at the published logic
+density of the node (``logic_transistor_area`` F^2 each: Intel's 22 nm and 14 nm standard-cell
+densities give 135 F^2), about 3x the area per transistor of a 6T SRAM cell.
 
 Technology scaling (stated rule): digital energies quoted at 45 nm (Horowitz, ISSCC 2014) and the
 DAC figures quoted at 32 nm (ISAAC) scale linearly with the node F (switched capacitance ~ F at
@@ -46,12 +61,11 @@ areas given in F^2 scale with F^2. Survey ADC figures are used as measured (not 
 Interconnect between tiles, chip-level buffers and leakage are costed per network in
 :mod:`memxbar.mapping.cost` from the parameters declared here.
 
-Cell energy: memxbar charges the ohmic power ``V^2 G`` of every driven cell over the device's
-whole read pulse (``read_time``). NeuroSim counts the capacitive charge of the bit and word
-lines as array energy and the cell current inside the sense amplifier / ADC over its sensing
-time (SarADC.cpp column power x (bits + 1) ns); both are physical, memxbar's is the upper bound
-for a read pulse that lasts ``read_time``: set the device's ``read_time`` to the sensing time
-to cost a pulse that ends with the conversion.
+Cell energy: with "sample_hold" sensing memxbar charges the ohmic power ``V^2 G`` of every
+driven cell over the device's whole read pulse (``read_time``); with "per_column" sensing only
+over the conversion of its column, as NeuroSim counts the cell current inside its sense
+amplifier or ADC over the sensing time (SarADC.cpp column power x (bits + 1) ns). The
+capacitive charge of the bit lines is the ``mux`` component in both.
 """
 
 from __future__ import annotations
@@ -73,6 +87,8 @@ from .tile import Tile, TileConfig
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
 ADC_MODELS = ("survey", "neurosim")
+SENSING = ("sample_hold", "per_column")
+BUFFER_TYPES = ("sram", "register")
 CELL_TYPES = ("1R", "1T1R", "1FeFET", "1T1MTJ")
 
 _HOROWITZ = ("M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC "
@@ -83,6 +99,9 @@ _NEUROSIM = "DNN+NeuroSim V1.4 (Peng/Lee et al.), Inference_pytorch/NeuroSIM"
 _SURVEY = ("B. Murmann, ADC Performance Survey 1997-2025 (crossbar/data/adc_survey_murmann.csv, "
            "BSD-3)")
 _WESTE = "N. Weste, D. Harris, CMOS VLSI Design, 4th ed. (2011)"
+_BOHR = ("M. Bohr, 'Let's clear up the node naming mess', Intel Newsroom, 28 March 2017: "
+         "logic transistor density (0.6 NAND2 + 0.4 scan flip-flop cells) 15.3 MTr/mm^2 at "
+         "22 nm (135 F^2 per transistor) and 37.5 MTr/mm^2 at 14 nm (136 F^2)")
 _NVMX = "NVMExplorer survey (Pentecost et al., HPCA 2022), shared/data/surveys/nvm"
 
 # NeuroSim V1.4 SarADC.cpp GetColumnPower, HP roadmap: power = (a * bits + b) uW (+ a column
@@ -113,6 +132,9 @@ class CostModel(Parametrized):
     architecture tags; time-interleaved designs ("TI") are left out unless
     ``adc_time_interleaved`` is True (a column ADC is a single channel). ``rows_parallel``
     changes the cost only: the accuracy simulation (``Tile.mvm``) reads all rows at once.
+    ``sensing``: "sample_hold" or "per_column" read-out (see the module docstring).
+    ``buffer_type``: activation buffers of SRAM bit cells ("sram") or of flip-flops
+    ("register", NeuroSim's register files).
     """
 
     node: float = param(22e-9, unit="m", gt=0.0, le=1e-6, doc="CMOS technology node F",
@@ -158,6 +180,7 @@ class CostModel(Parametrized):
                                   doc="DAC resolution costed for an ideal (bits = 0) DAC",
                                   source="assumption; aihwkit's defaults: 9-bit ADC, 7-bit DAC")
     rows_parallel: int | None = None
+    sensing: Literal["sample_hold", "per_column"] = "sample_hold"
     # ----------------------------------------------------------------- DAC / row drivers
     dac_energy_1bit: float = param(3.9e-15, unit="J", ge=0.0,
                                    doc="1-bit row driver, one event, at dac_node and dac_cols; "
@@ -182,8 +205,17 @@ class CostModel(Parametrized):
                                        source=_HOROWITZ)
     sram_cell_area: float = param(280.0, unit="F^2", gt=0.0, doc="6T SRAM bit cell",
                                   source=_NEUROSIM + " Param.cpp: SRAM cell 10F x 28F")
+    buffer_type: Literal["sram", "register"] = "sram"
+    register_transistors: float = param(
+        24.0, gt=0.0, doc="transistors per register bit (master-slave D flip-flop); a "
+                          "register-file buffer bit and the tile's input/output registers",
+        source=_WESTE + " (24-T flip-flop); " + _NEUROSIM + " Param.cpp: register-file "
+        "buffers (globalBufferType = tileBufferType = peBufferType = false)")
+    logic_transistor_area: float = param(
+        135.0, unit="F^2", gt=0.0, doc="area of one logic transistor, placed standard cells",
+        source=_BOHR)
     logic_transistors_per_bit: float = param(
-        52.0, gt=0.0, doc="transistors per bit of an adder + register (area at SRAM density)",
+        52.0, gt=0.0, doc="transistors per bit of an adder + register",
         source="28-T mirror full adder + 24-T master-slave flip-flop (Weste & Harris, CMOS "
                "VLSI Design, 4th ed.)")
     transistor_energy: float = param(
@@ -244,6 +276,10 @@ class CostModel(Parametrized):
 
     def _check(self) -> None:
         o = "CostModel"
+        for name, allowed in (("sensing", SENSING), ("buffer_type", BUFFER_TYPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{o}.{name} = {getattr(self, name)!r} is not allowed; "
+                                 f"allowed: {', '.join(allowed)}")
         if self.adc_model not in ADC_MODELS:
             raise ValueError(f"{o}.adc_model = {self.adc_model!r} is not allowed; allowed: "
                              f"{', '.join(ADC_MODELS)}")
@@ -377,11 +413,11 @@ def adc_energy(bits: int, model: CostModel) -> float:
 def adc_area(bits: int, model: CostModel) -> float:
     """Area (m^2) of one ``bits``-bit ADC: "survey": area per conversion step (percentile over
     the selected designs, as measured) times ``2^bits``; "neurosim": NeuroSim's SAR transistor
-    count times the area of a transistor at SRAM density (``sram_cell_area / 6`` F^2)."""
+    count times the area of a logic transistor (:func:`transistor_area`)."""
     _check_bits("adc_area", bits)
     if model.adc_model == "survey":
         return adc_survey_figures(model)[1] * 2.0 ** bits
-    return _sar_transistors(bits) * model.sram_cell_area / 6.0 * model.node ** 2
+    return _sar_transistors(bits) * transistor_area(model)
 
 
 def adc_conversion_time(bits: int, model: CostModel) -> float:
@@ -421,25 +457,35 @@ def add_energy(width: int | float, model: CostModel) -> float:
     return e * model.node / model.digital_node
 
 
-def sram_energy(bits: int | float, model: CostModel) -> float:
-    """Energy (J) of reading or writing ``bits`` bits of the SRAM activation buffer."""
+def buffer_energy(bits: int | float, model: CostModel) -> float:
+    """Energy (J) of reading or writing ``bits`` bits of the activation buffer: SRAM access
+    energy, or for a register file ``register_transistors`` switching per bit, at the node."""
+    if model.buffer_type == "register":
+        return float(bits) * logic_energy(model.register_transistors, model)
     return float(bits) * model.sram_energy_per_bit * model.node / model.digital_node
 
 
-def sram_area(bits: int | float, model: CostModel) -> float:
-    """Area (m^2) of ``bits`` SRAM bit cells (array only, no macro periphery)."""
+def buffer_area(bits: int | float, model: CostModel) -> float:
+    """Area (m^2) of ``bits`` bits of activation buffer: SRAM bit cells (array only, no macro
+    periphery) or register-file flip-flops (:func:`register_area`)."""
+    if model.buffer_type == "register":
+        return register_area(bits, model)
     return float(bits) * model.sram_cell_area * model.node ** 2
 
 
+def register_area(bits: int | float, model: CostModel) -> float:
+    """Area (m^2) of ``bits`` D flip-flops (``register_transistors`` each)."""
+    return float(bits) * model.register_transistors * transistor_area(model)
+
+
 def logic_area(bits: int | float, model: CostModel) -> float:
-    """Area (m^2) of a ``bits``-wide adder with its register (transistors at SRAM density)."""
-    return float(bits) * model.logic_transistors_per_bit * model.sram_cell_area / 6.0 \
-        * model.node ** 2
+    """Area (m^2) of a ``bits``-wide adder with its register."""
+    return float(bits) * model.logic_transistors_per_bit * transistor_area(model)
 
 
 def transistor_area(model: CostModel) -> float:
-    """Area (m^2) of one minimum logic transistor: a sixth of the 6T SRAM bit cell."""
-    return model.sram_cell_area / 6.0 * model.node ** 2
+    """Area (m^2) of one logic transistor: ``logic_transistor_area * node^2``."""
+    return model.logic_transistor_area * model.node ** 2
 
 
 def logic_energy(transistors: float, model: CostModel) -> float:
@@ -506,12 +552,26 @@ def accumulator_bits(config: TileConfig, model: CostModel, groups: int = 1) -> i
     return adc_bits(config, model) + shift_in + shift_w + math.ceil(math.log2(max(groups, 1)))
 
 
+def read_pulse(config: TileConfig, model: CostModel) -> float:
+    """Time (s) the rows are driven before the conversions start: the device's read pulse
+    with "sample_hold" sensing, 0 with "per_column" sensing (columns conduct while converted)."""
+    return config.device.read_time if model.sensing == "sample_hold" else 0.0
+
+
+def sense_time(config: TileConfig, model: CostModel) -> float:
+    """Time (s) a driven cell conducts per read cycle and row group: the read pulse
+    ("sample_hold") or the conversion of its column ("per_column")."""
+    if model.sensing == "sample_hold":
+        return config.device.read_time
+    return adc_conversion_time(adc_bits(config, model), model)
+
+
 def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None) -> float:
     """Time (s) of one MVM (one input vector) of a tile: read cycles x row groups x (read
     pulse + conversions per shared ADC x conversion time). ``groups`` defaults to all rows."""
     g = row_groups(config.rows, model) if groups is None else groups
     t_conv = adc_conversion_time(adc_bits(config, model), model)
-    return config.dac.n_cycles * g * (config.device.read_time
+    return config.dac.n_cycles * g * (read_pulse(config, model)
                                       + conversions_per_adc(config, model) * t_conv)
 
 
@@ -519,8 +579,8 @@ def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
     """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
     "adc", "dac" (one driver per row of each array), "decoder" (row decoder, register and
     switch matrix per row of each array), "mux" (column multiplexer per physical column),
-    "shift_add" (one accumulator per ADC) and "buffer" (input register of one vector and output
-    register of its partial sums)."""
+    "shift_add" (one accumulator per ADC) and "buffer" (flip-flop input register of one vector
+    and output register of its partial sums)."""
     groups = row_groups(config.rows, model)
     acc = accumulator_bits(config, model, groups)
     nadc = n_adcs(config, model)
@@ -533,8 +593,8 @@ def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
         "mux": config.cols * config.n_arrays * model.mux_transistors * transistor_area(model),
         "adc": nadc * adc_area(adc_bits(config, model), model),
         "shift_add": nadc * logic_area(acc, model),
-        "buffer": sram_area(config.rows * dac_bits(config, model) + config.weight_cols * acc,
-                            model),
+        "buffer": register_area(config.rows * dac_bits(config, model)
+                                + config.weight_cols * acc, model),
     }
 
 
@@ -602,10 +662,10 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     dev = cfg.device
     B = x.shape[-2]
     planes, _, volt = cfg.dac.encode(x.to(torch.float64))
-    # cells: t_read V^2 sum_c sum_rows (code volt)^2 G_row, G_row over every used column/array
+    # cells: t_sense V^2 sum_c sum_rows (code volt)^2 G_row, G_row over every used column/array
     g_row = dev.read_mean(tile.state, tile.t).to(torch.float64).sum(dim=(-3, -1))  # (*shape,R)
     v2 = (planes * volt).square_().sum(dim=(0, -2))  # (*lead, R)
-    e_cells = dev.read_time * dev.read_voltage ** 2 * float((v2 * g_row).sum())
+    e_cells = sense_time(phys, model) * dev.read_voltage ** 2 * float((v2 * g_row).sum())
     # row drivers: one event per non-zero code and cycle, in every tile the input reaches
     active = (planes != 0).sum(dim=(0, -2)).to(torch.float64)  # (*lead, R)
     n_active = float(active.expand(*shape, cfg.rows).sum())
@@ -624,7 +684,7 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     e_adc = conversions * adc_energy(bits, model)
     e_sa = conversions * add_energy(accumulator_bits(phys, model, gmax), model)
     # activation buffer: every input of a used row read once
-    e_buf = sram_energy(B * int(used.sum()) * dac_bits(phys, model), model)
+    e_buf = buffer_energy(B * int(used.sum()) * dac_bits(phys, model), model)
     # row periphery: one decoder/switch-matrix event per driven row and cycle
     e_dec = n_active * logic_energy(model.decoder_transistors, model)
     # column periphery: a mux switch per conversion, every bit line charged per cycle and group
@@ -632,7 +692,7 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     e_mux = (conversions * logic_energy(model.mux_transistors, model)
              + line_reads * bitline_energy(phys, model))
     t_conv = adc_conversion_time(bits, model)
-    latency = nc * gmax * (dev.read_time + conversions_per_adc(phys, model) * t_conv)
+    latency = nc * gmax * (read_pulse(phys, model) + conversions_per_adc(phys, model) * t_conv)
     energy = {"cells": e_cells, "dac": e_dac, "decoder": e_dec, "mux": e_mux, "adc": e_adc,
               "shift_add": e_sa, "buffer": e_buf}
     return MVMCost(energy=energy, latency=latency, conversions=conversions,

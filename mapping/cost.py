@@ -8,12 +8,18 @@ by the example's batch size (its first dimension).
 
 Beyond the tile components ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer"
 input reads), a layer adds "accumulate": the digital addition of the partial sums of its row
-blocks; "buffer": its output activations written to the activation buffer
-(``activation_bits`` each); "interconnect": every input and output activation bit of the layer
-moved between the global buffer and the layer's tiles over the chip's H-tree (root-to-leaf
-length ``L``, the side of the square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2``
-per bit); "leakage": ``leakage_density`` x chip area x pipeline period (``1 / throughput``),
-shared among the layers by their area.
+blocks; "function": the digital activation and pooling modules that run after it in the
+forward pass (ReLU-type activations: one ``activation_bits`` comparison per element; max or
+average pooling: ``inputs - outputs`` comparisons or additions, exact for windows that tile
+their input), costed as ``activation_bits``-wide additions, with ``bus_width /
+activation_bits`` lanes of adder + register per module in the area (other digital modules,
+such as sigmoid, tanh or normalisation, and functional calls are not costed); "buffer": its
+output activations written to the activation buffer (``activation_bits`` each);
+"interconnect": every input and output activation bit of the layer moved between the global
+buffer and the layer's tiles over the chip's H-tree (root-to-leaf length ``L``, the side of
+the square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2`` per bit); "leakage":
+``leakage_density`` x chip area x pipeline period (``1 / throughput``), shared among the
+layers by their area.
 
 Weight duplication (``duplication``, NeuroSim's pipeline speed-up): a layer mapped ``k`` times
 has ``k`` times its tiles (area, programming) and splits its MVMs among the copies (latency /
@@ -26,15 +32,16 @@ takes one MVM per output position; layers run in sequence (``latency``). Pipelin
 is free. Interconnect and buffer access times are not in the latency. Ops are ``2 * MACs`` of
 the mapped layers. Area: the tiles of every layer (times its copies), the accumulators of the
 partial sums, a tile-level activation buffer per layer holding one input of the layer (SRAM
-bit cells), a global activation buffer holding the largest input plus output of any layer, and
-the H-tree: ``bus_width`` wires at ``wire_pitch`` along its whole length
-(``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf per
-``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
+bit cells or a register file, ``buffer_type``), a global activation buffer holding the largest
+input plus output of any layer, and the H-tree: ``bus_width`` wires at ``wire_pitch`` along
+its whole length (``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf
+per ``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
 (``program_pulses``) plus ``verify_iterations`` program-and-verify iterations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections.abc import Mapping
@@ -49,19 +56,23 @@ from ..crossbar.cost import (
     CostModel,
     accumulator_bits,
     add_energy,
+    buffer_area,
+    buffer_energy,
     logic_area,
     mvm_cost,
     row_groups,
-    sram_area,
-    sram_energy,
     tile_area,
     tile_program_cost,
 )
 from .convert import analog_layers
 from .layers import AnalogConv2d, _AnalogBase
 
-COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "accumulate", "buffer",
-              "interconnect", "leakage")
+COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "accumulate", "function",
+              "buffer", "interconnect", "leakage")
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh)
+POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+           nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
 CHUNK = 8192  # input vectors costed at once (bounds memory of the DAC planes)
 
 
@@ -185,13 +196,17 @@ def _matrix_inputs(layer: _AnalogBase, x: Tensor) -> Tensor:
 @dataclass
 class LayerInputs:
     """What one forward run of a model fed each analog layer: ``inputs`` (layer name -> the
-    input tensors of its calls), the largest input and output sizes (elements) per call, and
-    the number of ``inferences`` (the example's batch size)."""
+    input tensors of its calls), the largest input and output sizes (elements) per call, the
+    number of ``inferences`` (the example's batch size), and per layer the operations of the
+    activation and pooling modules that ran after it (``function_ops``, whole run) and how many
+    such modules there are (``function_units``)."""
 
     inputs: dict[str, list[Tensor]]
     in_numel: dict[str, int]
     out_numel: dict[str, int]
     inferences: int
+    function_ops: dict[str, float] = dataclasses.field(default_factory=dict)
+    function_units: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, _AnalogBase]]:
@@ -220,10 +235,23 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     ins: dict[str, int] = dict.fromkeys(seen, 0)
     outs: dict[str, int] = dict.fromkeys(seen, 0)
 
+    fops: dict[str, float] = dict.fromkeys(seen, 0.0)
+    funits: dict[str, set[str]] = {name: set() for name in seen}
+    current = [layers[0][0]]  # the analog layer that ran last (functions before it: the first)
+
     def pre(name: str):
         def hook(module: nn.Module, args: tuple) -> None:
             seen[name].append(args[0].detach())
             ins[name] = max(ins[name], args[0].numel())
+            current[0] = name
+        return hook
+
+    def function(name: str):
+        def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
+            n_in = args[0].numel()
+            ops = n_in if isinstance(module, ACTIVATIONS) else max(n_in - out.numel(), 0)
+            fops[current[0]] += float(ops)
+            funits[current[0]].add(name)
         return hook
 
     def post(name: str):
@@ -235,6 +263,9 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     for name, layer in layers:
         handles.append(layer.register_forward_pre_hook(pre(name)))
         handles.append(layer.register_forward_hook(post(name)))
+    for name, module in analog_model.named_modules():
+        if isinstance(module, ACTIVATIONS + POOLING):
+            handles.append(module.register_forward_hook(function(name)))
     was_training = analog_model.training
     try:
         analog_model.eval()
@@ -247,7 +278,8 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
         if not seen[name]:
             raise ValueError(f"capture_inputs: layer {name!r} was not called by the model's "
                              "forward pass on example_input")
-    return LayerInputs(seen, ins, outs, int(example_input.shape[0]))
+    return LayerInputs(seen, ins, outs, int(example_input.shape[0]), fops,
+                       {name: len(units) for name, units in funits.items()})
 
 
 def _copies(duplication: int | Mapping[str, int] | None,
@@ -314,9 +346,14 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     for name, layer in layers:
         k = copies[name]
         e, a, info = _layer_cost(layer, cap.inputs[name], cm)
+        e["function"] = cap.function_ops.get(name, 0.0) * add_energy(cm.activation_bits, cm)
         energy_rows[name] = {c: v / n_inf for c, v in e.items()}
         a = {c: k * v for c, v in a.items()}
-        a["buffer"] += sram_area(math.ceil(cap.in_numel[name] / n_inf) * cm.activation_bits, cm)
+        lanes = max(1, cm.bus_width // cm.activation_bits)
+        a["function"] = cap.function_units.get(name, 0) * lanes * logic_area(
+            cm.activation_bits, cm)
+        a["buffer"] += buffer_area(math.ceil(cap.in_numel[name] / n_inf) * cm.activation_bits,
+                                   cm)
         area_rows[name] = a
         info["copies"] = k
         info["mvms"] = info.pop("vectors") / n_inf
@@ -329,7 +366,7 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
         info_rows.append({"layer": name, **info})
     buf_bits = max((cap.in_numel[n] + cap.out_numel[n]) / n_inf for n, _ in layers) \
         * cm.activation_bits
-    area_rows["global buffer"] = {"buffer": sram_area(math.ceil(buf_bits), cm)}
+    area_rows["global buffer"] = {"buffer": buffer_area(math.ceil(buf_bits), cm)}
     # chip floorplan: a square of the tiles and buffers, an H-tree to one leaf per node
     core = sum(sum(a.values()) for a in area_rows.values())
     side = math.sqrt(core)
@@ -388,7 +425,7 @@ def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
     acc = accumulator_bits(hw, cm, groups) + math.ceil(math.log2(n_rb))
     out_f = tiled.out_features
     energy["accumulate"] = vectors * out_f * (n_rb - 1) * add_energy(acc, cm)
-    energy["buffer"] += sram_energy(vectors * out_f * cm.activation_bits, cm)
+    energy["buffer"] += buffer_energy(vectors * out_f * cm.activation_bits, cm)
     tiles = n_rb * n_cb
     area = {k: tiles * v for k, v in tile_area(hw, cm).items()}
     area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
@@ -428,7 +465,8 @@ def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> 
     e, a = joined("energy_breakdown"), joined("area_breakdown")
     e_unit, e_scale = _unit(float(e.sum(axis=1).max()), "J")
     share = e.div(e.sum(axis=1).where(e.sum(axis=1) > 0, 1.0), axis=0) * 100.0
-    colors = dict(zip(COMPONENTS, plt.get_cmap("tab10").colors, strict=False))
+    colors = dict(zip(COMPONENTS, [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors],
+                      strict=False))
     n = max(len(e), len(a))
     fig, axes = plt.subplots(1, 3, figsize=(max(12.0, 1.2 * n + 7), 5.2))
     for ax, df, scale, ylabel, title in (
@@ -450,11 +488,16 @@ def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> 
         ax.set_xlabel("layer")
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("\n".join(
-        f"{name + ': ' if name else ''}{t['energy_J'] * 1e9:.3g} nJ/inference, "
-        f"{t['TOPS_per_W']:.3g} TOPS/W, {t['area_mm2']:.3g} mm$^2$, "
-        f"latency {t['latency_s'] * 1e6:.3g} $\\mu$s"
-        for name, t in ((k, r.totals()) for k, r in reports.items())), fontsize="medium")
+    def headline(name: str, t: dict[str, float]) -> str:
+        eu, es = _unit(t["energy_J"], "J")
+        lu, ls = _unit(t["latency_s"], "s")
+        lu = lu.replace("u", r"$\mu$")
+        return (f"{name + ': ' if name else ''}{t['energy_J'] / es:.3g} {eu}/inference, "
+                f"{t['TOPS_per_W']:.3g} TOPS/W, {t['area_mm2']:.3g} mm$^2$, "
+                f"latency {t['latency_s'] / ls:.3g} {lu}")
+
+    fig.suptitle("\n".join(headline(k, r.totals()) for k, r in reports.items()),
+                 fontsize="medium")
     handles, labels = axes[0].get_legend_handles_labels()
     h2, l2 = axes[2].get_legend_handles_labels()
     for h, lab in zip(h2, l2, strict=True):

@@ -95,7 +95,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.evaluate import design_cost
-    from memxbar.studies.spec import Choices, load_spec
+    from memxbar.studies.spec import Choices, SpecError, load_spec, parse_spec, tomllib
 
     spec = load_spec(args.file)
     chosen = {}
@@ -119,9 +119,25 @@ def _cost(args: argparse.Namespace) -> None:
     if unknown:
         raise UserError(f"--set {', '.join(unknown)}: not searched by this study; searched: "
                         f"{', '.join(spec.search_space()) or 'none'}")
+    fields = dict(spec.cost)
+    for item in args.cost:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--cost {item!r}: expected NAME=VALUE")
+        try:  # a TOML value (number, true/false, "string"); else the bare text
+            fields[name] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            fields[name] = value
+    try:
+        cost_model = parse_spec({**spec.model_dump(mode="json"), "cost": fields},
+                                check_files=False, source="--cost").cost_model()
+    except SpecError as e:
+        raise UserError(str(e)) from None
     print("design: " + ", ".join(f"{k}={v}" for k, v in searched.items()))
+    if fields:
+        print("cost model: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
     design_cost(spec, spec.resolve(searched), cache_dir=spec.output_dir / "cache",
-                plot=args.plot)
+                plot=args.plot, cost_model=cost_model)
 
 
 def _study_list(args: argparse.Namespace) -> None:
@@ -244,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("file", help="study file or ready-made study name")
     cost.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                       help="value of a searched field (default: its first value)")
+    cost.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
+                      help="cost-model field over the study's [cost] table, e.g. "
+                           "sensing=per_column, rows_parallel=32, adc_model=neurosim")
     cost.add_argument("--plot", help="write the breakdown plot (.png or .svg) here")
     cost.set_defaults(func=_cost)
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..crossbar.cost import CostModel
 from ..crossbar.periphery import ADC, DAC
 from ..crossbar.tile import TileConfig
 from ..mapping import MappingConfig, drift, estimate_cost, program, to_analog
@@ -164,7 +165,7 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
             drift(analog, t_eval, generator=gen)
             acc[r, i] = evaluate(analog, test_loader)
     drift(analog, 0.0)
-    report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES])
+    report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES], spec.cost_model())
     totals = report.totals()
     out: dict[str, Any] = {accuracy_key(t): float(acc[:, i].mean()) for i, t in enumerate(times)}
     out[metric_key("energy_per_inference")] = totals["energy_J"]
@@ -184,9 +185,11 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
 
 
 def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | None = None,
-                seed: int = 0, plot: str | None = None) -> Any:
+                seed: int = 0, plot: str | None = None,
+                cost_model: CostModel | None = None) -> Any:
     """Print (and with ``plot``, draw) the cost report of one design of a study: the workload's
-    digitally trained model on the design's hardware, costed on real test inputs."""
+    digitally trained model on the design's hardware, costed on real test inputs with
+    ``cost_model`` (default: the study's ``[cost]`` table)."""
     from ..mapping.cost import cost
 
     train_set, test_set, shape = load_workload(spec)
@@ -194,4 +197,5 @@ def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | No
     analog = to_analog(model, hardware_config(spec, params), mapping=mapping_config(params))
     program(analog, generator=torch.Generator().manual_seed(seed),
             calibration=train_set.tensors[0][:CALIBRATION_SAMPLES])
-    return cost(analog, test_set.tensors[0][:COST_SAMPLES], plot=plot)
+    return cost(analog, test_set.tensors[0][:COST_SAMPLES], cost_model or spec.cost_model(),
+                plot=plot)

@@ -374,6 +374,8 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
         f"- searched: {', '.join(searched) or 'nothing'}; sampler {spec.sampler.kind}, "
         f"budget {spec.n_trials} trials, seed {spec.study.seed}",
         f"- fixed: {', '.join(f'{k}={v}' for k, v in fixed.items())}",
+        "- cost model: " + (", ".join(f"{k}={v}" for k, v in spec.cost.items())
+                            or "memxbar's defaults"),
         f"- evaluation times: {', '.join(time_label(t) for t in spec.evaluation.times)}",
         "- objectives: " + ", ".join(f"{o.sense} {o.label}" for o in spec.objectives),
         f"- trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.FAIL]} failed, "

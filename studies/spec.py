@@ -1,6 +1,6 @@
 """Study files: a TOML file validated by pydantic (see DESIGN.md, studies/).
 
-A study file has six tables (every field below, with defaults, is in ``quickstart.toml``):
+A study file has seven tables (every field below, with defaults, is in ``quickstart.toml``):
 
 - ``[study]``: ``name``, ``seed``, ``trials``, ``output`` (folder, relative to the current
   directory; default ``runs/<name>``), ``storage`` (Optuna RDB URL; default an SQLite file
@@ -11,6 +11,9 @@ A study file has six tables (every field below, with defaults, is in ``quickstar
 - ``[hardware]``: one value or a search range per field (see :data:`HARDWARE_DOMAINS`), and
   ``[hardware.measured.NAME]`` tables (``file``, ``g_min``, ``g_max``) that make a measured-device
   file usable as ``device = "NAME"``.
+- ``[cost]``: fixed fields of the cost model (:class:`memxbar.crossbar.cost.CostModel`: node,
+  ADC model, rows read in parallel, sensing, buffer type...) for the energy, latency and area
+  objectives; default memxbar's defaults.
 - ``[evaluation]``: ``times`` since programming (seconds, or strings such as ``"1 h"``,
   ``"10 years"``), ``repeats`` (programming draws per design).
 - ``[[objectives]]``: ``metric`` (one of :data:`METRICS`), ``time`` (accuracy only; one of the
@@ -28,6 +31,7 @@ Errors: :func:`load_spec` raises :class:`SpecError`, one line naming the file, e
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -53,6 +57,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..crossbar.cost import CostModel
 from ..crossbar.periphery import MAX_BITS, RANGE_MODES
 from ..crossbar.tile import ENCODINGS, LAYOUTS, READ_NOISE, UPDATE_MODES
 from ..devices import presets
@@ -75,6 +80,7 @@ INPUT_SCALING = ("dynamic", "calibrated")
 # studies resume
 ADDED_FIELDS: dict[tuple[str, ...], Any] = {
     ("hardware", "input_scaling"): "dynamic",
+    ("cost",): {},
     ("workload", "training", "adc_recalibrate_every"): 0,
 }
 
@@ -669,9 +675,26 @@ class StudySpec(_Model):
     study: StudySection = Field(default_factory=StudySection)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
+    cost: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationSpec
     objectives: list[ObjectiveSpec] = Field(min_length=1)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+
+    @field_validator("cost")
+    @classmethod
+    def _cost_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Every ``[cost]`` entry must be a :class:`CostModel` field with an allowed value."""
+        names = [f.name for f in dataclasses.fields(CostModel)]
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
+                             f"{', '.join(names)}")
+        try:
+            CostModel(**value)
+        except ValueError as e:
+            raise ValueError(str(e).replace("CostModel: ", "cost: ").replace(
+                "CostModel.", "cost.")) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -824,6 +847,10 @@ class StudySpec(_Model):
         data["training"]["recipe"] = recipe
         data["seed"] = self.study.seed
         return _hash(data)
+
+    def cost_model(self) -> CostModel:
+        """The cost model of the ``[cost]`` table."""
+        return CostModel(**self.cost)
 
     def identity(self) -> dict[str, Any]:
         """The spec without budget and location (``trials``, ``output``, ``storage``): two

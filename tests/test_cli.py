@@ -50,3 +50,12 @@ def test_cost_prints_one_design_of_a_study(tmp_path, capsys, monkeypatch):
     assert "device=pcm-joshi2020" in out and "TOPS/W" in out and plot.stat().st_size > 10_000
     assert main(["cost", "quickstart", "--set", "device=nope"]) == 2
     assert "allowed: rram-falcone2025" in capsys.readouterr().err
+    # cost-model fields over the study's [cost] table: per-column sensing, 32 rows at a time
+    assert main(["cost", "quickstart", "--set", "device=pcm-joshi2020", "--cost",
+                 "sensing=per_column", "--cost", "rows_parallel=32"]) == 0
+    out2 = capsys.readouterr().out
+    assert "cost model: sensing=per_column, rows_parallel=32" in out2
+    assert "rows_parallel 32" in out2 and out2 != out
+    assert main(["cost", "quickstart", "--cost", "sensing=voltage"]) == 2
+    err = capsys.readouterr().err
+    assert "cost.sensing = 'voltage' is not allowed; allowed: sample_hold, per_column" in err

@@ -17,6 +17,8 @@ from memxbar.crossbar.cost import (
     adc_survey_figures,
     add_energy,
     bitline_energy,
+    buffer_area,
+    buffer_energy,
     cell_area,
     dac_energy,
     logic_energy,
@@ -24,6 +26,7 @@ from memxbar.crossbar.cost import (
     mvm_latency,
     n_adcs,
     program_cost,
+    register_area,
     tile_area,
     tile_program_cost,
 )
@@ -227,6 +230,48 @@ def test_stacked_tiles_run_in_parallel_and_add_energy():
         mvm_cost(stack, torch.ones(3, 16))
 
 
+def test_per_column_sensing_conducts_only_during_the_conversion():
+    """Current-mode sensing through the column mux: each column conducts for its own conversion
+    ((bits + 1) ns at 6 bits), not the device's read pulse, and no read pulse precedes the
+    conversions; ADC, driver and bit-line energies are unchanged."""
+    tile = make_tile()
+    cfg = tile.config
+    x = torch.rand(5, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    sh = mvm_cost(tile, x, CostModel())
+    pc = mvm_cost(tile, x, CostModel(sensing="per_column"))
+    t_conv = adc_conversion_time(6, CostModel())
+    assert t_conv == pytest.approx(7e-9)
+    assert pc.energy["cells"] == pytest.approx(
+        sh.energy["cells"] * t_conv / cfg.device.read_time, rel=1e-12)
+    for k in ("dac", "decoder", "mux", "adc", "shift_add", "buffer"):
+        assert pc.energy[k] == sh.energy[k]
+    assert pc.latency == pytest.approx(7 * 8 * t_conv)  # 7 cycles x 8 conversions per ADC
+    assert pc.latency == pytest.approx(mvm_latency(cfg, CostModel(sensing="per_column")))
+    assert sh.latency == pytest.approx(7 * (cfg.device.read_time + 8 * t_conv))
+    with pytest.raises(ValueError, match="sensing.*allowed: sample_hold, per_column"):
+        CostModel(sensing="voltage")
+
+
+def test_register_file_buffers_against_sram():
+    """A register-file bit is a 24-T flip-flop at logic density (135 F^2 per transistor): 11.6x
+    the 280 F^2 SRAM cell; its access switches those 24 transistors instead of an SRAM read."""
+    sram, reg = CostModel(), CostModel(buffer_type="register")
+    f2 = (22e-9) ** 2
+    assert buffer_area(1000, sram) == pytest.approx(1000 * 280 * f2)
+    assert buffer_area(1000, reg) == pytest.approx(1000 * 24 * 135 * f2)
+    assert register_area(1000, sram) == buffer_area(1000, reg)
+    assert buffer_energy(64, sram) == pytest.approx(10e-12 * 22 / 45)  # Horowitz 64-bit SRAM
+    assert buffer_energy(64, reg) == pytest.approx(64 * logic_energy(24, reg))
+    tile = make_tile()
+    x = torch.rand(5, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    e_sram, e_reg = (mvm_cost(tile, x, m).energy["buffer"] for m in (sram, reg))
+    assert e_reg / e_sram == pytest.approx(buffer_energy(1, reg) / buffer_energy(1, sram))
+    # the tile's own input/output registers are flip-flops whatever the buffer type
+    assert tile_area(tile.config, sram)["buffer"] == tile_area(tile.config, reg)["buffer"]
+    with pytest.raises(ValueError, match="buffer_type.*allowed: sram, register"):
+        CostModel(buffer_type="dram")
+
+
 # ---------------------------------------------------------------------- area
 def test_tile_area_components():
     m = CostModel(node=22e-9)
@@ -265,7 +310,7 @@ def test_decoder_and_mux_area_scale_with_rows_and_columns():
     a16 = tile_area(make_tile(rows=16, cols=16).config, m)
     a32 = tile_area(make_tile(rows=32, cols=16).config, m)
     w32 = tile_area(make_tile(rows=16, cols=32).config, m)
-    t_area = m.sram_cell_area / 6 * (22e-9) ** 2
+    t_area = 135 * (22e-9) ** 2  # Intel 22 nm logic density, 15.3 MTr/mm^2
     assert a16["decoder"] == pytest.approx(16 * 58 * t_area)  # 58 transistors per row
     assert a32["decoder"] == pytest.approx(2 * a16["decoder"])
     assert w32["decoder"] == pytest.approx(a16["decoder"])

@@ -204,3 +204,27 @@ def test_interconnect_and_leakage_follow_their_models(mlp, cnn):
         cm.leakage_density * rep.area * period)
     none = estimate_cost(cnn, x, CostModel(leakage_density=0.0))
     assert none.energy_breakdown["leakage"].sum() == 0.0
+
+
+def test_activation_and_pooling_units_follow_the_layer_they_come_after():
+    """ReLU: one comparison per element; 2x2 max pooling: inputs - outputs comparisons; both
+    charged to the analog layer that ran before them, as activation_bits-wide additions, with
+    bus_width / activation_bits lanes of adder + register per module in the area."""
+    from memxbar.crossbar.cost import add_energy, logic_area
+
+    torch.manual_seed(0)
+    net = programmed(nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Flatten(), nn.Linear(4 * 4 * 4, 3)))
+    x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    cap = capture_inputs(net, x)
+    relu, pool = 4 * 8 * 8, 4 * 8 * 8 - 4 * 4 * 4
+    assert cap.function_ops == {"0": 2 * (relu + pool), "4": 0.0}
+    assert cap.function_units == {"0": 2, "4": 0}
+    cm = CostModel()
+    rep = estimate_cost(net, cap, cm)
+    assert rep.energy_breakdown.loc["0", "function"] == pytest.approx(
+        (relu + pool) * add_energy(8, cm))
+    assert rep.energy_breakdown.loc["4", "function"] == 0.0
+    assert rep.area_breakdown.loc["0", "function"] == pytest.approx(
+        2 * (128 // 8) * logic_area(8, cm))
+    assert rep.energy == pytest.approx(float(rep.layers["energy_J"].sum()))

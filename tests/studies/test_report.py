@@ -131,6 +131,7 @@ def test_report_writes_every_table_and_plot(tmp_path: Path) -> None:
     assert "## Failed trials" in md and "RuntimeError: boom" in md
     assert "## Pareto-optimal designs" in md and "[results.parquet](results.parquet)" in md
     assert "8 complete, 1 failed" in md
+    assert "- cost model: memxbar's defaults" in md
 
 
 def test_report_of_a_study_without_results(tmp_path: Path) -> None:

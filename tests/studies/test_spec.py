@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from memxbar.crossbar.cost import CostModel
 from memxbar.devices.measured import MeasuredDevice
 from memxbar.studies.spec import (
     HARDWARE_DOMAINS,
@@ -167,6 +168,17 @@ def test_resolve_and_round_trip(good_file: Path) -> None:
                                                          spec.workload_key())
     data["workload"]["training"]["adc_recalibrate_every"] = 10
     assert parse_spec(data, check_files=False).identity_hash() != spec.identity_hash()
+    # the [cost] table: empty (memxbar's defaults) leaves the identity as before; a cost model
+    # changes the study's objectives, so its identity, but not the trained-model cache key
+    data = spec.model_dump(mode="json")
+    assert data.pop("cost") == {} and spec.cost_model() == CostModel()
+    assert parse_spec(data, check_files=False).identity_hash() == spec.identity_hash()
+    data["cost"] = {"sensing": "per_column", "rows_parallel": 32, "adc_model": "neurosim"}
+    costed = parse_spec(data, check_files=False)
+    assert costed.cost_model() == CostModel(sensing="per_column", rows_parallel=32,
+                                            adc_model="neurosim")
+    assert costed.identity_hash() != spec.identity_hash()
+    assert costed.workload_key() == spec.workload_key()
 
 
 def test_grid_points_and_budget() -> None:
@@ -316,6 +328,12 @@ BAD = [
      ["workload.training.recipe: choices[1] = 'magic' is not allowed",
       "'digital', 'hardware-aware', 'online'"]),
     (lambda d: d.update(extra=1), ["extra: unknown field; allowed fields: study, workload"]),
+    (lambda d: d.update(cost={"sensing": "voltage"}),
+     ["cost.sensing = 'voltage' is not allowed; allowed: sample_hold, per_column"]),
+    (lambda d: d.update(cost={"nodes": 22e-9}),
+     ["cost: unknown field(s) nodes; allowed fields: node,"]),
+    (lambda d: d.update(cost={"node": -1.0}),
+     ["cost.node = -1.0 is out of range; allowed: (0.0, 1e-06] m"]),
 ]
 
 
