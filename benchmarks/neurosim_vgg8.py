@@ -65,13 +65,17 @@ Assumptions (all of them):
    switch matrix 58 minimum transistors per row, column mux 4 per column (Weste & Harris;
    NeuroSim's switch-matrix sizing 14x at 22 nm), logic energy 0.13 fJ per transistor at 45 nm
    (Horowitz's 8-bit add over 8 x 28-T adders) scaled with the node; bit lines charged to
-   0.5 V at 0.2 fF/um (NeuroSim SubArray.cpp) once per column, cycle and row group.
+   0.5 V at 0.2 fF/um (NeuroSim SubArray.cpp) once per column, cycle and row group. Write
+   path: the preset's 1.5 V writes (NeuroSim's Param.cpp: 2 V) exceed the 0.85 V logic supply,
+   so every word, bit and source line (2 per row + 1 per column, 384 per array) has a level
+   shifter of 20,684 F^2 (NeuroSim LevelShifter.cpp, validated layout; 10.0 um^2 at 22 nm).
 10. Buffers: register files (NeuroSim Param.cpp globalBufferType = tileBufferType =
    peBufferType = false): 24-T flip-flops at logic density per bit, one flip-flop switching
    per bit accessed, for a tile-level buffer per layer holding one input of the layer, a global
-   buffer holding the largest input + output of any layer, and the tile registers (one input
-   vector, one partial sum per weight column); every layer input read per tile, every output
-   written once.
+   buffer holding the largest input + output of any layer, and the tile registers: one
+   partial sum per weight column of each array, one input vector per row block of arrays (the
+   arrays of a row block share their input, as NeuroSim's PE shares its input buffer among its
+   16 subarrays); every layer input read per tile, every output written once.
 11. Interconnect: an H-tree of 128 wires (NeuroSim's 128-column buffer core) at a 4 F pitch
    over the square chip (side = sqrt of the area of tiles and buffers), one leaf per 16 arrays
    (a NeuroSim tile); every input and output activation bit moves root to leaf (length =
@@ -81,11 +85,11 @@ Assumptions (all of them):
    84.8 mm^2) over the chip area for one pipeline period.
 13. Activation and pooling units: one 8-bit comparison per ReLU element and inputs - outputs
    per 2x2 max pooling (0.63 M per image), as 8-bit additions, 16 lanes per module.
-14. Not modelled by memxbar (and included in NeuroSim): control logic, write-path switch
-   matrices and level shifters, buffer-macro periphery, interconnect latency,
-   NeuroSim's post-layout energy factor (zeta = 1.22, Param.cpp validated = true) and its
-   40 nm feature size for its 22 nm layouts (Param.cpp featuresize = wire width; memxbar's
-   F = 22 nm, with logic at the measured density of a 22 nm process instead).
+14. Not modelled by memxbar (and included in NeuroSim): control logic, source-line switch
+   matrices, buffer-macro periphery, interconnect latency, NeuroSim's post-layout energy
+   factor (zeta = 1.22, Param.cpp validated = true), and whitespace: memxbar's area is the sum
+   of its components, with no floorplan. Both use F = 22 nm for cells and transistors
+   (NeuroSim's 40 nm featuresize is its wire width).
 
 References printed: the V1.4 manual's Table VII (as recorded in reference/landscape.md; 32 rows:
 11.25 TOPS/W, 6.25 TOPS, 381.9 mm^2; 64 rows: 19.88 TOPS/W) and NeuroSim V1.4's own release

@@ -49,10 +49,12 @@ Latency of one MVM (one input vector; the tiles of a stack run in parallel):
 sensing (0 for "per_column").
 
 Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, row decoders
-and switch matrices (per row), column multiplexers (per column), shift-add units and the tile's
-input/output registers (D flip-flops). Logic is counted in transistors at the published logic
-density of the node (``logic_transistor_area`` F^2 each: Intel's 22 nm and 14 nm standard-cell
-densities give 135 F^2), about 3x the area per transistor of a 6T SRAM cell.
+and switch matrices (per row), column multiplexers (per column), write-path level shifters (per
+word, bit and source line, when the device's write voltage exceeds the logic supply ``vdd``),
+shift-add units and the tile's input/output registers (D flip-flops). Logic is counted in
+transistors at the published logic density of the node (``logic_transistor_area`` F^2 each:
+Intel's 22 nm and 14 nm standard-cell densities give 135 F^2), about 3x the area per transistor
+of a 6T SRAM cell.
 
 Technology scaling (stated rule): digital energies quoted at 45 nm (Horowitz, ISSCC 2014) and the
 DAC figures quoted at 32 nm (ISAAC) scale linearly with the node F (switched capacitance ~ F at
@@ -230,6 +232,12 @@ class CostModel(Parametrized):
             "2 x 14 (sized 14x)",
         source=_WESTE + " (gates, 24-T flip-flop); " + _NEUROSIM
         + " Param.cpp newswitchmatrixsizeratio = 14 at 22 nm")
+    level_shifter_area: float = param(
+        20684.0, unit="F^2", gt=0.0,
+        doc="one write level shifter (thick-oxide cross-coupled latch and inverters, wiring "
+            "included), one per write line when the device's write voltage exceeds vdd",
+        source=_NEUROSIM + " LevelShifter.cpp, validated layout: 205.2F x 70F x 1.44 = "
+        "20,684 F^2 (10.0 um^2 at 22 nm); SubArray.cpp: one per word, bit and source line")
     mux_transistors: float = param(
         4.0, ge=0.0,
         doc="column multiplexer per physical column: transmission gate (2) + select inverter (2)",
@@ -575,26 +583,47 @@ def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None)
                                       + conversions_per_adc(config, model) * t_conv)
 
 
-def tile_area(config: TileConfig, model: CostModel) -> dict[str, float]:
+def write_lines(config: TileConfig) -> int:
+    """Lines of the tile's arrays that a write drives above the logic supply: rows + columns
+    of a two-terminal ("1R") array; word line and bit line per row plus source line per column
+    of a three-terminal cell (1T1R, 1FeFET, 1T1MTJ; NeuroSim's 1T1R pseudo-crossbar)."""
+    per_row = 1 if config.device.cell_type == "1R" else 2
+    return config.n_arrays * (per_row * config.rows + config.cols)
+
+
+def input_register_bits(config: TileConfig, model: CostModel) -> int:
+    """Bits of the register holding one input vector of a tile (``rows`` DAC codes)."""
+    return config.rows * dac_bits(config, model)
+
+
+def tile_area(config: TileConfig, model: CostModel, *,
+              input_register: bool = True) -> dict[str, float]:
     """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
     "adc", "dac" (one driver per row of each array), "decoder" (row decoder, register and
     switch matrix per row of each array), "mux" (column multiplexer per physical column),
-    "shift_add" (one accumulator per ADC) and "buffer" (flip-flop input register of one vector
-    and output register of its partial sums)."""
+    "write" (a level shifter per write line, :func:`write_lines`, when the device's write
+    voltage exceeds ``vdd``), "shift_add" (one accumulator per ADC) and "buffer" (flip-flop
+    output register of the partial sums and, with ``input_register``, the input register of
+    one vector; tiles that share their input vector share one, see
+    :mod:`memxbar.mapping.cost`)."""
     groups = row_groups(config.rows, model)
     acc = accumulator_bits(config, model, groups)
     nadc = n_adcs(config, model)
     rows = config.rows * config.n_arrays
+    shifted = config.device.write_voltage > model.vdd
+    reg_bits = config.weight_cols * acc + (input_register_bits(config, model)
+                                           if input_register else 0)
     return {
         "cells": config.n_arrays * config.rows * config.cols
         * cell_area(config.device.cell_type, model),
         "dac": rows * dac_area(driver_bits(config, model), model),
         "decoder": rows * model.decoder_transistors * transistor_area(model),
         "mux": config.cols * config.n_arrays * model.mux_transistors * transistor_area(model),
+        "write": (write_lines(config) * model.level_shifter_area * model.node ** 2
+                  if shifted else 0.0),
         "adc": nadc * adc_area(adc_bits(config, model), model),
         "shift_add": nadc * logic_area(acc, model),
-        "buffer": register_area(config.rows * dac_bits(config, model)
-                                + config.weight_cols * acc, model),
+        "buffer": register_area(reg_bits, model),
     }
 
 

@@ -30,12 +30,13 @@ Latency: the tiles of a layer work in parallel on one input vector at a time; a 
 takes one MVM per output position; layers run in sequence (``latency``). Pipelined throughput
 (``throughput``): every layer on its own tiles, a new inference enters when the slowest layer
 is free. Interconnect and buffer access times are not in the latency. Ops are ``2 * MACs`` of
-the mapped layers. Area: the tiles of every layer (times its copies), the accumulators of the
-partial sums, a tile-level activation buffer per layer holding one input of the layer (SRAM
-bit cells or a register file, ``buffer_type``), a global activation buffer holding the largest
-input plus output of any layer, and the H-tree: ``bus_width`` wires at ``wire_pitch`` along
-its whole length (``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf
-per ``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
+the mapped layers. Area: the tiles of every layer (times its copies; the tiles of a row block
+share one input register, as they share the input vector), the accumulators of the partial sums,
+a tile-level activation buffer per layer holding one input of the layer (SRAM bit cells or a
+register file, ``buffer_type``), a global activation buffer holding the largest input plus
+output of any layer, and the H-tree: ``bus_width`` wires at ``wire_pitch`` along its whole
+length (``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf per
+``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
 (``program_pulses``) plus ``verify_iterations`` program-and-verify iterations.
 """
 
@@ -58,8 +59,10 @@ from ..crossbar.cost import (
     add_energy,
     buffer_area,
     buffer_energy,
+    input_register_bits,
     logic_area,
     mvm_cost,
+    register_area,
     row_groups,
     tile_area,
     tile_program_cost,
@@ -67,8 +70,8 @@ from ..crossbar.cost import (
 from .convert import analog_layers
 from .layers import AnalogConv2d, _AnalogBase
 
-COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "accumulate", "function",
-              "buffer", "interconnect", "leakage")
+COMPONENTS = ("cells", "dac", "decoder", "mux", "write", "adc", "shift_add", "accumulate",
+              "function", "buffer", "interconnect", "leakage")
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.Hardtanh)
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
@@ -427,7 +430,9 @@ def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
     energy["accumulate"] = vectors * out_f * (n_rb - 1) * add_energy(acc, cm)
     energy["buffer"] += buffer_energy(vectors * out_f * cm.activation_bits, cm)
     tiles = n_rb * n_cb
-    area = {k: tiles * v for k, v in tile_area(hw, cm).items()}
+    area = {k: tiles * v for k, v in tile_area(hw, cm, input_register=False).items()}
+    # the tiles of a row block share its input vector, held in one register
+    area["buffer"] += n_rb * register_area(input_register_bits(hw, cm), cm)
     area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
     prog = tile_program_cost(tiled.tile, cm)
     info = {"kind": type(layer).__name__, "inputs": tiled.in_features, "outputs": out_f,

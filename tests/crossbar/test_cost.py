@@ -11,6 +11,7 @@ import torch
 
 from memxbar.crossbar.cost import (
     CostModel,
+    accumulator_bits,
     adc_area,
     adc_conversion_time,
     adc_energy,
@@ -29,6 +30,7 @@ from memxbar.crossbar.cost import (
     register_area,
     tile_area,
     tile_program_cost,
+    write_lines,
 )
 from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import Tile, TileConfig
@@ -281,6 +283,32 @@ def test_tile_area_components():
     assert a["adc"] == pytest.approx(math.ceil(cfg.adc_cols / 8) * adc_area(4, m))
     assert cell_area("1R", m) < cell_area("1FeFET", m) < cell_area("1T1R", m) < cell_area(
         "1T1MTJ", m)
+    # registers: one input vector (rows x DAC bits) and a partial sum per weight column
+    acc = accumulator_bits(cfg, m)
+    assert a["buffer"] == pytest.approx(register_area(128 * 8 + cfg.weight_cols * acc, m))
+    no_in = tile_area(cfg, m, input_register=False)
+    assert no_in["buffer"] == pytest.approx(register_area(cfg.weight_cols * acc, m))
+
+
+def test_write_level_shifters_follow_lines_and_write_voltage():
+    """A write above the logic supply (0.85 V) needs a level shifter (20,684 F^2, NeuroSim's
+    validated layout) on every word, bit and source line: 2 per row + 1 per column for a
+    three-terminal cell, 1 per row and column for a cross-point array; none at or below vdd."""
+    m = CostModel()
+    f2 = (22e-9) ** 2
+    cfg = make_tile(rows=16, cols=32).config  # IdealDevice: 1T1R, 1.5 V writes
+    assert cfg.device.write_voltage > m.vdd and write_lines(cfg) == 2 * 16 + 32
+    assert tile_area(cfg, m)["write"] == pytest.approx(64 * 20684 * f2)
+    class CrossPoint(IdealDevice):
+        cell_type = "1R"
+
+    cross = make_tile(rows=16, cols=32, device=CrossPoint(g_min=0.0, g_max=G_MAX)).config
+    assert write_lines(cross) == 16 + 32
+    low = make_tile(device=IdealDevice(g_min=0.0, g_max=G_MAX, write_voltage=0.8)).config
+    assert tile_area(low, m)["write"] == 0.0
+    # a FeFET (4 V gate writes) and PCM (2.05 V SET) need them
+    for name in ("fefet-jerry2017", "pcm-joshi2020"):
+        assert presets.get(name).write_voltage > m.vdd
 
 
 # ---------------------------------------------------------------------- programming

@@ -228,3 +228,28 @@ def test_activation_and_pooling_units_follow_the_layer_they_come_after():
     assert rep.area_breakdown.loc["0", "function"] == pytest.approx(
         2 * (128 // 8) * logic_area(8, cm))
     assert rep.energy == pytest.approx(float(rep.layers["energy_J"].sum()))
+
+
+def test_tiles_of_a_row_block_share_one_input_register(mlp):
+    """Linear(20, 24) on 16x16 differential tiles: 2 row blocks x 3 column blocks. Each tile
+    has its partial-sum register; each row block one input register; plus the layer's
+    activation buffer holding one input."""
+    from memxbar.crossbar.cost import (
+        accumulator_bits,
+        buffer_area,
+        input_register_bits,
+        register_area,
+        row_groups,
+    )
+
+    cm = CostModel()
+    rep = estimate_cost(mlp, x_mlp(), cm)
+    tiled = mlp[0].tiled
+    hw = tiled.hardware
+    n_rb, n_cb = tiled.n_row_blocks, tiled.n_col_blocks
+    assert (n_rb, n_cb) == (2, 3)
+    acc = accumulator_bits(hw, cm, row_groups(hw.rows, cm))
+    want = (n_rb * n_cb * register_area(hw.weight_cols * acc, cm)
+            + n_rb * register_area(input_register_bits(hw, cm), cm)
+            + buffer_area(20 * cm.activation_bits, cm))
+    assert rep.area_breakdown.loc["0", "buffer"] == pytest.approx(want)
