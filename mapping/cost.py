@@ -6,20 +6,20 @@ every analog layer with forward hooks, and costs each layer's tile MVMs on exact
 (the same scaling and DAC codes the simulation uses). Figures are per inference: totals divided
 by the example's batch size (its first dimension).
 
-Beyond the tile components ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer"
-input reads), a layer adds "accumulate": the digital addition of the partial sums of its row
-blocks; "function": the digital activation and pooling modules that run after it in the
-forward pass (ReLU-type activations: one ``activation_bits`` comparison per element; max or
-average pooling: ``inputs - outputs`` comparisons or additions, exact for windows that tile
-their input), costed as ``activation_bits``-wide additions, with ``bus_width /
-activation_bits`` lanes of adder + register per module in the area (other digital modules,
-such as sigmoid, tanh or normalisation, and functional calls are not costed); "buffer": its
-output activations written to the activation buffer (``activation_bits`` each);
+Beyond the tile components ("cells", "dac", "decoder", "mux", "write" (level shifters, area
+only), "adc", "shift_add", "buffer" input reads), a layer adds "accumulate": the digital
+addition of the partial sums of its row blocks; "function": the digital activation and pooling
+modules that run after it in the forward pass (ReLU-type activations: one ``activation_bits``
+comparison per element; max or average pooling: ``inputs - outputs`` comparisons or additions,
+exact for windows that tile their input), costed as ``activation_bits``-wide additions, with
+``bus_width / activation_bits`` lanes of adder + register per module in the area (other digital
+modules, such as sigmoid, tanh or normalisation, and functional calls are not costed); "buffer":
+its output activations written to the activation buffer (``activation_bits`` each);
 "interconnect": every input and output activation bit of the layer moved between the global
-buffer and the layer's tiles over the chip's H-tree (root-to-leaf length ``L``, the side of
-the square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2`` per bit); "leakage":
-``leakage_density`` x chip area x pipeline period (``1 / throughput``), shared among the
-layers by their area.
+buffer and the layer's tiles over the chip's H-tree (root-to-leaf length ``L``, the side of the
+square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2`` per bit); "leakage":
+``leakage_density`` x chip area x pipeline period (``1 / throughput``), shared among the layers
+by their area.
 
 Weight duplication (``duplication``, NeuroSim's pipeline speed-up): a layer mapped ``k`` times
 has ``k`` times its tiles (area, programming) and splits its MVMs among the copies (latency /
