@@ -95,7 +95,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.evaluate import design_cost
-    from memxbar.studies.spec import Choices, SpecError, load_spec, parse_spec, tomllib
+    from memxbar.studies.spec import Choices, cost_model, load_spec, tomllib
 
     spec = load_spec(args.file)
     chosen = {}
@@ -129,15 +129,14 @@ def _cost(args: argparse.Namespace) -> None:
         except tomllib.TOMLDecodeError:
             fields[name] = value
     try:
-        cost_model = parse_spec({**spec.model_dump(mode="json"), "cost": fields},
-                                check_files=False, source="--cost").cost_model()
-    except SpecError as e:
-        raise UserError(str(e)) from None
+        model = cost_model(fields)
+    except ValueError as e:
+        raise UserError(f"--cost: {e}") from None
     print("design: " + ", ".join(f"{k}={v}" for k, v in searched.items()))
     if fields:
         print("cost model: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
     design_cost(spec, spec.resolve(searched), cache_dir=spec.output_dir / "cache",
-                plot=args.plot, cost_model=cost_model)
+                plot=args.plot, cost_model=model)
 
 
 def _study_list(args: argparse.Namespace) -> None:

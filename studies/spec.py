@@ -684,16 +684,7 @@ class StudySpec(_Model):
     @classmethod
     def _cost_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Every ``[cost]`` entry must be a :class:`CostModel` field with an allowed value."""
-        names = [f.name for f in dataclasses.fields(CostModel)]
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
-                             f"{', '.join(names)}")
-        try:
-            CostModel(**value)
-        except ValueError as e:
-            raise ValueError(str(e).replace("CostModel: ", "cost: ").replace(
-                "CostModel.", "cost.")) from None
+        cost_model(value)
         return value
 
     @model_validator(mode="before")
@@ -850,7 +841,7 @@ class StudySpec(_Model):
 
     def cost_model(self) -> CostModel:
         """The cost model of the ``[cost]`` table."""
-        return CostModel(**self.cost)
+        return cost_model(self.cost)
 
     def identity(self) -> dict[str, Any]:
         """The spec without budget and location (``trials``, ``output``, ``storage``): two
@@ -871,6 +862,21 @@ class StudySpec(_Model):
         data = self.model_dump(mode="json")
         data["study"].update(changes)
         return parse_spec(data, check_files=False, source=source)
+
+
+def cost_model(fields: Mapping[str, Any]) -> CostModel:
+    """The :class:`CostModel` of a ``[cost]`` table; a ValueError names the field
+    (``cost.NAME``) and what is allowed."""
+    names = [f.name for f in dataclasses.fields(CostModel)]
+    unknown = sorted(set(fields) - set(names))
+    if unknown:
+        raise ValueError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
+                         f"{', '.join(names)}")
+    try:
+        return CostModel(**fields)
+    except ValueError as e:
+        raise ValueError(str(e).replace("CostModel: ", "cost: ").replace(
+            "CostModel.", "cost.")) from None
 
 
 def _values(dim: Dim) -> list[Any]:
