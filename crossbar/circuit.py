@@ -52,6 +52,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
+
 __all__ = ["effective_conductance", "solve", "solve_nonlinear"]
 
 CellCurrent = Callable[[Tensor, Tensor], Tensor]
@@ -69,26 +71,26 @@ def _as_conductance(G: Tensor) -> Tensor:
     if not G.is_floating_point():
         G = G.to(_F64)
     if G.dim() < 2 or G.shape[-1] == 0 or G.shape[-2] == 0:
-        raise ValueError(
+        raise ConfigError(
             f"G must have shape (..., R, C) with R, C >= 1 (siemens); got {tuple(G.shape)}"
         )
     if not bool(torch.isfinite(G).all()):
-        raise ValueError("G contains non-finite values; conductances must be finite (S)")
+        raise ConfigError("G contains non-finite values; conductances must be finite (S)")
     if bool((G < 0).any()):
-        raise ValueError(f"G must be >= 0 S; got minimum {float(G.min()):.3e} S")
+        raise ConfigError(f"G must be >= 0 S; got minimum {float(G.min()):.3e} S")
     return G
 
 
 def _as_resistance(r: float, name: str) -> float:
     if isinstance(r, Tensor):
         if r.numel() != 1:
-            raise ValueError(f"{name} must be a scalar (ohm); got shape {tuple(r.shape)}")
+            raise ConfigError(f"{name} must be a scalar (ohm); got shape {tuple(r.shape)}")
         r = r.item()
     if isinstance(r, bool) or not isinstance(r, (int, float)):
-        raise ValueError(f"{name} must be a number (ohm); got {r!r}")
+        raise ConfigError(f"{name} must be a number (ohm); got {r!r}")
     r = float(r)
     if not math.isfinite(r) or r < 0:
-        raise ValueError(f"{name} = {r!r} ohm is not allowed; allowed: finite and >= 0")
+        raise ConfigError(f"{name} = {r!r} ohm is not allowed; allowed: finite and >= 0")
     return r
 
 
@@ -99,7 +101,7 @@ def _as_voltage(V: Tensor, G: Tensor) -> Tensor:
         V = V.to(_F64)
     R = G.shape[-2]
     if V.dim() < 1 or V.shape[-1] != R:
-        raise ValueError(
+        raise ConfigError(
             f"V must have shape (..., B, R) or (R,) with R = {R} rows of G {tuple(G.shape)}; "
             f"got {tuple(V.shape)}"
         )
@@ -107,12 +109,12 @@ def _as_voltage(V: Tensor, G: Tensor) -> Tensor:
         try:
             torch.broadcast_shapes(V.shape[:-2], G.shape[:-2])
         except RuntimeError:
-            raise ValueError(
+            raise ConfigError(
                 f"leading dimensions of V {tuple(V.shape)} and G {tuple(G.shape)} do not "
                 "broadcast; expected V (..., B, R) and G (..., R, C)"
             ) from None
     if not bool(torch.isfinite(V).all()):
-        raise ValueError("V contains non-finite values; voltages must be finite (V)")
+        raise ConfigError("V contains non-finite values; voltages must be finite (V)")
     return V
 
 
@@ -121,7 +123,7 @@ _METHODS = ("auto", "cg", "direct")
 
 def _check_method(method: str) -> None:
     if method not in _METHODS:
-        raise ValueError(f"method = {method!r} is not allowed; allowed: 'auto', 'cg', 'direct'")
+        raise ConfigError(f"method = {method!r} is not allowed; allowed: 'auto', 'cg', 'direct'")
 
 
 def _conductance_of(r: float) -> float:
@@ -562,7 +564,7 @@ def _cell_eval(
             vv = v.detach().requires_grad_(True)
             i = current(g, vv)
             if not isinstance(i, Tensor) or i.shape != v.shape:
-                raise ValueError(
+                raise ConfigError(
                     "current(g, v) must return a tensor of the cell-voltage shape "
                     f"{tuple(v.shape)}; got {getattr(i, 'shape', type(i))}"
                 )
@@ -573,16 +575,16 @@ def _cell_eval(
         i, di = current(g, v), derivative(g, v)
         for name, x in (("current", i), ("derivative", di)):
             if not isinstance(x, Tensor) or x.shape != v.shape:
-                raise ValueError(
+                raise ConfigError(
                     f"{name}(g, v) must return a tensor of the cell-voltage shape "
                     f"{tuple(v.shape)}; got {getattr(x, 'shape', type(x))}"
                 )
     i, di = i.to(_F64), di.to(_F64)
     if not (bool(torch.isfinite(i).all()) and bool(torch.isfinite(di).all())):
-        raise ValueError("the cell I-V returned non-finite current or dI/dV")
+        raise ConfigError("the cell I-V returned non-finite current or dI/dV")
     if bool((di < 0).any()):
         k = int(torch.argmin(di))
-        raise ValueError(
+        raise ConfigError(
             "the cell I-V must be non-decreasing (dI/dV >= 0) for a unique, convergent solution; "
             f"got dI/dV = {float(di.flatten()[k]):.3e} S at v = {float(v.flatten()[k]):.4g} V"
         )
@@ -622,9 +624,9 @@ def solve_nonlinear(
     V = _as_voltage(V, G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")
+        raise ConfigError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter = {max_iter!r} is not allowed; allowed: an integer >= 1")
+        raise ConfigError(f"max_iter = {max_iter!r} is not allowed; allowed: an integer >= 1")
     _check_method(method)
     out = torch.promote_types(G.dtype, V.dtype)
     vec = V.dim() == 1

@@ -85,6 +85,7 @@ import torch
 from torch import Tensor
 
 from ..devices.base import Device, Parametrized, param
+from ..errors import ConfigError
 from .tile import Tile, TileConfig
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
@@ -286,24 +287,24 @@ class CostModel(Parametrized):
         o = "CostModel"
         for name, allowed in (("sensing", SENSING), ("buffer_type", BUFFER_TYPES)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{o}.{name} = {getattr(self, name)!r} is not allowed; "
+                raise ConfigError(f"{o}.{name} = {getattr(self, name)!r} is not allowed; "
                                  f"allowed: {', '.join(allowed)}")
         if self.adc_model not in ADC_MODELS:
-            raise ValueError(f"{o}.adc_model = {self.adc_model!r} is not allowed; allowed: "
+            raise ConfigError(f"{o}.adc_model = {self.adc_model!r} is not allowed; allowed: "
                              f"{', '.join(ADC_MODELS)}")
         if not isinstance(self.adc_architecture, str) or not self.adc_architecture.strip():
-            raise ValueError(f"{o}.adc_architecture = {self.adc_architecture!r} is not allowed;"
+            raise ConfigError(f"{o}.adc_architecture = {self.adc_architecture!r} is not allowed;"
                              " allowed: a survey architecture tag such as 'SAR', 'Flash', "
                              "'Pipe'")
         if not isinstance(self.adc_time_interleaved, bool):
-            raise ValueError(f"{o}.adc_time_interleaved = {self.adc_time_interleaved!r} is not "
+            raise ConfigError(f"{o}.adc_time_interleaved = {self.adc_time_interleaved!r} is not "
                              "allowed; allowed: True or False")
         if self.adc_enob_min > self.adc_enob_max:
-            raise ValueError(f"{o}: adc_enob_min = {self.adc_enob_min} must not exceed "
+            raise ConfigError(f"{o}: adc_enob_min = {self.adc_enob_min} must not exceed "
                              f"adc_enob_max = {self.adc_enob_max}")
         rp = self.rows_parallel
         if rp is not None and (isinstance(rp, bool) or not isinstance(rp, int) or rp < 1):
-            raise ValueError(f"{o}.rows_parallel = {rp!r} is not allowed; allowed: None (all "
+            raise ConfigError(f"{o}.rows_parallel = {rp!r} is not allowed; allowed: None (all "
                              "rows at once) or an integer >= 1")
         if self.adc_model == "neurosim":
             _neurosim_coefficients(self.node)
@@ -370,18 +371,18 @@ def _survey_figures(arch: str, ti: bool, since: int, lo: float, hi: float,
     what = (f"architecture {arch!r}, year >= {since}, ENOB in [{lo}, {hi}]"
             f"{'' if ti else ', not time-interleaved'}")
     if len(s) == 0:
-        raise ValueError(f"CostModel: no ADC in the survey matches {what}; widen the filter")
+        raise ConfigError(f"CostModel: no ADC in the survey matches {what}; widen the filter")
     fom = float(np.percentile(s["fom_walden_fj_per_step"].to_numpy(), pct)) * 1e-15
     a = (s["area_mm2"] * 1e-6 / 2.0 ** s["enob_bits"]).dropna().to_numpy()
     if len(a) == 0:
-        raise ValueError(f"CostModel: no ADC matching {what} reports an area; widen the filter")
+        raise ConfigError(f"CostModel: no ADC matching {what} reports an area; widen the filter")
     return fom, float(np.percentile(a, pct)), len(s), len(a)
 
 
 def _neurosim_coefficients(node: float) -> tuple[float, float]:
     nm = round(node * 1e9)
     if abs(node * 1e9 - nm) > 1e-6 or nm not in NEUROSIM_SAR_HP:
-        raise ValueError(f"CostModel.node = {node!r} m is not allowed with adc_model="
+        raise ConfigError(f"CostModel.node = {node!r} m is not allowed with adc_model="
                          "'neurosim'; allowed: the nodes NeuroSim tabulates, "
                          f"{', '.join(f'{k}e-9' for k in sorted(NEUROSIM_SAR_HP))} m")
     return NEUROSIM_SAR_HP[nm]
@@ -389,7 +390,7 @@ def _neurosim_coefficients(node: float) -> tuple[float, float]:
 
 def _check_bits(what: str, bits: int) -> None:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
-        raise ValueError(f"{what}: bits = {bits!r} is not allowed; allowed: an integer in "
+        raise ConfigError(f"{what}: bits = {bits!r} is not allowed; allowed: an integer in "
                          "[1, 24]")
 
 
@@ -454,7 +455,7 @@ def add_energy(width: int | float, model: CostModel) -> float:
     ``node / digital_node``."""
     w = float(width)
     if not (w >= 0 and math.isfinite(w)):
-        raise ValueError(f"add_energy: width = {width!r} is not allowed; allowed: >= 0 bits")
+        raise ConfigError(f"add_energy: width = {width!r} is not allowed; allowed: >= 0 bits")
     a8, a32 = model.add8_energy, model.add32_energy
     if w <= 8:
         e = a8 * w / 8
@@ -514,7 +515,7 @@ def cell_area(cell_type: str, model: CostModel) -> float:
     field = {"1R": model.cell_area_1r, "1T1R": model.cell_area_1t1r,
              "1FeFET": model.cell_area_1fefet, "1T1MTJ": model.cell_area_1t1mtj}
     if cell_type not in field:
-        raise ValueError(f"cell_area: cell_type = {cell_type!r} is not known; allowed: "
+        raise ConfigError(f"cell_area: cell_type = {cell_type!r} is not known; allowed: "
                          f"{', '.join(CELL_TYPES)}")
     return field[cell_type] * model.node ** 2
 
@@ -661,33 +662,33 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     drivers), when the tile simulates only its used part; default ``tile.config``."""
     model = model or CostModel()
     if not isinstance(tile, Tile):
-        raise ValueError(f"mvm_cost: tile = {tile!r} is not a Tile")
+        raise ConfigError(f"mvm_cost: tile = {tile!r} is not a Tile")
     if tile.state is None:
-        raise ValueError("mvm_cost: the tile is not programmed; call program(W) first")
+        raise ConfigError("mvm_cost: the tile is not programmed; call program(W) first")
     cfg, shape = tile.config, tile.shape
     phys = config or cfg
     if not isinstance(x, Tensor) or x.dim() != len(shape) + 2 or x.shape[-1] != cfg.rows:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
+        raise ConfigError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
                          f"shape = {tuple(shape)}")
     try:
         ok = torch.broadcast_shapes(x.shape[:-2], shape) == shape
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"mvm_cost: x leading dims {tuple(x.shape[:-2])} do not broadcast to "
+        raise ConfigError(f"mvm_cost: x leading dims {tuple(x.shape[:-2])} do not broadcast to "
                          f"the tile stack {tuple(shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError("mvm_cost: x has non-finite values; inputs must be finite")
+        raise ConfigError("mvm_cost: x has non-finite values; inputs must be finite")
     lead = x.shape[:-2]
     used = torch.as_tensor(cfg.rows if used_rows is None else used_rows, dtype=torch.int64)
     try:
         used = used.expand(lead).to(x.device)
     except RuntimeError:
-        raise ValueError(f"mvm_cost: used_rows of shape {tuple(used.shape)} does not broadcast "
+        raise ConfigError(f"mvm_cost: used_rows of shape {tuple(used.shape)} does not broadcast "
                          f"to the input's leading dims {tuple(lead)}") from None
     if bool((used < 0).any()) or bool((used > cfg.rows).any()):
-        raise ValueError(f"mvm_cost: used_rows must lie in [0, {cfg.rows}]")
+        raise ConfigError(f"mvm_cost: used_rows must lie in [0, {cfg.rows}]")
     dev = cfg.device
     B = x.shape[-2]
     planes, _, volt = cfg.dac.encode(x.to(torch.float64))
@@ -749,17 +750,17 @@ def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) ->
             try:
                 v = v.expand(like.shape)
             except RuntimeError:
-                raise ValueError(f"program_cost: {name} of shape {tuple(value.shape)} does not "
+                raise ConfigError(f"program_cost: {name} of shape {tuple(value.shape)} does not "
                                  f"broadcast to the cells {tuple(like.shape)}") from None
         elif v.numel() not in (1, cells):
-            raise ValueError(f"program_cost: {name} has {v.numel()} entries; expected one per "
+            raise ConfigError(f"program_cost: {name} has {v.numel()} entries; expected one per "
                              f"cell ({cells}) or a scalar")
         if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
-            raise ValueError(f"program_cost: {name} must be finite and >= 0")
+            raise ConfigError(f"program_cost: {name} must be finite and >= 0")
         return float(v.sum()) * (cells if v.numel() == 1 and like is None else 1)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             0 <= value < math.inf):
-        raise ValueError(f"program_cost: {name} = {value!r} is not allowed; allowed: a finite "
+        raise ConfigError(f"program_cost: {name} = {value!r} is not allowed; allowed: a finite "
                          "number >= 0 or a tensor of per-cell counts")
     return float(value) * cells
 
@@ -780,18 +781,18 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
     ``parallel`` cells are written at once (time divides by it; e.g. a row of a tile)."""
     model = model or CostModel()
     if not isinstance(device, Device):
-        raise ValueError(f"program_cost: device = {device!r} is not a memxbar Device")
+        raise ConfigError(f"program_cost: device = {device!r} is not a memxbar Device")
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
-        raise ValueError(f"program_cost: parallel = {parallel!r} is not allowed; allowed: an "
+        raise ConfigError(f"program_cost: parallel = {parallel!r} is not allowed; allowed: an "
                          "integer >= 1")
     like: Tensor | None = None
     if isinstance(cells, Tensor):
         like = cells.detach().to(torch.float64)
         if not bool(torch.isfinite(like).all()) or bool((like < 0).any()):
-            raise ValueError("program_cost: cell conductances must be finite and >= 0 S")
+            raise ConfigError("program_cost: cell conductances must be finite and >= 0 S")
         n = like.numel()
     elif isinstance(cells, bool) or not isinstance(cells, int) or cells < 0:
-        raise ValueError(f"program_cost: cells = {cells!r} is not allowed; allowed: an integer "
+        raise ConfigError(f"program_cost: cells = {cells!r} is not allowed; allowed: an integer "
                          ">= 0 or a tensor of conductances (S)")
     else:
         n = cells
@@ -821,7 +822,7 @@ def tile_program_cost(tile: Tile, model: CostModel | None = None, *,
     (each iteration adds one pulse and one verify read)."""
     model = model or CostModel()
     if tile.state is None:
-        raise ValueError("tile_program_cost: the tile is not programmed")
+        raise ConfigError("tile_program_cost: the tile is not programmed")
     cfg = tile.config
     k = model.verify_iterations if verify_iterations is None else verify_iterations
     p = model.program_pulses if pulses is None else pulses

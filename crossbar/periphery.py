@@ -20,6 +20,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
+
 SIGNED_MODES = ("voltage", "two_phase")
 RANGE_MODES = ("fixed", "calibrated", "per_column")
 MAX_BITS = 24
@@ -28,7 +30,7 @@ MAX_BITS = 24
 def _check_bits(owner: str, bits: int) -> None:
     if isinstance(bits, bool) or not isinstance(bits, int) or not (bits == 0 or
                                                                    2 <= bits <= MAX_BITS):
-        raise ValueError(f"{owner}.bits = {bits!r} is not allowed; allowed: 0 (ideal) or an "
+        raise ConfigError(f"{owner}.bits = {bits!r} is not allowed; allowed: 0 (ideal) or an "
                          f"integer in [2, {MAX_BITS}] (signed converter: sign + magnitude)")
 
 
@@ -89,16 +91,16 @@ class DAC:
         r = self.input_range
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < float(r) < float(
                 "inf"):
-            raise ValueError(f"DAC.input_range = {r!r} is not allowed; allowed: a finite "
+            raise ConfigError(f"DAC.input_range = {r!r} is not allowed; allowed: a finite "
                              "number > 0")
         if not isinstance(self.bit_serial, bool):
-            raise ValueError(f"DAC.bit_serial = {self.bit_serial!r} is not allowed; allowed: "
+            raise ConfigError(f"DAC.bit_serial = {self.bit_serial!r} is not allowed; allowed: "
                              "True or False")
         if self.bit_serial and self.bits == 0:
-            raise ValueError("DAC.bit_serial = True needs bits >= 2 (got bits = 0); allowed: "
+            raise ConfigError("DAC.bit_serial = True needs bits >= 2 (got bits = 0); allowed: "
                              "bit_serial=False for an ideal DAC")
         if self.signed not in SIGNED_MODES:
-            raise ValueError(f"DAC.signed = {self.signed!r} is not allowed; allowed: "
+            raise ConfigError(f"DAC.signed = {self.signed!r} is not allowed; allowed: "
                              f"{', '.join(SIGNED_MODES)}")
 
     @property
@@ -169,18 +171,18 @@ class ADC:
     def __post_init__(self) -> None:
         _check_bits("ADC", self.bits)
         if self.range_mode not in RANGE_MODES:
-            raise ValueError(f"ADC.range_mode = {self.range_mode!r} is not allowed; allowed: "
+            raise ConfigError(f"ADC.range_mode = {self.range_mode!r} is not allowed; allowed: "
                              f"{', '.join(RANGE_MODES)}")
         fs = self.full_scale
         if fs is not None and (isinstance(fs, bool) or not isinstance(fs, (int, float))
                                or not 0 < float(fs) < float("inf")):
-            raise ValueError(f"ADC.full_scale = {fs!r} is not allowed; allowed: None or a finite "
+            raise ConfigError(f"ADC.full_scale = {fs!r} is not allowed; allowed: None or a finite "
                              "number > 0 (units of V_read*(g_max-g_min))")
         if self.bits > 0 and self.range_mode == "fixed" and fs is None:
-            raise ValueError("ADC.full_scale = None is not allowed with range_mode='fixed' and "
+            raise ConfigError("ADC.full_scale = None is not allowed with range_mode='fixed' and "
                              f"bits = {self.bits}; allowed: a finite number > 0")
         if self.range_mode != "fixed" and fs is not None:
-            raise ValueError(f"ADC.full_scale = {fs!r} is not allowed with range_mode="
+            raise ConfigError(f"ADC.full_scale = {fs!r} is not allowed with range_mode="
                              f"'{self.range_mode}' (the range comes from calibration); allowed: "
                              "None")
 

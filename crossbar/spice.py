@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .circuit import _as_conductance, _as_resistance, _as_voltage, solve
 
 __all__ = ["netlist", "simulate", "spice_check", "write_netlist"]
@@ -46,10 +47,10 @@ def _check(
     """float64 arrays G (R, C), V (B, R), the resistances, and whether V was 1-D."""
     G = _as_conductance(G)
     if G.dim() != 2:
-        raise ValueError(f"SPICE takes one array: G must have shape (R, C); got {tuple(G.shape)}")
+        raise ConfigError(f"SPICE takes one array: G must have shape (R, C); got {tuple(G.shape)}")
     V = _as_voltage(V, G)
     if V.dim() > 2:
-        raise ValueError(f"V must have shape (B, R) or (R,) for SPICE; got {tuple(V.shape)}")
+        raise ConfigError(f"V must have shape (B, R) or (R,) for SPICE; got {tuple(V.shape)}")
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
     g = G.detach().to(torch.float64).cpu().numpy()
     v = V.detach().to(torch.float64).cpu().numpy()
@@ -89,7 +90,7 @@ def _netlist(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, cell: str
 
 def _check_cell(cell: str | None) -> None:
     if cell is not None and (not isinstance(cell, str) or "{v}" not in cell):
-        raise ValueError(
+        raise ConfigError(
             "cell must be a SPICE B-source current expression containing '{v}' (the cell "
             "voltage, row minus column node) and optionally '{g}' (the cell's G); "
             f"got {cell!r}"
@@ -110,7 +111,7 @@ def netlist(
     _check_cell(cell)
     g, v, r_row, r_col, _ = _check(G, V, r_row, r_col)
     if v.shape[0] != 1:
-        raise ValueError(f"netlist takes one input V of shape (R,); got {v.shape[0]} inputs")
+        raise ConfigError(f"netlist takes one input V of shape (R,); got {v.shape[0]} inputs")
     return _netlist(g, v[0], r_row, r_col, cell, title)
 
 
@@ -194,7 +195,7 @@ def spice_check(
     """
     for name, x in (("rows", rows), ("cols", cols), ("batch", batch)):
         if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-            raise ValueError(f"{name} = {x!r} is not allowed; allowed: an integer >= 1")
+            raise ConfigError(f"{name} = {x!r} is not allowed; allowed: an integer >= 1")
     gen = torch.Generator().manual_seed(seed)
     G = 10.0 ** (-6.0 + 2.0 * torch.rand(rows, cols, generator=gen, dtype=torch.float64))
     V = 0.05 + 0.15 * torch.rand(batch, rows, generator=gen, dtype=torch.float64)

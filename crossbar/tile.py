@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from ..devices.base import STUCK_NONE, CellState, Device, randn
+from ..errors import ConfigError
 from .circuit import effective_conductance
 from .periphery import ADC, DAC, MAX_BITS, shift_add
 
@@ -61,19 +62,19 @@ def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = N
     ok = ok and (hi is None or value <= hi)  # type: ignore[operator]
     if not ok:
         allowed = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
-        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
+        raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
 
 
 def _float_field(owner: str, name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             0.0 <= float(value) < math.inf):
-        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: a finite number "
+        raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: a finite number "
                          ">= 0")
 
 
 def _choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{owner}.{name} = {value!r} is not allowed; allowed: "
+        raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: "
                          f"{', '.join(allowed)}")
 
 
@@ -110,32 +111,32 @@ class TileConfig:
         _int_field(o, "rows", self.rows, 1)
         _int_field(o, "cols", self.cols, 1)
         if not isinstance(self.device, Device):
-            raise ValueError(f"{o}.device = {self.device!r} is not allowed; allowed: a "
+            raise ConfigError(f"{o}.device = {self.device!r} is not allowed; allowed: a "
                              "memxbar.devices Device instance")
         _choice(o, "encoding", self.encoding, ENCODINGS)
         _choice(o, "layout", self.layout, LAYOUTS)
         if self.encoding == "offset" and self.layout != "columns":
-            raise ValueError(f"{o}.layout = {self.layout!r} is not allowed with encoding="
+            raise ConfigError(f"{o}.layout = {self.layout!r} is not allowed with encoding="
                              "'offset' (one cell per weight); allowed: 'columns'")
         _int_field(o, "weight_bits", self.weight_bits, 0, MAX_BITS)
         if self.weight_bits == 1:
-            raise ValueError(f"{o}.weight_bits = 1 is not allowed; allowed: 0 (analog) or an "
+            raise ConfigError(f"{o}.weight_bits = 1 is not allowed; allowed: 0 (analog) or an "
                              f"integer in [2, {MAX_BITS}] (sign included)")
         if self.bits_per_cell != 0 and self.weight_bits == 0:
-            raise ValueError(f"{o}.bits_per_cell = {self.bits_per_cell!r} is not allowed with "
+            raise ConfigError(f"{o}.bits_per_cell = {self.bits_per_cell!r} is not allowed with "
                              "weight_bits = 0 (analog weights); allowed: 0")
         if self.weight_bits:
             _int_field(o, "bits_per_cell", self.bits_per_cell, 0, self.magnitude_bits)
         for name in ("r_row", "r_col", "out_noise"):
             _float_field(o, name, getattr(self, name))
         if not isinstance(self.dac, DAC):
-            raise ValueError(f"{o}.dac = {self.dac!r} is not allowed; allowed: a DAC")
+            raise ConfigError(f"{o}.dac = {self.dac!r} is not allowed; allowed: a DAC")
         if not isinstance(self.adc, ADC):
-            raise ValueError(f"{o}.adc = {self.adc!r} is not allowed; allowed: an ADC")
+            raise ConfigError(f"{o}.adc = {self.adc!r} is not allowed; allowed: an ADC")
         _choice(o, "read_noise", self.read_noise, READ_NOISE)
         if self.weight_cols < 1:
             need = self.used_cols_for(1)
-            raise ValueError(f"{o}.cols = {self.cols} holds no weight column with encoding="
+            raise ConfigError(f"{o}.cols = {self.cols} holds no weight column with encoding="
                              f"'{self.encoding}', layout='{self.layout}' and "
                              f"{self.n_slices} slice(s); allowed: cols >= {need}")
 
@@ -240,10 +241,10 @@ class Tile:
 
     def __init__(self, config: TileConfig, shape: tuple[int, ...] | torch.Size = ()) -> None:
         if not isinstance(config, TileConfig):
-            raise ValueError(f"Tile: config = {config!r} is not a TileConfig")
+            raise ConfigError(f"Tile: config = {config!r} is not a TileConfig")
         shape = tuple(shape)
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
-            raise ValueError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
+            raise ConfigError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
                              "integers >= 1")
         self.config = config
         self.shape = torch.Size(shape)
@@ -312,14 +313,14 @@ class Tile:
             W = W.to(torch.get_default_dtype())
         want = (*self.shape, cfg.rows, cfg.weight_cols)
         if tuple(W.shape) != want:
-            raise ValueError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
+            raise ConfigError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want}")
         lo, hi = (float(v) for v in torch.aminmax(W)) if W.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
-            raise ValueError(f"Tile.{op}: W has non-finite values; weights must be finite "
+            raise ConfigError(f"Tile.{op}: W has non-finite values; weights must be finite "
                              "and normalised to [-1, 1]")
         if max(-lo, hi) > 1.0 + 1e-6:
-            raise ValueError(f"Tile.{op}: W spans [{lo:.4g}, {hi:.4g}]; allowed: normalised "
+            raise ConfigError(f"Tile.{op}: W spans [{lo:.4g}, {hi:.4g}]; allowed: normalised "
                              "weights in [-1, 1] (scale them first)")
         W = W.clamp(-1.0, 1.0)
         dev = cfg.device
@@ -415,7 +416,7 @@ class Tile:
 
     def _require_programmed(self, op: str) -> CellState:
         if self.state is None:
-            raise ValueError(f"Tile.{op}: the tile is not programmed; call program(W) first")
+            raise ConfigError(f"Tile.{op}: the tile is not programmed; call program(W) first")
         return self.state
 
     @torch.no_grad()
@@ -430,7 +431,7 @@ class Tile:
         dev = self.config.device
         mode = self.config.read_noise
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
-            raise ValueError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
+            raise ConfigError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
                              "number >= 0 (seconds since programming)")
         self._deferred = None
         self._va = None
@@ -509,7 +510,7 @@ class Tile:
         self._require_programmed("calibrate_adc")
         adc = self.config.adc
         if x is None and d is None:
-            raise ValueError("Tile.calibrate_adc: give example inputs x (forward) and/or d "
+            raise ConfigError("Tile.calibrate_adc: give example inputs x (forward) and/or d "
                              "(transposed)")
         if adc.bits == 0 or adc.range_mode == "fixed":
             return
@@ -579,7 +580,7 @@ class Tile:
         fs = self._fs_t if transposed else self._fs
         if fs is None:
             which = "d" if transposed else "x"
-            raise ValueError(f"Tile.{op}: ADC range_mode='{adc.range_mode}' needs a calibration;"
+            raise ConfigError(f"Tile.{op}: ADC range_mode='{adc.range_mode}' needs a calibration;"
                              f" call calibrate_adc({which}=...) first")
         return adc.levels / fs
 
@@ -627,18 +628,18 @@ class Tile:
     # ================================================================== MVMs
     def _check_input(self, x: Tensor, last: int, op: str, name: str) -> Tensor:
         if not isinstance(x, Tensor):
-            raise ValueError(f"Tile.{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
+            raise ConfigError(f"Tile.{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
         ok = x.dim() == len(self.shape) + 2 and x.shape[-1] == last and all(
             a in (1, b) for a, b in zip(x.shape[:-2], self.shape, strict=True))  # broadcasts
         if not ok:
             want = f"(*shape, B, {last}) with shape = {tuple(self.shape)}"
-            raise ValueError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
+            raise ConfigError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
                              "(leading dims may broadcast)")
         dtype = self._wa.dtype  # type: ignore[union-attr]
         if x.dtype != dtype:
             x = x.to(dtype)
         if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
-            raise ValueError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
+            raise ConfigError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
         return x
 
     def _convert(self, y: Tensor, v: Tensor | None, xin: Tensor, add: float | Tensor | None,
@@ -678,7 +679,7 @@ class Tile:
         fused with quantization). Same result as :meth:`mvm`, as one matmul per block row."""
         self._require_programmed("mvm_rows")
         if not self.shape:
-            raise ValueError("Tile.mvm_rows: needs a stacked tile (shape with at least one "
+            raise ConfigError("Tile.mvm_rows: needs a stacked tile (shape with at least one "
                              "dimension)")
         lead = self.shape[:-1]
         x = self._check_input(x.unsqueeze(-3), self.config.rows, "mvm_rows", "x").squeeze(-3)
@@ -697,11 +698,11 @@ class Tile:
         self._require_programmed("mvm_custom")
         dac = self.config.dac
         if dac.n_cycles != 1 or not self.shape:
-            raise ValueError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
+            raise ConfigError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
                              "signed='voltage') and a stacked tile")
         if not isinstance(x, Tensor) or (not math.isfinite(float(x.sum()))
                                          and not bool(torch.isfinite(x).all())):
-            raise ValueError("Tile.mvm_custom: x must be a tensor of finite values")
+            raise ConfigError("Tile.mvm_custom: x must be a tensor of finite values")
         return self._forward(x.to(self._wa.dtype), scale, generator,  # type: ignore[union-attr]
                              side_by_side=True, mac=mac)
 
@@ -778,7 +779,7 @@ class Tile:
         else:
             up, down = probe_steps(dev)
         if not (up > 0 and down > 0 and math.isfinite(up) and math.isfinite(down)):
-            raise ValueError(f"Tile.update: device {type(dev).__name__} has nominal steps "
+            raise ConfigError(f"Tile.update: device {type(dev).__name__} has nominal steps "
                              f"up = {up!r} S, down = {down!r} S; pulse updates need both > 0")
         self._steps = (float(up), float(down))
         return self._steps
@@ -804,18 +805,18 @@ class Tile:
         self._require_programmed("update")
         cfg = self.config
         if cfg.n_slices > 1:
-            raise ValueError("Tile.update: pulse updates need bits_per_cell = 0 or one slice "
+            raise ConfigError("Tile.update: pulse updates need bits_per_cell = 0 or one slice "
                              f"(got {cfg.n_slices} slices); reprogram bit-sliced weights with "
                              "program()")
         _choice("Tile.update", "mode", mode, UPDATE_MODES)
         _int_field("Tile.update", "bl", bl, 1)
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
-            raise ValueError(f"Tile.update: lr = {lr!r} is not allowed; allowed: a finite "
+            raise ConfigError(f"Tile.update: lr = {lr!r} is not allowed; allowed: a finite "
                              "number >= 0")
         x = self._check_input(x, cfg.rows, "update", "x")
         d = self._check_input(d, cfg.weight_cols, "update", "d")
         if x.shape[-2] != d.shape[-2]:
-            raise ValueError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
+            raise ConfigError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
                              "they must match")
         dev = cfg.device
         up, down = self.nominal_step()
@@ -851,16 +852,16 @@ class Tile:
         self._require_programmed("apply_pulses")
         cfg = self.config
         if cfg.n_slices > 1:
-            raise ValueError("Tile.apply_pulses: pulse updates need bits_per_cell = 0 or one "
+            raise ConfigError("Tile.apply_pulses: pulse updates need bits_per_cell = 0 or one "
                              f"slice (got {cfg.n_slices} slices)")
         n = torch.as_tensor(n)
         if n.is_floating_point() or n.is_complex() or n.dtype == torch.bool:
-            raise ValueError(f"Tile.apply_pulses: n must be an integer tensor, got {n.dtype}")
+            raise ConfigError(f"Tile.apply_pulses: n must be an integer tensor, got {n.dtype}")
         want = (*self.shape, cfg.rows, cfg.weight_cols)
         try:
             n = torch.broadcast_to(n.to(torch.int64), want)
         except RuntimeError:
-            raise ValueError(f"Tile.apply_pulses: n has shape {tuple(n.shape)}; expected "
+            raise ConfigError(f"Tile.apply_pulses: n has shape {tuple(n.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want} (broadcastable)") from None
         return self._apply_counts(n.clamp(min=0), (-n).clamp(min=0), generator)
 
@@ -897,7 +898,7 @@ class Tile:
         want = (*self.shape, *self.config.physical_shape)
         if not isinstance(state, CellState) or tuple(state.g.shape) != want:
             got = tuple(state.g.shape) if isinstance(state, CellState) else type(state).__name__
-            raise ValueError(f"Tile.set_state: state has shape {got}; expected a CellState of "
+            raise ConfigError(f"Tile.set_state: state has shape {got}; expected a CellState of "
                              f"shape {want}")
         self.state = state
         if pulses is not None:
@@ -958,11 +959,11 @@ class Tile:
         restores the saved conductance draw)."""
         cells = {k[len("cells."):]: v for k, v in tensors.items() if k.startswith("cells.")}
         if "g" not in cells or "t" not in tensors:
-            raise ValueError("Tile.load_tensors: missing 'cells.g' or 't'; got keys "
+            raise ConfigError("Tile.load_tensors: missing 'cells.g' or 't'; got keys "
                              f"{sorted(tensors)}")
         want = (*self.shape, *self.config.physical_shape)
         if tuple(cells["g"].shape) != want:
-            raise ValueError(f"Tile.load_tensors: cells.g has shape {tuple(cells['g'].shape)}; "
+            raise ConfigError(f"Tile.load_tensors: cells.g has shape {tuple(cells['g'].shape)}; "
                              f"expected {want} for this config and stack shape")
         self.state = CellState.from_tensors(cells)
         g = self.state.g

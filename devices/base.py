@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
+
 STUCK_NONE, STUCK_ON, STUCK_OFF = 0, 1, 2
 
 
@@ -34,15 +36,27 @@ def param(
     le: float | None = None,
     lt: float | None = None,
     integer: bool = False,
+    options: tuple[Any, ...] | None = None,
+    nullable: bool = False,
 ) -> Any:
-    """Declare a device parameter: default, unit, meaning, literature source and allowed range."""
-    meta = dict(unit=unit, doc=doc, source=source, ge=ge, gt=gt, le=le, lt=lt, integer=integer)
+    """Declare a parameter: default, unit, meaning, literature source and allowed values.
+
+    Numbers are checked against the range (``ge``/``gt``/``le``/``lt``, ``integer``); ``options``
+    declares a closed set of allowed values instead (strings, booleans); ``nullable`` also
+    allows ``None``. The same declaration drives the checks, ``parameters()`` and the study
+    search domains generated from it.
+    """
+    meta = dict(unit=unit, doc=doc, source=source, ge=ge, gt=gt, le=le, lt=lt, integer=integer,
+                options=None if options is None else tuple(options), nullable=nullable)
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed; use a tuple")
     return field(default=default, metadata={"param": meta})
 
 
 def _range_text(m: dict) -> str:
+    if m.get("options") is not None:
+        text = ", ".join(repr(o) for o in m["options"])
+        return text + (", or None" if m.get("nullable") else "")
     lo = f"({m['gt']}" if m["gt"] is not None else "(-inf"
     lo = f"[{m['ge']}" if m["ge"] is not None else lo
     hi = f"{m['lt']})" if m["lt"] is not None else "inf)"
@@ -53,23 +67,30 @@ def _range_text(m: dict) -> str:
 
 
 def check_param(owner: str, name: str, value: Any, m: dict) -> None:
-    """Raise ``ValueError`` when ``value`` is not a finite number inside the declared range."""
+    """Raise :class:`ConfigError` when ``value`` is not an allowed option or a finite number
+    inside the declared range."""
     allowed = _range_text(m)
+    if value is None and m.get("nullable"):
+        return
+    if m.get("options") is not None:
+        if not any(value == o and type(value) is type(o) for o in m["options"]):
+            raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if isinstance(value, tuple) and all(isinstance(v, (int, float)) for v in value):
             for v in value:
                 check_param(owner, name, v, m)
             return
-        raise ValueError(f"{owner}.{name} = {value!r} is not a number; allowed: {allowed}")
+        raise ConfigError(f"{owner}.{name} = {value!r} is not a number; allowed: {allowed}")
     if m["integer"] and int(value) != value:
-        raise ValueError(f"{owner}.{name} = {value!r} must be an integer; allowed: {allowed}")
+        raise ConfigError(f"{owner}.{name} = {value!r} must be an integer; allowed: {allowed}")
     bad = not math.isfinite(float(value))
     bad |= m["ge"] is not None and value < m["ge"]
     bad |= m["gt"] is not None and value <= m["gt"]
     bad |= m["le"] is not None and value > m["le"]
     bad |= m["lt"] is not None and value >= m["lt"]
     if bad:
-        raise ValueError(f"{owner}.{name} = {value!r} is out of range; allowed: {allowed}")
+        raise ConfigError(f"{owner}.{name} = {value!r} is out of range; allowed: {allowed}")
 
 
 class Parametrized:
@@ -201,7 +222,7 @@ def as_time(t: float | Tensor, like: Tensor) -> Tensor:
     """Time since programming (s) as a tensor broadcastable to ``like``; refuses t < 0 or NaN."""
     tt = torch.as_tensor(t, dtype=like.dtype, device=like.device)
     if not torch.isfinite(tt).all() or (tt < 0).any():
-        raise ValueError(f"t = {t!r} s is not allowed; time since programming must be finite "
+        raise ConfigError(f"t = {t!r} s is not allowed; time since programming must be finite "
                          "and >= 0")
     return tt
 
@@ -235,13 +256,13 @@ class Device(Parametrized, ABC):
 
     def _check(self) -> None:
         if not self.g_min < self.g_max:
-            raise ValueError(f"{type(self).__name__}: g_min = {self.g_min} S must be below "
+            raise ConfigError(f"{type(self).__name__}: g_min = {self.g_min} S must be below "
                              f"g_max = {self.g_max} S")
         if self.levels == 1:
-            raise ValueError(f"{type(self).__name__}.levels = 1 is not allowed; use 0 "
+            raise ConfigError(f"{type(self).__name__}.levels = 1 is not allowed; use 0 "
                              "(continuous) or >= 2")
         if self.stuck_on_fraction + self.stuck_off_fraction > 1.0:
-            raise ValueError(f"{type(self).__name__}: stuck_on_fraction + stuck_off_fraction "
+            raise ConfigError(f"{type(self).__name__}: stuck_on_fraction + stuck_off_fraction "
                              "must not exceed 1")
 
     # ----------------------------------------------------------------- public contract
@@ -284,7 +305,7 @@ class Device(Parametrized, ABC):
         """
         n = torch.as_tensor(n, device=state.g.device)
         if n.is_floating_point() or n.is_complex():
-            raise ValueError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
+            raise ConfigError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
         n = torch.broadcast_to(n, state.shape)
         if not bool((n != 0).any()):
             return state
@@ -339,11 +360,11 @@ class Device(Parametrized, ABC):
             g = g.to(torch.get_default_dtype())
         lo, hi = (float(v) for v in torch.aminmax(g)) if g.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
-            raise ValueError(f"{type(self).__name__}.program: g_target has non-finite values; "
+            raise ConfigError(f"{type(self).__name__}.program: g_target has non-finite values; "
                              "targets must be finite conductances in siemens")
         tol = 1e-6 * self.g_max
         if g.numel() and (lo < self.g_min - tol or hi > self.g_max + tol):
-            raise ValueError(f"{type(self).__name__}.program: g_target spans [{lo:.4g}, {hi:.4g}]"
+            raise ConfigError(f"{type(self).__name__}.program: g_target spans [{lo:.4g}, {hi:.4g}]"
                              f" S, outside the device range [{self.g_min:.4g}, {self.g_max:.4g}] S")
         return g if self.g_min <= lo and hi <= self.g_max else g.clamp(self.g_min, self.g_max)
 

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import CellState, Device, Preset, param
 
 _DENG = "Deng et al., VLSI 2020; boltma/Scalable-FeFET FeFET.va/README.md defaults"
@@ -183,12 +184,12 @@ class FeFET(Device):
         super()._check()
         name = type(self).__name__
         if self.write_voltage <= self.fe_offset_voltage:
-            raise ValueError(f"{name}: write_voltage = {self.write_voltage} V must exceed "
+            raise ConfigError(f"{name}: write_voltage = {self.write_voltage} V must exceed "
                              f"fe_offset_voltage = {self.fe_offset_voltage} V, or no voltage "
                              "reaches the ferroelectric and pulses never switch")
         m = self.memory_window * math.log(10.0) / self.subthreshold_swing
         if m <= math.log(self.g_max / self.g_min) * (1.0 + 1e-9):
-            raise ValueError(
+            raise ConfigError(
                 f"{name}: memory_window = {self.memory_window} V is too small for "
                 f"g_max/g_min = {self.g_max / self.g_min:.4g}; even a pure subthreshold read "
                 f"needs memory_window > subthreshold_swing*log10(g_max/g_min) = "

@@ -69,6 +69,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import CellState, Device, Preset, param, randn
 
 UNITS = ("S", "normalized")
@@ -106,7 +107,7 @@ def _open_rows(path: str | Path | None, default: str) -> tuple[str, list[dict[st
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ValueError(f"cannot read pulse data file {name}: {exc}") from None
+            raise ConfigError(f"cannot read pulse data file {name}: {exc}") from None
     reader = csv.DictReader(text.splitlines())
     rows = list(reader)
     return name, rows, [c.strip() for c in (reader.fieldnames or [])]
@@ -115,24 +116,24 @@ def _open_rows(path: str | Path | None, default: str) -> tuple[str, list[dict[st
 def _column(name: str, rows: list[dict[str, str]], columns: list[str], col: str,
             first_line: int = 2) -> np.ndarray:
     if col not in columns:
-        raise ValueError(f"{name}: missing column {col!r}; found columns {columns}")
+        raise ConfigError(f"{name}: missing column {col!r}; found columns {columns}")
     out = np.empty(len(rows))
     for i, row in enumerate(rows):
         raw = (row.get(col) or "").strip()
         try:
             out[i] = float(raw)
         except ValueError:
-            raise ValueError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
+            raise ConfigError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
                              "a number") from None
         if not math.isfinite(out[i]):
-            raise ValueError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
+            raise ConfigError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
                              "a finite number")
     return out
 
 
 def _enough(name: str, what: str, n: int) -> None:
     if n < MIN_PULSES:
-        raise ValueError(f"{name}: {what} has {n} readings; at least {MIN_PULSES} are needed")
+        raise ConfigError(f"{name}: {what} has {n} readings; at least {MIN_PULSES} are needed")
 
 
 def read_gong2018(path: str | Path | None = None) -> PulseData:
@@ -158,23 +159,23 @@ def read_jo2010(path: str | Path | None = None) -> PulseData:
     """
     name, rows, cols = _open_rows(path, _JO_FILE)
     if "phase" not in cols:
-        raise ValueError(f"{name}: missing column 'phase'; found columns {cols}")
+        raise ConfigError(f"{name}: missing column 'phase'; found columns {cols}")
     k = _column(name, rows, cols, "pulse_number")
     g = _column(name, rows, cols, "conductance_s")
     phase = np.array([(r.get("phase") or "").strip().lower() for r in rows])
     bad = sorted(set(phase) - {"potentiation", "depression"})
     if bad:
-        raise ValueError(f"{name}: unknown phase {bad[0]!r}; allowed: 'potentiation', "
+        raise ConfigError(f"{name}: unknown phase {bad[0]!r}; allowed: 'potentiation', "
                          "'depression'")
     curves = []
     for ph in ("potentiation", "depression"):
         kk, gg = k[phase == ph], g[phase == ph]
         _enough(name, f"phase {ph!r}", len(kk))
         if not (np.diff(kk) > 0).all() or kk[0] < 0:
-            raise ValueError(f"{name}: pulse_number of phase {ph!r} must start at >= 0 and "
+            raise ConfigError(f"{name}: pulse_number of phase {ph!r} must start at >= 0 and "
                              "increase strictly")
         if (gg < 0).any():
-            raise ValueError(f"{name}: phase {ph!r} has negative conductances; conductance_s "
+            raise ConfigError(f"{name}: phase {ph!r} has negative conductances; conductance_s "
                              "must be >= 0 S")
         grid = np.arange(math.ceil(kk[0]), math.floor(kk[-1]) + 1, dtype=np.float64)
         _enough(name, f"phase {ph!r} on whole pulse numbers", len(grid))
@@ -238,10 +239,10 @@ class MeasuredDevice(Device):
         for name in ("dg_up", "dg_down", "noise_up", "noise_down"):
             m = len(getattr(self, name))
             if m < 2:
-                raise ValueError(f"MeasuredDevice.{name} has {m} entries; tables need >= 2 "
+                raise ConfigError(f"MeasuredDevice.{name} has {m} entries; tables need >= 2 "
                                  "(build the device with measured.fit() or a measured-* preset)")
             if m != n:
-                raise ValueError(f"MeasuredDevice.{name} has {m} entries but dg_up has {n}; "
+                raise ConfigError(f"MeasuredDevice.{name} has {m} entries but dg_up has {n}; "
                                  "all tables must have the same length")
 
     @property
@@ -305,19 +306,19 @@ def _curves(x: Any, name: str) -> np.ndarray:
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"fit: {name} must be a numeric array of readings") from None
+        raise ConfigError(f"fit: {name} must be a numeric array of readings") from None
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2 or a.shape[0] < 1:
-        raise ValueError(f"fit: {name} has shape {a.shape}; expected (n_curves, n_pulses) or "
+        raise ConfigError(f"fit: {name} has shape {a.shape}; expected (n_curves, n_pulses) or "
                          "(n_pulses,)")
     if a.shape[1] < MIN_PULSES:
-        raise ValueError(f"fit: {name} has {a.shape[1]} readings per curve; at least "
+        raise ConfigError(f"fit: {name} has {a.shape[1]} readings per curve; at least "
                          f"{MIN_PULSES} consecutive readings are needed")
     bad = np.argwhere(~np.isfinite(a))
     if len(bad):
         c, k = bad[0]
-        raise ValueError(f"fit: {name} has {len(bad)} non-finite readings (first at curve {c}, "
+        raise ConfigError(f"fit: {name} has {len(bad)} non-finite readings (first at curve {c}, "
                          f"pulse {k}); readings must be finite numbers")
     return a
 
@@ -325,7 +326,7 @@ def _curves(x: Any, name: str) -> np.ndarray:
 def _window(n_pulses: int, window: int | None) -> int:
     w = max(5, round(n_pulses / 10)) if window is None else window
     if isinstance(w, bool) or int(w) != w or w < 5:
-        raise ValueError(f"fit: window = {window!r}; allowed: an integer >= 5 (pulses)")
+        raise ConfigError(f"fit: window = {window!r}; allowed: an integer >= 5 (pulses)")
     w = min(int(w), n_pulses)
     return w if w % 2 else w - 1
 
@@ -460,40 +461,40 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
          g_max: float | None, n_bins: int, window: int | None,
          device_params: dict[str, Any]) -> _Fit:
     if units not in UNITS:
-        raise ValueError(f"fit: units = {units!r}; allowed: {', '.join(map(repr, UNITS))}")
+        raise ConfigError(f"fit: units = {units!r}; allowed: {', '.join(map(repr, UNITS))}")
     if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 2:
-        raise ValueError(f"fit: n_bins = {n_bins!r}; allowed: an integer >= 2")
+        raise ConfigError(f"fit: n_bins = {n_bins!r}; allowed: an integer >= 2")
     n_bins = int(n_bins)
     for nm, v in (("g_min", g_min), ("g_max", g_max)):
         if v is not None and (not math.isfinite(v) or v < 0):
-            raise ValueError(f"fit: {nm} = {v!r} S; allowed: a finite conductance >= 0 S")
+            raise ConfigError(f"fit: {nm} = {v!r} S; allowed: a finite conductance >= 0 S")
     if g_min is not None and g_max is not None and not g_min < g_max:
-        raise ValueError(f"fit: g_min = {g_min} S must be below g_max = {g_max} S")
+        raise ConfigError(f"fit: g_min = {g_min} S must be below g_max = {g_max} S")
     raw = (_curves(potentiation, "potentiation"), _curves(depression, "depression"))
     w = _window(min(r.shape[1] for r in raw), window)  # validated before use
     trend = tuple(_trend(r, w) for r in raw)
     w_lo = min(float(t.min()) for t in trend)
     w_hi = max(float(t.max()) for t in trend)
     if not w_hi - w_lo > 1e-9 * max(abs(w_lo), abs(w_hi)):
-        raise ValueError("fit: the readings do not change with the pulses; nothing to fit")
+        raise ConfigError("fit: the readings do not change with the pulses; nothing to fit")
     for t, sign, name in zip(trend, (1.0, -1.0), ("potentiation", "depression"), strict=True):
         if not sign * float(np.mean(t[:, -1] - t[:, 0])) > 0:
-            raise ValueError(f"fit: the {name} readings do not {'rise' if sign > 0 else 'fall'}"
+            raise ConfigError(f"fit: the {name} readings do not {'rise' if sign > 0 else 'fall'}"
                              " on average over the train; check which array is which")
     if units == "S":
         if w_lo < 0:
-            raise ValueError(f"fit: readings in siemens go down to {w_lo:.4g} S; conductances "
+            raise ConfigError(f"fit: readings in siemens go down to {w_lo:.4g} S; conductances "
                              "must be >= 0 (use units='normalized' for weight units)")
         lo = float(f"{w_lo:.6g}") if g_min is None else g_min
         hi = float(f"{w_hi:.6g}") if g_max is None else g_max
         if not lo < hi:
-            raise ValueError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
+            raise ConfigError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
         offset, scale = lo, 1.0
     else:
         lo = NORMALIZED_RANGE[0] if g_min is None else g_min
         hi = NORMALIZED_RANGE[1] if g_max is None else g_max
         if not lo < hi:
-            raise ValueError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
+            raise ConfigError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
         offset, scale = w_lo, (hi - lo) / (w_hi - w_lo)
     meas = tuple(lo + (r - offset) * scale for r in raw)
     trend = tuple(lo + (t - offset) * scale for t in trend)
@@ -503,7 +504,7 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
     given = device_params.get("read_noise")
     if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
                               or not 0 <= given <= math.sqrt(c[0])):
-        raise ValueError(f"fit: read_noise = {given!r} S; allowed: a std between 0 and the std "
+        raise ConfigError(f"fit: read_noise = {given!r} S; allowed: a std between 0 and the std "
                          f"of the readings around their trend ({math.sqrt(c[0]):.4g} S)")
     phi, var_u, var_read = _noise_split(c, w, None if given is None else float(given) ** 2)
     # the smoother also takes a little of the step-to-step variance: scale the measured one back
@@ -533,7 +534,7 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
         program_noise=float(f"{math.sqrt(float(np.mean(stationary))):.6g}"))
     fitted = set(params) & set(device_params)
     if fitted - {"program_noise", "read_noise"}:
-        raise ValueError(f"fit: {sorted(fitted)} are fitted from the data; pass only other "
+        raise ConfigError(f"fit: {sorted(fitted)} are fitted from the data; pass only other "
                          "device parameters (program_noise and read_noise may be overridden)")
     device = MeasuredDevice(**{**params, **device_params})
     return _Fit(device, units, offset, scale, w, meas, trend, tuple(dg_meas), tuple(std_meas))
@@ -635,7 +636,7 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
     """Fit like :func:`fit`, then simulate the same pulse trains (``n_sims`` cells per curve,
     ``torch.Generator`` seeded with ``seed``) and compare them with the data."""
     if isinstance(n_sims, bool) or int(n_sims) != n_sims or n_sims < 2:
-        raise ValueError(f"fit_report: n_sims = {n_sims!r}; allowed: an integer >= 2")
+        raise ConfigError(f"fit_report: n_sims = {n_sims!r}; allowed: an integer >= 2")
     f = _fit(potentiation, depression, units=units, g_min=g_min, g_max=g_max, n_bins=n_bins,
              window=window, device_params=device_params)
     dev = f.device
@@ -688,7 +689,7 @@ def plot_fit(report: FitReport, target: str | Path | Any) -> Any:
     else:
         axes = list(target)
         if len(axes) != 3 or not all(isinstance(a, Axes) for a in axes):
-            raise ValueError("plot_fit: target must be a path, one Axes or three Axes")
+            raise ConfigError("plot_fit: target must be a path, one Axes or three Axes")
     us, unit = (1e6, "µS") if report.device.g_max >= 1e-6 else (1e9, "nS")
     ax = axes[0]
     n_up = report.measured_up.shape[1]
@@ -755,7 +756,7 @@ _PRESET_DATA = {
 def preset_report(name: str) -> FitReport:
     """Fit report of a ``measured-*`` preset on its packaged data (cached)."""
     if name not in _PRESET_DATA:
-        raise ValueError(f"unknown measured preset {name!r}; known: {', '.join(_PRESET_DATA)}")
+        raise ConfigError(f"unknown measured preset {name!r}; known: {', '.join(_PRESET_DATA)}")
     reader, source, extra = _PRESET_DATA[name]
     data = reader()
     return fit_report(data.potentiation, data.depression, units=data.units, source=source,

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import CellState, Device, Parametrized, Preset, param, randn
 
 _X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
@@ -77,9 +78,9 @@ def _linear_clip(ln: Tensor, slope_offset: tuple[float, float],
 
 def _check_pair(owner: str, name: str, value: tuple, ordered: bool = False) -> None:
     if len(value) != 2:
-        raise ValueError(f"{owner}.{name} = {value!r} must have 2 entries")
+        raise ConfigError(f"{owner}.{name} = {value!r} must have 2 entries")
     if ordered and not value[0] <= value[1]:
-        raise ValueError(f"{owner}.{name} = {value!r} must be (lower, upper) with lower <= upper")
+        raise ConfigError(f"{owner}.{name} = {value!r} must be (lower, upper) with lower <= upper")
 
 
 # ------------------------------------------------------------------- inference statistics
@@ -101,7 +102,7 @@ class PCMStatistics(Parametrized, ABC):
 
     def _check(self) -> None:
         if len(self.prog_coeffs) == 0:
-            raise ValueError(f"{type(self).__name__}.prog_coeffs must not be empty")
+            raise ConfigError(f"{type(self).__name__}.prog_coeffs must not be empty")
 
     def sigma_prog(self, x: Tensor, g_max: float) -> Tensor:
         """Programming-noise std (S) at target ``x = g_T / g_max`` for a device of ``g_max``."""
@@ -226,7 +227,7 @@ class HermesStatistics(PCMStatistics):
             _check_pair(owner, f"{part}_log", getattr(self, f"{part}_log"))
             _check_pair(owner, f"{part}_clip", getattr(self, f"{part}_clip"), ordered=True)
             if len(getattr(self, f"{part}_poly")) == 0:
-                raise ValueError(f"{owner}.{part}_poly must not be empty")
+                raise ConfigError(f"{owner}.{part}_poly must not be empty")
 
     def _piecewise(self, part: str, x: Tensor) -> Tensor:
         low = _clipped_log(x, getattr(self, f"{part}_log"), getattr(self, f"{part}_clip"))
@@ -334,13 +335,13 @@ class PCM(Device):
         super()._check()
         name = type(self).__name__
         if not isinstance(self.statistics, PCMStatistics):
-            raise ValueError(f"{name}.statistics must be a PCMStatistics (JoshiStatistics, "
+            raise ConfigError(f"{name}.statistics must be a PCMStatistics (JoshiStatistics, "
                              f"HermesStatistics), got {type(self.statistics).__name__}")
         if not isinstance(self.pulse_response, PCMPulseResponse):
-            raise ValueError(f"{name}.pulse_response must be a PCMPulseResponse, got "
+            raise ConfigError(f"{name}.pulse_response must be a PCMPulseResponse, got "
                              f"{type(self.pulse_response).__name__}")
         if not self.statistics.t0 > self.read_time:
-            raise ValueError(f"{name}: statistics.t0 = {self.statistics.t0} s must exceed "
+            raise ConfigError(f"{name}: statistics.t0 = {self.statistics.t0} s must exceed "
                              f"read_time = {self.read_time} s (1/f noise bandwidth)")
 
     # ----------------------------------------------------------------- model
@@ -369,7 +370,7 @@ class PCM(Device):
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         pr = self.pulse_response
         if "nu" not in state.latent:
-            raise ValueError("PCM.pulse: state lacks latents ['nu']; program the cells with "
+            raise ConfigError("PCM.pulse: state lacks latents ['nu']; program the cells with "
                              "PCM.program first")
         if not {"dx_scale", "x_reset", "x_sat"} <= state.latent.keys():
             # pulse-response latents are drawn at the first pulse after programming (inference

@@ -6,6 +6,7 @@ parameters with units and sources.
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from . import ferroelectric, ideal, measured, pcm, rram, spintronic
 from .base import Device, Preset
 
@@ -29,7 +30,7 @@ def preset(name: str) -> Preset:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown device preset {name!r}; known presets: "
+        raise ConfigError(f"unknown device preset {name!r}; known presets: "
                          f"{', '.join(names())}") from None
 
 

@@ -57,6 +57,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import Parametrized, param, randn
 
 _AIHWKIT = "aihwkit simulator/configs/devices.py (device-parameters.md §0.1)"
@@ -109,7 +110,7 @@ class PulseResponse(Parametrized, ABC):
         owner = type(self).__name__
         for f in dataclasses.fields(self):
             if "flag" in f.metadata and not isinstance(getattr(self, f.name), bool):
-                raise ValueError(f"{owner}.{f.name} = {getattr(self, f.name)!r} must be True or "
+                raise ConfigError(f"{owner}.{f.name} = {getattr(self, f.name)!r} must be True or "
                                  "False")
 
     def parameters(self) -> list[dict[str, Any]]:
@@ -135,7 +136,7 @@ class PulseResponse(Parametrized, ABC):
         ``mult_noise`` for SoftBounds/LinearStep) under their aihwkit names.
         """
         if not (w_min <= 0.0 <= w_max and w_min < w_max):
-            raise ValueError(f"{cls.__name__}.from_aihwkit: need w_min <= 0 <= w_max and "
+            raise ConfigError(f"{cls.__name__}.from_aihwkit: need w_min <= 0 <= w_max and "
                              f"w_min < w_max, got w_min = {w_min}, w_max = {w_max}")
         r = w_max - w_min
         common = dict(dw_min=dw_min / r, up_down=up_down, dw_min_dtod=dw_min_dtod,
@@ -149,7 +150,7 @@ class PulseResponse(Parametrized, ABC):
     def _family_from_aihwkit(cls, family: dict[str, Any], r: float) -> dict[str, Any]:
         """Family parameters from their aihwkit names; ``r`` is the weight range."""
         if family:
-            raise ValueError(f"{cls.__name__}.from_aihwkit: unknown parameters "
+            raise ConfigError(f"{cls.__name__}.from_aihwkit: unknown parameters "
                              f"{sorted(family)}")
         return {}
 
@@ -210,7 +211,7 @@ class PulseResponse(Parametrized, ABC):
         """
         n = torch.as_tensor(n, device=x.device)
         if n.is_floating_point() or n.is_complex():
-            raise ValueError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
+            raise ConfigError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
         n = torch.broadcast_to(n, x.shape)
         lo, hi = latents["pulse_x_lo"], latents["pulse_x_hi"]
         x = torch.minimum(torch.maximum(x, lo), hi)
@@ -250,7 +251,7 @@ class _LinearInState(PulseResponse):
     def _check(self) -> None:
         super()._check()
         if not 0.0 < self.x_ref < 1.0:
-            raise ValueError(f"{type(self).__name__}.x_ref = {self.x_ref} must lie strictly "
+            raise ConfigError(f"{type(self).__name__}.x_ref = {self.x_ref} must lie strictly "
                              f"inside (0, 1) for {self.family}")
 
     @classmethod

@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import CellState, Device, Parametrized, Preset, param, randn
 from .pulsed import ExpStep, PulseResponse, SoftBounds
 
@@ -188,11 +189,11 @@ class NeuRRAMStatistics(RRAMStatistics):
     def _check(self) -> None:
         for name in ("coeffs_1s", "coeffs_1d", "coeffs_2d"):
             if len(getattr(self, name)) == 0:
-                raise ValueError(f"{type(self).__name__}.{name} must not be empty")
+                raise ConfigError(f"{type(self).__name__}.{name} must not be empty")
 
     def validate(self, device: RRAM) -> None:
         if device.g_max > self.g_ref * (1 + 1e-9):
-            raise ValueError(f"{type(device).__name__}: g_max = {device.g_max:.4g} S exceeds "
+            raise ConfigError(f"{type(device).__name__}: g_max = {device.g_max:.4g} S exceeds "
                              f"the NeuRRAM fit range (g <= {self.g_ref:.4g} S)")
 
     def sigma(self, g_target: Tensor, t: float | Tensor) -> Tensor:
@@ -270,9 +271,9 @@ class MiloIV(Parametrized):
 
     def _check(self) -> None:
         if not self.g_lo < self.g_hi:
-            raise ValueError(f"MiloIV: g_lo = {self.g_lo} S must be below g_hi = {self.g_hi} S")
+            raise ConfigError(f"MiloIV: g_lo = {self.g_lo} S must be below g_hi = {self.g_hi} S")
         if not self.nl2_coeffs or not self.nl3_coeffs:
-            raise ValueError("MiloIV: nl2_coeffs and nl3_coeffs must not be empty")
+            raise ConfigError("MiloIV: nl2_coeffs and nl3_coeffs must not be empty")
 
     def coefficients(self, g: Tensor) -> tuple[Tensor, Tensor]:
         """``(NL2, NL3)`` in A/V^2 and A/V^3 for conductances ``g`` (S)."""
@@ -285,7 +286,7 @@ class MiloIV(Parametrized):
         """Current (A) at voltage ``v`` (V, ``|v| <= v_max``) for low-field conductance ``g``."""
         v = torch.as_tensor(v, dtype=g.dtype, device=g.device)
         if v.numel() and float(v.abs().max()) > self.v_max * (1 + 1e-6):
-            raise ValueError(f"MiloIV.current: |V| up to {float(v.abs().max()):.4g} V exceeds "
+            raise ConfigError(f"MiloIV.current: |V| up to {float(v.abs().max()):.4g} V exceeds "
                              f"the fitted range |V| <= {self.v_max} V")
         nl2, nl3 = self.coefficients(g)
         return g * v + nl2 * v * v + nl3 * v * v * v
@@ -330,18 +331,18 @@ class RRAM(Device):
         super()._check()
         owner = type(self).__name__
         if not isinstance(self.inference, RRAMStatistics):
-            raise ValueError(f"{owner}.inference = {self.inference!r} must be an RRAMStatistics "
+            raise ConfigError(f"{owner}.inference = {self.inference!r} must be an RRAMStatistics "
                              "(CMOStatistics, NeuRRAMStatistics or MiloStatistics)")
         if not isinstance(self.update, PulseResponse):
-            raise ValueError(f"{owner}.update = {self.update!r} must be a pulsed.PulseResponse "
+            raise ConfigError(f"{owner}.update = {self.update!r} must be a pulsed.PulseResponse "
                              "(SoftBounds, ExpStep, LinearStep or PowStep)")
         if self.iv is not None and not isinstance(self.iv, MiloIV):
-            raise ValueError(f"{owner}.iv = {self.iv!r} must be None or a MiloIV")
+            raise ConfigError(f"{owner}.iv = {self.iv!r} must be None or a MiloIV")
         self.inference.validate(self)
         if self.iv is not None:
             _check_window(self, self.iv.g_lo, self.iv.g_hi, "Milo I-V fit")
             if self.read_voltage > self.iv.v_max:
-                raise ValueError(f"{owner}: read_voltage = {self.read_voltage} V exceeds the I-V "
+                raise ConfigError(f"{owner}: read_voltage = {self.read_voltage} V exceeds the I-V "
                                  f"fit range |V| <= {self.iv.v_max} V")
 
     # ----------------------------------------------------------------- contract
@@ -393,7 +394,7 @@ def _polyval(coeffs: tuple[float, ...], x: Tensor) -> Tensor:
 def _check_window(device: Device, lo: float, hi: float, what: str) -> None:
     tol = 1e-9 * hi
     if device.g_min < lo - tol or device.g_max > hi + tol:
-        raise ValueError(f"{type(device).__name__}: range [{device.g_min:.4g}, "
+        raise ConfigError(f"{type(device).__name__}: range [{device.g_min:.4g}, "
                          f"{device.g_max:.4g}] S lies outside the {what} [{lo:.4g}, {hi:.4g}] S")
 
 
@@ -404,7 +405,7 @@ def cmo_statistics(acceptance: float = 0.02) -> CMOStatistics:
         return CMOStatistics()
     if acceptance == 0.002:
         return CMOStatistics(prog_sigma_offset=0.00081107 * uS, prog_sigma_slope=0.00106879)
-    raise ValueError(f"cmo_statistics: acceptance = {acceptance!r}; fitted values are 0.02 "
+    raise ConfigError(f"cmo_statistics: acceptance = {acceptance!r}; fitted values are 0.02 "
                      "(2 %) and 0.002 (0.2 %)")
 
 

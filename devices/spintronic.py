@@ -40,6 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from .base import CellState, Device, Preset, param, rand, randn
 
 _E = 1.602176634e-19  # elementary charge, C
@@ -71,7 +72,7 @@ def _as_f64(x: float | Tensor, name: str, *, positive: bool) -> Tensor:
     bad = ~torch.isfinite(t) | ((t <= 0) if positive else (t < 0))
     if bool(bad.any()):
         allowed = "finite and > 0" if positive else "finite and >= 0"
-        raise ValueError(f"{name} = {x!r} is not allowed; it must be {allowed}")
+        raise ConfigError(f"{name} = {x!r} is not allowed; it must be {allowed}")
     return t
 
 

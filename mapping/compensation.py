@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 PROBE_VECTORS = 32
 
 
@@ -31,7 +33,7 @@ def compensation_factors(ref: Tensor, now: Tensor, mode: str) -> Tensor:
         return (ref.sum() / now.sum().clamp_min(tiny)).expand_as(now).clone()
     if mode == "column":
         return torch.where(now > tiny, ref / now.clamp_min(tiny), torch.ones_like(now))
-    raise ValueError(f"drift compensation mode {mode!r} is not allowed; allowed: global, column")
+    raise ConfigError(f"drift compensation mode {mode!r} is not allowed; allowed: global, column")
 
 
 @torch.no_grad()
@@ -44,7 +46,7 @@ def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
 
     layers = [layer for _, layer in analog_layers(model)]
     if not layers:
-        raise ValueError("calibrate: the model has no analog layers; convert it with "
+        raise ConfigError("calibrate: the model has no analog layers; convert it with "
                          "to_analog() first")
     two = any(layer.mapping.input_scaling == "calibrated" for layer in layers)
     if isinstance(batches, Tensor):
@@ -62,7 +64,7 @@ def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
                 model(xb[0] if isinstance(xb, (tuple, list)) else xb)
                 seen += 1
             if seen == 0:
-                raise ValueError("calibrate: no calibration batches were given")
+                raise ConfigError("calibrate: no calibration batches were given")
     finally:
         for layer in layers:
             layer._calibrating = None

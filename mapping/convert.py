@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..crossbar.tile import TileConfig
+from ..errors import ConfigError
 from .compensation import calibrate
 from .layers import AnalogConv2d, AnalogLinear, _AnalogBase
 from .tiler import MappingConfig, TiledMatrix
@@ -30,7 +31,7 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
     names = {n for n, _ in model.named_modules()}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"to_analog: overrides name unknown modules {unknown}; known: "
+        raise ConfigError(f"to_analog: overrides name unknown modules {unknown}; known: "
                          f"{sorted(n for n in names if n)}")
     new = copy.deepcopy(model)
     if isinstance(new, (nn.Linear, nn.Conv2d)) and not isinstance(new, _AnalogBase):
@@ -64,7 +65,7 @@ def analog_layers(model: nn.Module) -> Iterator[tuple[str, _AnalogBase]]:
 def _layers(model: nn.Module) -> list[tuple[str, _AnalogBase]]:
     layers = list(analog_layers(model))
     if not layers:
-        raise ValueError("the model has no analog layers; convert it with to_analog() first")
+        raise ConfigError("the model has no analog layers; convert it with to_analog() first")
     return layers
 
 
@@ -84,7 +85,7 @@ def program(model: nn.Module, *, generator: torch.Generator | None = None,
              or layer.mapping.input_scaling == "calibrated"]
     if needs:
         if calibration is None:
-            raise ValueError("program: an ADC range mode is 'calibrated' or 'per_column', or the "
+            raise ConfigError("program: an ADC range mode is 'calibrated' or 'per_column', or the "
                              "input scaling is 'calibrated'; pass calibration=<example inputs> "
                              "to set the ranges")
         calibrate(model, calibration)

@@ -67,6 +67,7 @@ from ..crossbar.cost import (
     tile_area,
     tile_program_cost,
 )
+from ..errors import ConfigError
 from .convert import analog_layers
 from .layers import AnalogConv2d, _AnalogBase
 
@@ -215,11 +216,11 @@ class LayerInputs:
 def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, _AnalogBase]]:
     layers = list(analog_layers(analog_model))
     if not layers:
-        raise ValueError(f"{who}: the model has no analog layers; convert it with "
+        raise ConfigError(f"{who}: the model has no analog layers; convert it with "
                          "memxbar.mapping.to_analog() first")
     for name, layer in layers:
         if layer.tiled is None:
-            raise ValueError(f"{who}: layer {name!r} is not programmed; call "
+            raise ConfigError(f"{who}: layer {name!r} is not programmed; call "
                              "memxbar.mapping.program(model, generator=...) first")
     return layers
 
@@ -231,7 +232,7 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     with forward hooks."""
     if not isinstance(example_input, Tensor) or example_input.dim() < 1 or \
             example_input.shape[0] < 1:
-        raise ValueError("capture_inputs: example_input must be a tensor with a batch "
+        raise ConfigError("capture_inputs: example_input must be a tensor with a batch "
                          "dimension >= 1")
     layers = _programmed_layers(analog_model, "capture_inputs")
     seen: dict[str, list[Tensor]] = {name: [] for name, _ in layers}
@@ -279,7 +280,7 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
         analog_model.train(was_training)
     for name in seen:
         if not seen[name]:
-            raise ValueError(f"capture_inputs: layer {name!r} was not called by the model's "
+            raise ConfigError(f"capture_inputs: layer {name!r} was not called by the model's "
                              "forward pass on example_input")
     return LayerInputs(seen, ins, outs, int(example_input.shape[0]), fops,
                        {name: len(units) for name, units in funits.items()})
@@ -291,7 +292,7 @@ def _copies(duplication: int | Mapping[str, int] | None,
     mapping to the named layers; the rest are mapped once."""
     def check(what: str, k: object) -> int:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"estimate_cost: duplication{what} = {k!r} is not allowed; "
+            raise ConfigError(f"estimate_cost: duplication{what} = {k!r} is not allowed; "
                              "allowed: an integer >= 1")
         return k
 
@@ -301,7 +302,7 @@ def _copies(duplication: int | Mapping[str, int] | None,
     if isinstance(duplication, Mapping):
         unknown = sorted(set(duplication) - set(names))
         if unknown:
-            raise ValueError(f"estimate_cost: duplication names unknown layers {unknown}; "
+            raise ConfigError(f"estimate_cost: duplication names unknown layers {unknown}; "
                              f"allowed: {names}")
         return {n: check(f"[{n!r}]", duplication.get(n, 1)) for n in names}
     k = check("", duplication)
@@ -335,12 +336,12 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     none. Returns a :class:`CostReport`."""
     cm = cost_model or CostModel()
     if not isinstance(cm, CostModel):
-        raise ValueError(f"estimate_cost: cost_model = {cm!r} is not a CostModel")
+        raise ConfigError(f"estimate_cost: cost_model = {cm!r} is not a CostModel")
     cap = example_input if isinstance(example_input, LayerInputs) else capture_inputs(
         analog_model, example_input)
     layers = _programmed_layers(analog_model, "estimate_cost")
     if set(cap.inputs) != {name for name, _ in layers}:
-        raise ValueError("estimate_cost: the captured inputs belong to another model (layers "
+        raise ConfigError("estimate_cost: the captured inputs belong to another model (layers "
                          f"{sorted(cap.inputs)})")
     copies = _copies(duplication, layers)
     n_inf = cap.inferences
@@ -456,7 +457,7 @@ def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> 
 
     reports = {"": report} if isinstance(report, CostReport) else dict(report)
     if not reports or not all(isinstance(r, CostReport) for r in reports.values()):
-        raise ValueError("plot_breakdown: give a CostReport or a non-empty mapping of names to "
+        raise ConfigError("plot_breakdown: give a CostReport or a non-empty mapping of names to "
                          "CostReports")
 
     def joined(attr: str) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..crossbar.tile import TileConfig
+from ..errors import ConfigError
 from .tiler import MappingConfig, TiledMatrix
 
 _PREFIX = "analog."
@@ -59,7 +60,7 @@ class _AnalogBase(nn.Module):
     def _init_hardware(self, hardware: TileConfig, mapping: MappingConfig | None,
                        in_features: int, out_features: int) -> None:
         if not isinstance(hardware, TileConfig):
-            raise ValueError(f"{type(self).__name__}: hardware = {hardware!r} is not a "
+            raise ConfigError(f"{type(self).__name__}: hardware = {hardware!r} is not a "
                              "TileConfig")
         self.hardware = hardware
         self.mapping = mapping or MappingConfig()
@@ -102,7 +103,7 @@ class _AnalogBase(nn.Module):
 
     def _require(self, op: str) -> TiledMatrix:
         if self.tiled is None:
-            raise ValueError(f"{type(self).__name__}.{op}: the layer is not programmed; call "
+            raise ConfigError(f"{type(self).__name__}.{op}: the layer is not programmed; call "
                              "memxbar.mapping.program(model, generator=...) first")
         return self.tiled
 
@@ -193,7 +194,7 @@ class AnalogConv2d(_AnalogBase):
         self.kernel_size, self.stride = pair(kernel_size), pair(stride)
         self.padding, self.dilation = pair(padding), pair(dilation)
         if isinstance(padding, str):
-            raise ValueError("AnalogConv2d: padding must be integers, not "
+            raise ConfigError("AnalogConv2d: padding must be integers, not "
                              f"{padding!r}; allowed: int or (int, int)")
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -206,10 +207,10 @@ class AnalogConv2d(_AnalogBase):
                      mapping: MappingConfig | None = None) -> AnalogConv2d:
         """An analog copy of ``layer`` (groups = 1, zero padding) with the same weights."""
         if layer.groups != 1:
-            raise ValueError(f"AnalogConv2d: groups = {layer.groups} is not supported; allowed: "
+            raise ConfigError(f"AnalogConv2d: groups = {layer.groups} is not supported; allowed: "
                              "1 (keep grouped convolutions digital with an override)")
         if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
-            raise ValueError(f"AnalogConv2d: padding {layer.padding!r} / padding_mode "
+            raise ConfigError(f"AnalogConv2d: padding {layer.padding!r} / padding_mode "
                              f"{layer.padding_mode!r} is not supported; allowed: integer zero "
                              "padding")
         new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
@@ -220,7 +221,7 @@ class AnalogConv2d(_AnalogBase):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"AnalogConv2d: input has shape {tuple(x.shape)}; expected "
+            raise ConfigError(f"AnalogConv2d: input has shape {tuple(x.shape)}; expected "
                              f"(batch, {self.in_channels}, H, W)")
         tiled = self._require("forward")
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)

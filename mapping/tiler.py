@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..crossbar.tile import Tile, TileConfig
+from ..errors import ConfigError
 from .compensation import compensation_factors, probe_inputs
 
 WEIGHT_SCALING = ("column", "layer")
@@ -63,15 +64,15 @@ class MappingConfig:
         for name, allowed in (("weight_scaling", WEIGHT_SCALING), ("weight_clip", WEIGHT_CLIP),
                               ("input_scaling", INPUT_SCALING), ("compensation", COMPENSATION)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"MappingConfig.{name} = {getattr(self, name)!r} is not allowed;"
+                raise ConfigError(f"MappingConfig.{name} = {getattr(self, name)!r} is not allowed;"
                                  f" allowed: {', '.join(allowed)}")
         for name in ("clip_value", "input_range"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-                raise ValueError(f"MappingConfig.{name} = {v!r} is not allowed; allowed: a "
+                raise ConfigError(f"MappingConfig.{name} = {v!r} is not allowed; allowed: a "
                                  "finite number > 0")
         if self.weight_clip == "percentile" and not 0 < self.clip_value <= 100:
-            raise ValueError(f"MappingConfig.clip_value = {self.clip_value!r} is not allowed "
+            raise ConfigError(f"MappingConfig.clip_value = {self.clip_value!r} is not allowed "
                              "with weight_clip='percentile'; allowed: (0, 100]")
 
 
@@ -81,7 +82,7 @@ class TiledMatrix:
     def __init__(self, hardware: TileConfig, in_features: int, out_features: int,
                  mapping: MappingConfig | None = None) -> None:
         if not isinstance(hardware, TileConfig):
-            raise ValueError(f"TiledMatrix: hardware = {hardware!r} is not a TileConfig")
+            raise ConfigError(f"TiledMatrix: hardware = {hardware!r} is not a TileConfig")
         self.hardware = hardware
         self.mapping = mapping or MappingConfig()
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -146,10 +147,10 @@ class TiledMatrix:
         """Program ``weight`` (out, in); resets read time, compensation and ADC calibration."""
         want = (self.out_features, self.in_features)
         if tuple(weight.shape) != want:
-            raise ValueError(f"TiledMatrix.program: weight has shape {tuple(weight.shape)}; "
+            raise ConfigError(f"TiledMatrix.program: weight has shape {tuple(weight.shape)}; "
                              f"expected {want}")
         if not bool(torch.isfinite(weight).all()):
-            raise ValueError("TiledMatrix.program: weight has non-finite values")
+            raise ConfigError("TiledMatrix.program: weight has non-finite values")
         self.scale = self.weight_bounds(weight)
         w = (weight.detach() / self.scale[:, None]).clamp(-1.0, 1.0)
         self.tile.program(self._to_blocks(w.t()), generator=generator)
@@ -193,7 +194,7 @@ class TiledMatrix:
         if self.mapping.input_scaling == "calibrated" and (input_range or self.x_range is None):
             r = float(x.abs().max()) if x.numel() else 0.0
             if not math.isfinite(r):
-                raise ValueError("TiledMatrix.calibrate_adc: x has non-finite values")
+                raise ConfigError("TiledMatrix.calibrate_adc: x has non-finite values")
             if accumulate and self.x_range is not None:
                 r = max(r, self.x_range)
             self.x_range = r if r > 0 else 1.0
@@ -213,7 +214,7 @@ class TiledMatrix:
         if self.mapping.input_scaling == "fixed":
             return float(self.mapping.input_range)
         if self.x_range is None:
-            raise ValueError(f"TiledMatrix.{op}: input_scaling='calibrated' needs a calibration;"
+            raise ConfigError(f"TiledMatrix.{op}: input_scaling='calibrated' needs a calibration;"
                              " run memxbar.mapping.calibrate(model, batches) (or program(..., "
                              "calibration=...)) first")
         return self.x_range
@@ -276,14 +277,14 @@ class TiledMatrix:
         codes of its channels with its conductances, digitized by its own ADCs as in
         :meth:`forward`. Needs :attr:`conv_ready`."""
         if self.scale is None:
-            raise ValueError("TiledMatrix.forward_conv: not programmed; call program() first")
+            raise ConfigError("TiledMatrix.forward_conv: not programmed; call program() first")
         if not self.conv_ready:
-            raise ValueError("TiledMatrix.forward_conv: needs input_scaling 'fixed' or "
+            raise ConfigError("TiledMatrix.forward_conv: needs input_scaling 'fixed' or "
                              "'calibrated' and a one-shot DAC; use forward() on unfolded inputs")
         kh, kw = kernel_size
         per_c, R, nrb = kh * kw, self.sim.rows, self.n_row_blocks
         if x.dim() != 4 or x.shape[1] * per_c != self.in_features:
-            raise ValueError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
+            raise ConfigError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
                              f"expected (N, {self.in_features // per_c}, H, W)")
         fs = self.input_range("forward_conv")
         if float(self.hardware.dac.input_range) > 1.0:
@@ -315,9 +316,9 @@ class TiledMatrix:
         ``input_amax`` (B, 1): the largest ``|x|`` of each row when the caller has it cheaper
         (a convolution's patches: max pooling of the image); "dynamic" input scaling."""
         if self.scale is None:
-            raise ValueError("TiledMatrix.forward: not programmed; call program() first")
+            raise ConfigError("TiledMatrix.forward: not programmed; call program() first")
         if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"TiledMatrix.forward: input has shape {tuple(x.shape)}; expected "
+            raise ConfigError(f"TiledMatrix.forward: input has shape {tuple(x.shape)}; expected "
                              f"(batch, {self.in_features})")
         y = self._mvm(x, generator, input_amax=input_amax)
         return y if self.alpha is None else y.mul_(self.alpha)
@@ -326,7 +327,7 @@ class TiledMatrix:
     def backward(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Transposed MVM through the same cells: ``d`` (B, out) -> (B, in) ≈ ``d @ W``."""
         if self.scale is None:
-            raise ValueError("TiledMatrix.backward: not programmed; call program() first")
+            raise ConfigError("TiledMatrix.backward: not programmed; call program() first")
         dn, a = self._grad_blocks(d)
         if not self.tile.adc_calibrated_transposed:
             # the row ADCs of the backward pass are ranged on the first gradients they see
@@ -368,7 +369,7 @@ class TiledMatrix:
 
     def _programmed(self, op: str) -> Tile:
         if self.scale is None:
-            raise ValueError(f"TiledMatrix.{op}: not programmed; call program() first")
+            raise ConfigError(f"TiledMatrix.{op}: not programmed; call program() first")
         return self.tile
 
     def _output_blocks(self, d: Tensor) -> Tensor:
@@ -392,7 +393,7 @@ class TiledMatrix:
         tile = self._programmed("update")
         if x.dim() != 2 or x.shape[1] != self.in_features or d.dim() != 2 or (
                 d.shape != (x.shape[0], self.out_features)):
-            raise ValueError(f"TiledMatrix.update: x {tuple(x.shape)} and d {tuple(d.shape)}; "
+            raise ConfigError(f"TiledMatrix.update: x {tuple(x.shape)} and d {tuple(d.shape)}; "
                              f"expected (B, {self.in_features}) and (B, {self.out_features})")
         xn, a = self._scale_inputs(x)
         dn = d * a / self._weight_units()
@@ -414,7 +415,7 @@ class TiledMatrix:
         increases a weight; :meth:`Tile.apply_pulses`). Returns the pulses applied."""
         tile = self._programmed("apply_pulses")
         if tuple(n.shape) != (self.out_features, self.in_features):
-            raise ValueError(f"TiledMatrix.apply_pulses: n has shape {tuple(n.shape)}; expected "
+            raise ConfigError(f"TiledMatrix.apply_pulses: n has shape {tuple(n.shape)}; expected "
                              f"{(self.out_features, self.in_features)}")
         return int(tile.apply_pulses(self._to_blocks(n.t()), generator=generator).sum())
 

@@ -7,7 +7,8 @@ import os
 # waiting costs nothing on an idle machine. Must be set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from memxbar.errors import ConfigError  # noqa: I001  (first: every stage imports it)
 from memxbar.devices import CellState, Device, IdealDevice, presets
 
 __version__ = "0.1.0"
-__all__ = ["CellState", "Device", "IdealDevice", "__version__", "presets"]
+__all__ = ["CellState", "ConfigError", "Device", "IdealDevice", "__version__", "presets"]

@@ -63,6 +63,7 @@ from optuna.exceptions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from ..errors import ConfigError
 from .spec import (
     Choices,
     Range,
@@ -160,10 +161,10 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
                 url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else None,
                 **kwargs)
         except (ImportError, ModuleNotFoundError) as e:
-            raise ValueError(f"storage {hide_password(url)}: database driver missing ({e}); "
+            raise ConfigError(f"storage {hide_password(url)}: database driver missing ({e}); "
                              "install it, e.g. pip install 'memxbar[postgres]'") from None
         except Exception as e:  # SQLAlchemy and driver errors
-            raise ValueError(f"storage {hide_password(url)}: cannot connect "
+            raise ConfigError(f"storage {hide_password(url)}: cannot connect "
                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
     if sqlite:
         engine = storage.engine
@@ -243,7 +244,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
     except KeyError:
-        raise ValueError(f"study {spec.name!r} not found in {url}; start it with "
+        raise ConfigError(f"study {spec.name!r} not found in {url}; start it with "
                          "`memxbar study run FILE --storage URL` first") from None
     for _ in range(50):  # the creator stores the spec right after creating the study
         stored = study.user_attrs.get(SPEC_ATTR)
@@ -251,12 +252,12 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
             break
         time.sleep(0.2)
     else:
-        raise ValueError(f"study {spec.name!r} in {url} was not made by memxbar (no study "
+        raise ConfigError(f"study {spec.name!r} in {url} was not made by memxbar (no study "
                          "file stored); use another [study] name")
     if study.user_attrs.get(HASH_ATTR) != spec.identity_hash():
         old = parse_spec(stored, check_files=False).identity()
         diffs = list(_identity_diff(old, spec.identity()))[:3]
-        raise ValueError(f"study {spec.name!r} in {url} was made from a different study file: "
+        raise ConfigError(f"study {spec.name!r} in {url} was made from a different study file: "
                          f"{'; '.join(diffs)}; use another [study] name or output folder")
     return study, False
 
@@ -622,7 +623,7 @@ def _objective(objective_fn: ObjectiveFn | None) -> ObjectiveFn:
     try:
         from . import evaluate  # noqa: F401
     except ImportError as e:
-        raise ValueError(f"the hardware evaluation memxbar.studies.evaluate cannot be imported "
+        raise ConfigError(f"the hardware evaluation memxbar.studies.evaluate cannot be imported "
                          f"({e})") from None
     return _default_objective
 
@@ -686,10 +687,10 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
     taken as dead and its trial enqueued again. Returns a :class:`RunSummary`.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers = {workers!r}; allowed: an integer >= 0")
+        raise ConfigError(f"workers = {workers!r}; allowed: an integer >= 0")
     if not (isinstance(heartbeat_interval, int) and isinstance(grace_period, int)
             and 0 < heartbeat_interval < grace_period):
-        raise ValueError(f"heartbeat_interval = {heartbeat_interval!r}, grace_period = "
+        raise ConfigError(f"heartbeat_interval = {heartbeat_interval!r}, grace_period = "
                          f"{grace_period!r}; allowed: integers with 0 < interval < grace")
     objective_fn = _objective(objective_fn)
     spec, source = _prepare(path, trials, storage, output)
@@ -697,7 +698,7 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
         try:
             pickle.dumps(objective_fn)
         except (pickle.PicklingError, AttributeError, TypeError) as e:
-            raise ValueError(f"objective_fn cannot be sent to worker processes ({e}); use a "
+            raise ConfigError(f"objective_fn cannot be sent to worker processes ({e}); use a "
                              "module-level function, or workers = 1") from None
     _write_manifest(spec, source)
     opts = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period,
@@ -816,17 +817,17 @@ def locate_study(folder: str | Path, storage: str | None = None) -> tuple[str, s
     folder = Path(folder)
     manifest = folder / MANIFEST
     if not manifest.is_file():
-        raise ValueError(f"{folder} is not a study output folder (no {MANIFEST}); give the "
+        raise ConfigError(f"{folder} is not a study output folder (no {MANIFEST}); give the "
                          "folder that `memxbar study run` wrote")
     try:
         info = json.loads(manifest.read_text(encoding="utf-8"))
         name, url = str(info["name"]), str(info["storage"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{manifest}: unreadable ({e})") from None
+        raise ConfigError(f"{manifest}: unreadable ({e})") from None
     if storage is not None:
         return storage, name
     if "***" in url:
-        raise ValueError(f"the storage of study {name!r} ({url}) needs a password; pass it with "
+        raise ConfigError(f"the storage of study {name!r} ({url}) needs a password; pass it with "
                          "--storage URL")
     return url, name
 
@@ -839,10 +840,10 @@ def load_study(folder: str | Path, storage: str | None = None) -> tuple[optuna.S
     try:
         study = optuna.load_study(study_name=name, storage=db)
     except KeyError:
-        raise ValueError(f"study {name!r} not found in {hide_password(url)}") from None
+        raise ConfigError(f"study {name!r} not found in {hide_password(url)}") from None
     stored = study.user_attrs.get(SPEC_ATTR)
     if stored is None:
-        raise ValueError(f"study {name!r} in {hide_password(url)} has no stored study file")
+        raise ConfigError(f"study {name!r} in {hide_password(url)} has no stored study file")
     return study, parse_spec(stored, check_files=False, source=f"study {name!r}")
 
 
@@ -853,7 +854,7 @@ def open_dashboard(folder: str | Path, *, storage: str | None = None,
     try:
         import optuna_dashboard  # type: ignore[import-not-found]
     except ImportError:
-        raise ValueError("optuna-dashboard is not installed; install it with `pip install "
+        raise ConfigError("optuna-dashboard is not installed; install it with `pip install "
                          f"optuna-dashboard`, then run again (storage: {hide_password(url)}, "
                          f"study {name!r})") from None
     print(f"optuna-dashboard for study {name!r} at http://{host}:{port} (Ctrl-C to stop)")

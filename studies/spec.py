@@ -62,6 +62,7 @@ from ..crossbar.periphery import MAX_BITS, RANGE_MODES
 from ..crossbar.tile import ENCODINGS, LAYOUTS, READ_NOISE, UPDATE_MODES
 from ..devices import presets
 from ..devices.base import Device
+from ..errors import ConfigError
 from ..training.digital import OPTIMIZERS
 from ..training.online import ALGORITHMS as ONLINE_ALGORITHMS
 from .workloads import DATASETS, MODELS, N_CLASSES
@@ -123,7 +124,7 @@ MEASURED_FORMATS = {
 READY_DIR = "studies"  # ready-made study files are packaged next to this module
 
 
-class SpecError(ValueError):
+class SpecError(ConfigError):
     """A study file that cannot be read or validated (one line: file, field paths, allowed)."""
 
 
@@ -137,7 +138,7 @@ def parse_time(value: object) -> float:
                "d, w or y (also sec, hr, yr, and second, minute, hour, day, week, year, "
                "singular or plural)")
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a time; allowed: {allowed}")
+        raise ConfigError(f"{value!r} is not a time; allowed: {allowed}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
@@ -148,12 +149,12 @@ def parse_time(value: object) -> float:
         except ValueError:
             number = math.nan
         if m is None or math.isnan(number) or (unit and unit not in TIME_UNITS):
-            raise ValueError(f"{value!r} is not a time; allowed: {allowed}")
+            raise ConfigError(f"{value!r} is not a time; allowed: {allowed}")
         seconds = number * TIME_UNITS.get(unit, 1.0)
     else:
-        raise ValueError(f"{value!r} is not a time; allowed: {allowed}")
+        raise ConfigError(f"{value!r} is not a time; allowed: {allowed}")
     if not (math.isfinite(seconds) and seconds >= 0):
-        raise ValueError(f"{value!r} is not a time; allowed: {allowed}")
+        raise ConfigError(f"{value!r} is not a time; allowed: {allowed}")
     return seconds
 
 
@@ -174,10 +175,10 @@ def metric_key(metric: str, t: float | None = None) -> str:
     """Name of a metric in an objective function's result: ``"accuracy@3600s"`` for the
     accuracy ``t`` seconds after programming, the metric name itself otherwise."""
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     if metric == "accuracy":
         if t is None:
-            raise ValueError("metric 'accuracy' needs a time t (s)")
+            raise ConfigError("metric 'accuracy' needs a time t (s)")
         return f"accuracy@{_num(t)}s"
     return metric
 
@@ -220,7 +221,7 @@ class Range:
             step = int(self.step or 1)
             return list(range(int(self.low), int(self.high) + 1, step))
         if self.step is None:
-            raise ValueError("a continuous range has no grid points")
+            raise ConfigError("a continuous range has no grid points")
         n = round((self.high - self.low) / self.step)
         return [round(self.low + k * self.step, 12) for k in range(n + 1)]
 
@@ -278,7 +279,7 @@ class Domain:
                 ok = value <= self.hi
             ok = ok and value not in self.exclude
         if not ok:
-            raise ValueError(f"{raw!r} is not allowed; allowed: {self.allowed()}")
+            raise ConfigError(f"{raw!r} is not allowed; allowed: {self.allowed()}")
         return value
 
     def parse(self, raw: Any) -> Dim:
@@ -288,65 +289,65 @@ class Domain:
         if raw is None and self.nullable:
             return Fixed(None)
         if isinstance(raw, list):
-            raise ValueError(f"a list is not allowed; allowed: {self.allowed()}, or a search "
+            raise ConfigError(f"a list is not allowed; allowed: {self.allowed()}, or a search "
                              "written {choices = [...]}")
         if not isinstance(raw, dict):
             return Fixed(self.check(raw))
         if "choices" in raw:
             extra = sorted(set(raw) - {"choices"})
             if extra:
-                raise ValueError(f"{extra[0]!r} is not allowed next to 'choices'")
+                raise ConfigError(f"{extra[0]!r} is not allowed next to 'choices'")
             values = raw["choices"]
             if not isinstance(values, list) or not values:
-                raise ValueError("choices must be a non-empty list")
+                raise ConfigError("choices must be a non-empty list")
             out = []
             for i, v in enumerate(values):
                 try:
                     out.append(self.check(v))
                 except ValueError as e:
-                    raise ValueError(f"choices[{i}] = {e}") from None
+                    raise ConfigError(f"choices[{i}] = {e}") from None
             if len(set(out)) != len(out):
-                raise ValueError(f"choices {values} repeat a value")
+                raise ConfigError(f"choices {values} repeat a value")
             return Choices(tuple(out))
         return self._parse_range(raw)
 
     def _parse_range(self, raw: dict) -> Range:
         keys = ("low", "high", "step", "log")
         if self.kind not in ("int", "float"):
-            raise ValueError(f"a table {{{', '.join(raw)}}} is not allowed for a {self.kind} "
+            raise ConfigError(f"a table {{{', '.join(raw)}}} is not allowed for a {self.kind} "
                              f"field; allowed: {self.allowed()}, or {{choices = [...]}}")
         extra = [k for k in raw if k not in keys]
         if extra or "low" not in raw or "high" not in raw:
             bad = f"unknown key {extra[0]!r}" if extra else "'low' and 'high' are required"
-            raise ValueError(f"{bad}; a search is {{choices = [...]}} or "
+            raise ConfigError(f"{bad}; a search is {{choices = [...]}} or "
                              "{low = .., high = .., step = .. (optional), log = .. (optional)}")
         low, high = {}, {}
         for key, out in (("low", low), ("high", high)):
             try:
                 out["v"] = self.check(raw[key])
             except ValueError as e:
-                raise ValueError(f"{key} = {e}") from None
+                raise ConfigError(f"{key} = {e}") from None
         lo, hi = low["v"], high["v"]
         if not lo < hi:
-            raise ValueError(f"low = {lo} must be < high = {hi}")
+            raise ConfigError(f"low = {lo} must be < high = {hi}")
         log = raw.get("log", False)
         if not isinstance(log, bool):
-            raise ValueError(f"log = {log!r} is not allowed; allowed: true or false")
+            raise ConfigError(f"log = {log!r} is not allowed; allowed: true or false")
         step = raw.get("step")
         if step is not None:
             integer = self.kind == "int"
             if isinstance(step, bool) or not isinstance(step, int if integer else (int, float)) \
                     or not (math.isfinite(step) and step > 0):
-                raise ValueError(f"step = {step!r} is not allowed; allowed: "
+                raise ConfigError(f"step = {step!r} is not allowed; allowed: "
                                  f"{'an integer >= 1' if integer else 'a finite number > 0'}")
             if log:
-                raise ValueError("step and log = true cannot be combined")
+                raise ConfigError("step and log = true cannot be combined")
             n = (hi - lo) / step
             if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
-                raise ValueError(f"high - low = {_num(hi - lo)} must be a multiple of "
+                raise ConfigError(f"high - low = {_num(hi - lo)} must be a multiple of "
                                  f"step = {_num(step)}")
         if log and lo <= 0:
-            raise ValueError(f"log = true needs low > 0 (got low = {lo})")
+            raise ConfigError(f"log = true needs low > 0 (got low = {lo})")
         return Range(lo, hi, self.kind == "int", step, log)
 
 
@@ -439,7 +440,7 @@ class StudySection(_Model):
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
-            raise ValueError(f"{v!r} is not allowed; allowed: 1-100 letters, digits, '.', '_', "
+            raise ConfigError(f"{v!r} is not allowed; allowed: 1-100 letters, digits, '.', '_', "
                              "'-', starting with a letter or digit")
         return v
 
@@ -456,12 +457,12 @@ class StudySection(_Model):
         try:
             url = make_url(v)
         except ArgumentError:
-            raise ValueError(f"{v!r} is not a database URL; {allowed}") from None
+            raise ConfigError(f"{v!r} is not a database URL; {allowed}") from None
         if url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-            raise ValueError(f"{v!r}: backend {url.get_backend_name()!r} is not supported; "
+            raise ConfigError(f"{v!r}: backend {url.get_backend_name()!r} is not supported; "
                              f"{allowed}")
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-            raise ValueError(f"{v!r}: an in-memory SQLite database cannot be shared by workers "
+            raise ConfigError(f"{v!r}: an in-memory SQLite database cannot be shared by workers "
                              "or resumed; allowed: sqlite:///path/to/file.db")
         return v
 
@@ -499,13 +500,13 @@ class WorkloadSpec(_Model):
     def _data_dir(cls, v: str | None, info: ValidationInfo) -> str | None:
         v = _resolve_path(v, info)
         if v is not None and _check_files(info) and not Path(v).is_dir():
-            raise ValueError(f"folder {v} does not exist")
+            raise ConfigError(f"folder {v} does not exist")
         return v
 
     @model_validator(mode="after")
     def _check(self) -> WorkloadSpec:
         if self.dataset != "digits" and self.data_dir is None:
-            raise ValueError(f"workload.data_dir: required for dataset {self.dataset!r} "
+            raise ConfigError(f"workload.data_dir: required for dataset {self.dataset!r} "
                              "(the folder with its files)")
         from .workloads import build_model
 
@@ -513,7 +514,7 @@ class WorkloadSpec(_Model):
             build_model(self.model, INPUT_SHAPES[self.dataset], N_CLASSES[self.dataset],
                         **self.model_options)
         except ValueError as e:
-            raise ValueError(f"workload.model_options: {e}") from None
+            raise ConfigError(f"workload.model_options: {e}") from None
         return self
 
 
@@ -531,14 +532,14 @@ class MeasuredSpec(_Model):
         if _check_files(info):
             path = Path(v)
             if not path.is_file():
-                raise ValueError(f"file {v} does not exist")
+                raise ConfigError(f"file {v} does not exist")
             measured_format(path)
         return v
 
     @model_validator(mode="after")
     def _range(self) -> MeasuredSpec:
         if self.g_min is not None and self.g_max is not None and not self.g_min < self.g_max:
-            raise ValueError(f"g_min = {self.g_min} must be < g_max = {self.g_max}")
+            raise ConfigError(f"g_min = {self.g_min} must be < g_max = {self.g_max}")
         return self
 
     def build(self) -> Device:
@@ -557,13 +558,13 @@ def measured_format(path: Path) -> str:
         with path.open(encoding="utf-8", newline="") as fh:
             header = next(csv.reader(fh), [])
     except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from None
+        raise ConfigError(f"cannot read {path}: {e}") from None
     cols = tuple(c.strip() for c in header)
     for known, name in MEASURED_FORMATS.items():
         if set(known) <= set(cols):
             return name
     allowed = " or ".join("(" + ", ".join(k) + ")" for k in MEASURED_FORMATS)
-    raise ValueError(f"{path}: CSV columns {list(cols)} are not a known pulse-file format; "
+    raise ConfigError(f"{path}: CSV columns {list(cols)} are not a known pulse-file format; "
                      f"allowed: columns {allowed}")
 
 
@@ -593,7 +594,7 @@ class HardwareSpec(_Model):
     def _measured_names(cls, v: dict[str, MeasuredSpec]) -> dict[str, MeasuredSpec]:
         for name in v:
             if name in presets.names():
-                raise ValueError(f"{name!r} is the name of a device preset; allowed: another "
+                raise ConfigError(f"{name!r} is the name of a device preset; allowed: another "
                                  "name")
         return v
 
@@ -612,16 +613,16 @@ class EvaluationSpec(_Model):
     @classmethod
     def _times(cls, v: Any) -> list[float]:
         if not isinstance(v, list):
-            raise ValueError(f"{v!r} is not allowed; allowed: a list of times, e.g. "
+            raise ConfigError(f"{v!r} is not allowed; allowed: a list of times, e.g. "
                              "[\"1 s\", \"1 h\", \"1 day\", \"1 year\"]")
         out = []
         for i, item in enumerate(v):
             try:
                 out.append(parse_time(item))
             except ValueError as e:
-                raise ValueError(f"times[{i}] = {e}") from None
+                raise ConfigError(f"times[{i}] = {e}") from None
         if len(set(out)) != len(out):
-            raise ValueError(f"times {v} repeat a time")
+            raise ConfigError(f"times {v} repeat a time")
         return sorted(out)
 
 
@@ -665,7 +666,7 @@ class SamplerSpec(_Model):
     def _options(self) -> SamplerSpec:
         for name, kind in (("population_size", "nsga2"), ("n_startup_trials", "tpe")):
             if getattr(self, name) is not None and self.kind != kind:
-                raise ValueError(f"sampler.{name}: only allowed with sampler.kind = {kind!r}")
+                raise ConfigError(f"sampler.{name}: only allowed with sampler.kind = {kind!r}")
         return self
 
 
@@ -752,7 +753,7 @@ class StudySpec(_Model):
             errors.append(f"study.trials: required with sampler.kind = {self.sampler.kind!r}; "
                           "allowed: an integer >= 1")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise ConfigError("; ".join(errors))
         return self
 
     # ---------------------------------------------------------------- derived
@@ -793,11 +794,11 @@ class StudySpec(_Model):
         ``tile_cols`` follows ``tile_rows``."""
         unknown = sorted(set(searched) - set(self.search_space()))
         if unknown:
-            raise ValueError(f"parameters {unknown} are not searched by this study; searched: "
+            raise ConfigError(f"parameters {unknown} are not searched by this study; searched: "
                              f"{', '.join(self.search_space()) or 'none'}")
         missing = [k for k in self.search_space() if k not in searched]
         if missing:
-            raise ValueError(f"parameters {missing} are searched by this study but not given")
+            raise ConfigError(f"parameters {missing} are searched by this study but not given")
         out = {k: searched[k] if k in searched else d.value for k, d in self.dims().items()}
         if out["tile_cols"] is None:
             out["tile_cols"] = out["tile_rows"]
@@ -870,12 +871,12 @@ def cost_model(fields: Mapping[str, Any]) -> CostModel:
     names = [f.name for f in dataclasses.fields(CostModel)]
     unknown = sorted(set(fields) - set(names))
     if unknown:
-        raise ValueError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
+        raise ConfigError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
                          f"{', '.join(names)}")
     try:
         return CostModel(**fields)
     except ValueError as e:
-        raise ValueError(str(e).replace("CostModel: ", "cost: ").replace(
+        raise ConfigError(str(e).replace("CostModel: ", "cost: ").replace(
             "CostModel.", "cost.")) from None
 
 

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..errors import ConfigError
+
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 MODELS = ("mlp", "lenet", "resnet")
 N_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10}
@@ -48,7 +50,7 @@ def _is_pos_int(value: object) -> bool:
 
 def _check_limit(limit: int | None) -> None:
     if limit is not None and not _is_pos_int(limit):
-        raise ValueError(f"limit = {limit!r}; allowed: None or an integer >= 1")
+        raise ConfigError(f"limit = {limit!r}; allowed: None or an integer >= 1")
 
 
 def _dataset(x: np.ndarray, y: np.ndarray, scale: float, limit: int | None) -> TensorDataset:
@@ -69,7 +71,7 @@ def digits(seed: int = 0, test_fraction: float = 0.25, limit: int | None = None)
     from sklearn.datasets import load_digits
 
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction = {test_fraction!r}; allowed: a number in (0, 1)")
+        raise ConfigError(f"test_fraction = {test_fraction!r}; allowed: a number in (0, 1)")
     _check_limit(limit)
     data = load_digits()
     x = data.images.reshape(-1, 1, 8, 8)
@@ -77,7 +79,7 @@ def digits(seed: int = 0, test_fraction: float = 0.25, limit: int | None = None)
     n = len(y)
     n_test = round(n * test_fraction)
     if not 1 <= n_test <= n - 1:
-        raise ValueError(
+        raise ConfigError(
             f"test_fraction = {test_fraction} leaves {n_test} of {n} samples for testing; "
             "both sets need at least one sample"
         )
@@ -99,7 +101,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError) as err:
-            raise ValueError(f"{path}: not a readable gzip file ({err})") from None
+            raise ConfigError(f"{path}: not a readable gzip file ({err})") from None
     return raw
 
 
@@ -115,21 +117,21 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"IDX file not found: {path}")
     raw = _read_bytes(path)
     if len(raw) < 4:
-        raise ValueError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
+        raise ConfigError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
     zero, kind, ndim = raw[:2], raw[2], raw[3]
     if zero != b"\x00\x00" or kind not in _IDX_TYPES or ndim == 0:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000TTDD with type TT "
             f"in {{{', '.join(f'{t:02x}' for t in _IDX_TYPES)}}} and DD >= 1 dimensions"
         )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: header declares {ndim} dimensions but the file ends early")
+        raise ConfigError(f"{path}: header declares {ndim} dimensions but the file ends early")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_TYPES[kind])
     expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: header declares shape {shape} of {dtype.name} ({expected} bytes in all) "
             f"but the file holds {len(raw)} bytes"
         )
@@ -148,19 +150,20 @@ def _idx_split(folder: Path, prefix: str, limit: int | None) -> TensorDataset:
     lbl_path = _idx_file(folder, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(img_path), read_idx(lbl_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(
+        raise ConfigError(
             f"{img_path}: expected unsigned-byte images of 3 dimensions (N, rows, cols), "
             f"got {images.dtype.name} of shape {images.shape}"
         )
     if labels.ndim != 1 or labels.dtype != np.uint8:
-        raise ValueError(
+        raise ConfigError(
             f"{lbl_path}: expected unsigned-byte labels of 1 dimension, "
             f"got {labels.dtype.name} of shape {labels.shape}"
         )
     if len(labels) != len(images):
-        raise ValueError(f"{lbl_path}: {len(labels)} labels for {len(images)} images in {img_path}")
+        raise ConfigError(f"{lbl_path}: {len(labels)} labels for {len(images)} images in "
+                          f"{img_path}")
     if len(labels) and labels.max() > 9:
-        raise ValueError(f"{lbl_path}: label {int(labels.max())} outside the classes 0..9")
+        raise ConfigError(f"{lbl_path}: label {int(labels.max())} outside the classes 0..9")
     return _dataset(images[:, None], labels, 255.0, limit)
 
 
@@ -209,19 +212,19 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with path.open("rb") as fh:
             batch = _ArrayUnpickler(fh, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not a CIFAR-10 python batch ({err})") from None
+        raise ConfigError(f"{path}: not a CIFAR-10 python batch ({err})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-        raise ValueError(f'{path}: expected a dict with keys b"data" and b"labels"')
+        raise ConfigError(f'{path}: expected a dict with keys b"data" and b"labels"')
     data = np.asarray(batch[b"data"])
     labels = np.asarray(batch[b"labels"])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: data must be uint8 of shape (N, 3072), got {data.dtype.name} {data.shape}"
         )
     if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{path}: need {len(data)} integer labels, got shape {labels.shape}")
+        raise ConfigError(f"{path}: need {len(data)} integer labels, got shape {labels.shape}")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{path}: labels outside the classes 0..9")
+        raise ConfigError(f"{path}: labels outside the classes 0..9")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -264,11 +267,11 @@ def load(
     "fashion-mnist", "cifar10" (read from ``folder``)."""
     key = name.lower().replace("_", "-")
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if key == "digits":
         return digits(seed=seed, limit=limit)
     if folder is None:
-        raise ValueError(f"dataset {name!r} is read from local files: give its folder")
+        raise ConfigError(f"dataset {name!r} is read from local files: give its folder")
     readers: dict[str, Callable[..., Split]] = {
         "mnist": mnist,
         "fashion-mnist": fashion_mnist,
@@ -284,7 +287,7 @@ def loaders(
     by ``seed`` (a fresh pair of loaders replays the same batch order); the test loader keeps
     the dataset order."""
     if not _is_pos_int(batch_size):
-        raise ValueError(f"batch_size = {batch_size!r}; allowed: an integer >= 1")
+        raise ConfigError(f"batch_size = {batch_size!r}; allowed: an integer >= 1")
     gen = torch.Generator().manual_seed(seed)
     return (
         DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen),
@@ -298,11 +301,11 @@ def loaders(
 def _check_shape(in_shape: Sequence[int], n_classes: int, *, image: bool) -> tuple[int, ...]:
     shape = tuple(in_shape)
     if not shape or not all(_is_pos_int(s) for s in shape):
-        raise ValueError(f"in_shape = {in_shape!r}; allowed: a tuple of positive integers")
+        raise ConfigError(f"in_shape = {in_shape!r}; allowed: a tuple of positive integers")
     if image and len(shape) != 3:
-        raise ValueError(f"in_shape = {shape}; this model needs an image shape (C, H, W)")
+        raise ConfigError(f"in_shape = {shape}; this model needs an image shape (C, H, W)")
     if not _is_pos_int(n_classes) or n_classes < 2:
-        raise ValueError(f"n_classes = {n_classes!r}; allowed: an integer >= 2")
+        raise ConfigError(f"n_classes = {n_classes!r}; allowed: an integer >= 2")
     return shape
 
 
@@ -316,7 +319,7 @@ class MLP(nn.Module):
         shape = _check_shape(in_shape, n_classes, image=False)
         widths = tuple(hidden)
         if not all(_is_pos_int(w) for w in widths):
-            raise ValueError(f"hidden = {hidden!r}; allowed: a tuple of positive integers")
+            raise ConfigError(f"hidden = {hidden!r}; allowed: a tuple of positive integers")
         layers: list[nn.Module] = [nn.Flatten()]
         n_in = math.prod(shape)
         for width in widths:
@@ -341,7 +344,7 @@ class LeNet(nn.Module):
         super().__init__()
         c, h, w = _check_shape(in_shape, n_classes, image=True)
         if h < 4 or w < 4:
-            raise ValueError(f"in_shape = {tuple(in_shape)}; LeNet needs images of at least 4x4")
+            raise ConfigError(f"in_shape = {tuple(in_shape)}; LeNet needs images of at least 4x4")
         self.features = nn.Sequential(
             nn.Conv2d(c, 6, 5, padding=2),
             nn.ReLU(),
@@ -400,7 +403,7 @@ class SmallResNet(nn.Module):
         c, _, _ = _check_shape(in_shape, n_classes, image=True)
         for key, value in (("width", width), ("blocks", blocks)):
             if not _is_pos_int(value):
-                raise ValueError(f"{key} = {value!r}; allowed: an integer >= 1")
+                raise ConfigError(f"{key} = {value!r}; allowed: an integer >= 1")
         self.stem = nn.Sequential(
             nn.Conv2d(c, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         )
@@ -428,8 +431,8 @@ def build_model(name: str, in_shape: Sequence[int], n_classes: int, **kw: object
     }
     key = name.lower()
     if key not in builders:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     try:
         return builders[key](in_shape, n_classes, **kw)
     except TypeError as err:
-        raise ValueError(f"model {name!r}: {err}") from None
+        raise ConfigError(f"model {name!r}: {err}") from None

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
+
 StepHook = Callable[[nn.Module, torch.Generator], None]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 OPTIMIZERS = ("adam", "sgd")
@@ -37,7 +39,7 @@ def _generator(generator: torch.Generator | int | None, device: torch.device) ->
     if isinstance(generator, torch.Generator):
         return generator
     if generator is not None and (isinstance(generator, bool) or not isinstance(generator, int)):
-        raise ValueError(f"generator = {generator!r}; allowed: None, an int seed or a Generator")
+        raise ConfigError(f"generator = {generator!r}; allowed: None, an int seed or a Generator")
     gen = torch.Generator(device=device)
     return gen.manual_seed(0 if generator is None else generator)
 
@@ -47,13 +49,13 @@ def _optimizer(
 ) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters")
+        raise ConfigError("the model has no trainable parameters")
     key = name.lower()
     if key == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if key == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    raise ConfigError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
 
 
 def train(
@@ -83,13 +85,13 @@ def train(
     loss stops training with a ``ValueError``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs = {epochs!r}; allowed: an integer >= 1")
+        raise ConfigError(f"epochs = {epochs!r}; allowed: an integer >= 1")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr = {lr!r}; allowed: a finite number > 0")
+        raise ConfigError(f"lr = {lr!r}; allowed: a finite number > 0")
     if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay = {weight_decay!r}; allowed: a finite number >= 0")
+        raise ConfigError(f"weight_decay = {weight_decay!r}; allowed: a finite number >= 0")
     if not 0 <= momentum < 1:
-        raise ValueError(f"momentum = {momentum!r}; allowed: a number in [0, 1)")
+        raise ConfigError(f"momentum = {momentum!r}; allowed: a number in [0, 1)")
     device = torch.device(device)
     gen = _generator(generator, device)
     model.to(device)
@@ -112,7 +114,7 @@ def train(
                 opt.zero_grad(set_to_none=True)
                 loss = criterion(model(x), y)
                 if not torch.isfinite(loss):
-                    raise ValueError(
+                    raise ConfigError(
                         f"training diverged: loss {loss.item()} at epoch {epoch}, batch {batch}; "
                         "try a lower lr"
                     )
@@ -125,7 +127,7 @@ def train(
                 total += loss.item() * len(y)
                 count += len(y)
             if count == 0:
-                raise ValueError("train_loader yielded no samples")
+                raise ConfigError("train_loader yielded no samples")
             losses.append(total / count)
             if progress is not None:
                 progress(epoch, losses[-1])
@@ -155,5 +157,5 @@ def evaluate(
     finally:
         model.train(was_training)
     if count == 0:
-        raise ValueError("loader yielded no samples")
+        raise ConfigError("loader yielded no samples")
     return correct / count

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 
 from ..crossbar.periphery import ADC, DAC, quantize
 from ..crossbar.tile import TileConfig
+from ..errors import ConfigError
 from ..mapping.convert import drift, program, to_analog
 from ..mapping.tiler import MappingConfig, TiledMatrix
 from .digital import LossFn, evaluate, train
@@ -71,12 +72,12 @@ def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
                  overrides: Mapping[str, Override] | None) -> list[_Layer]:
     """Linear and Conv2d layers that ``to_analog`` would convert, with their noise tiles."""
     if not isinstance(hardware, TileConfig):
-        raise ValueError(f"hardware_aware_train: hardware = {hardware!r} is not a TileConfig")
+        raise ConfigError(f"hardware_aware_train: hardware = {hardware!r} is not a TileConfig")
     overrides = dict(overrides or {})
     names = {n for n, _ in model.named_modules()}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"hardware_aware_train: overrides name unknown modules {unknown}")
+        raise ConfigError(f"hardware_aware_train: overrides name unknown modules {unknown}")
     layers = []
     for name, module in model.named_modules():
         hw = overrides.get(name, hardware)
@@ -91,7 +92,7 @@ def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
             read_noise="off" if hw.read_noise == "off" else "per_mvm")
         layers.append(_Layer(name, module, hw, TiledMatrix(noise_hw, in_f, out_f, mapping)))
     if not layers:
-        raise ValueError("hardware_aware_train: the model has no nn.Linear or nn.Conv2d layer "
+        raise ConfigError("hardware_aware_train: the model has no nn.Linear or nn.Conv2d layer "
                          "to put on the hardware")
     return layers
 
@@ -210,15 +211,15 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     """
     if not (isinstance(t_inference, (int, float)) and not isinstance(t_inference, bool)
             and math.isfinite(t_inference) and t_inference >= 0):
-        raise ValueError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
+        raise ConfigError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
                          "finite number of seconds >= 0")
     if not (isinstance(noise_scale, (int, float)) and not isinstance(noise_scale, bool)
             and math.isfinite(noise_scale) and noise_scale >= 0):
-        raise ValueError(f"hardware_aware_train: noise_scale = {noise_scale!r}; allowed: a "
+        raise ConfigError(f"hardware_aware_train: noise_scale = {noise_scale!r}; allowed: a "
                          "finite number >= 0")
     if clip_sigma is not None and not (isinstance(clip_sigma, (int, float))
                                        and math.isfinite(clip_sigma) and clip_sigma > 0):
-        raise ValueError(f"hardware_aware_train: clip_sigma = {clip_sigma!r}; allowed: None or "
+        raise ConfigError(f"hardware_aware_train: clip_sigma = {clip_sigma!r}; allowed: None or "
                          "a finite number > 0")
     mapping = mapping or MappingConfig(compensation="global")
     layers = _find_layers(model, hardware, mapping, overrides)
@@ -286,7 +287,7 @@ def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, 
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
     inputs for calibrated ADC ranges."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer >= 1")
+        raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer >= 1")
     mapping = mapping or MappingConfig(compensation="global")
     accs = []
     for _ in range(repeats):

@@ -59,6 +59,7 @@ from torch.utils.data import DataLoader
 
 from ..crossbar.cost import CostModel, program_cost
 from ..devices.base import STUCK_NONE
+from ..errors import ConfigError
 from ..mapping.convert import analog_layers
 from ..mapping.layers import AnalogConv2d, AnalogLinear
 from .verify import program_verify
@@ -127,7 +128,7 @@ def _check_number(name: str, value: object, *, positive: bool = False, below: fl
     if not ok:
         rel = "> 0" if positive else ">= 0"
         lim = f" and < {below}" if below < math.inf else ""
-        raise ValueError(f"AnalogSGD: {name} = {value!r} is not allowed; allowed: a finite "
+        raise ConfigError(f"AnalogSGD: {name} = {value!r} is not allowed; allowed: a finite "
                          f"number {rel}{lim}")
     return float(value)
 
@@ -162,10 +163,10 @@ class AnalogSGD:
                  recalibrate_every: int = 0, generator: torch.Generator | None = None,
                  cost_model: CostModel | None = None) -> None:
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"AnalogSGD: algorithm = {algorithm!r} is not allowed; allowed: "
+            raise ConfigError(f"AnalogSGD: algorithm = {algorithm!r} is not allowed; allowed: "
                              f"{', '.join(ALGORITHMS)}")
         if mode not in MODES:
-            raise ValueError(f"AnalogSGD: mode = {mode!r} is not allowed; allowed: "
+            raise ConfigError(f"AnalogSGD: mode = {mode!r} is not allowed; allowed: "
                              f"{', '.join(MODES)}")
         self.lr = _check_number("lr", lr, positive=True)
         self.digital_lr = self.lr if digital_lr is None else _check_number(
@@ -173,7 +174,7 @@ class AnalogSGD:
         _check_number("momentum", momentum, below=1.0)
         self.threshold = _check_number("threshold", threshold, positive=True)
         if self.threshold < 1.0:
-            raise ValueError(f"AnalogSGD: threshold = {threshold!r} is not allowed; allowed: a "
+            raise ConfigError(f"AnalogSGD: threshold = {threshold!r} is not allowed; allowed: a "
                              "finite number >= 1 (pulse steps)")
         self.refresh_threshold = _check_number("refresh_threshold", refresh_threshold,
                                                positive=True, below=1.0 + 1e-12)
@@ -184,7 +185,7 @@ class AnalogSGD:
                             ("refresh_max_pulses", refresh_max_pulses, 0),
                             ("recalibrate_every", recalibrate_every, 0)):
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"AnalogSGD: {name} = {v!r} is not allowed; allowed: an "
+                raise ConfigError(f"AnalogSGD: {name} = {v!r} is not allowed; allowed: an "
                                  f"integer >= {lo}")
         self.algorithm, self.mode, self.bl = algorithm, mode, bl
         self.max_pulses, self.refresh_every = max_pulses, refresh_every
@@ -198,10 +199,10 @@ class AnalogSGD:
         for name, module in analog_layers(model):
             tiled = module.tiled
             if tiled is None:
-                raise ValueError(f"AnalogSGD: layer {name!r} is not programmed; call "
+                raise ConfigError(f"AnalogSGD: layer {name!r} is not programmed; call "
                                  "memxbar.mapping.program(model, generator=...) first")
             if tiled.hardware.n_slices > 1:
-                raise ValueError(f"AnalogSGD: layer {name!r} uses bit slices "
+                raise ConfigError(f"AnalogSGD: layer {name!r} uses bit slices "
                                  f"({tiled.hardware.n_slices}); pulse updates need one cell "
                                  "per polarity (bits_per_cell = 0)")
             module.backward_analog = bool(backward_analog)
@@ -211,7 +212,7 @@ class AnalogSGD:
             self._layers.append(layer)
             analog_params.add(id(module.weight))
         if not self._layers:
-            raise ValueError("AnalogSGD: the model has no analog layers; convert it with "
+            raise ConfigError("AnalogSGD: the model has no analog layers; convert it with "
                              "memxbar.mapping.to_analog() and program it first")
         self.digital_params = [p for p in model.parameters()
                                if p.requires_grad and id(p) not in analog_params]
@@ -398,12 +399,12 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
     ``loss_fn`` defaults to cross-entropy; ``progress(epoch, loss)`` after each epoch.
     Returns the mean per-sample loss of each epoch; a non-finite loss raises ``ValueError``."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"train_online: epochs = {epochs!r}; allowed: an integer >= 1")
+        raise ConfigError(f"train_online: epochs = {epochs!r}; allowed: an integer >= 1")
     if not isinstance(optimizer, AnalogSGD):
-        raise ValueError(f"train_online: optimizer = {optimizer!r} is not an AnalogSGD")
+        raise ConfigError(f"train_online: optimizer = {optimizer!r} is not an AnalogSGD")
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, (int, float)) or not (
             0 < lr_decay <= 1):
-        raise ValueError(f"train_online: lr_decay = {lr_decay!r}; allowed: a number in (0, 1]")
+        raise ConfigError(f"train_online: lr_decay = {lr_decay!r}; allowed: a number in (0, 1]")
     criterion = loss_fn if loss_fn is not None else nn.functional.cross_entropy
     losses: list[float] = []
     model.train()
@@ -413,14 +414,14 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
             optimizer.zero_grad()
             loss = criterion(model(x), y)
             if not torch.isfinite(loss):
-                raise ValueError(f"online training diverged: loss {loss.item()} at epoch "
+                raise ConfigError(f"online training diverged: loss {loss.item()} at epoch "
                                  f"{epoch}, batch {batch}; try a lower lr")
             loss.backward()
             optimizer.step()
             total += loss.item() * len(y)
             count += len(y)
         if count == 0:
-            raise ValueError("train_loader yielded no samples")
+            raise ConfigError("train_loader yielded no samples")
         losses.append(total / count)
         if progress is not None:
             progress(epoch, losses[-1])

@@ -40,6 +40,7 @@ from torch import Tensor
 from ..crossbar.cost import CostModel, program_cost
 from ..crossbar.tile import probe_steps
 from ..devices.base import STUCK_OFF, STUCK_ON, CellState, Device
+from ..errors import ConfigError
 
 METHODS = ("program", "pulses")
 STEP_RANGE = 4.0  # adaptive step estimate kept within [nominal / 4, nominal * 4]
@@ -87,7 +88,7 @@ def nominal_steps(device: Device) -> tuple[float, float]:
     else:
         up, down = probe_steps(device)
     if not (up > 0 and down > 0 and math.isfinite(up) and math.isfinite(down)):
-        raise ValueError(f"program_verify: device {type(device).__name__} has nominal steps "
+        raise ConfigError(f"program_verify: device {type(device).__name__} has nominal steps "
                          f"up = {up!r} S, down = {down!r} S; closed-loop correction needs both "
                          "> 0")
     return float(up), float(down)
@@ -98,7 +99,7 @@ def _positive(name: str, value: object, integer: bool = False) -> None:
     bad = bad or (integer and not isinstance(value, int)) or not 0 <= float(value) < math.inf
     if bad:
         kind = "an integer" if integer else "a finite number"
-        raise ValueError(f"program_verify: {name} = {value!r} is not allowed; allowed: {kind} "
+        raise ConfigError(f"program_verify: {name} = {value!r} is not allowed; allowed: {kind} "
                          ">= 0")
 
 
@@ -128,7 +129,7 @@ def _check_target(device: Device, g_target: Tensor) -> Tensor:
     if not bool(torch.isfinite(target).all()) or (target.numel() and (
             float(target.min()) < device.g_min - 1e-6 * device.g_max
             or float(target.max()) > device.g_max * (1 + 1e-6))):
-        raise ValueError(f"program_verify: targets must be finite conductances within the "
+        raise ConfigError(f"program_verify: targets must be finite conductances within the "
                          f"device range [{device.g_min:.4g}, {device.g_max:.4g}] S")
     return target.clamp(device.g_min, device.g_max)
 
@@ -155,7 +156,7 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     ``tolerance = 0`` spends the budget. Returns a :class:`VerifyResult`.
     """
     if method not in METHODS:
-        raise ValueError(f"program_verify: method = {method!r} is not allowed; allowed: "
+        raise ConfigError(f"program_verify: method = {method!r} is not allowed; allowed: "
                          f"{', '.join(METHODS)}")
     _positive("tolerance", tolerance)
     _positive("max_pulses", max_pulses, integer=True)
@@ -163,23 +164,23 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     _positive("pulses_per_iteration", pulses_per_iteration, integer=True)
     _positive("reads_per_verify", reads_per_verify, integer=True)
     if pulses_per_iteration < 1 or reads_per_verify < 1:
-        raise ValueError("program_verify: pulses_per_iteration and reads_per_verify must be "
+        raise ConfigError("program_verify: pulses_per_iteration and reads_per_verify must be "
                          ">= 1")
     target = _check_target(device, g_target)
     if active is not None and state is None:
-        raise ValueError("program_verify: active selects cells of a given state; pass state= "
+        raise ConfigError("program_verify: active selects cells of a given state; pass state= "
                          "too (a fresh write programs every cell)")
     if active is None:
         active = torch.ones(target.shape, dtype=torch.bool, device=target.device)
     elif active.shape != target.shape or active.dtype != torch.bool:
-        raise ValueError(f"program_verify: active must be a bool tensor of the targets' shape "
+        raise ConfigError(f"program_verify: active must be a bool tensor of the targets' shape "
                          f"{tuple(target.shape)}, got {active.dtype} {tuple(active.shape)}")
     pulses = torch.zeros(target.shape, dtype=torch.int64, device=target.device)
     if state is None:
         state = device.program(target, generator=generator)
         pulses = active.to(torch.int64)
     elif state.g.shape != target.shape:
-        raise ValueError(f"program_verify: state has shape {tuple(state.g.shape)}, targets "
+        raise ConfigError(f"program_verify: state has shape {tuple(state.g.shape)}, targets "
                          f"{tuple(target.shape)}")
     writer = device
     if method == "program" and (device.stuck_on_fraction or device.stuck_off_fraction):
