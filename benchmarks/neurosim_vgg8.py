@@ -7,9 +7,11 @@ parallel: 19.88 TOPS/W; and NeuroSim's own release test of the same network (ass
 the parameters of each). This script builds the same network and hardware in memxbar, runs it on
 random CIFAR-sized images, and prints memxbar's TOPS/W and area beside NeuroSim's with the ratio
 memxbar / NeuroSim. No constant was tuned to approach NeuroSim's numbers: every cost parameter
-is memxbar's default (memxbar.crossbar.cost.CostModel) except the ones the case fixes (node,
-rows in parallel, ADC model) and the two architecture options NeuroSim's Param.cpp sets for this
-case (current-mode sensing through the column multiplexer, register-file buffers).
+is memxbar's default (memxbar.crossbar.cost.CostModel) except the ones the case fixes (the
+node; on the hardware, TileConfig: rows read in parallel and the ADC's model) and the two
+architecture options NeuroSim's Param.cpp sets for this case (current-mode sensing through the
+column multiplexer, register-file buffers). Each hardware (configuration, ADC model, rows in
+parallel) is its own programmed model: rows read in parallel are simulated as well as costed.
 
 Assumptions (all of them):
 
@@ -166,14 +168,16 @@ def vgg8() -> nn.Module:
         nn.Flatten(), nn.Linear(8192, 1024), nn.ReLU(), nn.Linear(1024, 10))
 
 
-def neurosim_rram(adc_bits: int = 4, r_on: float = 100e3, v_read: float = 0.5) -> TileConfig:
+def neurosim_rram(adc_bits: int = 4, r_on: float = 100e3, v_read: float = 0.5,
+                  adc_model: str = "neurosim", rows_parallel: int | None = 32) -> TileConfig:
     """The tile of assumptions 3-6 for one NeuroSim configuration."""
     dev = dataclasses.replace(presets.get("rram-falcone2025"), g_max=1 / r_on,
                               g_min=1 / r_on / 17, read_voltage=v_read, read_time=10e-9)
     return TileConfig(rows=128, cols=128, device=dev, encoding="offset", weight_bits=8,
                       bits_per_cell=1, dac=DAC(bits=9, bit_serial=True),
-                      adc=ADC(bits=adc_bits, range_mode="fixed", full_scale=32.0),
-                      read_noise="off")
+                      adc=ADC(bits=adc_bits, range_mode="fixed", full_scale=32.0,
+                              model=adc_model),
+                      rows_parallel=rows_parallel, read_noise="off")
 
 
 def _ratio(value: float, ref: dict, key: str, fmt: str) -> str:
@@ -192,24 +196,37 @@ def main(images: int = 2, path: str = "benchmarks/neurosim_vgg8.png") -> list[di
              (MANUAL, "neurosim", 64, neurosim), (RELEASE, "neurosim", 64, neurosim),
              (RELEASE, "neurosim", 128, neurosim), (ISSUE, "survey", 32, neurosim),
              (ISSUE, "survey", 32, {})]
-    captured, rows = {}, []
+    # one programmed model and one forward pass per configuration and rows in parallel, held
+    # only while its cases are costed (memory); the ADC model changes the cost only, so another
+    # ADC model loads the same programmed cells
+    keys = list(dict.fromkeys((c["label"], rp) for c, _, rp, _ in cases))
+    rows: list[dict] = [{} for _ in cases]
     t0 = time.perf_counter()
-    for conf, adc_model, rp, options in cases:
-        if conf["label"] not in captured:
-            torch.manual_seed(0)
-            model = to_analog(vgg8(), neurosim_rram(conf["adc_bits"], conf["r_on"],
-                                                    conf["v_read"]))
-            program(model, generator=torch.Generator().manual_seed(0))
-            captured[conf["label"]] = (model, capture_inputs(model, x))
-        model, cap = captured[conf["label"]]
-        cm = CostModel(node=22e-9, rows_parallel=rp, adc_model=adc_model, **options)
-        rep = estimate_cost(model, cap, cm, duplication=DUPLICATION)
-        arch = "NeuroSim" if options else "memxbar defaults"
-        e = rep.energy_breakdown.sum()
-        rows.append({"conf": conf, "adc_model": adc_model, "rows_parallel": rp, "arch": arch,
-                     **rep.totals(), "ref": conf["refs"].get(rp, {}), "report": rep,
-                     "TOPS/W no cells": rep.ops / (e.sum() - e["cells"]) / 1e12})
-    print(f"VGG-8 / CIFAR-10, {images} random images; {len(captured)} programmed models, "
+    for key in keys:
+        model = cap = None
+        for i, (conf, adc_model, rp, options) in enumerate(cases):
+            if (conf["label"], rp) != key:
+                continue
+            hw = neurosim_rram(conf["adc_bits"], conf["r_on"], conf["v_read"], adc_model, rp)
+            if model is None:
+                torch.manual_seed(0)
+                model = program(to_analog(vgg8(), hw), generator=torch.Generator().manual_seed(0))
+                cap = capture_inputs(model, x)
+            costed = model
+            if model[0].tiled.hardware != hw:  # type: ignore[index]
+                costed = to_analog(vgg8(), hw)
+                costed.load_state_dict(model.state_dict())
+            rep = estimate_cost(costed, cap, CostModel(node=22e-9, **options),
+                                duplication=DUPLICATION)
+            del costed
+            e = rep.energy_breakdown.sum()
+            rows[i] = {"conf": conf, "adc_model": adc_model, "rows_parallel": rp,
+                       "arch": "NeuroSim" if options else "memxbar defaults", **rep.totals(),
+                       "ref": conf["refs"].get(rp, {}), "report": rep,
+                       "TOPS/W no cells": rep.ops / (e.sum() - e["cells"]) / 1e12}
+        del model
+    programmed = len(keys)
+    print(f"VGG-8 / CIFAR-10, {images} random images; {programmed} programmed models, "
           f"{len(cases)} cost models: {time.perf_counter() - t0:.0f} s\n")
     head = (f"{'configuration':<35}{'arch.':<9}{'ADC':<9}{'rows':>4} {'TOPS/W':>7}{'NS':>7}"
             f"{'ratio':>6} {'-cells':>6}{'ratio':>6} {'mm^2':>6}{'NS':>7}{'ratio':>6}"

@@ -54,9 +54,15 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["effective_conductance", "solve", "solve_nonlinear"]
+__all__ = ["NotConverged", "effective_conductance", "solve", "solve_nonlinear"]
 
 CellCurrent = Callable[[Tensor, Tensor], Tensor]
+
+
+class NotConverged(ConfigError, RuntimeError):
+    """:func:`solve_nonlinear` did not reach ``tol`` within ``max_iter`` Newton steps (or its
+    line search stalled): a ConfigError (the tolerance, iteration budget or cell I-V asked
+    for cannot be met) that is also a RuntimeError."""
 
 _F64 = torch.float64
 
@@ -65,11 +71,27 @@ _F64 = torch.float64
 # input checks
 
 
+def _as_tensor(x: Tensor, name: str, unit: str) -> Tensor:
+    """``x`` as a real floating tensor (integers and bool become float64)."""
+    if not isinstance(x, Tensor):
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{name} must be a tensor ({unit}); got {type(x).__name__}") from None
+    if x.is_complex():
+        raise ConfigError(f"{name} has dtype {x.dtype}; it must be real ({unit})")
+    return x if x.is_floating_point() else x.to(_F64)
+
+
+def _out_dtype(*xs: Tensor) -> torch.dtype:
+    """Promoted dtype of the inputs, at least float32 (float16/bfloat16 inputs give float32:
+    currents of microamperes underflow in half precision)."""
+    out = torch.promote_types(xs[0].dtype, xs[-1].dtype)
+    return torch.float32 if out in (torch.float16, torch.bfloat16) else out
+
+
 def _as_conductance(G: Tensor) -> Tensor:
-    if not isinstance(G, Tensor):
-        G = torch.as_tensor(G)
-    if not G.is_floating_point():
-        G = G.to(_F64)
+    G = _as_tensor(G, "G", "siemens")
     if G.dim() < 2 or G.shape[-1] == 0 or G.shape[-2] == 0:
         raise ConfigError(
             f"G must have shape (..., R, C) with R, C >= 1 (siemens); got {tuple(G.shape)}"
@@ -95,10 +117,7 @@ def _as_resistance(r: float, name: str) -> float:
 
 
 def _as_voltage(V: Tensor, G: Tensor) -> Tensor:
-    if not isinstance(V, Tensor):
-        V = torch.as_tensor(V)
-    if not V.is_floating_point():
-        V = V.to(_F64)
+    V = _as_tensor(V, "V", "volts")
     R = G.shape[-2]
     if V.dim() < 1 or V.shape[-1] != R:
         raise ConfigError(
@@ -194,6 +213,13 @@ def _cholesky(A: Tensor) -> Tensor:
     return L
 
 
+def _cholesky_inverse(L: Tensor) -> Tensor:
+    """``(L L^T)^-1`` by two triangular solves: MKL's ``potri`` (``torch.cholesky_inverse``)
+    rounds differently with the thread count; this does not."""
+    eye = torch.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+    return torch.cholesky_solve(eye.expand(L.shape), L)
+
+
 def _row_block(d: Tensor, dtd: Tensor, diag_add: Tensor) -> Tensor:
     """``diag(d + diag_add) - dtd``, dtd = ``diag(d) T^-1 diag(d)``: rows seen from the columns."""
     B = -dtd
@@ -230,7 +256,7 @@ def _effective_oriented(G: Tensor, g_r: float, g_c: float) -> Tensor:
         for k, i in enumerate(rows):
             block = blocks[..., k, :, :]
             if L is not None:
-                S = g_c * torch.cholesky_inverse(L)  # g_c * Sigma_(i-1)^-1
+                S = g_c * _cholesky_inverse(L)  # g_c * Sigma_(i-1)^-1
                 block = torch.add(block, S, alpha=-g_c)
                 H = torch.cat([S @ H, beta[..., i, :, None]], -1)
             L, info = torch.linalg.cholesky_ex(block)
@@ -259,13 +285,16 @@ def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
     """Effective conductance matrix M (S) of arrays of ohmic cells with wire resistance.
 
     G: (..., R, C) cell conductances in S; r_row, r_col: wire segment resistances in ohm (0 =
-    ideal wire). Returns M (..., R, C), dtype of G, such that the column currents are
-    ``I = V @ M`` for row voltages V (..., B, R). Computed in float64; ``r_row = r_col = 0``
-    returns G exactly. Solve once per programmed array, then reuse M for every input.
+    ideal wire). Returns M (..., R, C), dtype of G (float32 for float16/bfloat16), such that
+    the column currents are ``I = V @ M`` for row voltages V (..., B, R). Computed in float64;
+    ``r_row = r_col = 0`` returns G exactly. Solve once per programmed array, then reuse M
+    for every input.
     """
     G = _as_conductance(G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
-    return _effective64(G, r_row, r_col).to(G.dtype)
+    if G.numel() == 0:  # an empty stack of arrays
+        return G.to(_out_dtype(G)).clone()
+    return _effective64(G, r_row, r_col).to(_out_dtype(G))
 
 
 def solve(
@@ -274,7 +303,9 @@ def solve(
     """Column currents (A) of arrays of ohmic cells with wire resistance.
 
     G: (..., R, C) in S; V: (..., B, R) row voltages in V (or (R,)); r_row, r_col in ohm.
-    Returns I (..., B, C) (or (..., C) for 1-D V), in the promoted dtype of G and V.
+    Returns I (..., B, C) (or (..., C) for 1-D V), in the promoted dtype of G and V (at
+    least float32). Refuses (ConfigError) non-finite or negative G, non-finite V, shapes that
+    do not match, and negative or non-finite r.
 
     Two exact paths (``method``): ``"cg"``, conjugate gradients on the cell currents (O(R C)
     per step, no dense block; stops at a relative residual of 1e-13, and falls back to the
@@ -289,7 +320,9 @@ def solve(
     V = _as_voltage(V, G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
     _check_method(method)
-    out = torch.promote_types(G.dtype, V.dtype)
+    out = _out_dtype(G, V)
+    if G.numel() == 0 or V.numel() == 0:  # no arrays or no inputs: an empty answer
+        return (V.to(_F64) @ G.to(_F64)).to(out)
     wired = r_row != 0.0 or r_col != 0.0
     grad = torch.is_grad_enabled() and (G.requires_grad or V.requires_grad)
     if wired and method != "direct" and not grad:
@@ -369,8 +402,8 @@ def _cg_currents(
         AP = _wire_drop(P, r_r, r_c).addcmul_(D, P)
         return AP if open_ is None else AP.masked_fill_(open_, 0.0)
 
-    def dot(A: Tensor, B: Tensor) -> Tensor:
-        return (A * B).sum((-2, -1), keepdim=True)
+    def dot(A: Tensor, B: Tensor) -> Tensor:  # rows, then columns: same sums for any threads
+        return (A * B).sum(-1, keepdim=True).sum(-2, keepdim=True)
 
     shape = torch.broadcast_shapes(D.shape, b.shape)
     b = b.expand(shape) if open_ is None else b.expand(shape).masked_fill(open_, 0.0)
@@ -522,7 +555,7 @@ def _node_voltages_direct(
         if i > 0:
             block = block - (g_c * g_c) * sinv[-1]
             rhs = rhs + g_c * (sinv[-1] @ bt[-1][..., None])[..., 0]
-        sinv.append(torch.cholesky_inverse(_cholesky(block)))
+        sinv.append(_cholesky_inverse(_cholesky(block)))
         bt.append(rhs)
     w = [(sinv[R - 1] @ bt[R - 1][..., None])[..., 0]]
     for i in range(R - 2, -1, -1):
@@ -614,7 +647,8 @@ def solve_nonlinear(
     Each Newton step solves the linearised network (cell conductances dI/dV at the present cell
     voltages) exactly; the step is halved until the Kirchhoff residual decreases. Converged
     when the full Newton step is at most ``tol * max|V|`` for every input; otherwise raises
-    ``RuntimeError`` naming the iterations and the residual. Linear cells converge in one step
+    :class:`NotConverged` (a ConfigError and a RuntimeError) naming the iterations and the
+    residual. Linear cells converge in one step
     to :func:`solve`'s answer. Each linear step runs by CG on the cell currents (memory ~ 10 B
     R C float64) or by a direct block sweep (memory ~ 3 B R C^2 float64: one dense C x C block
     per row and input), as ``method`` (``"auto"``, ``"cg"``, ``"direct"``) says, like
@@ -623,12 +657,19 @@ def solve_nonlinear(
     G = _as_conductance(G)
     V = _as_voltage(V, G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+    for name, fn in (("current", current), ("derivative", derivative)):
+        if not callable(fn) and not (name == "derivative" and fn is None):
+            raise ConfigError(f"solve_nonlinear: {name} must be a function (g, v) -> tensor; "
+                              f"got {type(fn).__name__}")
+    if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol)
+                                     and tol > 0):
         raise ConfigError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ConfigError(f"max_iter = {max_iter!r} is not allowed; allowed: an integer >= 1")
     _check_method(method)
-    out = torch.promote_types(G.dtype, V.dtype)
+    out = _out_dtype(G, V)
+    if G.numel() == 0 or V.numel() == 0:  # no arrays or no inputs: an empty answer
+        return (V.to(_F64) @ G.to(_F64)).to(out)
     vec = V.dim() == 1
     Vs = (V[None] if vec else V).to(_F64)  # (..., B, R)
     g = G.to(_F64)[..., None, :, :]  # (..., 1, R, C)
@@ -662,7 +703,7 @@ def solve_nonlinear(
             if bool(ok.all()):
                 break
             if float(alpha[~ok].max()) < 2.0**-40:
-                raise RuntimeError(
+                raise NotConverged(
                     f"solve_nonlinear: line search failed at iteration {it}; Kirchhoff residual "
                     f"{float(norm.max()) ** 0.5:.3e} A (tol too tight for float64, or a bad I-V)"
                 )
@@ -674,8 +715,8 @@ def solve_nonlinear(
             I = g_c * w[..., -1, :] if not math.isinf(g_c) else _cell_eval(
                 current, derivative, g, u)[0].sum(-2)
             return (I[..., 0, :] if vec else I).to(out)
-    raise RuntimeError(
+    raise NotConverged(
         f"solve_nonlinear did not converge in {max_iter} iterations: largest Newton step "
         f"{float(step.max()):.3e} V > tol * max|V| = {tol * v_scale:.3e} V, Kirchhoff residual "
-        f"{float(norm.max()) ** 0.5:.3e} A"
+        f"{float(norm.max()) ** 0.5:.3e} A; allowed: raise max_iter or tol"
     )

@@ -12,9 +12,12 @@ happens in it, not from averages:
   conductance.
 - ``dac``: one row-driver event per non-zero input code and read cycle (event-driven: a zero
   input costs nothing, so activation sparsity shows in the energy).
-- ``adc``: one conversion per ADC-converted column (differential pairs are subtracted before
-  the ADC), read cycle and row group; energy per conversion from the measured ADC survey (Walden
-  figure of merit, ``E = FOM * 2^bits``) or NeuroSim's SAR-ADC fit.
+- ``adc``: one conversion per used converter (a column holding weights, its bit slices and the
+  offset reference column; differential pairs are subtracted before the ADC), read cycle and
+  row group, counted by ``TileConfig.conversions_per_vector`` as the tile performs them; energy
+  per conversion from the hardware's ADC (:class:`memxbar.crossbar.periphery.ADC`, its
+  ``model``: the measured ADC survey, Walden figure of merit ``E = FOM * 2^bits``, or
+  NeuroSim's SAR-ADC fit; see :mod:`memxbar.crossbar.periphery.adc_models`).
 - ``decoder``: the row periphery: one row-decoder gate, input register and switch-matrix
   transmission gate switching per driven row and read cycle (``decoder_transistors`` minimum
   transistors, each ``transistor_energy``), event-driven like the DAC.
@@ -26,11 +29,11 @@ happens in it, not from averages:
 - ``buffer``: the tile's input activations read from the activation buffer (SRAM or a
   register file, ``CostModel.buffer_type``).
 
-Partial row activation: ``CostModel.rows_parallel`` rows are read per conversion (NeuroSim's
+Partial row activation: ``TileConfig.rows_parallel`` rows are read per conversion (NeuroSim's
 "rows read in parallel"); the rows holding weights are read in ``ceil(rows / rows_parallel)``
-groups, which multiplies ADC conversions, shift-adds and read cycles, not the cell energy. The
-accuracy simulation (``Tile.mvm``) always reads all rows at once; ``rows_parallel`` affects the
-cost only.
+groups, which multiplies ADC conversions, shift-adds and read cycles, not the cell energy.
+The hardware (``TileConfig``: its ADC, DAC and ``rows_parallel``) is what the tile simulates;
+:class:`CostModel` holds only technology-node and architecture parameters.
 
 Sensing (``CostModel.sensing``), two read-out architectures:
 
@@ -59,7 +62,8 @@ of a 6T SRAM cell.
 Technology scaling (stated rule): digital energies quoted at 45 nm (Horowitz, ISSCC 2014) and the
 DAC figures quoted at 32 nm (ISAAC) scale linearly with the node F (switched capacitance ~ F at
 a roughly constant supply of ~0.9-1 V below 45 nm, i.e. the end of Dennard voltage scaling);
-areas given in F^2 scale with F^2. Survey ADC figures are used as measured (not scaled).
+areas given in F^2 scale with F^2. ADC figures come from the ADC's model (survey figures as
+measured, not scaled).
 Interconnect between tiles, chip-level buffers and leakage are costed per network in
 :mod:`memxbar.mapping.cost` from the parameters declared here.
 
@@ -73,23 +77,22 @@ capacitive charge of the bit lines is the ``mux`` component in both.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib.resources
 import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
 from ..devices.base import Device, Parametrized, param
 from ..errors import ConfigError
+from .periphery import ADC
+from .periphery.adc_models import NEUROSIM_SOURCE as _NEUROSIM
+from .periphery.adc_models import SURVEY_SOURCE as _SURVEY
+from .periphery.adc_models import adc_survey_figures
 from .tile import Tile, TileConfig
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
-ADC_MODELS = ("survey", "neurosim")
 SENSING = ("sample_hold", "per_column")
 BUFFER_TYPES = ("sram", "register")
 CELL_TYPES = ("1R", "1T1R", "1FeFET", "1T1MTJ")
@@ -98,43 +101,29 @@ _HOROWITZ = ("M. Horowitz, 'Computing's energy problem (and what we can do about
              "2014, energy table for 45 nm, 0.9 V")
 _ISAAC = ("Shafiee et al., ISAAC, ISCA 2016, Table I (32 nm), per-unit figures as tabulated in "
           "MNSIM 2.0 Hardware_Model/DAC.py (1-bit DAC 0.0039 mW at 1 GS/s, 0.166 um^2)")
-_NEUROSIM = "DNN+NeuroSim V1.4 (Peng/Lee et al.), Inference_pytorch/NeuroSIM"
-_SURVEY = ("B. Murmann, ADC Performance Survey 1997-2025 (crossbar/data/adc_survey_murmann.csv, "
-           "BSD-3)")
 _WESTE = "N. Weste, D. Harris, CMOS VLSI Design, 4th ed. (2011)"
 _BOHR = ("M. Bohr, 'Let's clear up the node naming mess', Intel Newsroom, 28 March 2017: "
          "logic transistor density (0.6 NAND2 + 0.4 scan flip-flop cells) 15.3 MTr/mm^2 at "
          "22 nm (135 F^2 per transistor) and 37.5 MTr/mm^2 at 14 nm (136 F^2)")
 _NVMX = "NVMExplorer survey (Pentecost et al., HPCA 2022), shared/data/surveys/nvm"
 
-# NeuroSim V1.4 SarADC.cpp GetColumnPower, HP roadmap: power = (a * bits + b) uW (+ a column
-# term that is the cell current, counted here as "cells"), energy = power * (bits + 1) * 1 ns.
-NEUROSIM_SAR_HP: dict[int, tuple[float, float]] = {
-    130: (6.4806, 49.047), 90: (4.3474, 31.782), 65: (2.9503, 22.047), 45: (2.1843, 11.931),
-    32: (1.0157, 7.6286), 22: (0.7213, 3.3041), 14: (0.4710, 1.9529), 10: (0.3076, 1.1543),
-    7: (0.2008, 0.6823),
-}
-
-
-def _sar_transistors(bits: int) -> float:
-    """Transistors of NeuroSim's SAR ADC (SarADC.cpp CalculateUnitArea: NMOS 269 + 109 (b-1),
-    PMOS 209 + 73 (b-1))."""
-    return 269 + 109 * (bits - 1) + 209 + 73 * (bits - 1)
+# fields that moved to the hardware (TileConfig and its ADC): where they are set now
+MOVED_TO_HARDWARE = {"adc_model": "ADC(model=...), the hardware's ADC (TileConfig.adc.model)",
+                     "rows_parallel": "TileConfig.rows_parallel"}
 
 
 # ====================================================================== the model
 @dataclass(frozen=True, kw_only=True)
 class CostModel(Parametrized):
-    """Technology and periphery parameters of the cost model, each with its source.
+    """Technology-node and architecture parameters of the cost model, each with its source.
 
     Built with keyword arguments; every number is range-checked. ``describe()`` lists them.
-    ``adc_model``: "survey" (Walden FOM and area per conversion step from the ADC survey, chosen
-    by architecture, year, ENOB window and percentile) or "neurosim" (NeuroSim's SAR fit, HP
-    roadmap, at the nodes it tabulates). ``rows_parallel``: rows read per conversion (None: all
-    rows of a tile at once). ``adc_architecture`` is matched against the survey's comma-separated
-    architecture tags; time-interleaved designs ("TI") are left out unless
-    ``adc_time_interleaved`` is True (a column ADC is a single channel). ``rows_parallel``
-    changes the cost only: the accuracy simulation (``Tile.mvm``) reads all rows at once.
+    The hardware itself (array, ADC and its ``model``, DAC, ``rows_parallel``) is the
+    :class:`~memxbar.crossbar.tile.TileConfig`; its ADC and DAC objects compute their energy,
+    area and time from these parameters. The ``adc_*`` survey fields select the measured
+    designs of the "survey" ADC model: ``adc_architecture`` is matched against the survey's
+    comma-separated architecture tags; time-interleaved designs ("TI") are left out unless
+    ``adc_time_interleaved`` is True (a column ADC is a single channel).
     ``sensing``: "sample_hold" or "per_column" read-out (see the module docstring).
     ``buffer_type``: activation buffers of SRAM bit cells ("sram") or of flip-flops
     ("register", NeuroSim's register files).
@@ -159,7 +148,6 @@ class CostModel(Parametrized):
         source="NVSim/NVMExplorer default STT cell 54 F^2 (cell_cfgs/STTRAM.cell); "
                + _NVMX + ": 1T1MTJ 50-75 F^2")
     # ----------------------------------------------------------------- ADC
-    adc_model: Literal["survey", "neurosim"] = "survey"
     adc_architecture: str = "SAR"
     adc_time_interleaved: bool = False
     adc_since: int = param(2010, integer=True, ge=1997, le=2100,
@@ -182,7 +170,6 @@ class CostModel(Parametrized):
     default_dac_bits: int = param(8, integer=True, ge=1, le=24,
                                   doc="DAC resolution costed for an ideal (bits = 0) DAC",
                                   source="assumption; aihwkit's defaults: 9-bit ADC, 7-bit DAC")
-    rows_parallel: int | None = None
     sensing: Literal["sample_hold", "per_column"] = "sample_hold"
     # ----------------------------------------------------------------- DAC / row drivers
     dac_energy_1bit: float = param(3.9e-15, unit="J", ge=0.0,
@@ -283,15 +270,20 @@ class CostModel(Parametrized):
                                          "pulse + one verify read, beyond program_pulses)",
                                      source="assumption: no verify")
 
+    def __new__(cls, *args: object, **kwargs: object) -> CostModel:
+        """Refuse the fields that moved to the hardware, saying where they are set now."""
+        for name, where in MOVED_TO_HARDWARE.items():
+            if name in kwargs:
+                raise ConfigError(f"CostModel.{name} = {kwargs[name]!r} is not a cost-model "
+                                  f"field any more; it is a hardware field now: set {where}")
+        return super().__new__(cls)
+
     def _check(self) -> None:
         o = "CostModel"
         for name, allowed in (("sensing", SENSING), ("buffer_type", BUFFER_TYPES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{o}.{name} = {getattr(self, name)!r} is not allowed; "
                                  f"allowed: {', '.join(allowed)}")
-        if self.adc_model not in ADC_MODELS:
-            raise ConfigError(f"{o}.adc_model = {self.adc_model!r} is not allowed; allowed: "
-                             f"{', '.join(ADC_MODELS)}")
         if not isinstance(self.adc_architecture, str) or not self.adc_architecture.strip():
             raise ConfigError(f"{o}.adc_architecture = {self.adc_architecture!r} is not allowed;"
                              " allowed: a survey architecture tag such as 'SAR', 'Flash', "
@@ -302,14 +294,7 @@ class CostModel(Parametrized):
         if self.adc_enob_min > self.adc_enob_max:
             raise ConfigError(f"{o}: adc_enob_min = {self.adc_enob_min} must not exceed "
                              f"adc_enob_max = {self.adc_enob_max}")
-        rp = self.rows_parallel
-        if rp is not None and (isinstance(rp, bool) or not isinstance(rp, int) or rp < 1):
-            raise ConfigError(f"{o}.rows_parallel = {rp!r} is not allowed; allowed: None (all "
-                             "rows at once) or an integer >= 1")
-        if self.adc_model == "neurosim":
-            _neurosim_coefficients(self.node)
-        else:
-            adc_survey_figures(self)
+        adc_survey_figures(self)  # the survey selection must hold designs
 
     def describe(self) -> str:
         """Every parameter with its value, unit and source, one per line."""
@@ -323,130 +308,6 @@ class CostModel(Parametrized):
             src = f"  [{m['source']}]" if m["source"] else ""
             lines.append(f"  {f.name:<26} {value!s:<14} {m['unit']:<6} {m['doc']}{src}")
         return "\n".join(lines)
-
-
-# ====================================================================== ADC
-@functools.cache
-def adc_survey() -> pd.DataFrame:
-    """The ADC survey shipped with the package (725 designs; columns as in its README)."""
-    path = importlib.resources.files("memxbar.crossbar").joinpath("data",
-                                                                 "adc_survey_murmann.csv")
-    with path.open("r", encoding="utf-8") as fh:
-        return pd.read_csv(fh)
-
-
-def adc_survey_selection(model: CostModel) -> pd.DataFrame:
-    """Survey designs that match the model's ADC filter (architecture tag, year, ENOB window,
-    time interleaving), with a Walden FOM."""
-    return _select(*_filter_key(model)[:5])
-
-
-def adc_survey_figures(model: CostModel) -> tuple[float, float, int, int]:
-    """``(J per conversion step, m^2 per conversion step, designs, designs with area)``: the
-    ``adc_percentile`` of the Walden FOM and of ``area / 2^ENOB`` over the selected designs."""
-    return _survey_figures(*_filter_key(model))
-
-
-def _filter_key(model: CostModel) -> tuple[str, bool, int, float, float, float]:
-    return (model.adc_architecture.strip().upper(), model.adc_time_interleaved,
-            model.adc_since, model.adc_enob_min, model.adc_enob_max, model.adc_percentile)
-
-
-def _select(arch: str, ti: bool, since: int, lo: float, hi: float) -> pd.DataFrame:
-    d = adc_survey()
-    tags = d["architecture"].fillna("").str.split(",").map(lambda t: {s.strip().upper()
-                                                                      for s in t})
-    keep = tags.map(lambda t: arch in t)
-    if not ti:
-        keep &= ~tags.map(lambda t: "TI" in t)
-    keep &= (d["year"] >= since) & d["enob_bits"].between(lo, hi)
-    keep &= d["fom_walden_fj_per_step"].notna()
-    return d[keep]
-
-
-@functools.cache
-def _survey_figures(arch: str, ti: bool, since: int, lo: float, hi: float,
-                    pct: float) -> tuple[float, float, int, int]:
-    s = _select(arch, ti, since, lo, hi)
-    what = (f"architecture {arch!r}, year >= {since}, ENOB in [{lo}, {hi}]"
-            f"{'' if ti else ', not time-interleaved'}")
-    if len(s) == 0:
-        raise ConfigError(f"CostModel: no ADC in the survey matches {what}; widen the filter")
-    fom = float(np.percentile(s["fom_walden_fj_per_step"].to_numpy(), pct)) * 1e-15
-    a = (s["area_mm2"] * 1e-6 / 2.0 ** s["enob_bits"]).dropna().to_numpy()
-    if len(a) == 0:
-        raise ConfigError(f"CostModel: no ADC matching {what} reports an area; widen the filter")
-    return fom, float(np.percentile(a, pct)), len(s), len(a)
-
-
-def _neurosim_coefficients(node: float) -> tuple[float, float]:
-    nm = round(node * 1e9)
-    if abs(node * 1e9 - nm) > 1e-6 or nm not in NEUROSIM_SAR_HP:
-        raise ConfigError(f"CostModel.node = {node!r} m is not allowed with adc_model="
-                         "'neurosim'; allowed: the nodes NeuroSim tabulates, "
-                         f"{', '.join(f'{k}e-9' for k in sorted(NEUROSIM_SAR_HP))} m")
-    return NEUROSIM_SAR_HP[nm]
-
-
-def _check_bits(what: str, bits: int) -> None:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
-        raise ConfigError(f"{what}: bits = {bits!r} is not allowed; allowed: an integer in "
-                         "[1, 24]")
-
-
-def adc_energy(bits: int, model: CostModel) -> float:
-    """Energy (J) of one conversion of a ``bits``-bit ADC.
-
-    "survey": ``FOM * 2^bits`` (Walden, ENOB taken equal to ``bits``); "neurosim":
-    ``(a * bits + b) uW * (bits + 1) ns`` with NeuroSim's HP coefficients at the node (22 nm:
-    0.7213, 3.3041).
-
-    Why the survey default stays ``FOM * 2^bits``: the survey holds no single-channel SAR ADC
-    published since 2010 below ENOB 5.26; the three between ENOB 5.26 and 6 measure 0.78-5 pJ
-    per conversion (40 and 28 nm, 0.2-1 GS/s), and the median energy per conversion is flat
-    at about 3 pJ from ENOB 5 to 9, so measured converters do not halve their energy per bit
-    removed at low resolution (comparator, logic and reference overheads dominate). A default
-    built from "designs near the requested resolution" would therefore rest on three designs
-    and cost a 4-bit conversion at about 1 pJ or more, an extrapolation no better founded than
-    the Walden scaling, which keeps the cost monotonic in ``bits`` for sweeps and reads as an
-    optimistic figure for standalone converters at 4 bits. Restricting the selection to nodes
-    <= 45 nm leaves the median FOM unchanged (25.4 vs 25.2 fJ/step), so the node is not a
-    filter either."""
-    _check_bits("adc_energy", bits)
-    if model.adc_model == "survey":
-        return adc_survey_figures(model)[0] * 2.0 ** bits
-    a, b = _neurosim_coefficients(model.node)
-    return (a * bits + b) * 1e-6 * (bits + 1) * 1e-9
-
-
-def adc_area(bits: int, model: CostModel) -> float:
-    """Area (m^2) of one ``bits``-bit ADC: "survey": area per conversion step (percentile over
-    the selected designs, as measured) times ``2^bits``; "neurosim": NeuroSim's SAR transistor
-    count times the area of a logic transistor (:func:`transistor_area`)."""
-    _check_bits("adc_area", bits)
-    if model.adc_model == "survey":
-        return adc_survey_figures(model)[1] * 2.0 ** bits
-    return _sar_transistors(bits) * transistor_area(model)
-
-
-def adc_conversion_time(bits: int, model: CostModel) -> float:
-    """Time (s) of one conversion: ``(bits + 1) / adc_clock`` (NeuroSim SAR latency)."""
-    _check_bits("adc_conversion_time", bits)
-    return (bits + 1) / model.adc_clock
-
-
-def dac_energy(bits: int, cols: int, model: CostModel) -> float:
-    """Energy (J) of one row-driver event applying a ``bits``-bit code to a row of ``cols``
-    physical columns: ``dac_energy_1bit * 2^(bits-1) * cols / dac_cols * node / dac_node``."""
-    _check_bits("dac_energy", bits)
-    return (model.dac_energy_1bit * 2.0 ** (bits - 1) * cols / model.dac_cols
-            * model.node / model.dac_node)
-
-
-def dac_area(bits: int, model: CostModel) -> float:
-    """Area (m^2) of one row driver: ``dac_area_1bit * 2^(bits-1) * (node / dac_node)^2``."""
-    _check_bits("dac_area", bits)
-    return model.dac_area_1bit * 2.0 ** (bits - 1) * (model.node / model.dac_node) ** 2
 
 
 def add_energy(width: int | float, model: CostModel) -> float:
@@ -521,36 +382,36 @@ def cell_area(cell_type: str, model: CostModel) -> float:
 
 
 # ====================================================================== one tile
-def adc_bits(config: TileConfig, model: CostModel) -> int:
-    """Resolution costed for the tile's ADCs (``default_adc_bits`` for an ideal ADC)."""
-    return config.adc.bits or model.default_adc_bits
-
-
-def dac_bits(config: TileConfig, model: CostModel) -> int:
-    """Resolution of an input code (``default_dac_bits`` for an ideal DAC)."""
-    return config.dac.bits or model.default_dac_bits
-
-
-def driver_bits(config: TileConfig, model: CostModel) -> int:
-    """Bits one row-driver event applies: 1 per bit-serial cycle, else the DAC resolution."""
-    return 1 if config.dac.bit_serial else dac_bits(config, model)
-
-
 def n_adcs(config: TileConfig, model: CostModel) -> int:
-    """ADCs per tile: the converted columns shared ``adc_share`` to one ADC."""
+    """ADCs per tile: the tile's converters (``config.adc_cols``) shared ``adc_share`` to one
+    ADC."""
     return -(-config.adc_cols // model.adc_share)
 
 
-def conversions_per_adc(config: TileConfig, model: CostModel) -> int:
-    """Conversions one ADC makes per read cycle and row group."""
-    return -(-config.adc_cols // n_adcs(config, model))
+def converters(config: TileConfig, used_weight_cols: int | None = None) -> int:
+    """Converters in use per read cycle and row group for ``used_weight_cols`` weight columns
+    holding weights (default all): their bit slices, plus the offset reference column."""
+    wc = config.weight_cols if used_weight_cols is None else used_weight_cols
+    return config.scheme.adc_cols(wc) if wc else 0
 
 
-def row_groups(rows: int, model: CostModel) -> int:
-    """Row groups read one after the other for ``rows`` rows holding weights."""
-    if model.rows_parallel is None or rows == 0:
-        return 1 if rows else 0
-    return -(-rows // model.rows_parallel)
+def conversions_per_adc(config: TileConfig, model: CostModel,
+                        used_weight_cols: int | None = None) -> int:
+    """Conversions the busiest ADC makes per read cycle and row group: its share of the tile's
+    converters, or fewer when fewer converters are in use (``used_weight_cols``)."""
+    share = -(-config.adc_cols // n_adcs(config, model))
+    return min(share, converters(config, used_weight_cols))
+
+
+def row_groups(config: TileConfig, rows: int | None = None) -> int:
+    """Row groups read one after the other for ``rows`` rows holding weights (default all
+    rows of the tile): ``ceil(rows / config.rows_parallel)``, 1 with all rows at once, 0 for
+    no rows."""
+    r = config.rows if rows is None else rows
+    if r == 0:
+        return 0
+    rp = config.rows_parallel
+    return 1 if rp is None else -(-r // rp)
 
 
 def accumulator_bits(config: TileConfig, model: CostModel, groups: int = 1) -> int:
@@ -558,7 +419,8 @@ def accumulator_bits(config: TileConfig, model: CostModel, groups: int = 1) -> i
     and of weight slices, plus the carries of ``groups`` row groups."""
     shift_in = config.dac.bits - 1 if config.dac.bit_serial else 0
     shift_w = config.bits_per_cell * (config.n_slices - 1)
-    return adc_bits(config, model) + shift_in + shift_w + math.ceil(math.log2(max(groups, 1)))
+    return (config.adc.cost_bits(model) + shift_in + shift_w
+            + math.ceil(math.log2(max(groups, 1))))
 
 
 def read_pulse(config: TileConfig, model: CostModel) -> float:
@@ -572,16 +434,18 @@ def sense_time(config: TileConfig, model: CostModel) -> float:
     ("sample_hold") or the conversion of its column ("per_column")."""
     if model.sensing == "sample_hold":
         return config.device.read_time
-    return adc_conversion_time(adc_bits(config, model), model)
+    return config.adc.conversion_time(model)
 
 
-def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None) -> float:
+def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None,
+                used_weight_cols: int | None = None) -> float:
     """Time (s) of one MVM (one input vector) of a tile: read cycles x row groups x (read
-    pulse + conversions per shared ADC x conversion time). ``groups`` defaults to all rows."""
-    g = row_groups(config.rows, model) if groups is None else groups
-    t_conv = adc_conversion_time(adc_bits(config, model), model)
-    return config.dac.n_cycles * g * (read_pulse(config, model)
-                                      + conversions_per_adc(config, model) * t_conv)
+    pulse + conversions of the busiest ADC x conversion time). ``groups`` defaults to all
+    rows (:func:`row_groups`), ``used_weight_cols`` to all weight columns."""
+    g = row_groups(config) if groups is None else groups
+    t_conv = config.adc.conversion_time(model)
+    return config.dac.n_cycles * g * (
+        read_pulse(config, model) + conversions_per_adc(config, model, used_weight_cols) * t_conv)
 
 
 def write_lines(config: TileConfig) -> int:
@@ -594,21 +458,21 @@ def write_lines(config: TileConfig) -> int:
 
 def input_register_bits(config: TileConfig, model: CostModel) -> int:
     """Bits of the register holding one input vector of a tile (``rows`` DAC codes)."""
-    return config.rows * dac_bits(config, model)
+    return config.rows * config.dac.code_bits(model)
 
 
 def tile_area(config: TileConfig, model: CostModel, *,
               input_register: bool = True) -> dict[str, float]:
     """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
-    "adc", "dac" (one driver per row of each array), "decoder" (row decoder, register and
-    switch matrix per row of each array), "mux" (column multiplexer per physical column),
-    "write" (a level shifter per write line, :func:`write_lines`, when the device's write
-    voltage exceeds ``vdd``), "shift_add" (one accumulator per ADC) and "buffer" (flip-flop
-    output register of the partial sums and, with ``input_register``, the input register of
-    one vector; tiles that share their input vector share one, see
-    :mod:`memxbar.mapping.cost`)."""
-    groups = row_groups(config.rows, model)
-    acc = accumulator_bits(config, model, groups)
+    "adc" (the tile's ADCs, :func:`n_adcs`, each ``config.adc.area``), "dac" (one driver per
+    row of each array, ``config.dac.area``), "decoder" (row decoder, register and switch
+    matrix per row of each array), "mux" (column multiplexer per physical column), "write" (a
+    level shifter per write line, :func:`write_lines`, when the device's write voltage exceeds
+    ``vdd``), "shift_add" (one accumulator per ADC) and "buffer" (flip-flop output register of
+    the partial sums and, with ``input_register``, the input register of one vector; tiles
+    that share their input vector share one, see :mod:`memxbar.mapping.cost`)."""
+    config.adc.check_cost(model)
+    acc = accumulator_bits(config, model, row_groups(config))
     nadc = n_adcs(config, model)
     rows = config.rows * config.n_arrays
     shifted = config.device.write_voltage > model.vdd
@@ -617,12 +481,12 @@ def tile_area(config: TileConfig, model: CostModel, *,
     return {
         "cells": config.n_arrays * config.rows * config.cols
         * cell_area(config.device.cell_type, model),
-        "dac": rows * dac_area(driver_bits(config, model), model),
+        "dac": rows * config.dac.area(model),
         "decoder": rows * model.decoder_transistors * transistor_area(model),
         "mux": config.cols * config.n_arrays * model.mux_transistors * transistor_area(model),
         "write": (write_lines(config) * model.level_shifter_area * model.node ** 2
                   if shifted else 0.0),
-        "adc": nadc * adc_area(adc_bits(config, model), model),
+        "adc": nadc * config.adc.area(model),
         "shift_add": nadc * logic_area(acc, model),
         "buffer": register_area(reg_bits, model),
     }
@@ -648,47 +512,72 @@ class MVMCost:
         return float(sum(self.energy.values()))
 
 
+def _per_tile(name: str, value: int | Tensor | None, default: int, hi: int,
+              lead: torch.Size) -> Tensor:
+    """``value`` (an int or a tensor broadcastable to ``lead``; None: ``default``) as an int64
+    tensor of shape ``lead``, checked to lie in ``[0, hi]``."""
+    t = torch.as_tensor(default if value is None else value, dtype=torch.int64)
+    try:
+        t = t.expand(lead)
+    except RuntimeError:
+        raise ConfigError(f"mvm_cost: {name} of shape {tuple(t.shape)} does not broadcast to "
+                          f"{tuple(lead)}") from None
+    if bool((t < 0).any()) or bool((t > hi).any()):
+        raise ConfigError(f"mvm_cost: {name} must lie in [0, {hi}]")
+    return t
+
+
 @torch.no_grad()
 def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
-             used_rows: int | Tensor | None = None,
+             used_rows: int | Tensor | None = None, used_cols: int | Tensor | None = None,
              config: TileConfig | None = None) -> MVMCost:
     """Energy and latency of ``tile.mvm(x)``: ``x`` ``(*shape, B, rows)`` as passed to the tile
     (leading dims may broadcast, as in :meth:`Tile.mvm`; a broadcast input is read from the
     buffer once and drives the rows of every tile it reaches).
 
     ``used_rows``: rows holding weights (the rest is padding), an int or a tensor broadcastable
-    to ``x.shape[:-2]``; default all rows. It sets the row groups and the buffer reads.
-    ``config``: the physical array whose periphery converts (ADC columns and sharing, row
-    drivers), when the tile simulates only its used part; default ``tile.config``."""
+    to ``x.shape[:-2]``; default the tile's own (``tile.used_rows``). It sets the row groups
+    and the buffer reads. ``used_cols``: weight columns holding weights per tile, an int or a
+    tensor broadcastable to the stack shape; default the tile's own
+    (``tile.used_weight_cols``). Only their converters convert
+    (``config.conversions_per_vector``), as the tile counts them in ``tile.adc_conversions``.
+    ``config``: the physical array whose periphery converts (ADCs, their sharing and model,
+    row drivers, ``rows_parallel``), when the tile simulates only its used part; default
+    ``tile.config``."""
     model = model or CostModel()
+    if not isinstance(model, CostModel):
+        raise ConfigError(f"mvm_cost: model = {model!r} is not a CostModel")
     if not isinstance(tile, Tile):
         raise ConfigError(f"mvm_cost: tile = {tile!r} is not a Tile")
     if tile.state is None:
         raise ConfigError("mvm_cost: the tile is not programmed; call program(W) first")
     cfg, shape = tile.config, tile.shape
     phys = config or cfg
+    phys.adc.check_cost(model)
     if not isinstance(x, Tensor) or x.dim() != len(shape) + 2 or x.shape[-1] != cfg.rows:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ConfigError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
-                         f"shape = {tuple(shape)}")
+                          f"shape = {tuple(shape)}")
     try:
         ok = torch.broadcast_shapes(x.shape[:-2], shape) == shape
     except RuntimeError:
         ok = False
     if not ok:
         raise ConfigError(f"mvm_cost: x leading dims {tuple(x.shape[:-2])} do not broadcast to "
-                         f"the tile stack {tuple(shape)}")
+                          f"the tile stack {tuple(shape)}")
     if not bool(torch.isfinite(x).all()):
         raise ConfigError("mvm_cost: x has non-finite values; inputs must be finite")
     lead = x.shape[:-2]
-    used = torch.as_tensor(cfg.rows if used_rows is None else used_rows, dtype=torch.int64)
-    try:
-        used = used.expand(lead).to(x.device)
-    except RuntimeError:
-        raise ConfigError(f"mvm_cost: used_rows of shape {tuple(used.shape)} does not broadcast "
-                         f"to the input's leading dims {tuple(lead)}") from None
-    if bool((used < 0).any()) or bool((used > cfg.rows).any()):
-        raise ConfigError(f"mvm_cost: used_rows must lie in [0, {cfg.rows}]")
+    if used_rows is None:  # the tile's own, one value per input where the input broadcasts
+        bcast = tuple(i for i, (a, b) in enumerate(zip(lead, shape, strict=True)) if a < b)
+        own = tile.used_rows.to(torch.int64)
+        used = own.amax(dim=bcast, keepdim=True) if bcast else own
+        rows_tile = own
+    else:
+        used = _per_tile("used_rows", used_rows, cfg.rows, cfg.rows, lead)
+        rows_tile = used.expand(shape)
+    ucols = _per_tile("used_cols", tile.used_weight_cols if used_cols is None else used_cols,
+                      cfg.weight_cols, phys.weight_cols, shape)
     dev = cfg.device
     B = x.shape[-2]
     planes, _, volt = cfg.dac.encode(x.to(torch.float64))
@@ -699,30 +588,31 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     # row drivers: one event per non-zero code and cycle, in every tile the input reaches
     active = (planes != 0).sum(dim=(0, -2)).to(torch.float64)  # (*lead, R)
     n_active = float(active.expand(*shape, cfg.rows).sum())
-    e_dac = n_active * dac_energy(driver_bits(phys, model), phys.cols * phys.n_arrays, model)
-    # conversions: cycles x groups x converted columns x vectors, per tile
-    rp = model.rows_parallel
-    if rp is None:
-        groups = (used > 0).to(torch.int64)
-    else:
-        groups = -torch.div(-used, rp, rounding_mode="floor")  # ceil(used / rows_parallel)
-    groups = groups.expand(shape)
+    e_dac = n_active * phys.dac.energy(model, phys.cols * phys.n_arrays)
+    # conversions: what the tiles perform, per (used rows, used weight columns) of a tile
+    pairs, counts = torch.unique(torch.stack([rows_tile.flatten(), ucols.flatten()]), dim=1,
+                                 return_counts=True)
+    t_conv = phys.adc.conversion_time(model)
     nc = cfg.dac.n_cycles
-    conversions = float(nc * phys.adc_cols * B * int(groups.sum()))
-    gmax = int(groups.max()) if groups.numel() else 0
-    bits = adc_bits(phys, model)
-    e_adc = conversions * adc_energy(bits, model)
+    per_vector, groups, gmax, latency = 0, 0, 0, 0.0
+    for (r, c), k in zip(pairs.t().tolist(), counts.tolist(), strict=True):
+        g = row_groups(phys, r)
+        per_vector += k * (phys.conversions_per_vector(c, r) if g else 0)
+        groups += k * g
+        gmax = max(gmax, g)
+        latency = max(latency, nc * g * (read_pulse(phys, model)
+                                         + conversions_per_adc(phys, model, c) * t_conv))
+    conversions = float(B * per_vector)
+    e_adc = conversions * phys.adc.conversion_energy(model)
     e_sa = conversions * add_energy(accumulator_bits(phys, model, gmax), model)
     # activation buffer: every input of a used row read once
-    e_buf = buffer_energy(B * int(used.sum()) * dac_bits(phys, model), model)
+    e_buf = buffer_energy(B * int(used.sum()) * phys.dac.code_bits(model), model)
     # row periphery: one decoder/switch-matrix event per driven row and cycle
     e_dec = n_active * logic_energy(model.decoder_transistors, model)
     # column periphery: a mux switch per conversion, every bit line charged per cycle and group
-    line_reads = float(nc * B * int(groups.sum()) * phys.cols * phys.n_arrays)
+    line_reads = float(nc * B * groups * phys.cols * phys.n_arrays)
     e_mux = (conversions * logic_energy(model.mux_transistors, model)
              + line_reads * bitline_energy(phys, model))
-    t_conv = adc_conversion_time(bits, model)
-    latency = nc * gmax * (read_pulse(phys, model) + conversions_per_adc(phys, model) * t_conv)
     energy = {"cells": e_cells, "dac": e_dac, "decoder": e_dec, "mux": e_mux, "adc": e_adc,
               "shift_add": e_sa, "buffer": e_buf}
     return MVMCost(energy=energy, latency=latency, conversions=conversions,
@@ -767,7 +657,7 @@ def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) ->
 
 def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor = 1.0,
                  verify_iterations: float | Tensor = 0.0, parallel: int = 1,
-                 verify_adc_bits: int | None = None,
+                 verify_adc: ADC | None = None,
                  model: CostModel | None = None) -> ProgramCost:
     """Energy and time of programming ``cells`` (a count, or the cells' target conductances in S)
     of ``device``.
@@ -776,8 +666,8 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
     ``write_energy`` and ``write_time``. ``verify_iterations``: verify reads per cell (program-
     and-verify; a number or per-cell counts); each costs the cell's read energy
     ``V_read^2 * G * t_read`` (G: the given conductances, else mid-range) plus one ADC conversion
-    of ``verify_adc_bits`` (default ``model.default_adc_bits``), and takes
-    ``t_read + t_conv``.
+    by ``verify_adc`` (default ``ADC()``: the survey model at ``model.default_adc_bits``), and
+    takes ``t_read + t_conv``.
     ``parallel`` cells are written at once (time divides by it; e.g. a row of a tile)."""
     model = model or CostModel()
     if not isinstance(device, Device):
@@ -798,7 +688,10 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
         n = cells
     n_pulses = _count("pulses", pulses, n, like)
     n_reads = _count("verify_iterations", verify_iterations, n, like)
-    bits = model.default_adc_bits if verify_adc_bits is None else verify_adc_bits
+    adc = ADC() if verify_adc is None else verify_adc
+    if not isinstance(adc, ADC):
+        raise ConfigError(f"program_cost: verify_adc = {adc!r} is not an ADC")
+    adc.check_cost(model)
     g_mid = 0.5 * (device.g_min + device.g_max)
     if like is None:
         g_reads = n_reads * g_mid
@@ -807,9 +700,9 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
     else:
         g_reads = float(verify_iterations) * float(like.sum())
     e_read = device.read_voltage ** 2 * device.read_time * g_reads
-    energy = n_pulses * device.write_energy + e_read + n_reads * adc_energy(bits, model)
+    energy = n_pulses * device.write_energy + e_read + n_reads * adc.conversion_energy(model)
     time = (n_pulses * device.write_time
-            + n_reads * (device.read_time + adc_conversion_time(bits, model))) / parallel
+            + n_reads * (device.read_time + adc.conversion_time(model))) / parallel
     return ProgramCost(energy=energy, time=time, pulses=n_pulses, verify_reads=n_reads, cells=n)
 
 
@@ -829,4 +722,4 @@ def tile_program_cost(tile: Tile, model: CostModel | None = None, *,
     total = p + k
     parallel = cfg.used_cols * cfg.n_arrays * max(1, math.prod(tile.shape))
     return program_cost(cfg.device, tile.state.g, pulses=total, verify_iterations=k,
-                        parallel=parallel, verify_adc_bits=adc_bits(cfg, model), model=model)
+                        parallel=parallel, verify_adc=cfg.adc, model=model)

@@ -32,7 +32,11 @@ from torch import Tensor
 from ..errors import ConfigError
 from .circuit import _as_conductance, _as_resistance, _as_voltage, solve
 
-__all__ = ["netlist", "simulate", "spice_check", "write_netlist"]
+__all__ = ["SpiceUnavailable", "check_ngspice", "netlist", "simulate", "spice_check",
+           "write_netlist"]
+
+INSTALL_HINT = ("install it with `apt-get install ngspice libngspice0-dev` (or point "
+                "NGSPICE_LIBRARY_PATH at libngspice.so)")
 
 _SAVE_PER_LINE = 16
 
@@ -133,13 +137,41 @@ class _DropVersionWarning(logging.Filter):
         return not record.getMessage().startswith("Unsupported Ngspice version")
 
 
-def _ngspice():
-    from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+class SpiceUnavailable(ConfigError):
+    """ngspice's shared library (libngspice) or PySpice cannot be loaded on this machine."""
 
-    logger = logging.getLogger("PySpice.Spice.NgSpice.Shared.NgSpiceShared")
-    if not any(isinstance(f, _DropVersionWarning) for f in logger.filters):
-        logger.addFilter(_DropVersionWarning())
-    return NgSpiceShared.new_instance()
+
+_unavailable: SpiceUnavailable | None = None  # the first failure to load, raised again each call
+
+
+def _ngspice():
+    """The shared ngspice instance; raises :class:`SpiceUnavailable` if it cannot be loaded.
+
+    A failed load is remembered: PySpice declares ngspice's C API once per process, so a second
+    attempt would fail differently (a cffi re-declaration error) and hide the cause.
+    """
+    global _unavailable
+    if _unavailable is not None:
+        raise _unavailable
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+
+        logger = logging.getLogger("PySpice.Spice.NgSpice.Shared.NgSpiceShared")
+        if not any(isinstance(f, _DropVersionWarning) for f in logger.filters):
+            logger.addFilter(_DropVersionWarning())
+        return NgSpiceShared.new_instance()
+    except (ImportError, OSError) as e:
+        what = ("PySpice is not installed" if isinstance(e, ImportError)
+                else "cannot load ngspice's shared library")
+        cause = str(e).split(".  ")[0]  # cffi appends a long find_library() remark
+        _unavailable = SpiceUnavailable(f"ngspice is missing: {what} ({cause}); {INSTALL_HINT}")
+        raise _unavailable from None
+
+
+def check_ngspice() -> None:
+    """Raise :class:`SpiceUnavailable` (a ConfigError, with the install command) unless
+    ngspice can be loaded; the SPICE functions below raise the same error."""
+    _ngspice()
 
 
 def simulate(
@@ -149,15 +181,16 @@ def simulate(
 
     G: (R, C) in S; V: (B, R) or (R,) in V; r_row, r_col in ohm; ``cell`` as in
     :func:`netlist`. Returns float64 I (B, C) (or (C,) for 1-D V): the currents into the
-    virtual grounds. Raises RuntimeError with ngspice's output if ngspice fails.
+    virtual grounds. Raises :class:`SpiceUnavailable` if ngspice cannot be loaded, and
+    RuntimeError with ngspice's output if ngspice fails.
     """
-    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
-
     _check_cell(cell)
     g, v, r_row, r_col, vec = _check(G, V, r_row, r_col)
     B, (R, C) = v.shape[0], g.shape
     threads = torch.get_num_threads()  # ngspice's analyses reset the shared OpenMP thread count
     ng = _ngspice()
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCircuitError, NgSpiceCommandError
+
     out = np.empty((B, C))
     try:
         ng.load_circuit(_netlist(g, v[0], r_row, r_col, cell, "memxbar crossbar"))

@@ -1,32 +1,17 @@
 """One crossbar array with its periphery, and stacks of them (leading tensor dimensions).
 
-Weight encoding (normalised weights ``w`` in ``[-1, 1]``; ``range = g_max - g_min``):
+Weight encoding: ``TileConfig.scheme``, an :class:`~memxbar.crossbar.encodings.Encoding`
+(differential pair in two columns or two arrays, offset cell with a reference column, bit
+slices of either; defined in :mod:`memxbar.crossbar.encodings`), gives the conductance targets,
+the physical layout, the fold of cells into converters, the digital recombination (shift-add
+and reference term) and which cells a weight update pulses. With these maps the digital result
+is exact for an ideal device: forward output ``y = x @ W`` with ``W = q / n_w``.
 
-- Integer weight code ``q``: analog weights (``weight_bits = 0``) use ``q = w``, ``n_w = 1``;
-  otherwise ``q = round(w * n_w)``, ``n_w = 2^(weight_bits-1) - 1`` (symmetric, sign included).
-- "differential": ``q+ = max(q, 0)`` on cell G+, ``q- = max(-q, 0)`` on cell G- (the unused cell
-  of a pair sits at ``g_min``); the pair's currents are subtracted in the analog domain before
-  the ADC (one conversion per pair). Layout "columns": G+/G- are neighbouring columns of one
-  array; "arrays": G+ in array 0, G- in array 1, same position.
-- "offset": one cell holds ``u = q + z`` (``z = n_w``, so ``u in [0, 2 n_w]``) and a shared
-  reference column (last column of the array, every cell at ``g_ref = (g_min + g_max) / 2``)
-  is converted by its own ADC and subtracted digitally with a fixed coefficient ``kappa``.
-- Bit slices (``bits_per_cell = c > 0``): the magnitude (differential: ``|q|``, ``weight_bits-1``
-  bits) or ``u`` (offset: ``weight_bits`` bits) is split into base-``2^c`` digits on
-  ``n_slices`` separate cells (neighbouring columns), each converted by its own ADC and
-  recombined by digital shift-add with weights ``2^(c s)``.
-- A digit ``d in [0, d_max]`` is programmed to ``g_min + d * range / d_max``; ``d_max`` is
-  ``2^c - 1`` (sliced), ``n_w`` (differential) or ``2 n_w`` (offset).
-
-With these maps the digital result is exact for an ideal device: forward output ``y = x @ W``
-with ``W = q / n_w``. Physical columns within one array are ordered weight column j, then slice
-s, then (differential "columns") polarity; the offset reference column is last.
-
-Read path (``set_time``): device read mean / std at time t -> IR drop through
-:func:`memxbar.crossbar.circuit.effective_conductance` (only when a wire resistance is > 0) ->
-folded analog matrix ``Wa`` (R, n_adc) in units U = V_read*(g_max-g_min) per ADC converter.
-``mvm`` then costs one matmul per call (bit-serial cycles are stacked into the batch), plus a
-second one for the exact output variance in "per_mvm" read-noise mode.
+Read path (:mod:`memxbar.crossbar.readout`, mixed into :class:`Tile`): ``set_time`` reads the
+cells (drift, read noise, IR drop per row group of ``rows_parallel`` rows) into the analog
+matrix of the converters; ``mvm`` / ``mvm_rows`` / ``mvm_custom`` / ``mvm_t`` and the ADC
+calibration; non-ohmic cells through the nonlinear network solve. A :class:`Tile` is an
+``nn.Module`` whose state (cells, pulse counts, ADC ranges, "per_read" sample) is in buffers.
 
 The tile simulates hardware and is not differentiable (its methods run under ``no_grad``):
 hardware-aware training uses :func:`memxbar.crossbar.periphery.quantize` with ``ste=True`` and
@@ -35,26 +20,32 @@ the device noise model; online training uses ``mvm``, ``mvm_t`` and ``update``.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..devices.base import STUCK_NONE, CellState, Device, randn
+from ..devices.base import STUCK_NONE, CellState, Device, Parametrized, param
 from ..errors import ConfigError
-from .circuit import effective_conductance
-from .periphery import ADC, DAC, MAX_BITS, shift_add
+from .encodings import ENCODINGS, LAYOUTS, Encoding, make_encoding
+from .periphery import ADC, DAC, MAX_BITS
+from .readout import ReadPath
+from .tilestate import FLOAT_DTYPES, TileState, check_memory, conversions, per_tile
 
-ENCODINGS = ("differential", "offset")
-LAYOUTS = ("columns", "arrays")
 READ_NOISE = ("per_read", "per_mvm", "off")
 UPDATE_MODES = ("stochastic", "counts")
 PROBE_CELLS = 4096
 PROBE_TRAINS = (1, 4, 16, 64)  # pulse-train lengths tried by probe_steps
 COINCIDENCE_ELEMENTS = 2**24  # pulse-train entries held at once by a stochastic update
+MAX_ROWS = 1 << 20  # largest rows / cols / rows_parallel of one array (a sanity bound)
+
+
+def _required(**meta: object) -> object:
+    """A :func:`param` declaration without a default (the field must be given)."""
+    return field(metadata=param(0, **meta).metadata)  # type: ignore[arg-type]
 
 
 def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = None) -> None:
@@ -65,13 +56,6 @@ def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = N
         raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
 
 
-def _float_field(owner: str, name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            0.0 <= float(value) < math.inf):
-        raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: a finite number "
-                         ">= 0")
-
-
 def _choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: "
@@ -79,7 +63,7 @@ def _choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> N
 
 
 @dataclass(frozen=True, kw_only=True)
-class TileConfig:
+class TileConfig(Parametrized):
     """One crossbar array and its periphery; checked on construction.
 
     ``rows`` x ``cols`` is the physical array (each of the two arrays in the differential
@@ -90,102 +74,143 @@ class TileConfig:
     conductances once per ``set_time`` (aihwkit-style); "per_mvm" draws every conversion from its
     exact distribution, variance ``(x^2) @ sigma^2`` (independent reads); "off" ignores it.
     Columns beyond ``used_cols`` are left off (0 S), which is the same as leaving them out.
+    ``rows_parallel``: rows read at once (partial row activation): the forward MVM reads
+    ``row_groups = ceil(rows / rows_parallel)`` groups one after the other, each with its own
+    IR drop, read noise and ADC conversion, added digitally (:mod:`memxbar.crossbar.readout`).
+    Each field is declared with :func:`memxbar.devices.base.param` (study domains are generated
+    from the declarations); cross-field checks are in ``_check``.
     """
 
-    rows: int
-    cols: int
-    device: Device
-    encoding: Literal["differential", "offset"] = "differential"
-    layout: Literal["columns", "arrays"] = "columns"
-    weight_bits: int = 0
-    bits_per_cell: int = 0
-    r_row: float = 0.0
-    r_col: float = 0.0
-    dac: DAC = field(default_factory=DAC)
-    adc: ADC = field(default_factory=ADC)
-    out_noise: float = 0.0
-    read_noise: Literal["per_read", "per_mvm", "off"] = "per_mvm"
+    rows: int = _required(unit="rows", integer=True, ge=1, le=MAX_ROWS,
+                          doc="physical rows of the array (one per input)")
+    cols: int = _required(unit="columns", integer=True, ge=1, le=MAX_ROWS,
+                          doc="physical columns of each array (cells per row)")
+    device: Device = field(metadata={"doc": "the memory device (a memxbar.devices Device)"})
+    encoding: Literal["differential", "offset"] = param(
+        "differential", options=ENCODINGS,
+        doc="weight encoding: differential pair (G+ - G-) or offset (one cell, reference column)",
+        source="differential: aihwkit / NeuroSim; offset: ISAAC (Shafiee et al., ISCA 2016)")
+    layout: Literal["columns", "arrays"] = param(
+        "columns", options=LAYOUTS,
+        doc="differential pair on neighbouring columns of one array, or in two arrays")
+    weight_bits: int = param(0, unit="bit", integer=True, ge=0, le=MAX_BITS,
+                             doc="weight resolution including the sign; 0 = analog weights; "
+                                 "1 is not allowed")
+    bits_per_cell: int = param(0, unit="bit", integer=True, ge=0, le=MAX_BITS,
+                               doc="bits per cell of bit-sliced weights; 0 = one cell per "
+                                   "weight code", source="ISAAC (Shafiee et al., ISCA 2016)")
+    r_row: float = param(0.0, unit="ohm", ge=0.0, doc="row-wire resistance per cell segment; "
+                                                      "0 = ideal wire")
+    r_col: float = param(0.0, unit="ohm", ge=0.0, doc="column-wire resistance per cell segment; "
+                                                      "0 = ideal wire")
+    dac: DAC = field(default_factory=DAC, metadata={"doc": "input DAC (row drivers)"})
+    adc: ADC = field(default_factory=ADC, metadata={"doc": "output ADC (one per converter)"})
+    out_noise: float = param(0.0, unit="U", ge=0.0,
+                             doc="std of Gaussian noise on every analog conversion, in units "
+                                 "V_read*(g_max-g_min)",
+                             source="aihwkit IOParameters.out_noise (same meaning for analog "
+                                    "differential weights)")
+    read_noise: Literal["per_read", "per_mvm", "off"] = param(
+        "per_mvm", options=READ_NOISE,
+        doc="per_read: one conductance sample per set_time; per_mvm: exact distribution per "
+            "conversion; off")
+    rows_parallel: int | None = param(
+        None, unit="rows", integer=True, ge=1, le=MAX_ROWS, nullable=True,
+        doc="rows read at once per conversion (partial row activation, read in "
+            "ceil(rows / rows_parallel) groups added digitally); None, or a value >= rows, "
+            "= all rows at once",
+        source="NeuroSim (Peng et al., IEDM 2019): rows read in parallel")
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         o = "TileConfig"
-        _int_field(o, "rows", self.rows, 1)
-        _int_field(o, "cols", self.cols, 1)
         if not isinstance(self.device, Device):
             raise ConfigError(f"{o}.device = {self.device!r} is not allowed; allowed: a "
                              "memxbar.devices Device instance")
-        _choice(o, "encoding", self.encoding, ENCODINGS)
-        _choice(o, "layout", self.layout, LAYOUTS)
-        if self.encoding == "offset" and self.layout != "columns":
-            raise ConfigError(f"{o}.layout = {self.layout!r} is not allowed with encoding="
-                             "'offset' (one cell per weight); allowed: 'columns'")
-        _int_field(o, "weight_bits", self.weight_bits, 0, MAX_BITS)
-        if self.weight_bits == 1:
-            raise ConfigError(f"{o}.weight_bits = 1 is not allowed; allowed: 0 (analog) or an "
-                             f"integer in [2, {MAX_BITS}] (sign included)")
-        if self.bits_per_cell != 0 and self.weight_bits == 0:
-            raise ConfigError(f"{o}.bits_per_cell = {self.bits_per_cell!r} is not allowed with "
-                             "weight_bits = 0 (analog weights); allowed: 0")
-        if self.weight_bits:
-            _int_field(o, "bits_per_cell", self.bits_per_cell, 0, self.magnitude_bits)
-        for name in ("r_row", "r_col", "out_noise"):
-            _float_field(o, name, getattr(self, name))
+        self.scheme  # noqa: B018  (builds the encoding: checks encoding, layout and bits)
         if not isinstance(self.dac, DAC):
             raise ConfigError(f"{o}.dac = {self.dac!r} is not allowed; allowed: a DAC")
         if not isinstance(self.adc, ADC):
             raise ConfigError(f"{o}.adc = {self.adc!r} is not allowed; allowed: an ADC")
-        _choice(o, "read_noise", self.read_noise, READ_NOISE)
         if self.weight_cols < 1:
             need = self.used_cols_for(1)
             raise ConfigError(f"{o}.cols = {self.cols} holds no weight column with encoding="
                              f"'{self.encoding}', layout='{self.layout}' and "
                              f"{self.n_slices} slice(s); allowed: cols >= {need}")
+        if not self.device.is_ohmic and self.row_groups > 1:
+            raise ConfigError(f"{o}.rows_parallel = {self.rows_parallel} is not supported with "
+                             f"the non-ohmic device {type(self.device).__name__} (nonlinear "
+                             f"I-V); allowed: None or >= rows = {self.rows}")
+        check_memory(self, ())
+
+    @property
+    def row_groups(self) -> int:
+        """Row groups read one after the other per read cycle (1 with all rows at once)."""
+        rp = self.rows_parallel
+        return 1 if rp is None else -(-self.rows // rp)
+
+    def conversions_per_vector(self, used_weight_cols: int | None = None,
+                               used_rows: int | None = None) -> int:
+        """Forward ADC conversions that one input vector costs in one tile: DAC cycles x row
+        groups of ``used_rows`` (rows holding weights; default all; 0 rows: 0) x converters
+        of ``used_weight_cols`` weight columns (default all; their slices, plus the offset
+        reference column)."""
+        wc = self.weight_cols if used_weight_cols is None else used_weight_cols
+        r = self.rows if used_rows is None else used_rows
+        for name, v, hi in (("used_weight_cols", wc, self.weight_cols), ("used_rows", r,
+                                                                          self.rows)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+                raise ConfigError(f"TileConfig.conversions_per_vector: {name} = {v!r} is not "
+                                 f"allowed; allowed: an integer in [0, {hi}]")
+        if r == 0 or wc == 0:
+            return 0
+        groups = 1 if self.rows_parallel is None else -(-r // self.rows_parallel)
+        return self.dac.n_cycles * groups * self.scheme.adc_cols(wc)
 
     # ------------------------------------------------------------------ derived
+    @functools.cached_property
+    def scheme(self) -> Encoding:
+        """The weight encoding (:mod:`memxbar.crossbar.encodings`) of this configuration."""
+        return make_encoding(self.encoding, self.layout, self.weight_bits, self.bits_per_cell,
+                             self.device)
+
     @property
     def magnitude_bits(self) -> int:
         """Bits of the stored code: differential ``|q|`` (weight_bits-1), offset ``u``."""
-        return self.weight_bits - 1 if self.encoding == "differential" else self.weight_bits
+        return self.scheme.magnitude_bits
 
     @property
     def n_slices(self) -> int:
         """Cells (per polarity) that hold one weight."""
-        if self.bits_per_cell == 0:
-            return 1
-        return -(-self.magnitude_bits // self.bits_per_cell)
+        return self.scheme.n_slices
 
     @property
     def weight_levels(self) -> int:
         """``n_w``: weights are ``q / n_w`` with integer ``|q| <= n_w`` (1 when analog)."""
-        return 1 if self.weight_bits == 0 else 2 ** (self.weight_bits - 1) - 1
+        return self.scheme.weight_levels
 
     @property
     def digit_max(self) -> int:
         """Largest digit on one cell (maps to g_max)."""
-        if self.bits_per_cell:
-            return 2 ** self.bits_per_cell - 1
-        return self.weight_levels * (1 if self.encoding == "differential" else 2)
+        return self.scheme.digit_max
 
     @property
     def cells_per_weight(self) -> int:
         """Cells per weight (offset: without the shared reference column)."""
-        return self.n_slices * (2 if self.encoding == "differential" else 1)
+        return self.scheme.cells_per_weight
 
     @property
     def n_arrays(self) -> int:
         """Physical arrays per tile (2 for the differential "arrays" layout)."""
-        return 2 if self.encoding == "differential" and self.layout == "arrays" else 1
+        return self.scheme.n_arrays
 
     @property
     def weight_cols(self) -> int:
         """Logical outputs (weight columns) per tile."""
-        if self.encoding == "offset":
-            return (self.cols - 1) // self.n_slices
-        return self.cols // (self.cells_per_weight // self.n_arrays)
+        return self.scheme.weight_cols(self.cols)
 
     def used_cols_for(self, weight_cols: int) -> int:
         """Physical columns per array used by ``weight_cols`` weight columns."""
-        per = self.cells_per_weight // self.n_arrays
-        return weight_cols * per + (1 if self.encoding == "offset" else 0)
+        return self.scheme.used_cols_for(weight_cols)
 
     @property
     def used_cols(self) -> int:
@@ -200,7 +225,7 @@ class TileConfig:
     @property
     def adc_cols(self) -> int:
         """ADC conversions per read cycle per tile (slices, plus the offset reference)."""
-        return self.weight_cols * self.n_slices + (1 if self.encoding == "offset" else 0)
+        return self.scheme.adc_cols(self.weight_cols)
 
     @property
     def physical_shape(self) -> tuple[int, int, int]:
@@ -210,56 +235,76 @@ class TileConfig:
     @property
     def g_ref(self) -> float:
         """Conductance of the offset reference cells, S."""
-        return 0.5 * (self.device.g_min + self.device.g_max)
+        return self.scheme.g_ref
 
     @property
     def slice_coefficients(self) -> list[float]:
         """Digital weight of slice s per unit U: ``2^(c s) * d_max / n_w``."""
-        base = 2 ** self.bits_per_cell if self.bits_per_cell else 1
-        return [base ** s * self.digit_max / self.weight_levels for s in range(self.n_slices)]
+        return self.scheme.slice_coefficients
 
     @property
     def kappa(self) -> float:
-        """Offset encoding: coefficient of the reference column (units U -> weight*input).
-
-        ``kappa = (d_max * S * g_min + z * range) / g_ref / n_w`` with ``S = sum_s 2^(c s)``,
-        removes both the zero code ``z`` and the ``g_min`` floor of every slice.
-        """
-        dev = self.device
-        base = 2 ** self.bits_per_cell if self.bits_per_cell else 1
-        s = sum(base ** k for k in range(self.n_slices))
-        z = self.weight_levels
-        rng = dev.g_max - dev.g_min
-        return (self.digit_max * s * dev.g_min + z * rng) / self.g_ref / self.weight_levels
+        """Offset encoding: coefficient of the reference column (units U -> weight*input; 0
+        without one): ``kappa = (d_max * S * g_min + z * range) / g_ref / n_w`` with ``S =
+        sum_s 2^(c s)``, removes both the zero code ``z`` and the ``g_min`` floor of every
+        slice."""
+        return self.scheme.kappa
 
 
-class Tile:
+class Tile(ReadPath, TileState):
     """A stack of crossbar tiles of one :class:`TileConfig`; ``shape`` are the stack dims.
 
-    All operations are batched matmuls over the stack (``(*shape, ...)`` tensors).
+    All operations are batched matmuls over the stack (``(*shape, ...)`` tensors); the read
+    path and the MVMs are in :mod:`memxbar.crossbar.readout`. A ``torch.nn.Module``: its
+    state is in buffers, so ``.to(torch.float64)``, ``.to("cuda")`` and ``state_dict()`` /
+    ``load_state_dict()`` work after programming (state_dict keys: ``cells.g``,
+    ``cells.latent.<name>``, ``pulse_count``, ``adc_fs`` / ``adc_amax`` (forward ranges,
+    ``(*shape, [G,] 1, adc_cols)``), ``adc_fs_t`` / ``adc_amax_t`` (transposed, ``(*shape, 1,
+    rows)``), ``read_g`` ("per_read" only: the conductance sample), ``_extra_state`` (read
+    time, conversion counter); buffers that are None are left out). A state_dict loads into
+    a fresh, unprogrammed Tile of the same config and shape; a mismatched or corrupted one
+    is refused with ConfigError naming the key.
+
+    ``used_weight_cols`` / ``used_rows``: weight columns / rows holding weights in each tile
+    (an int or an integer tensor broadcastable to ``shape``; default all): only the
+    converters of used weight columns and the row groups of used rows count in
+    ``adc_conversions`` (forward conversions since ``program`` or :meth:`reset_counters`).
     """
 
-    def __init__(self, config: TileConfig, shape: tuple[int, ...] | torch.Size = ()) -> None:
+    def __init__(self, config: TileConfig, shape: tuple[int, ...] | torch.Size = (), *,
+                 used_weight_cols: int | Tensor | None = None,
+                 used_rows: int | Tensor | None = None) -> None:
+        super().__init__()
         if not isinstance(config, TileConfig):
             raise ConfigError(f"Tile: config = {config!r} is not a TileConfig")
+        if not isinstance(shape, (tuple, list, torch.Size)):
+            raise ConfigError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
+                             "integers >= 1")
         shape = tuple(shape)
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
             raise ConfigError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
                              "integers >= 1")
         self.config = config
         self.shape = torch.Size(shape)
-        self.state: CellState | None = None
+        check_memory(config, self.shape)
+        self.used_weight_cols = per_tile("used_weight_cols", used_weight_cols,
+                                          config.weight_cols, self.shape)
+        self.used_rows = per_tile("used_rows", used_rows, config.rows, self.shape)
+        self._per_vector = conversions(config, self.used_weight_cols, self.used_rows)
+        self._count = [0]  # adc_conversions, kept off nn.Module.__setattr__ in the hot path
+        self.cells = nn.Module()
+        self.cells.latent = nn.Module()
+        self.cells.register_buffer("g", None)
+        for name in ("pulse_count", "adc_fs", "adc_fs_t", "adc_amax", "adc_amax_t", "read_g"):
+            self.register_buffer(name, None)
+        self.register_buffer("analog", None, persistent=False)  # (*shape, R, adc_cols), U
+        self.register_buffer("analog_var", None, persistent=False)  # its read variances
+        self._state: CellState | None = None
         self.t: float = 0.0
-        self.pulse_count: Tensor | None = None
-        self._wa_now: Tensor | None = None  # analog matrix at the read time (see _wa)
-        self._va_now: Tensor | None = None  # per-MVM read variances (see _va)
         self._deferred: tuple[float, torch.Generator | None] | None = None
-        self._fs: Tensor | None = None
-        self._fs_t: Tensor | None = None
-        self._amax: Tensor | None = None  # largest |output| per converter seen in calibration
-        self._amax_t: Tensor | None = None
-        self._plans: dict[str, tuple] = {}
+        self._plans: dict[tuple, tuple] = {}
         self._steps: tuple[float, float] | None = None
+        self._generator: torch.Generator | None = None  # noise draws when none is passed
 
     # ================================================================== programming
     @torch.no_grad()
@@ -270,34 +315,36 @@ class Tile:
         noise, quantization and faults. Resets the read time to 0 and any ADC calibration.
         """
         targets = self._targets(W, "program")
+        self._check_generator(generator, targets, "program")
         self.state = self.config.device.program(targets, generator=generator)
         self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
                                        device=targets.device)
-        self._fs = self._fs_t = self._amax = self._amax_t = None
+        self.adc_fs = self.adc_fs_t = self.adc_amax = self.adc_amax_t = None
+        self.analog = self.analog_var = self.read_g = None
+        self.adc_conversions = 0
         # the read at t = 0 happens at its first use: a drift() right after programming
         # replaces it without reading the cells twice
         self.t, self._plans, self._deferred = 0.0, {}, (0.0, generator)
 
-    @property
-    def _wa(self) -> Tensor | None:
-        """Analog matrix ``(*shape, R, adc_cols)`` (units U) at the read time."""
-        if self._deferred is not None:
-            t, gen = self._deferred
-            self.set_time(t, generator=gen)
-        return self._wa_now
-
-    @_wa.setter
-    def _wa(self, value: Tensor | None) -> None:
-        self._deferred, self._wa_now = None, value
+    def reset_counters(self) -> None:
+        """Set ``adc_conversions`` to 0."""
+        self.adc_conversions = 0
 
     @property
-    def _va(self) -> Tensor | None:
-        """Per-MVM read-noise variances of the analog matrix (None without them)."""
-        return self._va_now if self._wa is not None else None
+    def state(self) -> CellState | None:
+        """The programmed cells (buffers ``cells.g``, ``cells.latent.<name>``); None before
+        programming. Assigning a CellState installs its tensors as the buffers."""
+        return self._state
 
-    @_va.setter
-    def _va(self, value: Tensor | None) -> None:
-        self._va_now = value
+    @state.setter
+    def state(self, state: CellState | None) -> None:
+        latent = self.cells.latent
+        for name in list(latent._buffers):
+            del latent._buffers[name]
+        self.cells.g = None if state is None else state.g
+        for k, v in ({} if state is None else state.latent).items():
+            latent.register_buffer(k, v)
+        self._state = state
 
     @torch.no_grad()
     def conductance_targets(self, W: Tensor) -> Tensor:
@@ -308,9 +355,15 @@ class Tile:
 
     def _targets(self, W: Tensor, op: str) -> Tensor:
         cfg = self.config
-        W = torch.as_tensor(W)
+        if not isinstance(W, Tensor):
+            raise ConfigError(f"Tile.{op}: W must be a torch.Tensor, got {type(W).__name__}")
+        if W.is_complex() or W.dtype == torch.bool:
+            raise ConfigError(f"Tile.{op}: W has dtype {W.dtype}; allowed: a real "
+                             "floating-point tensor")
         if not W.is_floating_point():
             W = W.to(torch.get_default_dtype())
+        elif W.dtype not in FLOAT_DTYPES:  # float16 / bfloat16: computed in float32
+            W = W.to(torch.float32)
         want = (*self.shape, cfg.rows, cfg.weight_cols)
         if tuple(W.shape) != want:
             raise ConfigError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
@@ -322,446 +375,25 @@ class Tile:
         if max(-lo, hi) > 1.0 + 1e-6:
             raise ConfigError(f"Tile.{op}: W spans [{lo:.4g}, {hi:.4g}]; allowed: normalised "
                              "weights in [-1, 1] (scale them first)")
-        W = W.clamp(-1.0, 1.0)
-        dev = cfg.device
-        nw = cfg.weight_levels
-        q = W if cfg.weight_bits == 0 else torch.round(W * nw)
-        if cfg.encoding == "differential" and cfg.n_slices == 1:
-            # one cell per polarity: G+ / G- written straight into the physical layout
-            k = (dev.g_max - dev.g_min) / cfg.digit_max
-            pair = [torch.mul(q, k).clamp_(min=0.0), torch.mul(q, -k).clamp_(min=0.0)]
-            if cfg.layout == "arrays":
-                return torch.stack(pair, dim=-3).add_(dev.g_min)
-            return torch.stack(pair, dim=-1).add_(dev.g_min).flatten(-2).unsqueeze(-3)
-        if cfg.encoding == "differential":
-            planes = torch.stack([q.clamp(min=0), (-q).clamp(min=0)], dim=-3)
-        else:
-            planes = (q + nw).unsqueeze(-3)
-        digits = self._split_slices(planes)
-        g = dev.g_min + digits * ((dev.g_max - dev.g_min) / cfg.digit_max)
-        ref = torch.full((*self.shape, cfg.rows, 1), cfg.g_ref, dtype=W.dtype, device=W.device)
-        return self._arrange(g, ref)
+        return cfg.scheme.targets(W.clamp(-1.0, 1.0))
 
     def physical_cells(self, cells: Tensor, ref: Tensor | None = None) -> Tensor:
         """Per-weight cells ``(..., P, n_slices, rows, weight_cols)`` -> physical layout
         ``(..., n_arrays, rows, used_cols)`` (inverse of :meth:`weight_cells`); ``ref``
         ``(..., rows, 1)`` fills the offset reference column (zeros when None)."""
-        cfg = self.config
-        if cfg.encoding == "offset" and ref is None:
-            ref = cells.new_zeros((*cells.shape[:-4], cfg.rows, 1))
-        return self._arrange(cells, ref)
+        return self.config.scheme.arrange(cells, ref)
 
     def weight_cells(self, m: Tensor) -> Tensor:
         """Physical per-cell values ``(..., n_arrays, rows, used_cols)`` -> per-weight cells
         ``(..., P, n_slices, rows, weight_cols)`` (``P``: 2 polarities G+/G- for "differential",
         1 for "offset"; the offset reference column is left out). Inverse of the layout of
         :meth:`conductance_targets`."""
-        cfg = self.config
-        wc, ns = cfg.weight_cols, cfg.n_slices
-        if cfg.encoding == "offset":
-            a = m[..., 0, :, : wc * ns].unflatten(-1, (wc, ns))  # (..., R, wc, ns)
-            return a.movedim(-1, -3).unsqueeze(-4)
-        if cfg.layout == "arrays":
-            return m.unflatten(-1, (wc, ns)).movedim(-1, -3)
-        a = m[..., 0, :, :].unflatten(-1, (wc, ns, 2))  # (..., R, wc, ns, P)
-        return a.movedim(-1, -4).movedim(-1, -3)
-
-    def _split_slices(self, planes: Tensor) -> Tensor:
-        """``(*shape, P, R, wc)`` codes -> ``(*shape, P, n_slices, R, wc)`` base-2^c digits."""
-        cfg = self.config
-        if cfg.n_slices == 1:
-            return planes.unsqueeze(-3)
-        base = 2 ** cfg.bits_per_cell
-        return torch.stack([torch.div(planes, base ** s, rounding_mode="floor").remainder(base)
-                            for s in range(cfg.n_slices)], dim=-3)
-
-    def _arrange(self, cells: Tensor, ref: Tensor | None) -> Tensor:
-        """``(*shape, P, ns, R, wc)`` per-cell values (+ ``(*shape, R, 1)`` offset reference)
-        -> physical ``(*shape, n_arrays, R, used_cols)``."""
-        cfg = self.config
-        lead = cells.shape[:-4]
-        R = cfg.rows
-        if cfg.encoding == "offset":
-            a = cells[..., 0, :, :, :].movedim(-3, -1).reshape(*lead, R, -1)
-            return torch.cat([a, ref], dim=-1).unsqueeze(-3)
-        if cfg.layout == "arrays":
-            return cells.movedim(-3, -1).reshape(*lead, 2, R, -1)
-        return cells.movedim(-4, -1).movedim(-4, -2).reshape(*lead, R, -1).unsqueeze(-3)
+        return self.config.scheme.cells(m)
 
     def _fold(self, m: Tensor, var: bool = False) -> Tensor:
         """Physical ``(*shape, A, R, Cp)`` conductances (or, ``var``, read stds) -> analog
-        matrix ``(*shape, R, adc_cols)`` in units U (differential pairs subtracted; for
-        ``var`` the variances ``std^2``, of a pair added)."""
-        cfg = self.config
-        rng = cfg.device.g_max - cfg.device.g_min
-        scale = 1.0 / (rng * rng) if var else 1.0 / rng
-        if cfg.encoding == "offset":
-            a = m[..., 0, :, :]
-            return a * a * scale if var else a * scale
-        if cfg.layout == "arrays":
-            p, n = m[..., 0, :, :], m[..., 1, :, :]
-        else:
-            pair = m[..., 0, :, :].unflatten(-1, (-1, 2))
-            p, n = pair[..., 0], pair[..., 1]
-        if var:
-            return torch.mul(p, p).addcmul_(n, n).mul_(scale)
-        return torch.sub(p, n).mul_(scale)
-
-    # ================================================================== reading
-    def _effective(self, g: Tensor) -> Tensor:
-        cfg = self.config
-        if cfg.r_row == 0.0 and cfg.r_col == 0.0:
-            return g
-        return effective_conductance(g, cfg.r_row, cfg.r_col)
-
-    def _require_programmed(self, op: str) -> CellState:
-        if self.state is None:
-            raise ConfigError(f"Tile.{op}: the tile is not programmed; call program(W) first")
-        return self.state
-
-    @torch.no_grad()
-    def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
-        """Read the cells ``t`` seconds after programming: drift, read noise, IR drop.
-
-        "per_read": one conductance sample per cell now (held for every later MVM until the
-        next ``set_time``). "per_mvm": means now, exact variance per MVM; with wire resistance
-        the std of a cell is scaled by its IR-drop attenuation (first order).
-        """
-        state = self._require_programmed("set_time")
-        dev = self.config.device
-        mode = self.config.read_noise
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
-            raise ConfigError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
-                             "number >= 0 (seconds since programming)")
-        self._deferred = None
-        self._va = None
-        if mode == "per_read":
-            self._wa = self._fold(self._effective(dev.read(state, t, generator=generator)))
-        else:
-            if mode == "per_mvm":
-                mean, std = dev.read_stats(state, t)
-            else:
-                mean = dev.read_mean(state, t)
-            m = self._effective(mean)
-            self._wa = self._fold(m)
-            if mode == "per_mvm":
-                if m is not mean:
-                    std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
-                va = self._fold(std, var=True)
-                if float(va.max()) > 0:
-                    self._va = va
-        self.t = float(t)
-        self._plans = {}
-
-    @torch.no_grad()
-    def weights(self, t: float | None = None) -> Tensor:
-        """Effective normalised weights ``(*shape, rows, weight_cols)``.
-
-        ``t = None``: what the next MVM sees on average (with "per_read", including the
-        current sample); ``t`` given: expected weights at ``t`` (read means, IR drop), the
-        tile's own read state unchanged.
-        """
-        state = self._require_programmed("weights")
-        if t is None:
-            wa = self._wa
-        else:
-            wa = self._fold(self._effective(self.config.device.read_mean(state, t)))
-        return self._recombine(wa)
-
-    @torch.no_grad()
-    def weight_variance(self) -> Tensor:
-        """Read-noise variance of each effective normalised weight at the current time
-        (zero when ``read_noise = "off"``); reference-column noise included for "offset"."""
-        state = self._require_programmed("weight_variance")
-        dev = self.config.device
-        if self.config.read_noise == "off":
-            return torch.zeros_like(self._recombine(self._wa))
-        mean, std = dev.read_stats(state, self.t)
-        m = self._effective(mean)
-        if m is not mean:
-            std = std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
-        return self._recombine(self._fold(std, var=True), square=True)
-
-    def _recombine(self, a: Tensor, square: bool = False) -> Tensor:
-        """ADC-column values ``(..., adc_cols)`` -> weight columns ``(..., weight_cols)`` by
-        the digital shift-add (squared coefficients for variances)."""
-        cfg = self.config
-        coef = a.new_tensor(cfg.slice_coefficients)
-        if square:
-            coef = coef * coef
-        wc, ns = cfg.weight_cols, cfg.n_slices
-        y = a[..., : wc * ns].unflatten(-1, (wc, ns)) @ coef
-        if cfg.encoding == "offset":
-            k = cfg.kappa * cfg.kappa if square else cfg.kappa
-            y = y + (-k if not square else k) * a[..., -1:]
-        return y
-
-    # ================================================================== ADC ranges
-    @torch.no_grad()
-    def calibrate_adc(self, x: Tensor | None = None, d: Tensor | None = None, *,
-                      accumulate: bool = False) -> None:
-        """Set ADC full scales from example inputs (noise-free analog outputs of every read
-        cycle): ``x`` ``(*shape, B, rows)`` for the forward (column) ADCs, ``d``
-        ``(*shape, B, weight_cols)`` for the transposed (row) ADCs. "calibrated": the largest
-        ``|output|`` of each tile; "per_column": of each converter. Converters that saw only
-        zeros get the tile's largest value (1 U if the tile saw only zeros). ``accumulate``:
-        widen the ranges of an earlier call to cover these inputs too (calibration over
-        several batches). No-op for "fixed" ranges and ideal ADCs."""
-        self._require_programmed("calibrate_adc")
-        adc = self.config.adc
-        if x is None and d is None:
-            raise ConfigError("Tile.calibrate_adc: give example inputs x (forward) and/or d "
-                             "(transposed)")
-        if adc.bits == 0 or adc.range_mode == "fixed":
-            return
-        if x is not None:
-            x = self._check_input(x, self.config.rows, "calibrate_adc", "x")
-            y = self._analog(x, transposed=False)  # (*shape, N, adc_cols)
-            amax = y.abs().amax(dim=-2, keepdim=True)
-            if accumulate and self._amax is not None:
-                amax = torch.maximum(amax, self._amax)
-            self._amax, self._fs = amax, self._full_scale(amax)
-        if d is not None:
-            d = self._check_input(d, self.config.weight_cols, "calibrate_adc", "d")
-            y = self._analog(d, transposed=True)  # (*shape, ns, N, rows)
-            amax = y.abs().amax(dim=(-3, -2)).unsqueeze(-2)
-            if accumulate and self._amax_t is not None:
-                amax = torch.maximum(amax, self._amax_t)
-            self._amax_t, self._fs_t = amax, self._full_scale(amax)
-        self._plans = {}
-
-    @property
-    def adc_calibrated(self) -> bool:
-        """True when the forward ADC range is known (ideal or "fixed" ADC, or after
-        ``calibrate_adc(x)``)."""
-        adc = self.config.adc
-        return adc.bits == 0 or adc.range_mode == "fixed" or self._fs is not None
-
-    @property
-    def adc_calibrated_transposed(self) -> bool:
-        """True when the transposed-MVM (row) ADC range is known (ideal or "fixed" ADC, or
-        after ``calibrate_adc(d=...)``)."""
-        adc = self.config.adc
-        return adc.bits == 0 or adc.range_mode == "fixed" or self._fs_t is not None
-
-    def _full_scale(self, amax: Tensor) -> Tensor:
-        """Per-converter maxima ``(*shape, 1, K)`` -> full scales by the range mode."""
-        amax = amax.expand(*self.shape, *amax.shape[-2:]).clone()
-        tile = amax.amax(dim=(-2, -1), keepdim=True)
-        tile = torch.where(tile > 0, tile, torch.ones_like(tile))
-        if self.config.adc.range_mode == "calibrated":
-            return tile.expand_as(amax).clone()
-        return torch.where(amax > 0, amax, tile)
-
-    def _analog(self, x: Tensor, transposed: bool) -> Tensor:
-        """Noise-free analog outputs (units U) of every DAC cycle, cycles stacked in the
-        batch dimension."""
-        planes, _, volt = self.config.dac.encode(x)
-        xin = planes.movedim(0, -3).flatten(-3, -2) * volt
-        wa = self._wa
-        if not transposed:
-            return xin @ wa
-        return xin.unsqueeze(-3) @ self._slices_t(wa)
-
-    def _slices_t(self, wa: Tensor) -> Tensor:
-        """``(*shape, R, adc_cols)`` -> per-slice transposed matrices ``(*shape, ns, wc, R)``."""
-        cfg = self.config
-        wc, ns = cfg.weight_cols, cfg.n_slices
-        return wa[..., : wc * ns].unflatten(-1, (wc, ns)).permute(
-            *range(len(self.shape)), -1, -2, -3)
-
-    def _gain(self, transposed: bool, op: str) -> float | Tensor:
-        """ADC codes per unit U: ``n / full_scale`` (1 for an ideal ADC)."""
-        adc = self.config.adc
-        if adc.bits == 0:
-            return 1.0
-        if adc.range_mode == "fixed":
-            return adc.levels / float(adc.full_scale)  # type: ignore[arg-type]
-        fs = self._fs_t if transposed else self._fs
-        if fs is None:
-            which = "d" if transposed else "x"
-            raise ConfigError(f"Tile.{op}: ADC range_mode='{adc.range_mode}' needs a calibration;"
-                             f" call calibrate_adc({which}=...) first")
-        return adc.levels / fs
-
-    def _plan(self, transposed: bool, volt: float, op: str, side_by_side: bool = False
-              ) -> tuple:
-        """Cached scaled matrices: (A, V or None, additive code variance, post factor).
-        ``side_by_side``: the forward matrices of the last stack dimension side by side,
-        ``(*shape[:-1], R, shape[-1] * adc_cols)`` (see :meth:`mvm_rows`)."""
-        key = f"{transposed}:{volt}:{side_by_side}"
-        if key in self._plans:
-            return self._plans[key]
-        if side_by_side:
-            a, v, add, post = self._plan(transposed, volt, op)
-            plan = tuple(t if t is None or isinstance(t, float) else _side_by_side(t, self.shape)
-                         for t in (a, v, add, post))
-            self._plans[key] = plan
-            return plan
-        cfg = self.config
-        g = self._gain(transposed, op)
-        ir = cfg.dac.input_range
-        wa, va = self._wa, self._va
-        coef = wa.new_tensor(cfg.slice_coefficients)
-        if not transposed:
-            a = wa * (g * volt)
-            v = None if va is None else va * (g * volt) ** 2
-            col = coef.repeat(cfg.weight_cols)
-            if cfg.encoding == "offset":
-                col = torch.cat([col, col.new_tensor([-cfg.kappa])])
-            post = col * ir / g
-        else:
-            gt = g if isinstance(g, float) else g.unsqueeze(-3)  # (*shape, 1, 1, R)
-            a = self._slices_t(wa) * (gt * volt)
-            v = None if va is None else self._slices_t(va) * (gt * volt) ** 2
-            post = coef[:, None, None] * ir / gt  # (ns, 1, 1) or (*shape, ns, 1, R)
-            if cfg.n_slices == 1:
-                a, post = a.squeeze(-3), post.squeeze(-3)
-                v = None if v is None else v.squeeze(-3)
-                gt = gt if isinstance(gt, float) else gt.squeeze(-3)
-            g = gt
-        add = None if cfg.out_noise == 0.0 else (cfg.out_noise * g) ** 2
-        plan = (a, v, add, post)
-        self._plans[key] = plan
-        return plan
-
-    # ================================================================== MVMs
-    def _check_input(self, x: Tensor, last: int, op: str, name: str) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise ConfigError(f"Tile.{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
-        ok = x.dim() == len(self.shape) + 2 and x.shape[-1] == last and all(
-            a in (1, b) for a, b in zip(x.shape[:-2], self.shape, strict=True))  # broadcasts
-        if not ok:
-            want = f"(*shape, B, {last}) with shape = {tuple(self.shape)}"
-            raise ConfigError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
-                             "(leading dims may broadcast)")
-        dtype = self._wa.dtype  # type: ignore[union-attr]
-        if x.dtype != dtype:
-            x = x.to(dtype)
-        if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
-            raise ConfigError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
-        return x
-
-    def _convert(self, y: Tensor, v: Tensor | None, xin: Tensor, add: float | Tensor | None,
-                 generator: torch.Generator | None, mac: Callable = torch.matmul) -> Tensor:
-        """Noise (exact per-conversion variance) and ADC on analog outputs in code units."""
-        if v is not None:
-            var = mac(xin * xin, v)
-            if add is not None:
-                var = var + add
-            y = y.addcmul_(var.sqrt_(), randn(y, generator))
-        elif add is not None:
-            y = y.addcmul_(torch.as_tensor(add, dtype=y.dtype, device=y.device).sqrt(),
-                           randn(y, generator))
-        n = self.config.adc.levels
-        if n:
-            y = y.round_().clamp_(-n, n)
-        return y
-
-    @torch.no_grad()
-    def mvm(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Forward MVM: ``x`` ``(*shape, B, rows)`` in [-1, 1] -> ``y`` ``(*shape, B,
-        weight_cols)`` ~ ``x @ W`` (normalised weight*input units).
-
-        DAC -> analog dot products (+ read noise, out noise) -> ADC per converter and read
-        cycle -> digital shift-add over cycles, slices and the offset reference."""
-        self._require_programmed("mvm")
-        x = self._check_input(x, self.config.rows, "mvm", "x")
-        return self._forward(x, None, generator, side_by_side=False)
-
-    @torch.no_grad()
-    def mvm_rows(self, x: Tensor, scale: Tensor | None = None, *,
-                 generator: torch.Generator | None = None) -> Tensor:
-        """Forward MVM of inputs shared along the last stack dimension (a row block driving
-        every tile of a block row): ``x`` ``(*shape[:-1], B, rows)`` -> ``y`` ``(*shape[:-1],
-        B, shape[-1] * weight_cols)``, the tiles' outputs side by side. The DAC sees
-        ``x / scale`` (``scale`` broadcast against ``x``, > 0; the digital input pre-scale,
-        fused with quantization). Same result as :meth:`mvm`, as one matmul per block row."""
-        self._require_programmed("mvm_rows")
-        if not self.shape:
-            raise ConfigError("Tile.mvm_rows: needs a stacked tile (shape with at least one "
-                             "dimension)")
-        lead = self.shape[:-1]
-        x = self._check_input(x.unsqueeze(-3), self.config.rows, "mvm_rows", "x").squeeze(-3)
-        if x.shape[:-2] != lead:
-            x = x.expand(*lead, *x.shape[-2:])
-        return self._forward(x, scale, generator, side_by_side=True)
-
-    @torch.no_grad()
-    def mvm_custom(self, x: Tensor, mac: Callable[[Tensor, Tensor], Tensor],
-                   scale: float = 1.0, *, generator: torch.Generator | None = None) -> Tensor:
-        """:meth:`mvm_rows` with the inputs in the caller's own layout: the DAC codes of
-        ``x / scale`` (elementwise, any shape) and the side-by-side matrices ``(*shape[:-1],
-        rows, shape[-1] * adc_cols)`` go to ``mac(codes, A)``, which returns the analog dot
-        products ``(*shape[:-1], B, shape[-1] * adc_cols)`` (a convolution computes them
-        from the image without unfolding it). One-shot DACs only."""
-        self._require_programmed("mvm_custom")
-        dac = self.config.dac
-        if dac.n_cycles != 1 or not self.shape:
-            raise ConfigError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
-                             "signed='voltage') and a stacked tile")
-        if not isinstance(x, Tensor) or (not math.isfinite(float(x.sum()))
-                                         and not bool(torch.isfinite(x).all())):
-            raise ConfigError("Tile.mvm_custom: x must be a tensor of finite values")
-        return self._forward(x.to(self._wa.dtype), scale, generator,  # type: ignore[union-attr]
-                             side_by_side=True, mac=mac)
-
-    def _forward(self, x: Tensor, scale: Tensor | float | None,
-                 generator: torch.Generator | None, side_by_side: bool,
-                 mac: Callable = torch.matmul) -> Tensor:
-        cfg = self.config
-        planes, wts, volt = cfg.dac.encode(x, scale)
-        a, v, add, post = self._plan(False, volt, "mvm", side_by_side)
-        nc, B = planes.shape[0], x.shape[-2]
-        xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)
-        y = self._convert(mac(xin, a), v, xin, add, generator, mac)
-        y = y.mul_(post)
-        if nc > 1:
-            y = shift_add(y.unflatten(-2, (nc, B)), wts, dim=-3)
-        if cfg.n_slices == 1 and cfg.encoding != "offset":
-            return y
-        if side_by_side:
-            y = y.unflatten(-1, (self.shape[-1], cfg.adc_cols))
-        if cfg.n_slices > 1:
-            y = y[..., : cfg.weight_cols * cfg.n_slices].unflatten(
-                -1, (cfg.weight_cols, cfg.n_slices)).sum(-1) + (
-                y[..., -1:] if cfg.encoding == "offset" else 0.0)
-        else:
-            y = y[..., :-1] + y[..., -1:]
-        return y.flatten(-2) if side_by_side else y
-
-    @torch.no_grad()
-    def mvm_t(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Transposed MVM through the same cells: ``d`` ``(*shape, B, weight_cols)`` ->
-        ``(*shape, B, rows)`` ~ ``d @ W.T``.
-
-        The DAC drives the columns (a differential pair with +d / -d), one read cycle per bit
-        slice, the row ADCs convert, shift-add as forward. IR drop uses the forward effective
-        matrix transposed, exact by reciprocity of the linear network (drive and sense at the
-        same wire ends). Offset encoding: ``kappa * g_ref_i * sum_j d_j`` is subtracted
-        digitally, with the reference column's conductances read at ``set_time``."""
-        self._require_programmed("mvm_t")
-        cfg = self.config
-        d = self._check_input(d, cfg.weight_cols, "mvm_t", "d")
-        planes, wts, volt = cfg.dac.encode(d)
-        a, v, add, post = self._plan(True, volt, "mvm_t")
-        nc, B = planes.shape[0], d.shape[-2]
-        xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)
-        if cfg.n_slices > 1:
-            xin = xin.unsqueeze(-3)
-        y = self._convert(xin @ a, v, xin, add, generator).mul_(post)
-        if cfg.n_slices > 1:
-            y = y.sum(-3)
-        if nc > 1:
-            y = shift_add(y.unflatten(-2, (nc, B)), wts, dim=-3)
-        if cfg.encoding == "offset":
-            dsum = cfg.dac.input_range * volt * (
-                planes.sum(-1) if nc == 1 else shift_add(planes.sum(-1), wts, dim=0)
-            )
-            if nc == 1:
-                dsum = dsum[0]
-            y = y - cfg.kappa * dsum.unsqueeze(-1) * self._wa[..., -1].unsqueeze(-2)
-        return y
+        matrix ``(*shape, R, adc_cols)`` in units U (variances for ``var``)."""
+        return self.config.scheme.fold(m, var)
 
     # ================================================================== update
     @torch.no_grad()
@@ -818,16 +450,14 @@ class Tile:
         if x.shape[-2] != d.shape[-2]:
             raise ConfigError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
                              "they must match")
-        dev = cfg.device
-        up, down = self.nominal_step()
-        w_per_s = cfg.digit_max / (cfg.weight_levels * (dev.g_max - dev.g_min))
-        diff = cfg.encoding == "differential"
+        step_inc, step_dec = cfg.scheme.pulse_steps(*self.nominal_step())
+        w_per_s = cfg.scheme.weight_per_siemens
         if mode == "counts":
             dg = (-lr / w_per_s) * (x.mT @ d).expand(*self.shape, cfg.rows, cfg.weight_cols)
-            inc = _stochastic_round(dg.clamp(min=0) / up, generator)
-            dec = _stochastic_round((-dg).clamp(min=0) / (up if diff else down), generator)
+            inc = _stochastic_round(dg.clamp(min=0) / step_inc, generator)
+            dec = _stochastic_round((-dg).clamp(min=0) / step_dec, generator)
         else:
-            dw_min = (up if diff else 0.5 * (up + down)) * w_per_s
+            dw_min = 0.5 * (step_inc + step_dec) * w_per_s
             inc, dec = self._coincidences(x, d, lr / (bl * dw_min), bl, generator)
         return self._apply_counts(inc, dec, generator)
 
@@ -836,11 +466,9 @@ class Tile:
         """Nominal change of a normalised weight by one pulse that increases it / one that
         decreases it (differential: a G+ / a G- potentiation; offset: potentiation /
         depression of the cell), from :meth:`nominal_step`."""
-        cfg = self.config
-        dev = cfg.device
-        up, down = self.nominal_step()
-        w_per_s = cfg.digit_max / (cfg.weight_levels * (dev.g_max - dev.g_min))
-        return up * w_per_s, (up if cfg.encoding == "differential" else down) * w_per_s
+        scheme = self.config.scheme
+        step_inc, step_dec = scheme.pulse_steps(*self.nominal_step())
+        return step_inc * scheme.weight_per_siemens, step_dec * scheme.weight_per_siemens
 
     @torch.no_grad()
     def apply_pulses(self, n: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
@@ -869,24 +497,12 @@ class Tile:
                       ) -> Tensor:
         """Pulse the cells: ``inc`` / ``dec`` ``(*shape, rows, weight_cols)`` counts that
         increase / decrease each weight; returns pulses per tile."""
-        cfg = self.config
-        dev = cfg.device
-        state = self.state
-        diff = cfg.encoding == "differential"
-        zero = torch.zeros((*self.shape, cfg.rows, 1), dtype=torch.int64, device=inc.device)
-        if diff:
-            n = self._arrange(torch.stack([inc, dec], dim=-3).unsqueeze(-3), zero)
-            self.state = dev.pulse(state, n, generator=generator)
-        else:
-            self.state = dev.pulse(state, self._arrange(inc[..., None, None, :, :], zero),
-                                   generator=generator)
-            self.state = dev.pulse(self.state, -self._arrange(dec[..., None, None, :, :], zero),
-                                   generator=generator)
-        total = inc + dec
-        self.pulse_count += (self._arrange(torch.stack([inc, dec], -3).unsqueeze(-3), zero)
-                             if diff else self._arrange(total[..., None, None, :, :], zero))
+        trains, counts = self.config.scheme.pulses(inc, dec)
+        for n in trains:
+            self.state = self.config.device.pulse(self.state, n, generator=generator)
+        self.pulse_count += counts
         self.set_time(self.t, generator=generator)
-        return total.sum(dim=(-2, -1))
+        return (inc + dec).sum(dim=(-2, -1))
 
     @torch.no_grad()
     def set_state(self, state: CellState, *, pulses: Tensor | None = None,
@@ -936,52 +552,6 @@ class Tile:
             inc += xp @ dn.mT + xn @ dp.mT  # W -= lr x d: x d < 0 raises W
             dec += xp @ dp.mT + xn @ dn.mT
         return inc.round().to(torch.int64), dec.round().to(torch.int64)
-
-    # ================================================================== storage
-    def tensors(self) -> dict[str, Tensor]:
-        """Flat dict of the tile's state tensors (cells, read time, ADC ranges, pulse counts)."""
-        state = self._require_programmed("tensors")
-        out = {f"cells.{k}": v for k, v in state.tensors().items()}
-        out["t"] = torch.tensor(self.t, dtype=torch.float64)
-        out["pulse_count"] = self.pulse_count  # type: ignore[assignment]
-        if self._fs is not None:
-            out["adc_fs"] = self._fs
-        if self._fs_t is not None:
-            out["adc_fs_t"] = self._fs_t
-        if self.config.read_noise == "per_read":
-            out["read_sample"] = self._wa  # type: ignore[assignment]
-        return out
-
-    @torch.no_grad()
-    def load_tensors(self, tensors: dict[str, Tensor], *,
-                     generator: torch.Generator | None = None) -> None:
-        """Inverse of :meth:`tensors`; re-reads the cells at the stored time ("per_read"
-        restores the saved conductance draw)."""
-        cells = {k[len("cells."):]: v for k, v in tensors.items() if k.startswith("cells.")}
-        if "g" not in cells or "t" not in tensors:
-            raise ConfigError("Tile.load_tensors: missing 'cells.g' or 't'; got keys "
-                             f"{sorted(tensors)}")
-        want = (*self.shape, *self.config.physical_shape)
-        if tuple(cells["g"].shape) != want:
-            raise ConfigError(f"Tile.load_tensors: cells.g has shape {tuple(cells['g'].shape)}; "
-                             f"expected {want} for this config and stack shape")
-        self.state = CellState.from_tensors(cells)
-        g = self.state.g
-        self.pulse_count = tensors.get("pulse_count", torch.zeros(g.shape, dtype=torch.int64))
-        self._fs = tensors.get("adc_fs")
-        self._fs_t = tensors.get("adc_fs_t")
-        self._amax = self._amax_t = None
-        self.set_time(float(tensors["t"]), generator=generator)
-        if "read_sample" in tensors:  # "per_read": the saved draw, not a new one
-            self._wa = tensors["read_sample"]
-
-
-@torch.no_grad()
-def _side_by_side(t: Tensor, shape: torch.Size) -> Tensor:
-    """``(*shape, X, K)`` (or broadcastable to it) -> ``(*shape[:-1], X, shape[-1] * K)``."""
-    t = t.reshape(1, -1) if t.dim() == 1 else t
-    t = t.expand(*shape, *t.shape[-2:])
-    return t.movedim(-3, -2).flatten(-2).contiguous()
 
 
 def probe_steps(device: Device) -> tuple[float, float]:

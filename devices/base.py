@@ -13,8 +13,10 @@ import dataclasses
 import math
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
@@ -23,6 +25,25 @@ from torch import Tensor
 from ..errors import ConfigError
 
 STUCK_NONE, STUCK_ON, STUCK_OFF = 0, 1, 2
+
+MAX_PULSES = 10_000
+"""Most pulses one cell may get in one :meth:`Device.pulse` call (either sign) on a device that
+simulates pulse by pulse (``Device.max_pulses``). More than any preset needs to cross its whole
+range (the slowest, ~1,200 pulses); split longer trains into several calls. A call costs about
+the total number of pulses, not cells times the largest count."""
+
+MAX_PULSES_CLOSED_FORM = 2**31 - 1
+"""``max_pulses`` of devices whose response to a train is computed in one step (ideal, MTJ,
+domain wall)."""
+
+BLOCK = 1 << 15
+"""Elements per block of device arithmetic on the CPU. torch splits larger element-wise operations
+over its threads, and a split's edge moves elements between the vectorized and the scalar code of
+functions such as ``exp``, which round differently in the last bit; so the device models work on
+blocks of cells no larger than this (each single-threaded in torch, the blocks run in parallel on
+helper threads), and results do not depend on the thread count."""
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 def param(
@@ -82,9 +103,11 @@ def check_param(owner: str, name: str, value: Any, m: dict) -> None:
                 check_param(owner, name, v, m)
             return
         raise ConfigError(f"{owner}.{name} = {value!r} is not a number; allowed: {allowed}")
+    if not (isinstance(value, int) or math.isfinite(value)):  # big ints: no float()
+        raise ConfigError(f"{owner}.{name} = {value!r} is out of range; allowed: {allowed}")
     if m["integer"] and int(value) != value:
         raise ConfigError(f"{owner}.{name} = {value!r} must be an integer; allowed: {allowed}")
-    bad = not math.isfinite(float(value))
+    bad = False
     bad |= m["ge"] is not None and value < m["ge"]
     bad |= m["gt"] is not None and value <= m["gt"]
     bad |= m["le"] is not None and value > m["le"]
@@ -138,6 +161,10 @@ class CellState:
 
     g: Tensor
     latent: dict[str, Tensor] = field(default_factory=dict)
+    # True on a state that a device's program or pulse returned: its values are the model's own
+    # (a model may define g < 0), so reads and pulses check only its structure. A state built
+    # or changed by hand (the constructor, replace, from_tensors) is checked in full.
+    trusted: bool = field(default=False, compare=False, repr=False)
 
     @property
     def shape(self) -> torch.Size:
@@ -155,7 +182,7 @@ class CellState:
             dev = kwargs.get("device", next((a for a in args if isinstance(a, (str, torch.device))),
                                             x.device))
             return x.to(device=dev)
-        return CellState(mv(self.g), {k: mv(v) for k, v in self.latent.items()})
+        return CellState(mv(self.g), {k: mv(v) for k, v in self.latent.items()}, self.trusted)
 
     def tensors(self) -> dict[str, Tensor]:
         """Flat dict of tensors, for ``state_dict`` buffers."""
@@ -188,7 +215,7 @@ def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     A CPU draw of at least two :data:`STREAM` blocks fills each block from its own Mersenne
     Twister, seeded by one draw of ``generator``, the blocks in parallel on torch's threads
     (torch's CPU sampler is serial). The samples depend only on ``generator``, not on the
-    thread count.
+    thread count. ``generator=None`` draws from torch's default (global) generator.
     """
     n = like.numel()
     if like.device.type != "cpu" or n < 2 * STREAM:
@@ -213,18 +240,96 @@ def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     return out
 
 
+def pulse_train(count: Tensor, tensors: dict[str, Tensor],
+                step: Callable[[dict[str, Tensor]], dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Run one pulse at a time on the cells that still have pulses left.
+
+    ``count`` (cells' shape): pulses per cell (<= 0: none). ``tensors``: per-cell tensors, each
+    of the cells' shape plus optional trailing dimensions. For pulse k = 0, 1, ... ``step`` gets
+    the cells with ``count > k``, flattened, in their original order, and returns new values
+    for some of the tensors (the others are read-only). So a train of k pulses draws what k
+    calls of one pulse each would draw. Returns every tensor, updated. The cost is about the
+    total number of pulses, not the cells times the longest train.
+    """
+    shape, cells = count.shape, count.numel()
+    c = count.reshape(-1)
+    total = int(c.max()) if cells else 0
+    if total <= 0:
+        return dict(tensors)
+    nd = len(shape)
+    full = {k: v.reshape(cells, *v.shape[nd:]) for k, v in tensors.items()}
+    idx = torch.nonzero(c > 0).squeeze(1)
+    left = c[idx]
+    work = {k: v[idx] for k, v in full.items()}
+    written: set[str] = set()
+    out = {k: v.clone() for k, v in full.items()}
+
+    def store(sel: Tensor | None) -> None:
+        for k in written:
+            if sel is None:
+                out[k][idx] = work[k]
+            else:
+                out[k][idx[sel]] = work[k][sel]
+
+    for k in range(total):
+        if k:
+            keep = left > k
+            if not bool(keep.all()):
+                store(~keep)
+                idx, left = idx[keep], left[keep]
+                work = {key: v[keep] for key, v in work.items()}
+        new = step(dict(work))
+        work.update(new)
+        written.update(new)
+    store(None)
+    return {k: v.reshape(*shape, *v.shape[1:]) for k, v in out.items()}
+
+
 def rand(like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Uniform [0, 1) samples of ``like``'s shape, dtype and device."""
     return torch.rand(like.shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
-def as_time(t: float | Tensor, like: Tensor) -> Tensor:
-    """Time since programming (s) as a tensor broadcastable to ``like``; refuses t < 0 or NaN."""
-    tt = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+def as_time(t: float | Tensor, like: Tensor, where: str = "read") -> Tensor:
+    """Time since programming (s) as a tensor broadcastable to ``like``; refuses t < 0, NaN, inf,
+    and shapes that do not broadcast to ``like``'s shape without enlarging it."""
+    try:
+        tt = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"{where}: t = {t!r} is not a number or tensor of seconds") from None
+    if tt.dim() > 0 and not _broadcasts_to(tt.shape, like.shape):
+        raise ConfigError(f"{where}: t has shape {tuple(tt.shape)}; expected a number or a tensor "
+                          f"broadcastable to the cells' shape {tuple(like.shape)}")
     if not torch.isfinite(tt).all() or (tt < 0).any():
-        raise ConfigError(f"t = {t!r} s is not allowed; time since programming must be finite "
-                         "and >= 0")
+        shown = t if tt.numel() == 1 else f"a tensor with values in [{float(tt.min())}, " \
+            f"{float(tt.max())}]"
+        raise ConfigError(f"{where}: t = {shown!r} s is not allowed; time since programming must "
+                          "be finite and >= 0")
     return tt
+
+
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` without enlarging it."""
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
+def _kind(x: Tensor) -> str:
+    return "float" if x.is_floating_point() else "bool" if x.dtype == torch.bool else "int"
+
+
+def _cat(parts: list[Any], shape: torch.Size) -> Any:
+    """Join per-block results (flat cells first) and restore the cells' ``shape``."""
+    first = parts[0]
+    if isinstance(first, CellState):
+        g = _cat([p.g for p in parts], shape)
+        return CellState(g, {k: _cat([p.latent[k] for p in parts], shape) for k in first.latent})
+    if isinstance(first, tuple):
+        return tuple(_cat([p[i] for p in parts], shape) for i in range(len(first)))
+    x = torch.cat(parts)
+    return x.reshape(*shape, *x.shape[1:])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +344,7 @@ class Device(Parametrized, ABC):
 
     technology: ClassVar[str] = "generic"
     cell_type: ClassVar[str] = "1T1R"
+    max_pulses: ClassVar[int] = MAX_PULSES  # most pulses per cell in one pulse() call
 
     g_min: float = param(1e-7, unit="S", doc="lowest programmable conductance", ge=0.0)
     g_max: float = param(1e-5, unit="S", doc="highest programmable conductance", gt=0.0)
@@ -267,21 +373,48 @@ class Device(Parametrized, ABC):
 
     # ----------------------------------------------------------------- public contract
     def program(self, g_target: Tensor, *, generator: torch.Generator | None = None) -> CellState:
-        """Program cells to ``g_target`` (S, any shape); returns the state right after writing."""
+        """Program cells to ``g_target`` (S, any shape); returns the state right after writing.
+
+        float32 and float64 targets are computed in their own precision, integer ones in
+        float32; float16 and bfloat16 are refused (ConfigError): conductances in siemens are
+        subnormal or coarse there. ``generator=None`` draws from torch's default (global)
+        generator, as torch's own functions do; pass a ``torch.Generator`` for reproducible
+        results.
+        """
         g_target = self._check_targets(g_target)
-        state = self._program(self.quantize(g_target), generator)
-        return self._apply_faults(state, generator)
+        gen = resolve_generator(generator, g_target)
+
+        def run(cells: CellState, gen: torch.Generator | None) -> CellState:
+            return self._apply_faults(self._program(self.quantize(cells.g), gen), gen)
+
+        out = self._blockwise(run, CellState(g_target), (), gen, self._cell_width, random=True)
+        out.trusted = True
+        return out
 
     def read(self, state: CellState, t: float | Tensor = 0.0, *,
              generator: torch.Generator | None = None) -> Tensor:
-        """Conductance (S) seen ``t`` seconds after programming: drift plus one read-noise draw."""
-        mean, std = self.read_stats(state, t)
-        g = mean + std * randn(mean, generator)
-        return self._hold_stuck(state, g.clamp_min(0.0))
+        """Conductance (S) seen ``t`` seconds after programming: drift plus one read-noise draw.
+
+        ``t``: a number or a tensor broadcastable to the cells' shape.
+        """
+        tt = self._check_read(state, t, "read")
+        gen = resolve_generator(generator, state.g)
+
+        def run(st: CellState, tt: Tensor, gen: torch.Generator | None) -> Tensor:
+            mean, std = self._stats(st, tt)
+            g = mean + std * randn(mean, gen)
+            return self._hold_stuck(st, g.clamp_min(0.0))
+
+        return self._blockwise(run, state, (tt,), gen, self._width_of(state), random=True)
 
     def read_mean(self, state: CellState, t: float | Tensor = 0.0) -> Tensor:
         """Expected conductance (S) at ``t`` s after programming, given the cells' latents."""
-        return self._hold_stuck(state, self._mean(state, as_time(t, state.g)))
+        tt = self._check_read(state, t, "read_mean")
+
+        def run(st: CellState, tt: Tensor, gen: None) -> Tensor:
+            return self._hold_stuck(st, self._mean(st, tt))
+
+        return self._blockwise(run, state, (tt,), None, self._width_of(state))
 
     def read_std(self, state: CellState, t: float | Tensor = 0.0) -> Tensor:
         """Standard deviation (S) of one read at ``t`` s around :meth:`read_mean`."""
@@ -289,28 +422,32 @@ class Device(Parametrized, ABC):
 
     def read_stats(self, state: CellState, t: float | Tensor = 0.0) -> tuple[Tensor, Tensor]:
         """``(read_mean, read_std)`` at ``t`` s, computed together (the mean once)."""
-        tt = as_time(t, state.g)
-        mean = self._mean(state, tt)
-        std = self._read_std(state, tt, mean)
-        stuck = state.latent.get("stuck")
-        if stuck is not None:
-            std = torch.where(stuck != STUCK_NONE, 0.0, std)
-        return self._hold_stuck(state, mean), std
+        tt = self._check_read(state, t, "read_stats")
+        return self._blockwise(lambda st, tt, gen: self._stats(st, tt), state, (tt,), None,
+                               self._width_of(state))
 
     def pulse(self, state: CellState, n: Tensor, *,
               generator: torch.Generator | None = None) -> CellState:
         """Apply ``n`` (signed int, broadcastable to the cells) update pulses per cell.
 
-        Positive counts potentiate (raise G), negative depress. Returns the new state.
+        Positive counts potentiate (raise G), negative depress. ``|n|`` is at most
+        ``max_pulses`` per call (:data:`MAX_PULSES`, or :data:`MAX_PULSES_CLOSED_FORM` for
+        devices that compute a train in one step). Returns the new state.
         """
-        n = torch.as_tensor(n, device=state.g.device)
-        if n.is_floating_point() or n.is_complex():
-            raise ConfigError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
-        n = torch.broadcast_to(n, state.shape)
+        where = f"{type(self).__name__}.pulse"
+        self._check_state(state, where)
+        n = _as_counts(n, state.g, where, self.max_pulses)
         if not bool((n != 0).any()):
             return state
-        new = self._pulse(state, n, generator)
-        return new.replace(g=self._hold_stuck(state, new.g))
+        gen = resolve_generator(generator, state.g)
+
+        def run(st: CellState, n: Tensor, gen: torch.Generator | None) -> CellState:
+            new = self._pulse(st, n, gen)
+            return new.replace(g=self._hold_stuck(st, new.g))
+
+        out = self._blockwise(run, state, (n,), gen, self._width_of(state), random=True)
+        out.trusted = True
+        return out
 
     def current(self, g: Tensor, v: Tensor) -> Tensor:
         """Cell current (A) at voltage ``v`` (V) for low-field conductance ``g`` (S); ohmic."""
@@ -354,19 +491,138 @@ class Device(Parametrized, ABC):
         """Update response to signed pulse counts ``n``."""
 
     # ----------------------------------------------------------------- helpers
+    def _stats(self, state: CellState, tt: Tensor) -> tuple[Tensor, Tensor]:
+        mean = self._mean(state, tt)
+        std = self._read_std(state, tt, mean)
+        stuck = state.latent.get("stuck")
+        if stuck is not None:
+            std = torch.where(stuck != STUCK_NONE, 0.0, std)
+        return self._hold_stuck(state, mean), std
+
     def _check_targets(self, g_target: Tensor) -> Tensor:
-        g = torch.as_tensor(g_target)
+        where = f"{type(self).__name__}.program"
+        try:
+            g = torch.as_tensor(g_target)
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{where}: g_target must be a tensor of conductances in siemens; "
+                              f"got {type(g_target).__name__}") from None
+        if g.is_complex():
+            raise ConfigError(f"{where}: g_target has dtype {g.dtype}; conductances are real")
+        if g.is_floating_point() and g.dtype not in FLOAT_DTYPES:
+            raise ConfigError(f"{where}: g_target has dtype {g.dtype}; allowed: float32 or "
+                              "float64 (conductances of 1e-9..1e-3 S are subnormal or coarse in "
+                              "half precision)")
         if not g.is_floating_point():
-            g = g.to(torch.get_default_dtype())
+            g = g.to(torch.float32)
+        tol = 1e-6 * self.g_max
         lo, hi = (float(v) for v in torch.aminmax(g)) if g.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
-            raise ConfigError(f"{type(self).__name__}.program: g_target has non-finite values; "
-                             "targets must be finite conductances in siemens")
-        tol = 1e-6 * self.g_max
+            raise ConfigError(f"{where}: g_target has non-finite values; targets must be finite "
+                              "conductances in siemens")
         if g.numel() and (lo < self.g_min - tol or hi > self.g_max + tol):
-            raise ConfigError(f"{type(self).__name__}.program: g_target spans [{lo:.4g}, {hi:.4g}]"
-                             f" S, outside the device range [{self.g_min:.4g}, {self.g_max:.4g}] S")
+            raise ConfigError(f"{where}: g_target spans [{lo:.4g}, {hi:.4g}] S, outside the "
+                              f"device range [{self.g_min:.4g}, {self.g_max:.4g}] S")
         return g if self.g_min <= lo and hi <= self.g_max else g.clamp(self.g_min, self.g_max)
+
+    @cached_property
+    def _latent_layout(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """Kind (float/bool/int) and per-cell trailing shape of every latent ``program`` makes."""
+        g = torch.full((1,), 0.5 * (self.g_min + self.g_max), dtype=torch.float64)
+        gen = torch.Generator().manual_seed(0)
+        st = self._apply_faults(self._program(self.quantize(g), gen), gen)
+        return {k: (_kind(v), tuple(v.shape[1:])) for k, v in st.latent.items()}
+
+    @cached_property
+    def _cell_width(self) -> int:
+        """Tensor elements per cell in the state (1 + the largest trailing latent size)."""
+        return max([1] + [math.prod(t) for _, t in self._latent_layout.values()])
+
+    @staticmethod
+    def _width_of(state: CellState) -> int:
+        cells = max(1, state.g.numel())
+        return max([1] + [v.numel() // cells for v in state.latent.values()])
+
+    def _check_state(self, state: CellState, where: str) -> None:
+        """Refuse a state that this device's ``program`` could not have made: another dtype,
+        missing latents, latents of the wrong shape or kind, and (unless ``state.trusted``)
+        non-finite or negative conductances and NaN latents."""
+        if not isinstance(state, CellState):
+            raise ConfigError(f"{where}: state must be a CellState (from "
+                              f"{type(self).__name__}.program); got {type(state).__name__}")
+        g = state.g
+        if not isinstance(g, Tensor) or g.dtype not in FLOAT_DTYPES:
+            raise ConfigError(f"{where}: state.g must be a float32 or float64 tensor of "
+                              f"conductances (S); got {getattr(g, 'dtype', type(g).__name__)}")
+        values = not state.trusted
+        if values and g.numel() and not bool(torch.isfinite(g).all()):
+            raise ConfigError(f"{where}: state.g has {int((~torch.isfinite(g)).sum())} non-finite "
+                              "conductances; conductances must be finite (S)")
+        if values and g.numel() and bool((g < 0).any()):
+            raise ConfigError(f"{where}: state.g has negative conductances (minimum "
+                              f"{float(g.min()):.4g} S); conductances must be >= 0 S")
+        layout = self._latent_layout
+        missing = sorted(set(layout) - set(state.latent))
+        if missing:
+            raise ConfigError(f"{where}: state lacks latents {missing}; program the cells with "
+                              f"{type(self).__name__}.program")
+        for k, v in state.latent.items():
+            if not isinstance(v, Tensor):
+                raise ConfigError(f"{where}: state.latent[{k!r}] must be a tensor; got "
+                                  f"{type(v).__name__}")
+            kind, trailing = layout.get(k, (None, None))
+            ok = tuple(v.shape[: g.dim()]) == tuple(g.shape)
+            ok &= trailing is None or tuple(v.shape[g.dim():]) == trailing
+            if not ok:
+                want = tuple(g.shape) + (trailing or ())
+                raise ConfigError(f"{where}: state.latent[{k!r}] has shape {tuple(v.shape)}; "
+                                  f"expected {want}" + (" (+ per-cell dimensions)"
+                                                         if trailing is None else ""))
+            if kind is not None and _kind(v) != kind:
+                raise ConfigError(f"{where}: state.latent[{k!r}] has dtype {v.dtype}; expected a "
+                                  f"{kind} tensor")
+            if v.device != g.device:
+                raise ConfigError(f"{where}: state.latent[{k!r}] is on {v.device}, state.g on "
+                                  f"{g.device}")
+            if values and v.is_floating_point() and v.numel() and bool(torch.isnan(v).any()):
+                raise ConfigError(f"{where}: state.latent[{k!r}] has NaN values")
+
+    def _check_read(self, state: CellState, t: float | Tensor, what: str) -> Tensor:
+        where = f"{type(self).__name__}.{what}"
+        self._check_state(state, where)
+        return as_time(t, state.g, where)
+
+    def _blockwise(self, fn: Callable[..., Any], state: CellState, args: tuple[Tensor, ...],
+                   generator: torch.Generator | None, width: int, random: bool = False) -> Any:
+        """``fn(state, *args, generator)`` on blocks of at most :data:`BLOCK` elements.
+
+        ``args`` broadcast to the cells (0-d tensors are passed whole). One block: ``fn`` sees
+        the tensors as given, with ``generator``. Several: ``fn`` sees flat blocks of cells,
+        in parallel on helper threads, each block (if ``random``) with its own generator
+        seeded by one draw of ``generator`` (None: of torch's default generator); the results
+        (a tensor, a tuple of tensors or a CellState) are reassembled.
+        """
+        shape, cells = state.g.shape, state.g.numel()
+        per = max(1, BLOCK // width)
+        if state.g.device.type != "cpu" or cells <= per:
+            return fn(state, *args, generator)
+        nd = len(shape)
+        g = state.g.reshape(-1)
+        latent = {k: v.reshape(cells, *v.shape[nd:]) for k, v in state.latent.items()}
+        flat = [a if a.dim() == 0 else torch.broadcast_to(a, shape).reshape(-1) for a in args]
+        blocks = -(-cells // per)
+        seeds = (torch.randint(0, 2**62, (blocks,), generator=generator).tolist() if random
+                 else None)
+
+        def one(b: int) -> Any:
+            sl = slice(b * per, min(cells, (b + 1) * per))
+            gen = None if seeds is None else torch.Generator().manual_seed(seeds[b])
+            st = CellState(g[sl], {k: v[sl] for k, v in latent.items()})
+            return fn(st, *[a if a.dim() == 0 else a[sl] for a in flat], gen)
+
+        threads = min(torch.get_num_threads(), blocks)
+        parts = [one(b) for b in range(blocks)] if threads < 2 else list(
+            _workers(threads).map(one, range(blocks)))
+        return _cat(parts, shape)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
         if self.stuck_on_fraction == 0.0 and self.stuck_off_fraction == 0.0:
@@ -385,6 +641,34 @@ class Device(Parametrized, ABC):
             return g
         g = torch.where(stuck == STUCK_ON, self.g_max, g)
         return torch.where(stuck == STUCK_OFF, self.g_min, g)
+
+
+def resolve_generator(generator: torch.Generator | None, like: Tensor) -> torch.Generator | None:
+    """``generator`` (None: torch's default generator); anything else is refused."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator or None; got "
+                          f"{type(generator).__name__}")
+    return generator
+
+
+def _as_counts(n: Tensor, like: Tensor, where: str, limit: int) -> Tensor:
+    """Pulse counts as an int64 tensor of ``like``'s shape, each of magnitude <= ``limit``."""
+    try:
+        n = torch.as_tensor(n, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"{where}: n must be an integer tensor of pulse counts; got "
+                          f"{type(n).__name__}") from None
+    if n.is_floating_point() or n.is_complex() or n.dtype == torch.bool:
+        raise ConfigError(f"{where}: pulse counts must be a signed integer tensor, got dtype "
+                          f"{n.dtype}")
+    if n.dim() > 0 and not _broadcasts_to(n.shape, like.shape):
+        raise ConfigError(f"{where}: n has shape {tuple(n.shape)}; expected a number or a tensor "
+                          f"broadcastable to the cells' shape {tuple(like.shape)}")
+    if n.numel() and bool(((n > limit) | (n < -limit)).any()):
+        big = int(n.double().abs().max())
+        raise ConfigError(f"{where}: |n| up to {big} pulses; allowed: at most max_pulses = "
+                          f"{limit} per cell per call (split longer trains into calls)")
+    return torch.broadcast_to(n.to(torch.int64), like.shape)
 
 
 @dataclass(frozen=True)

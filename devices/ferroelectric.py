@@ -59,7 +59,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import CellState, Device, Preset, param
+from .base import CellState, Device, Preset, param, pulse_train
 
 _DENG = "Deng et al., VLSI 2020; boltma/Scalable-FeFET FeFET.va/README.md defaults"
 _NEUROSIM = "DNN_NeuroSim_V2.1 Param.cpp FeFET cell (memcelltype 3), device-parameters.md §4"
@@ -265,18 +265,19 @@ class FeFET(Device):
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         s, h, ea = state.latent["switched"], state.latent["h"], state.latent["ea"]
-        rate = self._rate(ea)
-        count, up = n.abs()[..., None], (n > 0)[..., None]
-        for k in range(int(n.abs().max())):
-            active = count > k
-            toward = active & (s != up)  # field drives these domains to the other state
-            h_new = torch.where(toward, h + rate, torch.where(active, (h - rate).clamp_min(0.0), h))
+
+        def one_pulse(c: dict[str, Tensor]) -> dict[str, Tensor]:
+            s, h, rate = c["s"], c["h"], c["rate"]
+            toward = s != c["up"]  # the field drives these domains to the other state
+            h_new = torch.where(toward, h + rate, (h - rate).clamp_min(0.0))
             p = -torch.expm1(h ** self.beta - h_new ** self.beta)
             flip = toward & (torch.rand(h.shape, generator=generator, dtype=h.dtype,
                                         device=h.device) < p)
-            s = s ^ flip
-            h = torch.where(flip, 0.0, h_new)
-        new = state.replace(switched=s, h=h)
+            return {"s": s ^ flip, "h": torch.where(flip, 0.0, h_new)}
+
+        out = pulse_train(n.abs(), {"s": s, "h": h, "rate": self._rate(ea),
+                                    "up": (n > 0)[..., None]}, one_pulse)
+        new = state.replace(switched=out["s"], h=out["h"])
         return new.replace(g=self.conductance(self._fraction(new)))
 
     def retained_fraction(self, t: Tensor) -> Tensor:

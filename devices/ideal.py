@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import CellState, Device, Preset, param
+from .base import MAX_PULSES_CLOSED_FORM, CellState, Device, Preset, param
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,6 +15,7 @@ class IdealDevice(Device):
     """Noise-free, drift-free baseline. Pulses move G by ``(g_max - g_min) / pulse_states``."""
 
     technology = "ideal"
+    max_pulses = MAX_PULSES_CLOSED_FORM
     g_min: float = param(0.0, unit="S", doc="lowest conductance", ge=0.0)
     g_max: float = param(1e-5, unit="S", doc="highest conductance", gt=0.0)
     pulse_states: int = param(1000, doc="pulses from g_min to g_max", ge=1, integer=True)

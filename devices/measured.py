@@ -70,7 +70,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import CellState, Device, Preset, param, randn
+from .base import CellState, Device, Preset, param, pulse_train, randn
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
@@ -285,16 +285,17 @@ class MeasuredDevice(Device):
         # rows: pulses per siemens up / down (interpolated harmonically), write noise up / down
         tabs = torch.tensor([[1.0 / v for v in self.dg_up], [1.0 / v for v in self.dg_down],
                              self.noise_up, self.noise_down], dtype=base.dtype, device=base.device)
-        for _ in range(int(left.abs().max())):
-            up, down = left > 0, left < 0
+
+        def one_pulse(c: dict[str, Tensor]) -> dict[str, Tensor]:
+            base, up = c["base"], c["up"]
             inv_up, inv_down, q_up, q_down = _lerp(tabs, *_locate(base, lo, hi, self.n_bins))
             step = 1.0 / torch.where(up, inv_up, inv_down)
             xi = randn(base, generator)
-            act = up | down
-            fluct = torch.where(act, self.noise_memory * fluct + torch.where(up, q_up, q_down) * xi,
-                                fluct)
-            base = torch.where(act, (base + step).clamp(lo, hi), base)
-            left = left - up.to(left.dtype) + down.to(left.dtype)
+            fluct = self.noise_memory * c["fluct"] + torch.where(up, q_up, q_down) * xi
+            return {"base": (base + step).clamp(lo, hi), "fluct": fluct}
+
+        out = pulse_train(left.abs(), {"base": base, "fluct": fluct, "up": left > 0}, one_pulse)
+        base, fluct = out["base"], out["fluct"]
         g = (base + fluct).clamp(lo, hi)
         return state.replace(g=g, g_base=base, g_fluct=fluct)
 

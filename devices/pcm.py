@@ -44,7 +44,16 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import CellState, Device, Parametrized, Preset, param, randn
+from .base import (
+    CellState,
+    Device,
+    Parametrized,
+    Preset,
+    param,
+    pulse_train,
+    randn,
+    resolve_generator,
+)
 
 _X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
 _JOSHI = "Joshi et al., Nat. Commun. 11:2473 (2020); aihwkit inference/noise/pcm.py"
@@ -278,6 +287,7 @@ class PCMPulseResponse(Parametrized):
 
     def sample(self, like: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
         """Device-to-device latents: step scale, RESET level, saturation bound (normalised)."""
+        generator = resolve_generator(generator, like)
         return {
             "dx_scale": (1.0 + self.dx_min_dtod * randn(like, generator)).clamp_min(0.0),
             "x_reset": self.reset + self.reset_dtod * randn(like, generator),
@@ -382,10 +392,14 @@ class PCM(Device):
         x = (state.g - self.g_min) / span
         reset = (lat["x_reset"] + pr.reset_std * randn(x, generator)).clamp_min(0.0)
         x = torch.where(n < 0, torch.minimum(reset, x_sat), x)
-        for k in range(int(n.max().clamp_min(0))):
-            dx = pr.mean_step(x, lat["dx_scale"])
-            x_new = x + dx + pr.step_std(x, dx) * randn(x, generator)
-            x = torch.where(n > k, torch.minimum(x_new.clamp_min(0.0), x_sat), x)
+
+        def set_pulse(c: dict[str, Tensor]) -> dict[str, Tensor]:
+            dx = pr.mean_step(c["x"], c["scale"])
+            x_new = c["x"] + dx + pr.step_std(c["x"], dx) * randn(dx, generator)
+            return {"x": torch.minimum(x_new.clamp_min(0.0), c["x_sat"])}
+
+        x = pulse_train(n.clamp_min(0), {"x": x, "scale": lat["dx_scale"], "x_sat": x_sat},
+                        set_pulse)["x"]
         g = torch.where(n != 0, self.g_min + x * span, state.g)
         nu = torch.where(n != 0, self._draw_nu(g, generator), lat["nu"])
         return state.replace(g=g, nu=nu)

@@ -58,7 +58,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import Parametrized, param, randn
+from .base import Parametrized, param, pulse_train, randn, resolve_generator
 
 _AIHWKIT = "aihwkit simulator/configs/devices.py (device-parameters.md §0.1)"
 _AIHWKIT_DEF = ("aihwkit PulsedDevice model; default = aihwkit's default (w in [-0.6, 0.6], "
@@ -161,6 +161,7 @@ class PulseResponse(Parametrized, ABC):
         Keys: ``pulse_dw_up``, ``pulse_dw_down`` (step sizes at ``x_ref``), ``pulse_x_lo``,
         ``pulse_x_hi`` (cell bounds) and the family's own.
         """
+        generator = resolve_generator(generator, like)
         like = torch.zeros_like(like)
         if self.dw_min_dtod > 0.0:
             xi = self.dw_min_dtod * randn(like, generator)
@@ -209,27 +210,31 @@ class PulseResponse(Parametrized, ABC):
 
         ``x`` is first clipped into the cell's bounds, as when aihwkit sets weights.
         """
+        generator = resolve_generator(generator, x)
         n = torch.as_tensor(n, device=x.device)
         if n.is_floating_point() or n.is_complex():
             raise ConfigError(f"pulse counts must be an integer tensor, got dtype {n.dtype}")
         n = torch.broadcast_to(n, x.shape)
         lo, hi = latents["pulse_x_lo"], latents["pulse_x_hi"]
         x = torch.minimum(torch.maximum(x, lo), hi)
-        count = n.abs()
-        total = int(count.max()) if count.numel() else 0
         up = n > 0
-        sign = torch.where(up, 1.0, -1.0).to(x.dtype)
-        scale = torch.where(up, latents["pulse_dw_up"], latents["pulse_dw_down"])
-        for k in range(total):
-            mag = self._noisy_step(self._mean_step(x, up, latents), x, scale, generator)
-            stepped = torch.minimum(torch.maximum(x + sign * mag, lo), hi)
-            x = torch.where(count > k, stepped, x)
-        return x
+        cells = {k: v for k, v in latents.items() if k.startswith("pulse_") and k != "pulse_x"}
+        cells.update(x=x, up=up, sign=torch.where(up, 1.0, -1.0).to(x.dtype),
+                     scale=torch.where(up, latents["pulse_dw_up"], latents["pulse_dw_down"]))
+
+        def one_pulse(c: dict[str, Tensor]) -> dict[str, Tensor]:
+            x = c["x"]
+            mag = self._noisy_step(self._mean_step(x, c["up"], c), x, c["scale"], generator)
+            return {"x": torch.minimum(torch.maximum(x + c["sign"] * mag, c["pulse_x_lo"]),
+                                       c["pulse_x_hi"])}
+
+        return pulse_train(n.abs(), cells, one_pulse)["x"]
 
     def observe(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Apparent state right after a write: ``x + write_noise * xi`` (not clipped)."""
         if self.write_noise == 0.0:
             return x
+        generator = resolve_generator(generator, x)
         return x + self.write_noise * randn(x, generator)
 
     @staticmethod

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import CellState, Device, Preset, param, rand, randn
+from .base import MAX_PULSES_CLOSED_FORM, CellState, Device, Preset, param, rand, randn
 
 _E = 1.602176634e-19  # elementary charge, C
 _KB = 1.380649e-23  # Boltzmann constant, J/K
@@ -81,6 +81,7 @@ class _TunnelJunction(Device):
     """Shared read-noise model of cells read through an MgO tunnel barrier."""
 
     cell_type = "1T1MTJ"
+    max_pulses = MAX_PULSES_CLOSED_FORM  # MTJ and domain wall: a train in one step
     temperature: float = param(300.0, unit="K", doc="device temperature for read noise",
                                source="room temperature (assumption)", gt=0.0)
     read_noise_rel: float = param(

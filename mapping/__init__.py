@@ -1,12 +1,25 @@
 """Mapping: networks onto crossbar arrays — tiling, analog layers, conversion, compensation,
-cost reports."""
+calibration, cost reports."""
 
-from .compensation import calibrate
-from .convert import analog_layers, drift, mapping_report, program, to_analog
+from .calibration import calibrate
+from .config import MappingConfig
+from .convert import conversion_report, drift, mapping_report, program, to_analog
 from .cost import CostReport, estimate_cost, plot_breakdown
-from .layers import AnalogConv2d, AnalogLinear
-from .tiler import MappingConfig, TiledMatrix
+from .layers import (
+    AnalogConv,
+    AnalogConv1d,
+    AnalogConv2d,
+    AnalogConv3d,
+    AnalogLayer,
+    AnalogLinear,
+    AnalogMultiheadAttention,
+    analog_layers,
+    register,
+)
+from .tiler import TiledMatrix
 
-__all__ = ["AnalogConv2d", "AnalogLinear", "CostReport", "MappingConfig", "TiledMatrix",
-           "analog_layers", "calibrate", "drift", "estimate_cost", "mapping_report",
-           "plot_breakdown", "program", "to_analog"]
+__all__ = ["AnalogConv", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d", "AnalogLayer",
+           "AnalogLinear", "AnalogMultiheadAttention", "CostReport", "MappingConfig",
+           "TiledMatrix", "analog_layers", "calibrate", "conversion_report", "drift",
+           "estimate_cost", "mapping_report", "plot_breakdown", "program", "register",
+           "to_analog"]

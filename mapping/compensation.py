@@ -1,17 +1,22 @@
-"""Drift compensation and ADC range calibration.
+"""Drift compensation by a reference read.
 
-Drift compensation as on chip: right after programming, a fixed set of reference inputs is read
-through each layer's arrays and the output magnitudes are stored digitally; at a later read the
-same reference read gives the factor that restores them (Joshi et al., Nat. Commun. 11:2473
-(2020) global drift compensation; "column" keeps one factor per output).
+As on chip (Joshi et al., Nat. Commun. 11:2473 (2020), global drift compensation): right after
+programming a fixed set of reference inputs is applied to each layer's arrays and the output
+magnitudes ``sum_p |y_p|`` are stored digitally; at a later read the same reference read gives
+the factor that restores them ("global": one factor per layer; "column": one per output).
+
+The reference is taken before the ADCs, as a chip's calibration read on a precise converter
+would be: the dot products of the probe vectors with the arrays' expected conductances at the
+read time (drift, IR drop; read noise averaged out). An ADC ranged on real activations is
+therefore never saturated by the probes (+-1 vectors drive every row at full scale and give
+outputs many times those of real activations), and the factor does not depend on the ADC or
+on any random draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..errors import ConfigError
 
@@ -19,10 +24,18 @@ PROBE_VECTORS = 32
 
 
 def probe_inputs(n_inputs: int, dtype: torch.dtype, device: torch.device | str = "cpu") -> Tensor:
-    """The fixed reference inputs: ``PROBE_VECTORS`` random +-1 vectors (seed 0)."""
+    """The fixed reference inputs: ``PROBE_VECTORS`` random +-1 vectors (private generator,
+    seed 0), ``(PROBE_VECTORS, n_inputs)``."""
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (PROBE_VECTORS, n_inputs), generator=g) * 2 - 1
     return x.to(dtype=dtype, device=device)
+
+
+def reference_magnitudes(weights: Tensor) -> Tensor:
+    """``sum_p |x_p @ W_g|`` per output for normalised weights ``weights`` ``(G, in, out_g)``
+    (G independent groups, each read with the same probes) -> ``(G * out_g,)``."""
+    x = probe_inputs(weights.shape[1], weights.dtype, weights.device)
+    return (x @ weights).abs().sum(dim=1).flatten()
 
 
 def compensation_factors(ref: Tensor, now: Tensor, mode: str) -> Tensor:
@@ -34,38 +47,3 @@ def compensation_factors(ref: Tensor, now: Tensor, mode: str) -> Tensor:
     if mode == "column":
         return torch.where(now > tiny, ref / now.clamp_min(tiny), torch.ones_like(now))
     raise ConfigError(f"drift compensation mode {mode!r} is not allowed; allowed: global, column")
-
-
-@torch.no_grad()
-def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
-    """Set the ADC ranges (and "calibrated" input ranges) of every analog layer from example
-    model inputs, covering every batch; each layer sees the outputs of the layers before it,
-    calibrated on the same batch. With "calibrated" input scaling a first pass over the
-    batches sets the input ranges and a second the ADC ranges (ADC ranges depend on them)."""
-    from .convert import analog_layers
-
-    layers = [layer for _, layer in analog_layers(model)]
-    if not layers:
-        raise ConfigError("calibrate: the model has no analog layers; convert it with "
-                         "to_analog() first")
-    two = any(layer.mapping.input_scaling == "calibrated" for layer in layers)
-    if isinstance(batches, Tensor):
-        batches = [batches]
-    elif two:
-        batches = list(batches)  # read twice
-    was = model.training
-    model.eval()
-    try:
-        for phase in ("inputs", "adc") if two else ("inputs",):
-            for layer in layers:
-                layer._calibrating, layer._calibrated_batches = phase, 0
-            seen = 0
-            for xb in batches:
-                model(xb[0] if isinstance(xb, (tuple, list)) else xb)
-                seen += 1
-            if seen == 0:
-                raise ConfigError("calibrate: no calibration batches were given")
-    finally:
-        for layer in layers:
-            layer._calibrating = None
-        model.train(was)

@@ -69,7 +69,7 @@ from ..crossbar.cost import (
 )
 from ..errors import ConfigError
 from .convert import analog_layers
-from .layers import AnalogConv2d, _AnalogBase
+from .layers import AnalogConv, AnalogLayer
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "write", "adc", "shift_add", "accumulate",
               "function", "buffer", "interconnect", "leakage")
@@ -86,10 +86,13 @@ class CostReport:
 
     - ``energy_breakdown``: layers x components, J per inference.
     - ``area_breakdown``: layers (plus "global buffer" and "interconnect") x components, m^2.
+    - ``adc_models``, ``rows_parallel``: the distinct ADC models and rows read in parallel
+      of the layers' hardware (``TileConfig.adc.model``, ``TileConfig.rows_parallel``).
     - ``layers``: per layer: kind, inputs, outputs, tiles (of one copy), copies,
-      ``input_density`` (fraction of
-      row-cycle slots driven by a non-zero input code), MVMs, MACs and ops per inference, time
-      of one MVM and latency (s), energy (J), area (m^2), programming energy (J) and time (s).
+      ``input_density`` (fraction of row-cycle slots driven by a non-zero input code); per
+      inference: MVMs, ADC conversions (of the converters in use, as the tiles perform them,
+      ``TileConfig.conversions_per_vector``), MACs and ops; time of one MVM and latency (s),
+      energy (J), area (m^2), programming energy (J) and time (s).
     """
 
     energy_breakdown: pd.DataFrame
@@ -97,6 +100,8 @@ class CostReport:
     layers: pd.DataFrame
     cost_model: CostModel
     inferences: int
+    adc_models: tuple[str, ...] = ("survey",)
+    rows_parallel: tuple[int | None, ...] = (None,)
 
     @property
     def energy(self) -> float:
@@ -153,10 +158,11 @@ class CostReport:
         tot_unit, tot_scale = _unit(t["energy_J"], "J")
         p_unit, p_scale = _unit(t["program_energy_J"], "J")
         lat_unit, lat_scale = _unit(t["latency_s"], "s")
+        models = ", ".join(f"'{m}'" for m in self.adc_models)
+        rows = ", ".join(str(r or "all") for r in self.rows_parallel)
         lines = [
-            f"Cost per inference ({self.inferences} example input(s), adc_model="
-            f"'{self.cost_model.adc_model}', node {self.cost_model.node * 1e9:g} nm, "
-            f"rows_parallel {self.cost_model.rows_parallel or 'all'}):",
+            f"Cost per inference ({self.inferences} example input(s), adc_model={models}, "
+            f"node {self.cost_model.node * 1e9:g} nm, rows_parallel {rows}):",
             f"  energy       {t['energy_J'] / tot_scale:.4g} {tot_unit}  "
             f"({t['TOPS_per_W']:.4g} TOPS/W, ops = 2 x MACs = {t['ops']:.4g})",
             f"  latency      {t['latency_s'] / lat_scale:.4g} {lat_unit} (layers in sequence; "
@@ -190,9 +196,9 @@ def _unit(value: float, base: str) -> tuple[str, float]:
     return "f" + base, 1e-15
 
 
-def _matrix_inputs(layer: _AnalogBase, x: Tensor) -> Tensor:
+def _matrix_inputs(layer: AnalogLayer, x: Tensor) -> Tensor:
     """The (vectors, in_features) matrix the layer's arrays see for layer input ``x``."""
-    if isinstance(layer, AnalogConv2d):
+    if isinstance(layer, AnalogConv):
         return layer.patches(x)[0]
     return x.reshape(-1, layer.matrix_shape[1])
 
@@ -213,13 +219,13 @@ class LayerInputs:
     function_units: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, _AnalogBase]]:
+def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, AnalogLayer]]:
     layers = list(analog_layers(analog_model))
     if not layers:
         raise ConfigError(f"{who}: the model has no analog layers; convert it with "
                          "memxbar.mapping.to_analog() first")
     for name, layer in layers:
-        if layer.tiled is None:
+        if not layer.programmed:
             raise ConfigError(f"{who}: layer {name!r} is not programmed; call "
                              "memxbar.mapping.program(model, generator=...) first")
     return layers
@@ -287,7 +293,7 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
 
 
 def _copies(duplication: int | Mapping[str, int] | None,
-            layers: list[tuple[str, _AnalogBase]]) -> dict[str, int]:
+            layers: list[tuple[str, AnalogLayer]]) -> dict[str, int]:
     """Copies of every layer: ``duplication`` as an int applies to every convolution, as a
     mapping to the named layers; the rest are mapped once."""
     def check(what: str, k: object) -> int:
@@ -306,7 +312,7 @@ def _copies(duplication: int | Mapping[str, int] | None,
                              f"allowed: {names}")
         return {n: check(f"[{n!r}]", duplication.get(n, 1)) for n in names}
     k = check("", duplication)
-    return {n: k if isinstance(layer, AnalogConv2d) else 1 for n, layer in layers}
+    return {n: k if isinstance(layer, AnalogConv) else 1 for n, layer in layers}
 
 
 def htree_length(side: float, nodes: int) -> float:
@@ -361,6 +367,7 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
         area_rows[name] = a
         info["copies"] = k
         info["mvms"] = info.pop("vectors") / n_inf
+        info["conversions"] /= n_inf
         info["latency_s"] = math.ceil(info["mvms"] / k) * info["t_mvm_s"]
         info["macs"] = info["mvms"] * info["inputs"] * info["outputs"]
         info["ops"] = 2.0 * info["macs"]
@@ -396,14 +403,17 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
         columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
     energy.index.name = area.index.name = "layer"
     order = ["layer", "kind", "inputs", "outputs", "tiles", "copies", "input_density", "mvms",
-             "macs", "ops", "t_mvm_s", "latency_s", "energy_J", "area_m2", "program_energy_J",
-             "program_time_s"]
+             "conversions", "macs", "ops", "t_mvm_s", "latency_s", "energy_J", "area_m2",
+             "program_energy_J", "program_time_s"]
     info_df = pd.DataFrame(info_rows)[order].set_index("layer")
+    hws = [layer.tiled.hardware for _, layer in layers]  # type: ignore[union-attr]
     return CostReport(energy_breakdown=energy, area_breakdown=area, layers=info_df,
-                      cost_model=cm, inferences=n_inf)
+                      cost_model=cm, inferences=n_inf,
+                      adc_models=tuple(dict.fromkeys(hw.adc.model for hw in hws)),
+                      rows_parallel=tuple(dict.fromkeys(hw.rows_parallel for hw in hws)))
 
 
-def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
+def _layer_cost(layer: AnalogLayer, inputs: list[Tensor], cm: CostModel
                 ) -> tuple[dict[str, float], dict[str, float], dict]:
     """Energy (J, all captured inputs), area (m^2, one copy) and bookkeeping of one analog
     layer."""
@@ -411,35 +421,40 @@ def _layer_cost(layer: _AnalogBase, inputs: list[Tensor], cm: CostModel
     assert tiled is not None
     hw = tiled.hardware
     n_rb, n_cb = tiled.n_row_blocks, tiled.n_col_blocks
+    n_g = tiled.groups  # tile stack (groups,) x row blocks x column blocks
     used = torch.tensor([[min(hw.rows, tiled.in_features - i * hw.rows)] for i in range(n_rb)])
+    wc = hw.weight_cols  # weight columns holding weights in each column block
+    used_cols = torch.tensor([min(wc, tiled.group_out - j * wc) for j in range(n_cb)])
     energy = dict.fromkeys(COMPONENTS, 0.0)
-    vectors, t_mvm, active = 0, 0.0, 0.0
+    vectors, t_mvm, active, conversions = 0, 0.0, 0.0, 0.0
     for x in inputs:
         X = _matrix_inputs(layer, x)
         for start in range(0, X.shape[0], CHUNK):
             xs = X[start:start + CHUNK]
             xb = tiled.tile_inputs(xs)[0]
-            c = mvm_cost(tiled.tile, xb, cm, used_rows=used, config=hw)
+            c = mvm_cost(tiled.tile, xb, cm, used_rows=used, used_cols=used_cols, config=hw)
             for k, v in c.energy.items():
                 energy[k] += v
             t_mvm = max(t_mvm, c.latency)
             active += c.active_rows
+            conversions += c.conversions
             vectors += xs.shape[0]
-    groups = row_groups(hw.rows, cm)
+    groups = row_groups(hw)
     acc = accumulator_bits(hw, cm, groups) + math.ceil(math.log2(n_rb))
     out_f = tiled.out_features
     energy["accumulate"] = vectors * out_f * (n_rb - 1) * add_energy(acc, cm)
     energy["buffer"] += buffer_energy(vectors * out_f * cm.activation_bits, cm)
-    tiles = n_rb * n_cb
+    tiles = math.prod(tiled.stack)
     area = {k: tiles * v for k, v in tile_area(hw, cm, input_register=False).items()}
     # the tiles of a row block share its input vector, held in one register
-    area["buffer"] += n_rb * register_area(input_register_bits(hw, cm), cm)
+    area["buffer"] += n_g * n_rb * register_area(input_register_bits(hw, cm), cm)
     area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
     prog = tile_program_cost(tiled.tile, cm)
     info = {"kind": type(layer).__name__, "inputs": tiled.in_features, "outputs": out_f,
             "tiles": tiles, "arrays": tiles * hw.n_arrays, "vectors": vectors,
+            "conversions": conversions,
             "t_mvm_s": t_mvm,
-            "input_density": active / max(1, n_cb * tiled.in_features * vectors
+            "input_density": active / max(1, n_g * n_cb * tiled.in_features * vectors
                                           * hw.dac.n_cycles),
             "program_energy_J": prog.energy, "program_time_s": prog.time}
     return energy, area, info

@@ -2,98 +2,121 @@
 
 The matrix ``W`` (out, in) of a layer is stored transposed on the arrays: inputs drive rows,
 outputs are read on columns. Inputs are split into row blocks of ``rows`` and outputs into column
-blocks of ``weight_cols`` (the encoding's logical columns per tile); the blocks form one stacked
-:class:`~memxbar.crossbar.tile.Tile` of shape ``(n_row_blocks, n_col_blocks)`` and run as one
-batched matmul. Each tile digitizes its own partial sums (its ADCs), and the partial sums of the
-row blocks are added digitally, as on chip.
+blocks of ``weight_cols`` (the encoding's logical columns per tile: a 256 x 256 tile holds
+256 x 128 weights with differential pairs on two columns, 256 x 256 with pairs on two arrays,
+256 x 255 with an offset reference column; bit slices divide the columns by the slice count);
+the blocks form one stacked :class:`~memxbar.crossbar.tile.Tile` of shape ``(n_row_blocks,
+n_col_blocks)`` and run as one batched matmul. Each tile digitizes its own partial sums (its
+ADCs), and the partial sums of the row blocks are added digitally, as on chip.
+
+Grouped matrices (grouped and depthwise convolutions): ``groups = G`` independent matrices of
+``(out / G, in)``, each on its own tiles, stacked as a leading tile dimension ``(G,
+n_row_blocks, n_col_blocks)`` (still one batched matmul). Inputs are ``(B, G * in)``.
 
 Scaling: weights are divided by a per-layer or per-output-column bound (clipped by the largest
 magnitude, a percentile, or a fixed value) to the tile's normalised range [-1, 1]; inputs are
 divided by their largest magnitude per input vector ("dynamic", a digital pre-scale as in
 aihwkit's absolute-max noise management) or by a fixed full scale, so they fit the DAC range.
 Outputs are multiplied back digitally.
+
+The scales, calibrated input range and compensation state are buffers: ``.to()``,
+``state_dict()`` and ``load_state_dict()`` carry them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Literal
+import os
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..crossbar.tile import Tile, TileConfig
 from ..errors import ConfigError
-from .compensation import compensation_factors, probe_inputs
+from .compensation import compensation_factors, reference_magnitudes
+from .config import MappingConfig
+from .insitu import InSituOps
 
-WEIGHT_SCALING = ("column", "layer")
-WEIGHT_CLIP = ("max", "percentile", "fixed")
-INPUT_SCALING = ("dynamic", "fixed", "calibrated")
-COMPENSATION = ("none", "global", "column")
-
-
-@dataclass(frozen=True)
-class MappingConfig:
-    """How a layer's weights and inputs are scaled onto tiles, and drift compensation.
-
-    - ``weight_scaling``: one bound per output column ("column") or per layer ("layer").
-    - ``weight_clip``: the bound is the largest ``|W|`` ("max"), the ``clip_value``-th
-      percentile of ``|W|`` ("percentile", e.g. 99.5), or ``clip_value`` itself ("fixed",
-      weight units); weights beyond it saturate at the device range.
-    - ``input_scaling``: "dynamic" (per input vector, largest magnitude), "fixed"
-      (``input_range`` in activation units; larger inputs saturate at the DAC range) or
-      "calibrated" (a fixed range per layer: the largest ``|input|`` seen in ADC calibration,
-      as a chip quantizes activations to one range per layer). With "fixed" or "calibrated"
-      and a one-shot DAC, convolutions run without unfolding (see ``forward_conv``).
-    - ``compensation``: drift compensation by a reference read (see
-      :mod:`memxbar.mapping.compensation`): "none", "global" (one factor per layer) or
-      "column" (one factor per output).
-    """
-
-    weight_scaling: Literal["column", "layer"] = "column"
-    weight_clip: Literal["max", "percentile", "fixed"] = "max"
-    clip_value: float = 99.5
-    input_scaling: Literal["dynamic", "fixed", "calibrated"] = "dynamic"
-    input_range: float = 1.0
-    compensation: Literal["none", "global", "column"] = "none"
-
-    def __post_init__(self) -> None:
-        for name, allowed in (("weight_scaling", WEIGHT_SCALING), ("weight_clip", WEIGHT_CLIP),
-                              ("input_scaling", INPUT_SCALING), ("compensation", COMPENSATION)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"MappingConfig.{name} = {getattr(self, name)!r} is not allowed;"
-                                 f" allowed: {', '.join(allowed)}")
-        for name in ("clip_value", "input_range"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-                raise ConfigError(f"MappingConfig.{name} = {v!r} is not allowed; allowed: a "
-                                 "finite number > 0")
-        if self.weight_clip == "percentile" and not 0 < self.clip_value <= 100:
-            raise ConfigError(f"MappingConfig.clip_value = {self.clip_value!r} is not allowed "
-                             "with weight_clip='percentile'; allowed: (0, 100]")
+BYTES_PER_CELL = 40  # conductance, latents, pulse count, read matrix and plans of one cell
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-class TiledMatrix:
-    """The weights of one layer, ``(out_features, in_features)``, on a stacked tile grid."""
+def physical_memory() -> int:
+    """Bytes of memory of this machine (a bound for allocations)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 2**40
+
+
+def check_allocation(owner: str, what: str, nbytes: int) -> None:
+    """Refuse an allocation of ``nbytes`` that exceeds the machine's memory, before making it."""
+    have = physical_memory()
+    if nbytes > have:
+        raise ConfigError(f"{owner}: {what} would need {nbytes / 2**30:.3g} GiB, more than "
+                         f"this machine's {have / 2**30:.3g} GiB; allowed: smaller layers or "
+                         "tiles")
+
+
+class TiledMatrix(InSituOps, nn.Module):
+    """The weights of one layer, ``(out_features, in_features)`` (``in_features`` per group),
+    on a stacked tile grid."""
+
+    scale: Tensor | None  # (out,) weight bound per output column
+    ref: Tensor | None  # (out,) reference-read magnitudes at t = 0
+    alpha: Tensor | None  # (out,) drift-compensation factors
+    x_range: Tensor | None  # () calibrated input range ("calibrated" scaling)
 
     def __init__(self, hardware: TileConfig, in_features: int, out_features: int,
-                 mapping: MappingConfig | None = None) -> None:
+                 mapping: MappingConfig | None = None, *, groups: int = 1) -> None:
+        super().__init__()
         if not isinstance(hardware, TileConfig):
             raise ConfigError(f"TiledMatrix: hardware = {hardware!r} is not a TileConfig")
+        if mapping is not None and not isinstance(mapping, MappingConfig):
+            raise ConfigError(f"TiledMatrix: mapping = {mapping!r} is not a MappingConfig")
+        for name, v in (("in_features", in_features), ("out_features", out_features),
+                        ("groups", groups)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"TiledMatrix: {name} = {v!r} is not allowed; allowed: an "
+                                 "integer >= 1")
+        if out_features % groups:
+            raise ConfigError(f"TiledMatrix: out_features = {out_features} is not a multiple of "
+                             f"groups = {groups}")
         self.hardware = hardware
         self.mapping = mapping or MappingConfig()
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.n_row_blocks = -(-self.in_features // hardware.rows)
-        self.n_col_blocks = -(-self.out_features // hardware.weight_cols)
+        self.groups = groups
+        self.in_features, self.out_features = in_features, out_features
+        self.group_out = out_features // groups
+        self.n_row_blocks = -(-in_features // hardware.rows)
+        self.n_col_blocks = -(-self.group_out // hardware.weight_cols)
+        self.stack = ((groups,) if groups > 1 else ()) + (self.n_row_blocks, self.n_col_blocks)
         self.sim = self._simulated(hardware)
-        self.tile = Tile(self.sim, (self.n_row_blocks, self.n_col_blocks))
-        self.scale: Tensor | None = None  # (out,) weight bound per output column
-        self.ref: Tensor | None = None  # (out,) reference-read magnitudes at t = 0
-        self.alpha: Tensor | None = None  # (out,) drift-compensation factors
-        self.x_range: float | None = None  # calibrated input range ("calibrated" scaling)
+        check_allocation("TiledMatrix", f"{math.prod(self.stack)} tiles of "
+                         f"{hardware.rows}x{hardware.cols}",
+                         math.prod(self.stack) * math.prod(self.sim.physical_shape)
+                         * BYTES_PER_CELL)
+        rows, wc = self.sim.rows, self.sim.weight_cols
+        used_rows = torch.tensor([min(rows, in_features - b * rows)
+                                  for b in range(self.n_row_blocks)])[:, None]
+        used_cols = torch.tensor([min(wc, self.group_out - b * wc)
+                                  for b in range(self.n_col_blocks)])
+        # only the converters and rows that hold weights count in tile.adc_conversions
+        self.tile = Tile(self.sim, self.stack, used_weight_cols=used_cols, used_rows=used_rows)
+        for name in ("scale", "ref", "alpha", "x_range"):
+            self.register_buffer(name, None)
+        self._generator: torch.Generator | None = None
+
+    def _gen(self, generator: torch.Generator | None, like: Tensor) -> torch.Generator:
+        """``generator``, or this matrix's private one (seed 0, made once on ``like``'s torch
+        device): a draw never falls back to torch's global generator."""
+        if generator is not None:
+            return generator
+        g = self._generator
+        if g is None or g.device.type != like.device.type:
+            g = self._generator = torch.Generator(device=like.device).manual_seed(0)
+        return g
 
     def _simulated(self, hw: TileConfig) -> TileConfig:
         """The arrays as simulated: a layer smaller than one tile is simulated on its used
@@ -103,27 +126,43 @@ class TiledMatrix:
         if hw.r_row > 0 or hw.r_col > 0:
             return hw
         rows = self.in_features if self.n_row_blocks == 1 else hw.rows
-        cols = hw.used_cols_for(self.out_features) if self.n_col_blocks == 1 else hw.cols
+        cols = hw.used_cols_for(self.group_out) if self.n_col_blocks == 1 else hw.cols
         return dataclasses.replace(hw, rows=rows, cols=cols)
 
     # ----------------------------------------------------------------- layout
     @property
     def padded(self) -> tuple[int, int]:
-        """(inputs, outputs) after padding to whole tiles."""
+        """(inputs, outputs) of one group after padding to whole tiles."""
         return (self.n_row_blocks * self.sim.rows, self.n_col_blocks * self.sim.weight_cols)
 
+    @property
+    def weights_per_tile(self) -> tuple[int, int]:
+        """(inputs, outputs): the weights one physical tile holds with this encoding and
+        layout (a 256 x 256 tile: 256 x 128 with differential pairs on two columns)."""
+        hw = self.hardware
+        return hw.scheme.weights_per_tile(hw.rows, hw.cols)
+
+    def _lead(self, t: Tensor) -> Tensor:
+        """Drop the group dimension of ``(G, ...)`` when there is one group."""
+        return t if self.groups > 1 else t[0]
+
     def _to_blocks(self, wt: Tensor) -> Tensor:
-        """(in, out) -> (n_rb, n_cb, rows, weight_cols), zero padded."""
+        """(in, out) -> (*stack, rows, weight_cols), zero padded."""
         pin, pout = self.padded
-        wt = torch.nn.functional.pad(wt, (0, pout - wt.shape[1], 0, pin - wt.shape[0]))
+        G, og = self.groups, self.group_out
+        wt = wt.reshape(wt.shape[0], G, og).transpose(0, 1)
+        wt = F.pad(wt, (0, pout - og, 0, pin - wt.shape[1]))
         rows, wc = self.sim.rows, self.sim.weight_cols
-        return wt.reshape(self.n_row_blocks, rows, self.n_col_blocks, wc).transpose(1, 2)
+        return self._lead(wt.reshape(G, self.n_row_blocks, rows, self.n_col_blocks, wc)
+                          .transpose(2, 3))
 
     def _from_blocks(self, blocks: Tensor) -> Tensor:
-        """(n_rb, n_cb, rows, weight_cols) -> (in, out), padding removed."""
+        """(*stack, rows, weight_cols) -> (in, out), padding removed."""
         pin, pout = self.padded
-        wt = blocks.transpose(1, 2).reshape(pin, pout)
-        return wt[: self.in_features, : self.out_features]
+        b = blocks if self.groups > 1 else blocks[None]
+        wt = b.transpose(2, 3).reshape(self.groups, pin, pout)
+        wt = wt[:, : self.in_features, : self.group_out]
+        return wt.transpose(0, 1).reshape(self.in_features, self.out_features)
 
     def weight_bounds(self, weight: Tensor) -> Tensor:
         """Per-output-column scaling bound (out,) by the mapping's scaling and clip rules."""
@@ -142,70 +181,81 @@ class TiledMatrix:
         return torch.where(bound > tiny, bound, torch.ones_like(bound)).to(weight.device)
 
     # ----------------------------------------------------------------- hardware life cycle
+    @property
+    def programmed(self) -> bool:
+        return self.scale is not None
+
+    def _programmed(self, op: str) -> Tile:
+        if self.scale is None:
+            raise ConfigError(f"TiledMatrix.{op}: not programmed; call program() first")
+        return self.tile
+
     @torch.no_grad()
     def program(self, weight: Tensor, *, generator: torch.Generator | None = None) -> None:
-        """Program ``weight`` (out, in); resets read time, compensation and ADC calibration."""
+        """Program ``weight`` (out, in); resets read time, ADC calibration and the drift
+        compensation (whose reference is read now, at t = 0)."""
         want = (self.out_features, self.in_features)
-        if tuple(weight.shape) != want:
-            raise ConfigError(f"TiledMatrix.program: weight has shape {tuple(weight.shape)}; "
-                             f"expected {want}")
-        if not bool(torch.isfinite(weight).all()):
-            raise ConfigError("TiledMatrix.program: weight has non-finite values")
+        if not isinstance(weight, Tensor) or tuple(weight.shape) != want:
+            shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+            raise ConfigError(f"TiledMatrix.program: weight has shape {shape}; expected {want}")
+        if not weight.is_floating_point() or not bool(torch.isfinite(weight).all()):
+            raise ConfigError("TiledMatrix.program: weight must be finite floating-point values")
         self.scale = self.weight_bounds(weight)
         w = (weight.detach() / self.scale[:, None]).clamp(-1.0, 1.0)
-        self.tile.program(self._to_blocks(w.t()), generator=generator)
-        self.alpha = None
-        self.ref = None
-        if self.mapping.compensation != "none" and self.tile.adc_calibrated:
-            self.ref = self._reference_read(generator)
+        self.tile.program(self._to_blocks(w.t()), generator=self._gen(generator, weight))
+        self.alpha = self.ref = self.x_range = None
+        if self.mapping.compensation != "none":
+            self.ref = self._reference_read(0.0)
 
     @torch.no_grad()
     def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
         """Read the cells ``t`` s after programming; refresh drift compensation."""
-        self.tile.set_time(t, generator=generator)
+        self._programmed("set_time").set_time(t, generator=self._gen(generator, self.scale))
         if self.mapping.compensation == "none":
             self.alpha = None
             return
         if self.ref is None:
-            self.ref = self._ref_at_zero(generator)
-        now = self._reference_read(generator)
+            self.ref = self._reference_read(0.0)
+        now = self._reference_read(self.tile.t)
         self.alpha = compensation_factors(self.ref, now, self.mapping.compensation)
 
-    def _ref_at_zero(self, generator: torch.Generator | None) -> Tensor:
-        t = self.tile.t
-        self.tile.set_time(0.0, generator=generator)
-        ref = self._reference_read(generator)
-        self.tile.set_time(t, generator=generator)
-        return ref
-
-    def _reference_read(self, generator: torch.Generator | None) -> Tensor:
-        """Sum over the probe vectors of ``|output|`` per output (out,), through the hardware."""
-        x = probe_inputs(self.in_features, self.tile.state.g.dtype,  # type: ignore[union-attr]
-                         self.tile.state.g.device)  # type: ignore[union-attr]
-        y = self._mvm(x, generator, normalised=True)
-        return y.abs().sum(dim=0)
+    def _reference_read(self, t: float) -> Tensor:
+        """Reference-read magnitudes (out,) at ``t`` s (see :mod:`.compensation`): the probe
+        vectors against the expected normalised weights at ``t``, before the ADCs."""
+        now = t == self.tile.t and self.hardware.read_noise != "per_read"
+        w = self._from_blocks(self.tile.weights(None if now else t))  # (in, out)
+        return reference_magnitudes(w.reshape(self.in_features, self.groups, self.group_out)
+                                    .transpose(0, 1))
 
     @torch.no_grad()
     def calibrate_adc(self, x: Tensor, *, accumulate: bool = False,
                       input_range: bool = True) -> None:
         """Set ADC ranges (and, for "calibrated" input scaling with ``input_range``, the input
-        range first) from example layer inputs ``x`` (N, in); ``accumulate`` widens the
-        ranges of an earlier call."""
+        range first) from example layer inputs ``x`` (N, groups * in); ``accumulate`` widens
+        the ranges of an earlier call."""
+        self._programmed("calibrate_adc")
+        self._check_x(x, "calibrate_adc")
         if self.mapping.input_scaling == "calibrated" and (input_range or self.x_range is None):
             r = float(x.abs().max()) if x.numel() else 0.0
             if not math.isfinite(r):
                 raise ConfigError("TiledMatrix.calibrate_adc: x has non-finite values")
             if accumulate and self.x_range is not None:
-                r = max(r, self.x_range)
-            self.x_range = r if r > 0 else 1.0
+                r = max(r, float(self.x_range))
+            self.x_range = self.scale.new_tensor(r if r > 0 else 1.0)  # type: ignore[union-attr]
         self.tile.calibrate_adc(self.tile_inputs(x)[0], accumulate=accumulate)
-        if self.mapping.compensation != "none" and self.ref is None:
-            self.ref = self._ref_at_zero(None)
 
     # ----------------------------------------------------------------- MVMs
+    def _check_x(self, x: Tensor, op: str) -> None:
+        n = self.groups * self.in_features
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != n:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ConfigError(f"TiledMatrix.{op}: input has shape {shape}; expected "
+                             f"(batch, {n})")
+
     def tile_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Layer inputs ``x`` (B, in) -> what the tiles receive: normalised, zero-padded row
-        blocks (n_rb, 1, B, rows) in [-1, 1], and the digital input scale (B, 1)."""
+        """Layer inputs ``x`` (B, groups * in) -> what the tiles receive: normalised,
+        zero-padded row blocks (*stack[:-1], 1, B, rows) in [-1, 1], and the digital input
+        scale (B, groups)."""
         xn, a = self._scale_inputs(x)
         return self._input_blocks(xn), a
 
@@ -217,49 +267,63 @@ class TiledMatrix:
             raise ConfigError(f"TiledMatrix.{op}: input_scaling='calibrated' needs a calibration;"
                              " run memxbar.mapping.calibrate(model, batches) (or program(..., "
                              "calibration=...)) first")
-        return self.x_range
+        return float(self.x_range)
 
     def _input_scale(self, x: Tensor, input_amax: Tensor | None = None) -> Tensor:
-        """Digital input scale (B, 1) of layer inputs ``x`` (B, in): the fixed or calibrated
-        range, or each vector's largest ``|x|`` (``input_amax`` if given; 1 for zeros)."""
+        """Digital input scale (B, groups) of layer inputs ``x`` (B, groups * in): the fixed
+        or calibrated range, or each vector's largest ``|x|`` (``input_amax`` if given; 1 for
+        zeros)."""
         if self.mapping.input_scaling != "dynamic":
-            return torch.full((x.shape[0], 1), self.input_range(), dtype=x.dtype,
+            return torch.full((x.shape[0], self.groups), self.input_range(), dtype=x.dtype,
                               device=x.device)
-        a = x.abs().amax(dim=1, keepdim=True) if input_amax is None else input_amax
-        return torch.where(a > 0, a, torch.ones_like(a))
+        if input_amax is None:
+            input_amax = x.reshape(x.shape[0], self.groups, -1).abs().amax(dim=2)
+        return torch.where(input_amax > 0, input_amax, torch.ones_like(input_amax))
 
     def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         a = self._input_scale(x)
-        return (x / a).clamp(-1.0, 1.0), a
+        xg = x.reshape(x.shape[0], self.groups, -1)
+        return (xg / a[..., None]).clamp(-1.0, 1.0).reshape(x.shape), a
 
     def _input_blocks(self, xn: Tensor) -> Tensor:
-        """(B, in) -> (n_rb, 1, B, rows), zero padded."""
-        pin = self.padded[0]
-        xn = torch.nn.functional.pad(xn, (0, pin - xn.shape[1]))
-        return xn.reshape(xn.shape[0], self.n_row_blocks, self.sim.rows).permute(1, 0, 2)[
-            :, None]
+        """(B, groups * in) -> (*stack[:-1], 1, B, rows), zero padded."""
+        B = xn.shape[0]
+        xg = F.pad(xn.reshape(B, self.groups, -1), (0, self.padded[0] - self.in_features))
+        xg = xg.reshape(B, self.groups, self.n_row_blocks, self.sim.rows).permute(1, 2, 0, 3)
+        return self._lead(xg[:, :, None])
 
-    def _mvm(self, x: Tensor, generator: torch.Generator | None, normalised: bool = False,
+    def _mvm(self, x: Tensor, generator: torch.Generator | None,
              input_amax: Tensor | None = None) -> Tensor:
         """Scaled, DAC-quantized row blocks through the tiles (input scaling fused with the
         DAC), partial sums of the row blocks added digitally, outputs rescaled."""
-        a = self._input_scale(x, input_amax)
+        B, G = x.shape[0], self.groups
+        a = self._input_scale(x, input_amax)  # (B, G)
+        xg = x.reshape(B, G, self.in_features)
         if self.mapping.input_scaling != "dynamic" and float(self.hardware.dac.input_range) > 1:
-            x = x.clamp(-a, a)  # the tile's inputs are normalised to [-1, 1]
+            xg = torch.minimum(torch.maximum(xg, -a[..., None]), a[..., None])
         pin = self.padded[0]
-        if pin != x.shape[1]:
-            x = torch.nn.functional.pad(x, (0, pin - x.shape[1]))
-        blocks = x.reshape(x.shape[0], self.n_row_blocks, self.sim.rows).transpose(0, 1)
-        y = self.tile.mvm_rows(blocks, a, generator=generator)  # (n_rb, B, n_cb * wc)
-        y = self._accumulate(y).mul_(a)
-        return y if normalised else y.mul_(self.scale)
+        if pin != self.in_features:
+            xg = F.pad(xg, (0, pin - self.in_features))
+        blocks = xg.reshape(B, G, self.n_row_blocks, self.sim.rows).permute(1, 2, 0, 3)
+        if G == 1:
+            y = self.tile.mvm_rows(blocks[0], a, generator=generator)  # (n_rb, B, n_cb * wc)
+            y = self._accumulate(y).mul_(a)
+        else:
+            y = self.tile.mvm_rows(blocks, a.t()[:, None, :, None], generator=generator)
+            y = self._accumulate(y).mul_(a.t()[..., None])  # (G, B, out / G)
+            y = y.transpose(0, 1).reshape(B, self.out_features)
+        return y.mul_(self.scale)
 
     def _accumulate(self, y: Tensor) -> Tensor:
-        """Row blocks' partial sums ``(n_rb, B, n_cb * wc)`` added digitally -> ``(B, out)``."""
+        """Row blocks' partial sums ``(*lead, n_rb, B, n_cb * wc)`` added digitally ->
+        ``(*lead, B, out / groups)``."""
+        acc = y.select(-3, 0)
         for k in range(1, self.n_row_blocks):
-            y[0].add_(y[k])
-        y = y[0]
-        return y if y.shape[1] == self.out_features else y[:, : self.out_features]
+            acc.add_(y.select(-3, k))
+        return acc if acc.shape[-1] == self.group_out else acc[..., : self.group_out]
+
+    def _compensate(self, y: Tensor) -> Tensor:
+        return y if self.alpha is None else y.mul_(self.alpha)
 
     @property
     def conv_ready(self) -> bool:
@@ -268,95 +332,73 @@ class TiledMatrix:
         return self.mapping.input_scaling != "dynamic" and self.hardware.dac.n_cycles == 1
 
     @torch.no_grad()
-    def forward_conv(self, x: Tensor, kernel_size: tuple[int, int], stride: tuple[int, int],
-                     padding: tuple[int, int], dilation: tuple[int, int], *,
+    def forward_conv(self, x: Tensor, kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                     padding: tuple[int, ...], dilation: tuple[int, ...], *,
                      generator: torch.Generator | None = None) -> Tensor:
-        """A convolution through the hardware without unfolding the image: ``x`` (N, C, H, W)
-        -> (N, out, OH, OW). The rows of row block b hold unfolded inputs ``[b R, (b+1) R)``
-        in (channel, kh, kw) order; each block's dot products are one ``conv2d`` of the DAC
-        codes of its channels with its conductances, digitized by its own ADCs as in
-        :meth:`forward`. Needs :attr:`conv_ready`."""
-        if self.scale is None:
-            raise ConfigError("TiledMatrix.forward_conv: not programmed; call program() first")
+        """A 1-, 2- or 3-D convolution through the hardware without unfolding the input:
+        ``x`` (N, C, *spatial) -> (N, out, *out_spatial). The rows of row block b of group g
+        hold that group's unfolded inputs ``[b R, (b+1) R)`` in (channel, kernel) order; each
+        block's dot products are one (grouped) convolution of the DAC codes of its channels
+        with its conductances, digitized by its own ADCs as in :meth:`forward`. Needs
+        :attr:`conv_ready`."""
+        self._programmed("forward_conv")
         if not self.conv_ready:
             raise ConfigError("TiledMatrix.forward_conv: needs input_scaling 'fixed' or "
                              "'calibrated' and a one-shot DAC; use forward() on unfolded inputs")
-        kh, kw = kernel_size
-        per_c, R, nrb = kh * kw, self.sim.rows, self.n_row_blocks
-        if x.dim() != 4 or x.shape[1] * per_c != self.in_features:
+        nd, per_c = len(kernel_size), math.prod(kernel_size)
+        G, R, nrb = self.groups, self.sim.rows, self.n_row_blocks
+        cg = self.in_features // per_c
+        if x.dim() != nd + 2 or x.shape[1] != G * cg or cg * per_c != self.in_features:
             raise ConfigError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
-                             f"expected (N, {self.in_features // per_c}, H, W)")
+                             f"expected (N, {G * cg}, *spatial) with {nd} spatial dims")
         fs = self.input_range("forward_conv")
         if float(self.hardware.dac.input_range) > 1.0:
             x = x.clamp(-fs, fs)  # the tile's inputs are normalised to [-1, 1]
-        shape: list[int] = []
+        out_shape: list[int] = []
+        conv = _CONV[nd]
 
         def mac(codes: Tensor, A: Tensor) -> Tensor:
-            outs = []
+            A = A if G > 1 else A[None]  # (G, n_rb, rows, cols)
+            cols, outs = A.shape[-1], []
             for b in range(nrb):
                 lo, hi = b * R, min((b + 1) * R, self.in_features)
                 c0, c1 = lo // per_c, -(-hi // per_c)
-                k = A.new_zeros(((c1 - c0) * per_c, A.shape[-1]))
-                k[lo - c0 * per_c: hi - c0 * per_c] = A[b, : hi - lo]
-                k = k.t().reshape(-1, c1 - c0, kh, kw)
-                outs.append(F.conv2d(codes[:, c0:c1], k, None, stride, padding, dilation))
-            y = outs[0].unsqueeze(0) if nrb == 1 else torch.stack(outs)  # (n_rb, N, cols, ..)
-            shape[:] = [y.shape[1], y.shape[3], y.shape[4]]
-            return y.permute(0, 1, 3, 4, 2).reshape(nrb, -1, y.shape[2])
+                k = A.new_zeros((G, (c1 - c0) * per_c, cols))
+                k[:, lo - c0 * per_c: hi - c0 * per_c] = A[:, b, : hi - lo]
+                k = k.transpose(1, 2).reshape(G * cols, c1 - c0, *kernel_size)
+                xin = (codes.unflatten(1, (G, cg))[:, :, c0:c1].flatten(1, 2) if G > 1
+                       else codes[:, c0:c1])
+                outs.append(conv(xin, k, None, stride, padding, dilation, G))
+            y = torch.stack(outs)  # (n_rb, N, G * cols, *out_spatial)
+            out_shape[:] = [y.shape[1], *y.shape[3:]]
+            y = y.unflatten(2, (G, cols)).movedim(3, -1).movedim(2, 0)
+            return self._lead(y.reshape(G, nrb, -1, cols))
 
-        y = self._accumulate(self.tile.mvm_custom(x, mac, fs, generator=generator))
+        y = self._accumulate(self.tile.mvm_custom(x, mac, fs,
+                                                  generator=self._gen(generator, x)))
+        if G > 1:
+            y = y.transpose(0, 1).reshape(-1, self.out_features)
         s = self.scale * fs if self.alpha is None else self.scale * self.alpha * fs
-        n, oh, ow = shape
-        return y.mul_(s).reshape(n, oh, ow, self.out_features).permute(0, 3, 1, 2)
+        n, *osp = out_shape
+        return y.mul_(s).reshape(n, *osp, self.out_features).movedim(-1, 1)
 
     @torch.no_grad()
     def forward(self, x: Tensor, *, generator: torch.Generator | None = None,
                 input_amax: Tensor | None = None) -> Tensor:
-        """``x`` (B, in) -> ``y`` (B, out) ≈ ``x @ W.T`` through the hardware.
-        ``input_amax`` (B, 1): the largest ``|x|`` of each row when the caller has it cheaper
-        (a convolution's patches: max pooling of the image); "dynamic" input scaling."""
-        if self.scale is None:
-            raise ConfigError("TiledMatrix.forward: not programmed; call program() first")
-        if x.dim() != 2 or x.shape[1] != self.in_features:
-            raise ConfigError(f"TiledMatrix.forward: input has shape {tuple(x.shape)}; expected "
-                             f"(batch, {self.in_features})")
-        y = self._mvm(x, generator, input_amax=input_amax)
-        return y if self.alpha is None else y.mul_(self.alpha)
-
-    @torch.no_grad()
-    def backward(self, d: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Transposed MVM through the same cells: ``d`` (B, out) -> (B, in) ≈ ``d @ W``."""
-        if self.scale is None:
-            raise ConfigError("TiledMatrix.backward: not programmed; call program() first")
-        dn, a = self._grad_blocks(d)
-        if not self.tile.adc_calibrated_transposed:
-            # the row ADCs of the backward pass are ranged on the first gradients they see
-            self.tile.calibrate_adc(d=dn)
-        y = self.tile.mvm_t(dn, generator=generator)  # (n_rb, n_cb, B, rows)
-        y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
-        return y * a
-
-    def _grad_blocks(self, d: Tensor) -> tuple[Tensor, Tensor]:
-        """Output gradients ``d`` (B, out) -> what the transposed MVM's DACs receive, blocks
-        (1, n_cb, B, weight_cols) normalised per vector, and the digital scale (B, 1)."""
-        ds = d * self.scale if self.alpha is None else d * self.scale * self.alpha
-        a = ds.abs().amax(dim=1, keepdim=True)
-        a = torch.where(a > 0, a, torch.ones_like(a))
-        dn = torch.nn.functional.pad(ds / a, (0, self.padded[1] - self.out_features))
-        dn = dn.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(1, 0, 2)
-        return dn[None], a
-
-    @torch.no_grad()
-    def calibrate_adc_transposed(self, d: Tensor) -> None:
-        """Set the ranges of the transposed MVM's (row) ADCs from output gradients ``d``
-        (B, out)."""
-        self.tile.calibrate_adc(d=self._grad_blocks(d)[0])
+        """``x`` (B, groups * in) -> ``y`` (B, out) ≈ ``x @ W.T`` (per group) through the
+        hardware. ``input_amax`` (B, groups): the largest ``|x|`` of each row and group when
+        the caller has it cheaper (a convolution's patches: max pooling of the image);
+        "dynamic" input scaling."""
+        self._programmed("forward")
+        self._check_x(x, "forward")
+        return self._compensate(self._mvm(x, self._gen(generator, x), input_amax=input_amax))
 
     @torch.no_grad()
     def effective_weight(self, t: float | None = None) -> Tensor:
         """The weights (out, in) the hardware realises on average (read means, IR drop,
         compensation), in the layer's units."""
-        w = self._from_blocks(self.tile.weights(t)).t() * self.scale[:, None]  # type: ignore
+        tile = self._programmed("effective_weight")
+        w = self._from_blocks(tile.weights(t)).t() * self.scale[:, None]  # type: ignore
         return w if self.alpha is None else w * self.alpha[:, None]
 
     @torch.no_grad()
@@ -367,89 +409,53 @@ class TiledMatrix:
         v = v * (self.scale * self.scale)[:, None]  # type: ignore[index]
         return v if self.alpha is None else v * (self.alpha * self.alpha)[:, None]
 
-    def _programmed(self, op: str) -> Tile:
-        if self.scale is None:
-            raise ConfigError(f"TiledMatrix.{op}: not programmed; call program() first")
-        return self.tile
-
-    def _output_blocks(self, d: Tensor) -> Tensor:
-        """(B, out) -> (1, n_cb, B, weight_cols), zero padded."""
-        d = torch.nn.functional.pad(d, (0, self.padded[1] - self.out_features))
-        return d.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(
-            1, 0, 2)[None]
-
-    def _weight_units(self) -> Tensor:
-        """(out,) layer-weight change per unit change of a normalised tile weight."""
-        s = self.scale
-        return s if self.alpha is None else s * self.alpha  # type: ignore[return-value]
-
-    @torch.no_grad()
-    def update(self, x: Tensor, d: Tensor, lr: float, *, generator: torch.Generator | None = None,
-               mode: str = "stochastic", bl: int = 31) -> int:
-        """SGD step ``W -= lr * d.T @ x`` of the layer's weights (out, in) as device pulses
-        (:meth:`Tile.update`): layer inputs ``x`` (B, in) and output gradients ``d`` (B, out).
-        Inputs are scaled as in the forward pass; ``d`` is rescaled so that the step is ``lr``
-        times the gradient in the layer's weight units. Returns the pulses applied."""
-        tile = self._programmed("update")
-        if x.dim() != 2 or x.shape[1] != self.in_features or d.dim() != 2 or (
-                d.shape != (x.shape[0], self.out_features)):
-            raise ConfigError(f"TiledMatrix.update: x {tuple(x.shape)} and d {tuple(d.shape)}; "
-                             f"expected (B, {self.in_features}) and (B, {self.out_features})")
-        xn, a = self._scale_inputs(x)
-        dn = d * a / self._weight_units()
-        n = tile.update(self._input_blocks(xn), self._output_blocks(dn), lr,
-                        generator=generator, mode=mode, bl=bl)  # type: ignore[arg-type]
-        return int(n.sum())
-
-    @torch.no_grad()
-    def pulse_steps(self) -> tuple[Tensor, Tensor]:
-        """Nominal change (out,) of each layer weight by one pulse that increases / decreases
-        it (:meth:`Tile.weight_steps` in the layer's units)."""
-        up, down = self._programmed("pulse_steps").weight_steps()
-        u = self._weight_units()
-        return up * u, down * u
-
-    @torch.no_grad()
-    def apply_pulses(self, n: Tensor, *, generator: torch.Generator | None = None) -> int:
-        """Apply signed pulse counts ``n`` (out, in) to the layer's weights (``n > 0``
-        increases a weight; :meth:`Tile.apply_pulses`). Returns the pulses applied."""
-        tile = self._programmed("apply_pulses")
-        if tuple(n.shape) != (self.out_features, self.in_features):
-            raise ConfigError(f"TiledMatrix.apply_pulses: n has shape {tuple(n.shape)}; expected "
-                             f"{(self.out_features, self.in_features)}")
-        return int(tile.apply_pulses(self._to_blocks(n.t()), generator=generator).sum())
-
     # ----------------------------------------------------------------- bookkeeping
-    def report(self) -> dict[str, float]:
-        """Tiles, arrays and cells used by this matrix, and cell utilization."""
+    def report(self) -> dict[str, float | int | str]:
+        """Tiles, arrays and cells used by this matrix, the weights one tile holds, and cell
+        utilization."""
         hw = self.hardware
-        tiles = self.n_row_blocks * self.n_col_blocks
+        tiles = math.prod(self.stack)
         cells_total = tiles * hw.n_arrays * hw.rows * hw.cols
         cells_used = self.in_features * self.out_features * hw.cells_per_weight
-        if hw.encoding == "offset":
-            cells_used += self.in_features * self.n_col_blocks
-        return dict(row_blocks=self.n_row_blocks, col_blocks=self.n_col_blocks, tiles=tiles,
-                    arrays=tiles * hw.n_arrays, cells_used=cells_used, cells_total=cells_total,
+        cells_used += (self.in_features * self.n_col_blocks * self.groups
+                       * hw.scheme.reference_cols)
+        rows, wc = self.weights_per_tile
+        return dict(groups=self.groups, row_blocks=self.n_row_blocks,
+                    col_blocks=self.n_col_blocks, tiles=tiles, arrays=tiles * hw.n_arrays,
+                    weights_per_tile=f"{rows}x{wc}", weight_rows_per_tile=rows,
+                    weight_cols_per_tile=wc, cells_used=cells_used, cells_total=cells_total,
                     utilization=cells_used / cells_total)
 
-    def tensors(self) -> dict[str, Tensor]:
-        """State for ``state_dict``: tile tensors, scales, compensation references."""
-        out = {f"tile.{k}": v for k, v in self.tile.tensors().items()}
-        out["scale"] = self.scale  # type: ignore[assignment]
-        if self.ref is not None:
-            out["ref"] = self.ref
-        if self.alpha is not None:
-            out["alpha"] = self.alpha
-        if self.x_range is not None:
-            out["x_range"] = torch.tensor(self.x_range, dtype=torch.float64)
-        return out
+    def extra_repr(self) -> str:
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
+        return (f"out={self.out_features}, in={self.in_features}{groups}, tiles "
+                f"{tuple(self.stack)}, {'programmed' if self.programmed else 'not programmed'}")
 
-    def load_tensors(self, tensors: dict[str, Tensor], *,
-                     generator: torch.Generator | None = None) -> None:
-        """Inverse of :meth:`tensors`."""
-        self.tile.load_tensors({k[5:]: v for k, v in tensors.items() if k.startswith("tile.")},
-                               generator=generator)
-        self.scale = tensors["scale"]
-        self.ref = tensors.get("ref")
-        self.alpha = tensors.get("alpha")
-        self.x_range = float(tensors["x_range"]) if "x_range" in tensors else None
+    # ----------------------------------------------------------------- state_dict
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        """Materialise the buffers that are None before programming from the saved ones,
+        checked: ``scale`` must be there (with any other key), shapes and values must fit."""
+        mine = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if mine and "scale" not in mine:
+            raise ConfigError(f"load_state_dict: {prefix}scale is missing (a programmed analog "
+                             "layer needs its weight scales)")
+        out = (self.out_features,)
+        for name, shape, lo in (("scale", out, "> 0"), ("ref", out, ">= 0"),
+                                ("alpha", out, "> 0"), ("x_range", (), "> 0")):
+            if name not in mine:
+                continue
+            v = mine[name]
+            ok = isinstance(v, Tensor) and v.is_floating_point() and tuple(v.shape) == shape
+            ok = ok and bool(torch.isfinite(v).all()) and bool(
+                (v > 0).all() if lo == "> 0" else (v >= 0).all())
+            if not ok:
+                got = (f"{v.dtype} of shape {tuple(v.shape)}" if isinstance(v, Tensor)
+                       else type(v).__name__)
+                raise ConfigError(f"load_state_dict: {prefix}{name} is {got}; expected finite "
+                                 f"floating-point values {lo} of shape {shape}")
+            dtype = self.scale.dtype if self.scale is not None else v.dtype
+            self._buffers[name] = v.detach().clone().to(dtype)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)

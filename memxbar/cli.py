@@ -1,19 +1,45 @@
-"""The ``memxbar`` command line. Bad arguments print one line and exit with code 2."""
+"""The ``memxbar`` command line.
+
+Exit codes: 0 done; 2 a bad argument, configuration or input (:class:`memxbar.ConfigError`,
+printed as one line); 1 an internal error (a bug: printed with its traceback and a request to
+report it); 130 interrupted (Ctrl-C, at any moment: one line). ``study run`` adds its own.
+Importing this module loads only the standard library; each command imports what it needs
+inside :func:`main`'s handlers, so Ctrl-C while torch loads is one line too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from memxbar.errors import ConfigError
 
-console = Console()
+INTERRUPTED = ("memxbar: interrupted; finished trials are kept: run the same command again to "
+               "continue")
+BUG_REPORT = ("memxbar: internal error (a bug in memxbar, not a problem with your input): "
+              "please report it with the command you ran and the traceback above")
 
 
-class UserError(Exception):
+class UserError(ConfigError):
     """A problem with what the user asked for: printed as one line, exit code 2."""
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    return Table(*columns)
+
+
+def _show(table: Any, width: int | None = None) -> None:
+    from rich.console import Console
+
+    console = Console()
+    if width is not None:
+        console = Console(width=max(console.width, width))
+    console.print(table)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,11 +50,11 @@ class _Parser(argparse.ArgumentParser):
 def _devices_list(args: argparse.Namespace) -> None:
     from memxbar.devices import presets
 
-    table = Table("name", "technology", "summary", "source")
+    table = _table("name", "technology", "summary", "source")
     for name in presets.names():
         p = presets.preset(name)
         table.add_row(name, p.technology, p.summary, p.source)
-    console.print(table)
+    _show(table)
 
 
 def _devices_show(args: argparse.Namespace) -> None:
@@ -61,10 +87,10 @@ def _spice_check(args: argparse.Namespace) -> None:
     from memxbar.crossbar.spice import spice_check
 
     res = spice_check(args.rows, args.cols, seed=args.seed, r_row=args.r_row, r_col=args.r_col)
-    table = Table("column", "memxbar I (A)", "ngspice I (A)")
+    table = _table("column", "memxbar I (A)", "ngspice I (A)")
     for j, (a, b) in enumerate(zip(res["memxbar"], res["ngspice"], strict=True)):
         table.add_row(str(j), f"{a:.9e}", f"{b:.9e}")
-    console.print(table)
+    _show(table)
     print(f"max relative error {res['max_rel_error']:.3e}; memxbar {res['memxbar_s'] * 1e3:.2f} ms,"
           f" ngspice {res['ngspice_s'] * 1e3:.1f} ms")
 
@@ -80,8 +106,8 @@ def _demo(args: argparse.Namespace) -> None:
     df = results_table(study, spec)
     df = df[df.state == "COMPLETE"]
     labels = list(dict.fromkeys(df.t_label))
-    table = Table("device", "ADC bits", "drift comp.", *[f"acc. {t}" for t in labels],
-                  "energy/inference", "area")
+    table = _table("device", "ADC bits", "drift comp.", *[f"acc. {t}" for t in labels],
+                   "energy/inference", "area")
     keys = ["device", "adc_bits", "drift_compensation"]
     for key, g in df.groupby(keys, sort=True):
         acc = dict(zip(g.t_label, g.accuracy, strict=True))
@@ -89,13 +115,24 @@ def _demo(args: argparse.Namespace) -> None:
         table.add_row(*[str(k) for k in key], *[f"{acc[t]:.3f}" for t in labels],
                       f"{first.energy_per_inference * 1e9:.3g} nJ",
                       f"{first.area * 1e6:.3g} mm²")
-    Console(width=max(console.width, 150)).print(table)
+    _show(table, width=150)
     print(f"plots, tables and report.md: {files['report.md'].parent}")
+
+
+def _toml_value(text: str) -> Any:
+    """A command-line value as TOML (number, true/false, "string"); else the bare text."""
+    from memxbar.studies.spec import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.evaluate import design_cost
-    from memxbar.studies.spec import Choices, cost_model, load_spec, tomllib
+    from memxbar.studies.hardware import BY_NAME, build_hardware
+    from memxbar.studies.spec import Choices, cost_model, load_spec
 
     spec = load_spec(args.file)
     chosen = {}
@@ -104,7 +141,7 @@ def _cost(args: argparse.Namespace) -> None:
         if not sep:
             raise UserError(f"--set {item!r}: expected NAME=VALUE")
         chosen[name] = value
-    searched = {}
+    searched, overrides = {}, {}
     for name, dim in spec.search_space().items():
         options = list(dim.values) if isinstance(dim, Choices) else dim.points()
         if name in chosen:
@@ -115,53 +152,85 @@ def _cost(args: argparse.Namespace) -> None:
             searched[name] = match[0]
         else:
             searched[name] = options[0]
-    unknown = sorted(set(chosen) - set(searched))
-    if unknown:
-        raise UserError(f"--set {', '.join(unknown)}: not searched by this study; searched: "
-                        f"{', '.join(spec.search_space()) or 'none'}")
+    for name in sorted(set(chosen) - set(searched)):
+        if name not in BY_NAME:  # a hardware field the study does not search: any value
+            raise UserError(f"--set {name}: not a hardware field; allowed: "
+                            f"{', '.join(BY_NAME)} (memxbar study fields)")
+        try:
+            overrides[name] = BY_NAME[name].domain.check(_toml_value(chosen[name]))
+        except ConfigError as e:
+            raise UserError(f"--set {name}={chosen[name]}: {e}") from None
+    params = {**spec.resolve(searched), **overrides}
+    if "tile_rows" in overrides and "tile_cols" not in chosen and \
+            spec.fixed_params().get("tile_cols", 0) is None:  # tile_cols follows tile_rows
+        params["tile_cols"] = params["tile_rows"]
+    build_hardware(params, spec.build_device(params["device"]))  # refusals name the field
     fields = dict(spec.cost)
     for item in args.cost:
         name, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--cost {item!r}: expected NAME=VALUE")
-        try:  # a TOML value (number, true/false, "string"); else the bare text
-            fields[name] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            fields[name] = value
+        fields[name] = _toml_value(value)
     try:
         model = cost_model(fields)
-    except ValueError as e:
+    except ConfigError as e:
         raise UserError(f"--cost: {e}") from None
-    print("design: " + ", ".join(f"{k}={v}" for k, v in searched.items()))
+    print("design: " + ", ".join(f"{k}={v}" for k, v in {**searched, **overrides}.items()))
     if fields:
         print("cost model: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
-    design_cost(spec, spec.resolve(searched), cache_dir=spec.output_dir / "cache",
-                plot=args.plot, cost_model=model)
+    design_cost(spec, params, cache_dir=spec.output_dir / "cache", plot=args.plot,
+                cost_model=model)
 
 
 def _study_list(args: argparse.Namespace) -> None:
     from memxbar.studies.spec import load_spec, ready_studies
 
-    table = Table("name", "sampler", "trials", "searched", "file")
+    table = _table("name", "sampler", "trials", "searched", "file")
     for name, path in ready_studies().items():
         spec = load_spec(path)
         table.add_row(name, spec.sampler.kind, str(spec.n_trials),
                       ", ".join(spec.search_space()), str(path))
-    console.print(table)
+    _show(table)
+
+
+def _study_fields(args: argparse.Namespace) -> None:
+    from memxbar.studies.hardware import field_rows
+
+    rows = list(field_rows())
+    if args.format == "markdown":
+        keys = list(rows[0])
+        print("| " + " | ".join(keys) + " |")
+        print("|" + "---|" * len(keys))
+        for r in rows:
+            print("| " + " | ".join(r[k].replace("|", "\\|") for k in keys) + " |")
+        return
+    table = _table(*rows[0])
+    for r in rows:
+        table.add_row(*r.values())
+    _show(table, width=200)
 
 
 def _study_run(args: argparse.Namespace) -> None:
-    from memxbar.studies.runner import run_study
+    from memxbar.studies.runner import EXIT_FAILED_DESIGNS, run_study
 
+    # in_process=False: trials run in child workers, so a design that kills its worker
+    # (out of memory) is recorded and retried while the study goes on
     summary = run_study(args.file, trials=args.trials, workers=args.workers,
-                        storage=args.storage, output=args.output)
+                        storage=args.storage, output=args.output, in_process=False,
+                        max_retries=args.max_retries, retry_failed=args.retry_failed)
     print(summary.describe())
+    if summary.failed:
+        raise SystemExit(EXIT_FAILED_DESIGNS)
 
 
 def _study_worker(args: argparse.Namespace) -> None:
-    from memxbar.studies.runner import join_worker
+    from memxbar.studies.runner import EXIT_FAILED_DESIGNS, join_worker
 
-    print(join_worker(args.file, args.storage, output=args.output).describe())
+    summary = join_worker(args.file, args.storage, output=args.output,
+                          max_retries=args.max_retries)
+    print(summary.describe())
+    if summary.failed:
+        raise SystemExit(EXIT_FAILED_DESIGNS)
 
 
 def _study_report(args: argparse.Namespace) -> None:
@@ -230,7 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("study", help="run, join, report and inspect studies")
     ssub = st.add_subparsers(dest="action", required=True, parser_class=_Parser)
     ssub.add_parser("list", help="ready-made study files").set_defaults(func=_study_list)
-    run = ssub.add_parser("run", help="run a study file, or continue it")
+    fields = ssub.add_parser("fields", help="every [hardware] field: type, unit, allowed "
+                                            "values, default, what it sets, source")
+    fields.add_argument("--format", choices=("table", "markdown"), default="table")
+    fields.set_defaults(func=_study_fields)
+    codes = ("exit codes: 0 every design done; 2 bad input, or a full disk or read-only storage "
+             "(finished trials are kept); 3 designs failed (listed; --retry-failed runs them "
+             "again); 130 interrupted")
+    retries = dict(type=_int_range(0, 100), default=2, metavar="N",
+                   help="runs again of a design whose worker died, e.g. killed when out of "
+                        "memory (default 2), before it is recorded as failed")
+    run = ssub.add_parser("run", help="run a study file, or continue it", epilog=codes)
     run.add_argument("file", help="study TOML file, or a ready-made study's name (quickstart)")
     run.add_argument("--trials", type=_int_range(1, 10_000_000),
                      help="trial budget (default: [study] trials, or the grid size)")
@@ -239,11 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user@host/db "
                                        "(default: SQLite file in the output folder)")
     run.add_argument("--output", type=Path, help="output folder (default: [study] output)")
+    run.add_argument("--max-retries", **retries)
+    run.add_argument("--retry-failed", action="store_true",
+                     help="run the study's failed designs again")
     run.set_defaults(func=_study_run)
-    wk = ssub.add_parser("worker", help="join a study on a shared storage (another machine)")
+    wk = ssub.add_parser("worker", help="join a study on a shared storage (another machine)",
+                         epilog=codes)
     wk.add_argument("file", help="the same study file as the run")
     wk.add_argument("--storage", required=True, help="the study's storage URL")
     wk.add_argument("--output", type=Path, help="output folder on this machine")
+    wk.add_argument("--max-retries", **retries)
     wk.set_defaults(func=_study_worker)
     rep = ssub.add_parser("report", help="tables (CSV, Parquet), plots and report.md")
     rep.add_argument("dir", type=Path, help="the study's output folder")
@@ -258,10 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     cost = sub.add_parser("cost", help="energy, latency and area of one design of a study")
     cost.add_argument("file", help="study file or ready-made study name")
     cost.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                      help="value of a searched field (default: its first value)")
+                      help="value of a searched field (default: its first value), or of any "
+                           "other [hardware] field, e.g. rows_parallel=32, adc_model=neurosim")
     cost.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                       help="cost-model field over the study's [cost] table, e.g. "
-                           "sensing=per_column, rows_parallel=32, adc_model=neurosim")
+                           "sensing=per_column, buffer_type=register")
     cost.add_argument("--plot", help="write the breakdown plot (.png or .svg) here")
     cost.set_defaults(func=_cost)
 
@@ -273,16 +358,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run a command; user errors become one line on stderr and exit code 2."""
+    """Entry point: run a command. A :class:`ConfigError` becomes one line on stderr and exit
+    code 2; any other exception is an internal error (traceback, bug-report line, exit 1);
+    Ctrl-C is one line and exit code 130."""
     try:
-        args = build_parser().parse_args(argv)
-        args.func(args)
-    except (UserError, ValueError, FileNotFoundError) as e:
-        print(f"memxbar: error: {e}", file=sys.stderr)
-        return 2
+        try:
+            args = build_parser().parse_args(argv)
+            args.func(args)
+        except ConfigError as e:
+            print(f"memxbar: error: {e}", file=sys.stderr)
+            return 2
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            traceback.print_exc()
+            print(BUG_REPORT, file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
-        print("memxbar: interrupted; finished trials are kept: run the same command again to "
-              "continue", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     return 0
 

@@ -14,57 +14,45 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from ..crossbar.cost import CostModel
-from ..crossbar.periphery import ADC, DAC
-from ..crossbar.tile import TileConfig
-from ..mapping import MappingConfig, drift, estimate_cost, program, to_analog
+from ..mapping import drift, estimate_cost, program, to_analog
 from ..training.digital import evaluate, train
 from ..training.hwa import hardware_aware_train
 from ..training.online import AnalogSGD, train_online
 from . import workloads
-from .spec import INPUT_SHAPES, StudySpec, accuracy_key, metric_key
+from .spec import INPUT_SHAPES, StudySpec, accuracy_key, check_torch_device, metric_key
 
-COMPENSATION = {"none": "none", "global": "global", "per_column": "column"}
 CALIBRATION_SAMPLES = 256  # training inputs used to set ADC ranges
 COST_SAMPLES = 32  # test inputs whose real activations the energy model uses
 ONLINE_WEIGHT_BOUND = 0.5  # fixed weight scale of online training from scratch (headroom)
-
-
-def hardware_config(spec: StudySpec, params: dict[str, Any]) -> TileConfig:
-    """The tile configuration of a design's parameters."""
-    fs = params.get("adc_full_scale")
-    adc = ADC(bits=int(params["adc_bits"]), range_mode=params["adc_range"],
-              full_scale=fs if params["adc_range"] == "fixed" else None)
-    dac = DAC(bits=int(params["dac_bits"]), bit_serial=bool(params["dac_bit_serial"]))
-    return TileConfig(rows=int(params["tile_rows"]), cols=int(params["tile_cols"]),
-                      device=spec.build_device(params["device"]), encoding=params["encoding"],
-                      layout=params["layout"], weight_bits=int(params["weight_bits"]),
-                      bits_per_cell=int(params["bits_per_cell"]),
-                      r_row=float(params["wire_resistance"]),
-                      r_col=float(params["wire_resistance"]), dac=dac, adc=adc,
-                      read_noise=params["read_noise"])
-
-
-def mapping_config(params: dict[str, Any]) -> MappingConfig:
-    """How weights and inputs are scaled, and the drift compensation of a design."""
-    return MappingConfig(compensation=COMPENSATION[params["drift_compensation"]],
-                         input_scaling=params["input_scaling"])
+ONLINE_MAPPING = {"weight_clip": "fixed", "clip_value": ONLINE_WEIGHT_BOUND}
 
 
 def load_workload(spec: StudySpec) -> tuple[Any, Any, tuple[int, ...]]:
-    """(train set, test set, input shape) of the study's workload."""
+    """(train set, test set, input shape) of the study's workload, on the study's
+    ``torch_device`` (refused when this machine does not have it)."""
     w = spec.workload
+    check_torch_device(spec.torch_device)
     train_set, test_set = workloads.load(w.dataset, folder=w.data_dir, seed=spec.study.seed,
                                          limit=w.limit)
+    if spec.torch_device != "cpu":
+        train_set, test_set = (TensorDataset(*(t.to(spec.torch_device) for t in s.tensors))
+                               for s in (train_set, test_set))
     return train_set, test_set, INPUT_SHAPES[w.dataset]
+
+
+def _generator(spec: StudySpec, seed: int) -> torch.Generator:
+    """A generator on the study's torch device, seeded."""
+    return torch.Generator(device=spec.torch_device).manual_seed(seed)
 
 
 def _build(spec: StudySpec, shape: tuple[int, ...]) -> nn.Module:
     w = spec.workload
     torch.manual_seed(spec.study.seed)
     return workloads.build_model(w.model, shape, workloads.N_CLASSES[w.dataset],
-                                 **w.model_options)
+                                 **w.model_options).to(spec.torch_device)
 
 
 def trained_model(spec: StudySpec, train_set: Any, shape: tuple[int, ...],
@@ -76,12 +64,13 @@ def trained_model(spec: StudySpec, train_set: Any, shape: tuple[int, ...],
     if cache_dir is not None:
         path = Path(cache_dir) / f"model-{spec.workload_key('digital')}.pt"
         if path.exists():
-            model.load_state_dict(torch.load(path, weights_only=True))
+            model.load_state_dict(torch.load(path, weights_only=True,
+                                             map_location=spec.torch_device))
             return model.eval()
     t = spec.workload.training
     loader, _ = workloads.loaders(train_set, train_set, t.batch_size, seed=spec.study.seed)
     train(model, loader, epochs=t.epochs, lr=t.lr, optimizer=t.optimizer,
-          weight_decay=t.weight_decay, generator=spec.study.seed)
+          weight_decay=t.weight_decay, generator=spec.study.seed, device=spec.torch_device)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -95,10 +84,8 @@ def _online(spec: StudySpec, params: dict[str, Any], model: nn.Module, train_set
             calib: torch.Tensor, gen: torch.Generator) -> tuple[nn.Module, dict[str, float]]:
     """Train ``model`` from scratch on the arrays (pulse updates); returns it and the cost."""
     t = spec.workload.training
-    mapping = MappingConfig(weight_clip="fixed", clip_value=ONLINE_WEIGHT_BOUND,
-                            compensation=COMPENSATION[params["drift_compensation"]],
-                            input_scaling=params["input_scaling"])
-    analog = to_analog(model, hardware_config(spec, params), mapping=mapping)
+    hw, mapping = spec.build_hardware(params, mapping=ONLINE_MAPPING)
+    analog = to_analog(model, hw, mapping=mapping)
     program(analog, generator=gen, calibration=calib)
     opt = AnalogSGD(analog, t.lr, algorithm=t.algorithm, mode=t.update_mode,
                     bl=t.pulse_train_length, threshold=t.pulse_threshold,
@@ -131,8 +118,7 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     train_set, test_set, shape = load_workload(spec)
     recipe = params["recipe"]
     t = spec.workload.training
-    hw = hardware_config(spec, params)
-    mapping = mapping_config(params)
+    hw, mapping = spec.build_hardware(params)
     calib = train_set.tensors[0][:CALIBRATION_SAMPLES]
     _, test_loader = workloads.loaders(train_set, test_set, 256, seed=seed)
     times = spec.evaluation.times
@@ -140,7 +126,7 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     extra: dict[str, float] = {}
     if recipe == "online":
         analog, extra = _online(spec, params, _build(spec, shape), train_set, calib,
-                                torch.Generator().manual_seed(seed))
+                                _generator(spec, seed))
         reference = None
     else:
         if recipe == "hardware-aware":
@@ -151,14 +137,15 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
             hardware_aware_train(model, hw, loader, epochs=t.epochs, lr=t.lr,
                                  t_inference=float(t_hw), noise_scale=t.noise_scale,
                                  mapping=mapping, optimizer=t.optimizer,
-                                 weight_decay=t.weight_decay, generator=spec.study.seed)
+                                 weight_decay=t.weight_decay, generator=spec.study.seed,
+                                 device=spec.torch_device)
             model.eval()
         else:
             model = trained_model(spec, train_set, shape, cache_dir)
         reference = model
         analog = to_analog(model, hw, mapping=mapping)
     for r in range(spec.evaluation.repeats):
-        gen = torch.Generator().manual_seed(seed * 1000 + r)
+        gen = _generator(spec, seed * 1000 + r)
         if recipe != "online":
             program(analog, generator=gen, calibration=calib)
         for i, t_eval in enumerate(times):
@@ -194,8 +181,9 @@ def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | No
 
     train_set, test_set, shape = load_workload(spec)
     model = trained_model(spec, train_set, shape, cache_dir)
-    analog = to_analog(model, hardware_config(spec, params), mapping=mapping_config(params))
-    program(analog, generator=torch.Generator().manual_seed(seed),
+    hw, mapping = spec.build_hardware(params)
+    analog = to_analog(model, hw, mapping=mapping)
+    program(analog, generator=_generator(spec, seed),
             calibration=train_set.tensors[0][:CALIBRATION_SAMPLES])
     return cost(analog, test_set.tensors[0][:COST_SAMPLES], cost_model or spec.cost_model(),
                 plot=plot)

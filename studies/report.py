@@ -12,7 +12,9 @@
   device, ADC bits or technology), ``accuracy_vs_time`` (per technology), ``energy_breakdown``
   (Pareto-optimal designs and the most accurate design of each technology), ``technology``
   (best accuracy per time and lowest cost per technology).
-- ``report.md``: a short summary that embeds the plots.
+- ``report.md``: a short summary that embeds the plots and lists the failed designs.
+
+A full disk or a read-only folder raises :class:`~memxbar.studies.runner.StorageError`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from .runner import _live, load_study, trial_seed
+from .runner import load_study
 from .spec import METRIC_UNITS, METRICS, StudySpec, accuracy_key, time_label
+from .trials import StorageError, _live, storage_fault, trial_seed
 
 PLOTS = ("pareto", "accuracy_vs_time", "energy_breakdown", "technology")
 FORMATS = ("png", "svg")
@@ -358,11 +361,22 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _other_studies(study: optuna.Study, folder: Path) -> list[str]:
+    """Other studies in the folder's own SQLite file (possible in a folder written before a
+    second study in one output folder was refused)."""
+    url = str(getattr(getattr(study._storage, "_backend", None), "url", ""))
+    if url != f"sqlite:///{folder.resolve() / 'study.db'}":
+        return []
+    return sorted(s.study_name for s in study._storage.get_all_studies()
+                  if s.study_name != study.study_name)
+
+
 def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
-              plots: dict[str, list[Path]], tables: list[Path]) -> str:
+              plots: dict[str, list[Path]], tables: list[Path], folder: Path) -> str:
     trials = study.get_trials(deepcopy=False)
     live = _live(trials)
     count = {s: sum(t.state == s for t in live) for s in TrialState}
+    others = _other_studies(study, folder)
     searched = list(spec.search_space())
     fixed = {k: v for k, v in spec.fixed_params().items() if v is not None}
     w = spec.workload
@@ -380,8 +394,15 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
         "- objectives: " + ", ".join(f"{o.sense} {o.label}" for o in spec.objectives),
         f"- trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.FAIL]} failed, "
         f"{count[TrialState.RUNNING] + count[TrialState.WAITING]} not finished",
-        "- tables: " + ", ".join(f"[{p.name}]({p.name})" for p in tables), "",
+        "- tables: " + ", ".join(f"[{p.name}]({p.name})" for p in tables),
     ]
+    if count[TrialState.FAIL]:
+        lines.append(f"- {count[TrialState.FAIL]} failed designs (see Failed trials): "
+                     "`memxbar study run FILE --retry-failed` runs them again")
+    if others:
+        lines.append(f"- the study database also holds {', '.join(map(repr, others))}, not in "
+                     "this report (one output folder should hold one study)")
+    lines.append("")
     per_trial = df.drop_duplicates("trial")
     best = per_trial[per_trial["pareto"]]
     if not best.empty:
@@ -431,6 +452,18 @@ def write_report(folder: str | Path, storage: str | None = None) -> dict[str, Pa
     matplotlib.use("Agg")
     study, spec = load_study(folder, storage)
     out = Path(folder) / "report"
+    try:
+        return _write(study, spec, Path(folder), out)
+    except OSError as e:
+        what = storage_fault(e)
+        if what is None:
+            raise
+        raise StorageError(f"study {spec.name!r}: cannot write its report: {what} (folder "
+                           f"{out}); free space or make it writable, then run `memxbar study "
+                           "report` again") from None
+
+
+def _write(study: optuna.Study, spec: StudySpec, folder: Path, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     df = results_table(study, spec)
     parts = breakdown_table(study)
@@ -457,6 +490,6 @@ def write_report(folder: str | Path, storage: str | None = None) -> dict[str, Pa
         for p in paths:
             written[p.name] = p
     md = out / "report.md"
-    md.write_text(_markdown(study, spec, df, plots, tables), encoding="utf-8")
+    md.write_text(_markdown(study, spec, df, plots, tables, folder), encoding="utf-8")
     written["report.md"] = md
     return written

@@ -4,16 +4,17 @@ A study file has seven tables (every field below, with defaults, is in ``quickst
 
 - ``[study]``: ``name``, ``seed``, ``trials``, ``output`` (folder, relative to the current
   directory; default ``runs/<name>``), ``storage`` (Optuna RDB URL; default an SQLite file
-  ``<output>/study.db``).
+  ``<output>/study.db``), ``torch_device`` (where trials compute: "cpu", "cuda", "cuda:1").
 - ``[workload]``: ``dataset``, ``data_dir`` (relative to the study file), ``limit``, ``model``,
   ``model_options``, and ``[workload.training]``: ``recipe`` (digital, hardware-aware, online),
   ``epochs``, ``lr``, ``optimizer``, ``weight_decay``, ``batch_size`` and the recipe options.
-- ``[hardware]``: one value or a search range per field (see :data:`HARDWARE_DOMAINS`), and
+- ``[hardware]``: one value or a search range per field (:mod:`memxbar.studies.hardware`
+  generates them from the configuration classes; ``memxbar study fields`` lists them), and
   ``[hardware.measured.NAME]`` tables (``file``, ``g_min``, ``g_max``) that make a measured-device
-  file usable as ``device = "NAME"``.
+  file usable as ``device = "NAME"`` (the file is read, fitted and hashed at load).
 - ``[cost]``: fixed fields of the cost model (:class:`memxbar.crossbar.cost.CostModel`: node,
-  ADC model, rows read in parallel, sensing, buffer type...) for the energy, latency and area
-  objectives; default memxbar's defaults.
+  sensing, buffer type...) for the energy, latency and area objectives; default memxbar's
+  defaults. The hardware that is costed (ADC model, rows read in parallel) is ``[hardware]``.
 - ``[evaluation]``: ``times`` since programming (seconds, or strings such as ``"1 h"``,
   ``"10 years"``), ``repeats`` (programming draws per design).
 - ``[[objectives]]``: ``metric`` (one of :data:`METRICS`), ``time`` (accuracy only; one of the
@@ -24,22 +25,28 @@ A searchable field holds a value (fixed), ``{choices = [...]}``, or a numeric ra
 ``{low = .., high = .., step = .., log = ..}``. A grid study needs every searched field discrete
 (choices, an integer range, or a float range with a step).
 
+Loading builds, without allocating anything, the hardware of every design a study can run
+(every grid point or choice, every point of a discrete range, the bounds of a continuous one;
+:data:`MAX_BUILT` combinations at most, then each value once and a seeded sample), estimates the
+model's size and the tiles it needs, and checks every path; so a value the simulator would
+refuse, an absurd size or an unwritable folder is refused at load. Every field has an upper
+bound (the ``MAX_*`` constants here, in :mod:`.hardware` and in :mod:`.workloads`).
+
 Errors: :func:`load_spec` raises :class:`SpecError`, one line naming the file, each field path
 (``hardware.adc_bits``, ``objectives[1].time``) and the allowed values.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import itertools
 import json
 import math
+import random
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -53,19 +60,41 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from ..crossbar.cost import CostModel
-from ..crossbar.periphery import MAX_BITS, RANGE_MODES
-from ..crossbar.tile import ENCODINGS, LAYOUTS, READ_NOISE, UPDATE_MODES
+from ..crossbar.cost import MOVED_TO_HARDWARE, CostModel
+from ..crossbar.tile import UPDATE_MODES
 from ..devices import presets
 from ..devices.base import Device
 from ..errors import ConfigError
 from ..training.digital import OPTIMIZERS
 from ..training.online import ALGORITHMS as ONLINE_ALGORITHMS
-from .workloads import DATASETS, MODELS, N_CLASSES
+from .files import (  # noqa: F401  (re-exported)
+    MEASURED_FORMATS,
+    expand_path,
+    fit_measured,
+    measured_format,
+    path_kind,
+    writable_folder,
+)
+from .hardware import (
+    FIELDS,
+    HARDWARE_DOMAINS,
+    RENAMED_VALUES,
+    Choices,
+    Dim,
+    Domain,
+    Fixed,
+    Range,
+    build_hardware,
+    dim_values,
+    dump_dim,
+    short_repr,
+)
+from .workloads import DATASETS, MODELS, N_CLASSES, weight_shapes
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,16 +103,32 @@ else:  # pragma: no cover - Python 3.10 needs the tomli backport (same API)
 
 SAMPLERS = ("grid", "random", "tpe", "nsga2")
 RECIPES = ("digital", "hardware-aware", "online")
-DRIFT_COMPENSATION = ("none", "global", "per_column")
-INPUT_SCALING = ("dynamic", "calibrated")
 # fields added after the first release, with the value that reproduces the behaviour from
 # before: at that value they stay out of a study's identity and its model-cache key, so older
 # studies resume
 ADDED_FIELDS: dict[tuple[str, ...], Any] = {
-    ("hardware", "input_scaling"): "dynamic",
     ("cost",): {},
     ("workload", "training", "adc_recalibrate_every"): 0,
+    **{("hardware", f.name): f.default for f in FIELDS if f.added},
 }
+# upper bounds of the study file (hardware bounds: memxbar.studies.hardware; model sizes:
+# memxbar.studies.workloads)
+MAX_TRIALS = 1_000_000  # trials of one study (also the largest grid)
+MAX_SEED = 2**32 - 1
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20
+MAX_LIMIT = 100_000_000  # examples per split
+MAX_TIMES = 100  # evaluation times
+MAX_TIME = 1000 * 365.25 * 86400.0  # s: 1000 years after programming
+MAX_REPEATS = 10_000
+MAX_DEPTH = 8  # nesting of tables and lists in a study file
+MAX_FILE_BYTES = 1 << 20  # size of a study file
+MAX_BUILT = 2000  # hardware combinations built at load (each ~0.1 ms)
+MAX_CELLS = 1 << 28  # cells of one design's tiles (about 5 GB of cell state in float32)
+MAX_SCALE = 1e6  # learning rates, weight decay, noise scale, pulse threshold
+MAX_CONDUCTANCE = 1.0  # S, g_min / g_max of a measured device
+MAX_TEXT = 4096  # characters of a path or a storage URL
+TORCH_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,2})?")
 
 
 def _drop_added(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -117,10 +162,6 @@ TIME_UNITS = {
 }
 _LABEL_UNITS = (("y", YEAR), ("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0))
 # Column headers of the two measured pulse-file formats memxbar.devices.measured reads.
-MEASURED_FORMATS = {
-    ("up_pulse_response", "down_pulse_response"): "gong2018",
-    ("phase", "pulse_number", "conductance_s"): "jo2010",
-}
 READY_DIR = "studies"  # ready-made study files are packaged next to this module
 
 
@@ -188,221 +229,23 @@ def accuracy_key(t: float) -> str:
     return metric_key("accuracy", t)
 
 
-# --------------------------------------------------------------------------- search dimensions
+# --------------------------------------------------------------------------- search fields
 
 
-@dataclass(frozen=True)
-class Fixed:
-    """A field that is not searched."""
-
-    value: Any
+def _dim(domain: Domain, name: str | None = None) -> Any:
+    return Annotated[Dim, PlainValidator(partial(_parse_dim, domain, name)),
+                     PlainSerializer(dump_dim)]
 
 
-@dataclass(frozen=True)
-class Choices:
-    """A categorical search dimension."""
-
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Range:
-    """A numeric search dimension ``[low, high]`` (integer or float; ``step`` or ``log``)."""
-
-    low: float
-    high: float
-    integer: bool
-    step: float | None = None
-    log: bool = False
-
-    def points(self) -> list[Any]:
-        """Grid points; needs an integer range or a step."""
-        if self.integer:
-            step = int(self.step or 1)
-            return list(range(int(self.low), int(self.high) + 1, step))
-        if self.step is None:
-            raise ConfigError("a continuous range has no grid points")
-        n = round((self.high - self.low) / self.step)
-        return [round(self.low + k * self.step, 12) for k in range(n + 1)]
-
-
-Dim = Fixed | Choices | Range
-
-
-@dataclass(frozen=True)
-class Domain:
-    """Allowed values of one searchable field."""
-
-    kind: Literal["int", "float", "str", "bool"]
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    options: tuple[str, ...] | None = None
-    exclude: tuple[Any, ...] = ()
-    unit: str = ""
-    doc: str = ""
-    nullable: bool = False  # None (unset) is the default; TOML cannot write it
-
-    def allowed(self) -> str:
-        """Human description of the allowed values."""
-        if self.kind == "bool":
-            return "true or false"
-        if self.kind == "str":
-            return ", ".join(repr(o) for o in self.options) if self.options else "a string"
-        what = "an integer" if self.kind == "int" else "a finite number"
-        if self.lo is not None and self.hi is not None:
-            text = f"{what} in [{_num(self.lo)}, {_num(self.hi)}]"
-        elif self.lo is not None:
-            text = f"{what} {'>' if self.lo_open else '>='} {_num(self.lo)}"
-        else:
-            text = what
-        if self.exclude:
-            text += f" except {', '.join(str(e) for e in self.exclude)}"
-        return text
-
-    def check(self, value: Any) -> Any:
-        """The value, normalised (ints to float for float fields); ValueError if not allowed."""
-        raw, ok = value, False
-        if self.kind == "bool":
-            ok = isinstance(value, bool)
-        elif self.kind == "str":
-            ok = isinstance(value, str) and (self.options is None or value in self.options)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            if self.kind == "int":
-                ok = isinstance(value, int)
-            else:
-                ok = math.isfinite(value)
-                value = float(value)
-            if ok and self.lo is not None:
-                ok = value > self.lo if self.lo_open else value >= self.lo
-            if ok and self.hi is not None:
-                ok = value <= self.hi
-            ok = ok and value not in self.exclude
-        if not ok:
-            raise ConfigError(f"{raw!r} is not allowed; allowed: {self.allowed()}")
-        return value
-
-    def parse(self, raw: Any) -> Dim:
-        """A :data:`Dim` from a TOML value: a value, ``{choices}`` or ``{low, high, ...}``."""
-        if isinstance(raw, (Fixed, Choices, Range)):
-            return raw
-        if raw is None and self.nullable:
-            return Fixed(None)
-        if isinstance(raw, list):
-            raise ConfigError(f"a list is not allowed; allowed: {self.allowed()}, or a search "
-                             "written {choices = [...]}")
-        if not isinstance(raw, dict):
-            return Fixed(self.check(raw))
-        if "choices" in raw:
-            extra = sorted(set(raw) - {"choices"})
-            if extra:
-                raise ConfigError(f"{extra[0]!r} is not allowed next to 'choices'")
-            values = raw["choices"]
-            if not isinstance(values, list) or not values:
-                raise ConfigError("choices must be a non-empty list")
-            out = []
-            for i, v in enumerate(values):
-                try:
-                    out.append(self.check(v))
-                except ValueError as e:
-                    raise ConfigError(f"choices[{i}] = {e}") from None
-            if len(set(out)) != len(out):
-                raise ConfigError(f"choices {values} repeat a value")
-            return Choices(tuple(out))
-        return self._parse_range(raw)
-
-    def _parse_range(self, raw: dict) -> Range:
-        keys = ("low", "high", "step", "log")
-        if self.kind not in ("int", "float"):
-            raise ConfigError(f"a table {{{', '.join(raw)}}} is not allowed for a {self.kind} "
-                             f"field; allowed: {self.allowed()}, or {{choices = [...]}}")
-        extra = [k for k in raw if k not in keys]
-        if extra or "low" not in raw or "high" not in raw:
-            bad = f"unknown key {extra[0]!r}" if extra else "'low' and 'high' are required"
-            raise ConfigError(f"{bad}; a search is {{choices = [...]}} or "
-                             "{low = .., high = .., step = .. (optional), log = .. (optional)}")
-        low, high = {}, {}
-        for key, out in (("low", low), ("high", high)):
-            try:
-                out["v"] = self.check(raw[key])
-            except ValueError as e:
-                raise ConfigError(f"{key} = {e}") from None
-        lo, hi = low["v"], high["v"]
-        if not lo < hi:
-            raise ConfigError(f"low = {lo} must be < high = {hi}")
-        log = raw.get("log", False)
-        if not isinstance(log, bool):
-            raise ConfigError(f"log = {log!r} is not allowed; allowed: true or false")
-        step = raw.get("step")
-        if step is not None:
-            integer = self.kind == "int"
-            if isinstance(step, bool) or not isinstance(step, int if integer else (int, float)) \
-                    or not (math.isfinite(step) and step > 0):
-                raise ConfigError(f"step = {step!r} is not allowed; allowed: "
-                                 f"{'an integer >= 1' if integer else 'a finite number > 0'}")
-            if log:
-                raise ConfigError("step and log = true cannot be combined")
-            n = (hi - lo) / step
-            if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
-                raise ConfigError(f"high - low = {_num(hi - lo)} must be a multiple of "
-                                 f"step = {_num(step)}")
-        if log and lo <= 0:
-            raise ConfigError(f"log = true needs low > 0 (got low = {lo})")
-        return Range(lo, hi, self.kind == "int", step, log)
-
-
-def dump_dim(dim: Dim) -> Any:
-    """The TOML form of a :data:`Dim` (inverse of :meth:`Domain.parse`)."""
-    if isinstance(dim, Fixed):
-        return dim.value
-    if isinstance(dim, Choices):
-        return {"choices": list(dim.values)}
-    out: dict[str, Any] = {"low": dim.low, "high": dim.high}
-    if dim.step is not None:
-        out["step"] = dim.step
-    if dim.log:
-        out["log"] = True
-    return out
-
-
-def _dim(domain: Domain) -> Any:
-    return Annotated[Dim, PlainValidator(partial(_parse_dim, domain)), PlainSerializer(dump_dim)]
-
-
-def _parse_dim(domain: Domain, raw: Any) -> Dim:
+def _parse_dim(domain: Domain, name: str | None, raw: Any) -> Dim:
+    values = raw.get("choices") if isinstance(raw, dict) else [raw]
+    for value in values if isinstance(values, list) else ():
+        new = RENAMED_VALUES.get((name, value)) if isinstance(value, str) else None
+        if new is not None:
+            raise ConfigError(f"{value!r} is now called {new!r}; allowed: {domain.allowed()}")
     return domain.parse(raw)
 
 
-_BITS = dict(lo=0, hi=MAX_BITS, unit="bit")
-HARDWARE_DOMAINS: dict[str, Domain] = {
-    "device": Domain("str", doc="device preset name (memxbar devices list) or a name defined in "
-                                "[hardware.measured]"),
-    "tile_rows": Domain("int", lo=1, unit="cells", doc="rows of one crossbar array"),
-    "tile_cols": Domain("int", lo=1, unit="cells", nullable=True,
-                        doc="columns of one crossbar array (default: same as tile_rows)"),
-    "encoding": Domain("str", options=ENCODINGS, doc="weight encoding"),
-    "layout": Domain("str", options=LAYOUTS, doc="differential pair in neighbouring columns "
-                                                 "or in two arrays"),
-    "weight_bits": Domain("int", exclude=(1,), doc="weight resolution, sign included; "
-                                                   "0 = analog weights", **_BITS),
-    "bits_per_cell": Domain("int", doc="bit slicing: bits per cell; 0 = one cell per weight "
-                                       "(per polarity)", **_BITS),
-    "dac_bits": Domain("int", doc="DAC resolution, sign included; 0 = ideal", **_BITS),
-    "dac_bit_serial": Domain("bool", doc="apply input bits one cycle each (shift-add)"),
-    "adc_bits": Domain("int", doc="ADC resolution, sign included; 0 = ideal", **_BITS),
-    "adc_range": Domain("str", options=RANGE_MODES, doc="ADC full-scale mode"),
-    "adc_full_scale": Domain("float", lo=0.0, lo_open=True, nullable=True,
-                             unit="V_read*(g_max-g_min)",
-                             doc="ADC full scale with adc_range = 'fixed'"),
-    "wire_resistance": Domain("float", lo=0.0, unit="ohm",
-                              doc="wire resistance per cell segment, rows and columns"),
-    "drift_compensation": Domain("str", options=DRIFT_COMPENSATION,
-                                 doc="drift compensation applied at each evaluation time"),
-    "read_noise": Domain("str", options=READ_NOISE, doc="how read noise is drawn"),
-    "input_scaling": Domain("str", options=INPUT_SCALING,
-                            doc="DAC input range: per input vector (dynamic) or one per layer "
-                                "from the calibration data (calibrated)"),
-}
 RECIPE_DOMAIN = Domain("str", options=RECIPES, doc="training recipe")
 
 
@@ -413,14 +256,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _resolve_path(value: str | None, info: ValidationInfo) -> str | None:
+def _resolve_path(value: str | None, info: ValidationInfo, what: str = "path") -> str | None:
     if value is None:
         return None
     base = (info.context or {}).get("base_dir")
-    path = Path(value).expanduser()
+    path = expand_path(value, what)
     if not path.is_absolute() and base is not None:
         path = Path(base) / path
-    return str(path.resolve()) if base is not None else str(path)
+    try:
+        return str(path.resolve()) if base is not None else str(path)
+    except (OSError, RuntimeError) as e:  # a symlink loop, a name too long
+        raise ConfigError(f"{what} {value!r} cannot be resolved: {e}") from None
 
 
 def _check_files(info: ValidationInfo) -> bool:
@@ -428,25 +274,57 @@ def _check_files(info: ValidationInfo) -> bool:
 
 
 class StudySection(_Model):
-    """``[study]``: identity, budget and where results go."""
+    """``[study]``: identity, budget, where results go and where trials compute."""
 
     name: str | None = None
-    seed: int = Field(default=0, ge=0)
-    trials: int | None = Field(default=None, ge=1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS)
     output: str | None = None
     storage: str | None = None
+    torch_device: str = "cpu"
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
-            raise ConfigError(f"{v!r} is not allowed; allowed: 1-100 letters, digits, '.', '_', "
-                             "'-', starting with a letter or digit")
+            raise ConfigError(f"{short_repr(v)} is not allowed; allowed: 1-100 letters, digits, "
+                              "'.', '_', '-', starting with a letter or digit")
+        return v
+
+    @field_validator("output")
+    @classmethod
+    def _output(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if not v.strip() or len(v) > MAX_TEXT:
+            raise ConfigError(f"{short_repr(v)} is not allowed; allowed: a folder path (1 to "
+                              f"{MAX_TEXT} characters)")
+        folder = expand_path(v, "folder")
+        if _check_files(info):
+            try:
+                folder = folder.resolve()
+            except (OSError, RuntimeError) as e:
+                raise ConfigError(f"folder {v!r} cannot be resolved: {e}") from None
+            study_file = (info.context or {}).get("study_file")
+            if study_file is not None and folder == Path(study_file).resolve():
+                raise ConfigError(f"{v!r} is the study file itself; allowed: a folder for the "
+                                  "results (default runs/<name>)")
+            writable_folder(folder, "folder")
+        return v
+
+    @field_validator("torch_device")
+    @classmethod
+    def _torch_device(cls, v: str, info: ValidationInfo) -> str:
+        if not TORCH_DEVICE.fullmatch(v):
+            raise ConfigError(f"{short_repr(v)} is not allowed; allowed: 'cpu', 'cuda' or 'cuda:N' "
+                              "(the memory device is [hardware] device)")
+        if v != "cpu" and _check_files(info):
+            check_torch_device(v)
         return v
 
     @field_validator("storage")
     @classmethod
-    def _storage(cls, v: str | None) -> str | None:
+    def _storage(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
         from sqlalchemy.engine import make_url
@@ -454,35 +332,63 @@ class StudySection(_Model):
 
         allowed = ("allowed: an SQLAlchemy database URL such as sqlite:///path/study.db, "
                    "postgresql://user:password@host:5432/db or mysql+pymysql://user@host/db")
+        if len(v) > MAX_TEXT:
+            raise ConfigError(f"{short_repr(v)} has {len(v)} characters; {allowed} (at most "
+                              f"{MAX_TEXT} characters)")
         try:
             url = make_url(v)
-        except ArgumentError:
-            raise ConfigError(f"{v!r} is not a database URL; {allowed}") from None
+        except (ArgumentError, ValueError):
+            raise ConfigError(f"{short_repr(v)} is not a database URL; {allowed}") from None
         if url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-            raise ConfigError(f"{v!r}: backend {url.get_backend_name()!r} is not supported; "
-                             f"{allowed}")
-        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-            raise ConfigError(f"{v!r}: an in-memory SQLite database cannot be shared by workers "
-                             "or resumed; allowed: sqlite:///path/to/file.db")
+            raise ConfigError(f"{short_repr(v)}: backend {url.get_backend_name()!r} is not "
+                              f"supported; {allowed}")
+        if url.get_backend_name() == "sqlite":
+            if url.database in (None, "", ":memory:"):
+                raise ConfigError(f"{v!r}: an in-memory SQLite database cannot be shared by "
+                                  "workers or resumed; allowed: sqlite:///path/to/file.db")
+            if _check_files(info):
+                db = expand_path(url.database, "database")
+                if path_kind(db, "database") == "dir":
+                    raise ConfigError(f"{v!r}: {db} is a folder; allowed: a database file")
+                writable_folder(db.resolve().parent, "database folder")
         return v
+
+
+def check_torch_device(name: str) -> None:
+    """Refuse a torch device (``"cuda"``, ``"cuda:1"``) this machine does not have."""
+    import torch
+
+    if name == "cpu":
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(f"study.torch_device = {name!r}: CUDA is not available on this "
+                          "machine; allowed: 'cpu'")
+    index = int(name.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"study.torch_device = {name!r}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s); allowed: 'cpu' or "
+                          f"'cuda:0' .. 'cuda:{torch.cuda.device_count() - 1}'")
 
 
 class TrainingSpec(_Model):
     """``[workload.training]``: how the network's weights are obtained."""
 
     recipe: _dim(RECIPE_DOMAIN) = Fixed("digital")
-    epochs: int = Field(default=10, ge=1)
-    lr: float = Field(default=1e-3, gt=0, allow_inf_nan=False)
+    epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS)
+    lr: float = Field(default=1e-3, gt=0, le=MAX_SCALE, allow_inf_nan=False)
     optimizer: Literal[OPTIMIZERS] = "adam"
-    weight_decay: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    batch_size: int = Field(default=64, ge=1)
-    noise_scale: float = Field(default=1.0, ge=0, allow_inf_nan=False)  # hardware-aware
+    weight_decay: float = Field(default=0.0, ge=0, le=MAX_SCALE, allow_inf_nan=False)
+    batch_size: int = Field(default=64, ge=1, le=MAX_BATCH)
+    noise_scale: float = Field(default=1.0, ge=0, le=MAX_SCALE,
+                               allow_inf_nan=False)  # hardware-aware
     algorithm: Literal[ONLINE_ALGORITHMS] = "mixed"  # online: plain analog SGD or mixed precision
     update_mode: Literal[UPDATE_MODES] = "stochastic"  # online "sgd": pulse trains or counts
-    pulse_train_length: int = Field(default=31, ge=1)  # online, stochastic pulse trains
-    pulse_threshold: float = Field(default=32.0, ge=1, allow_inf_nan=False)  # online "mixed"
+    pulse_train_length: int = Field(default=31, ge=1, le=10_000)  # online, stochastic trains
+    pulse_threshold: float = Field(default=32.0, ge=1, le=MAX_SCALE,
+                                   allow_inf_nan=False)  # online "mixed"
     lr_decay: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # online, per epoch
-    adc_recalibrate_every: int = Field(default=0, ge=0)  # online: steps between ADC re-rangings
+    adc_recalibrate_every: int = Field(default=0, ge=0,
+                                       le=10**9)  # online: steps between ADC re-rangings
 
 
 class WorkloadSpec(_Model):
@@ -490,7 +396,7 @@ class WorkloadSpec(_Model):
 
     dataset: Literal[DATASETS] = "digits"
     data_dir: str | None = None
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     model: Literal[MODELS] = "mlp"
     model_options: dict[str, Any] = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -498,8 +404,8 @@ class WorkloadSpec(_Model):
     @field_validator("data_dir")
     @classmethod
     def _data_dir(cls, v: str | None, info: ValidationInfo) -> str | None:
-        v = _resolve_path(v, info)
-        if v is not None and _check_files(info) and not Path(v).is_dir():
+        v = _resolve_path(v, info, "folder")
+        if v is not None and _check_files(info) and path_kind(Path(v), "folder") != "dir":
             raise ConfigError(f"folder {v} does not exist")
         return v
 
@@ -507,34 +413,58 @@ class WorkloadSpec(_Model):
     def _check(self) -> WorkloadSpec:
         if self.dataset != "digits" and self.data_dir is None:
             raise ConfigError(f"workload.data_dir: required for dataset {self.dataset!r} "
-                             "(the folder with its files)")
-        from .workloads import build_model
-
+                              "(the folder with its files)")
         try:
-            build_model(self.model, INPUT_SHAPES[self.dataset], N_CLASSES[self.dataset],
-                        **self.model_options)
-        except ValueError as e:
+            self.weight_shapes()
+        except ConfigError as e:
             raise ConfigError(f"workload.model_options: {e}") from None
         return self
 
+    def weight_shapes(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of every weight matrix of the model (computed, not built)."""
+        return weight_shapes(self.model, INPUT_SHAPES[self.dataset], N_CLASSES[self.dataset],
+                             **self.model_options)
+
 
 class MeasuredSpec(_Model):
-    """``[hardware.measured.NAME]``: a pulse-response file fitted by memxbar.devices.measured."""
+    """``[hardware.measured.NAME]``: a pulse-response file fitted by memxbar.devices.measured.
 
+    The file is read and fitted at load (numbers, finite, enough readings, not constant);
+    ``sha256`` is its content hash, taken at load and part of the study's identity, so a file
+    changed at the same path is a different study. A study file does not set ``sha256``.
+    """
+
+    g_min: float | None = Field(default=None, gt=0, le=MAX_CONDUCTANCE, allow_inf_nan=False)
+    g_max: float | None = Field(default=None, gt=0, le=MAX_CONDUCTANCE, allow_inf_nan=False)
     file: str
-    g_min: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    g_max: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    sha256: str | None = Field(default=None, validate_default=True)
 
     @field_validator("file")
     @classmethod
     def _file(cls, v: str, info: ValidationInfo) -> str:
-        v = _resolve_path(v, info)
+        v = _resolve_path(v, info, "file")  # type: ignore[assignment]
         if _check_files(info):
-            path = Path(v)
-            if not path.is_file():
+            if path_kind(Path(v), "file") != "file":
                 raise ConfigError(f"file {v} does not exist")
-            measured_format(path)
+            g_min, g_max = info.data.get("g_min"), info.data.get("g_max")
+            if "g_min" in info.data and "g_max" in info.data and (
+                    g_min is None or g_max is None or g_min < g_max):
+                fit_measured(v, None, g_min, g_max)  # the whole file, as a trial will read it
         return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if not _check_files(info):
+            return v
+        if v is not None:
+            raise ConfigError("memxbar hashes the file itself; remove this field")
+        if "file" not in info.data:
+            return None
+        try:
+            return hashlib.sha256(Path(info.data["file"]).read_bytes()).hexdigest()
+        except OSError as e:
+            raise ConfigError(f"cannot read {info.data['file']}: {e.strerror}") from None
 
     @model_validator(mode="after")
     def _range(self) -> MeasuredSpec:
@@ -543,51 +473,16 @@ class MeasuredSpec(_Model):
         return self
 
     def build(self) -> Device:
-        """Fit a :class:`~memxbar.devices.measured.MeasuredDevice` to the file."""
-        from ..devices import measured
-
-        reader = {"gong2018": measured.read_gong2018, "jo2010": measured.read_jo2010}
-        data = reader[measured_format(Path(self.file))](self.file)
-        return measured.fit(data.potentiation, data.depression, units=data.units,
-                            g_min=self.g_min, g_max=self.g_max)
+        """Fit a :class:`~memxbar.devices.measured.MeasuredDevice` to the file (refused when
+        its content no longer has the hash taken at load)."""
+        return fit_measured(self.file, self.sha256, self.g_min, self.g_max)
 
 
-def measured_format(path: Path) -> str:
-    """Format of a measured pulse file from its CSV header (:data:`MEASURED_FORMATS`)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
-    cols = tuple(c.strip() for c in header)
-    for known, name in MEASURED_FORMATS.items():
-        if set(known) <= set(cols):
-            return name
-    allowed = " or ".join("(" + ", ".join(k) + ")" for k in MEASURED_FORMATS)
-    raise ConfigError(f"{path}: CSV columns {list(cols)} are not a known pulse-file format; "
-                     f"allowed: columns {allowed}")
-
-
-class HardwareSpec(_Model):
-    """``[hardware]``: every field a value or a search range (see :data:`HARDWARE_DOMAINS`)."""
+class _HardwareBase(_Model):
+    """``[hardware]``: every field a value or a search range (:data:`HARDWARE_DOMAINS`,
+    generated by :mod:`memxbar.studies.hardware`)."""
 
     measured: dict[str, MeasuredSpec] = Field(default_factory=dict)
-    device: _dim(HARDWARE_DOMAINS["device"]) = Fixed("ideal")
-    tile_rows: _dim(HARDWARE_DOMAINS["tile_rows"]) = Fixed(128)
-    tile_cols: _dim(HARDWARE_DOMAINS["tile_cols"]) = Fixed(None)
-    encoding: _dim(HARDWARE_DOMAINS["encoding"]) = Fixed("differential")
-    layout: _dim(HARDWARE_DOMAINS["layout"]) = Fixed("columns")
-    weight_bits: _dim(HARDWARE_DOMAINS["weight_bits"]) = Fixed(0)
-    bits_per_cell: _dim(HARDWARE_DOMAINS["bits_per_cell"]) = Fixed(0)
-    dac_bits: _dim(HARDWARE_DOMAINS["dac_bits"]) = Fixed(8)
-    dac_bit_serial: _dim(HARDWARE_DOMAINS["dac_bit_serial"]) = Fixed(False)
-    adc_bits: _dim(HARDWARE_DOMAINS["adc_bits"]) = Fixed(8)
-    adc_range: _dim(HARDWARE_DOMAINS["adc_range"]) = Fixed("calibrated")
-    adc_full_scale: _dim(HARDWARE_DOMAINS["adc_full_scale"]) = Fixed(None)
-    wire_resistance: _dim(HARDWARE_DOMAINS["wire_resistance"]) = Fixed(0.0)
-    drift_compensation: _dim(HARDWARE_DOMAINS["drift_compensation"]) = Fixed("global")
-    read_noise: _dim(HARDWARE_DOMAINS["read_noise"]) = Fixed("per_mvm")
-    input_scaling: _dim(HARDWARE_DOMAINS["input_scaling"]) = Fixed("dynamic")
 
     @field_validator("measured")
     @classmethod
@@ -595,7 +490,7 @@ class HardwareSpec(_Model):
         for name in v:
             if name in presets.names():
                 raise ConfigError(f"{name!r} is the name of a device preset; allowed: another "
-                                 "name")
+                                  "name")
         return v
 
     def dims(self) -> dict[str, Dim]:
@@ -603,27 +498,42 @@ class HardwareSpec(_Model):
         return {name: getattr(self, name) for name in HARDWARE_DOMAINS}
 
 
+HardwareSpec = create_model(
+    "HardwareSpec", __base__=_HardwareBase, __module__=__name__,
+    **{f.name: (_dim(f.domain, f.name), Fixed(f.default)) for f in FIELDS})
+
+
 class EvaluationSpec(_Model):
     """``[evaluation]``: times since programming (s) and programming repeats per design."""
 
-    times: list[float] = Field(min_length=1)
-    repeats: int = Field(default=1, ge=1)
+    times: list[float] = Field(min_length=1, max_length=MAX_TIMES)
+    repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
 
     @field_validator("times", mode="before")
     @classmethod
     def _times(cls, v: Any) -> list[float]:
         if not isinstance(v, list):
-            raise ConfigError(f"{v!r} is not allowed; allowed: a list of times, e.g. "
-                             "[\"1 s\", \"1 h\", \"1 day\", \"1 year\"]")
+            raise ConfigError(f"{short_repr(v)} is not allowed; allowed: a list of times, e.g. "
+                              "[\"1 s\", \"1 h\", \"1 day\", \"1 year\"]")
+        if len(v) > MAX_TIMES:
+            raise ConfigError(f"{len(v)} times; allowed: at most {MAX_TIMES}")
         out = []
         for i, item in enumerate(v):
             try:
-                out.append(parse_time(item))
-            except ValueError as e:
+                out.append(_bounded_time(item))
+            except ConfigError as e:
                 raise ConfigError(f"times[{i}] = {e}") from None
         if len(set(out)) != len(out):
-            raise ConfigError(f"times {v} repeat a time")
+            raise ConfigError(f"times {short_repr(v)} repeat a time")
         return sorted(out)
+
+
+def _bounded_time(value: object) -> float:
+    seconds = parse_time(value)
+    if seconds > MAX_TIME:
+        raise ConfigError(f"{short_repr(value)} is more than 1000 years; allowed: times up to "
+                          "1000 years")
+    return seconds
 
 
 class ObjectiveSpec(_Model):
@@ -636,7 +546,7 @@ class ObjectiveSpec(_Model):
     @field_validator("time", mode="before")
     @classmethod
     def _time(cls, v: Any) -> float | None:
-        return None if v is None else parse_time(v)
+        return None if v is None else _bounded_time(v)
 
     @property
     def key(self) -> str:
@@ -659,8 +569,8 @@ class SamplerSpec(_Model):
     """``[sampler]``: Optuna sampler and its options."""
 
     kind: Literal[SAMPLERS] = "tpe"
-    population_size: int | None = Field(default=None, ge=2)  # nsga2
-    n_startup_trials: int | None = Field(default=None, ge=0)  # tpe
+    population_size: int | None = Field(default=None, ge=2, le=100_000)  # nsga2
+    n_startup_trials: int | None = Field(default=None, ge=0, le=MAX_TRIALS)  # tpe
 
     @model_validator(mode="after")
     def _options(self) -> SamplerSpec:
@@ -675,10 +585,10 @@ class StudySpec(_Model):
 
     study: StudySection = Field(default_factory=StudySection)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
-    hardware: HardwareSpec = Field(default_factory=HardwareSpec)
+    hardware: HardwareSpec = Field(default_factory=HardwareSpec)  # type: ignore[valid-type]
     cost: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationSpec
-    objectives: list[ObjectiveSpec] = Field(min_length=1)
+    objectives: list[ObjectiveSpec] = Field(min_length=1, max_length=100)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
 
     @field_validator("cost")
@@ -702,21 +612,14 @@ class StudySpec(_Model):
         return data
 
     @model_validator(mode="after")
-    def _cross(self) -> StudySpec:
+    def _cross(self, info: ValidationInfo) -> StudySpec:
         errors = []
         hw = self.hardware
         known = presets.names() + list(hw.measured)
         for value in _values(hw.device):
             if value not in known:
-                errors.append(f"hardware.device: {value!r} is not a device preset or a "
+                errors.append(f"hardware.device: {short_repr(value)} is not a device preset or a "
                               f"[hardware.measured] name; allowed: {', '.join(known)}")
-        if "fixed" in _values(hw.adc_range) and None in _values(hw.adc_full_scale):
-            errors.append("hardware.adc_full_scale: required when hardware.adc_range can be "
-                          "'fixed'; allowed: a number > 0")
-        if isinstance(hw.weight_bits, Fixed) and hw.weight_bits.value == 0 and any(
-                b != 0 for b in _values(hw.bits_per_cell)):
-            errors.append("hardware.bits_per_cell: must be 0 with analog weights "
-                          "(hardware.weight_bits = 0)")
         times = self.evaluation.times
         allowed_t = ", ".join(time_label(t) for t in times)
         seen = set()
@@ -734,27 +637,77 @@ class StudySpec(_Model):
                 errors.append(f"objectives[{i}]: {obj.label} is listed twice")
             seen.add(obj.key)
         if self.sampler.kind == "grid":
-            space = self.search_space()
-            for name, dim in space.items():
-                if isinstance(dim, Range) and not dim.integer and dim.step is None:
-                    errors.append(f"{_path(name)}: sampler.kind = 'grid' needs a discrete "
-                                  "search; allowed: {choices = [...]} or a range with a step")
-                elif isinstance(dim, Range) and dim.log:
-                    errors.append(f"{_path(name)}: sampler.kind = 'grid' cannot use log = "
-                                  "true; allowed: {choices = [...]} or a range with a step")
-            if not space:
-                errors.append("sampler.kind = 'grid' needs at least one searched field")
-            elif not errors and self.study.trials is not None:
-                n = self.grid_size()
-                if self.study.trials > n:
-                    errors.append(f"study.trials = {self.study.trials} is more than the "
-                                  f"{n} grid points; allowed: 1 to {n} (or leave it out)")
+            errors += self._grid_errors()
         elif self.study.trials is None:
             errors.append(f"study.trials: required with sampler.kind = {self.sampler.kind!r}; "
                           "allowed: an integer >= 1")
+        if not errors and _check_files(info):
+            errors += self._hardware_errors()
         if errors:
             raise ConfigError("; ".join(errors))
         return self
+
+    def _grid_errors(self) -> list[str]:
+        errors = []
+        space = self.search_space()
+        for name, dim in space.items():
+            if isinstance(dim, Range) and not dim.integer and dim.step is None:
+                errors.append(f"{_path(name)}: sampler.kind = 'grid' needs a discrete "
+                              "search; allowed: {choices = [...]} or a range with a step")
+            elif isinstance(dim, Range) and dim.log:
+                errors.append(f"{_path(name)}: sampler.kind = 'grid' cannot use log = "
+                              "true; allowed: {choices = [...]} or a range with a step")
+        if not space:
+            errors.append("sampler.kind = 'grid' needs at least one searched field")
+        if errors:
+            return errors
+        n = self.grid_size()
+        if n > MAX_TRIALS:
+            errors.append(f"the grid has {n:,} points; allowed: at most {MAX_TRIALS:,} "
+                          "(search fewer values, or use another sampler)")
+        elif self.study.trials is not None and self.study.trials > n:
+            errors.append(f"study.trials = {self.study.trials} is more than the "
+                          f"{n} grid points; allowed: 1 to {n} (or leave it out)")
+        return errors
+
+    def _hardware_errors(self) -> list[str]:
+        """Build the hardware of every design the study can run (see the module doc): the
+        first refusal, in study terms, or a design too large for memory."""
+        devices: dict[str, Device] = {}
+        shapes = self.workload.weight_shapes()
+        for point in self.hardware_points():
+            name = point["device"]
+            try:
+                if name not in devices:
+                    devices[name] = self.build_device(name)
+                tile, _ = build_hardware(point, devices[name])
+                cells = _cells(tile, shapes)
+            except ConfigError as e:
+                return [f"{e}{_design_text(point, self.hardware.dims())}"]
+            if cells > MAX_CELLS:
+                return [f"hardware: the design {_design_text(point, self.hardware.dims(), '')} "
+                        f"needs {cells:,} cells for this model; allowed: at most "
+                        f"{MAX_CELLS:,} (smaller tiles or a smaller model)"]
+        return []
+
+    def hardware_points(self) -> Iterator[dict[str, Any]]:
+        """The hardware designs built at load: every combination of :func:`dim_values` of
+        the hardware fields when there are at most :data:`MAX_BUILT`, else every value once
+        (the other fields at their first value) and :data:`MAX_BUILT` seeded random
+        combinations."""
+        dims = self.hardware.dims()
+        axes = {k: dim_values(d) for k, d in dims.items()}
+        if math.prod(len(v) for v in axes.values()) <= MAX_BUILT:
+            for combo in itertools.product(*axes.values()):
+                yield dict(zip(axes, combo, strict=True))
+            return
+        base = {k: v[0] for k, v in axes.items()}
+        for k, values in axes.items():
+            for v in values:
+                yield {**base, k: v}
+        rng = random.Random(0)
+        for _ in range(MAX_BUILT):
+            yield {k: rng.choice(v) for k, v in axes.items()}
 
     # ---------------------------------------------------------------- derived
     @property
@@ -765,12 +718,17 @@ class StudySpec(_Model):
     @property
     def output_dir(self) -> Path:
         """Output folder (absolute)."""
-        return Path(self.study.output or f"runs/{self.name}").expanduser().resolve()
+        return expand_path(self.study.output or f"runs/{self.name}", "folder").resolve()
 
     @property
     def storage_url(self) -> str:
         """Optuna storage URL: ``[study] storage`` or ``sqlite:///<output>/study.db``."""
         return self.study.storage or f"sqlite:///{self.output_dir / 'study.db'}"
+
+    @property
+    def torch_device(self) -> str:
+        """Where trials compute (``[study] torch_device``)."""
+        return self.study.torch_device
 
     @property
     def directions(self) -> list[str]:
@@ -795,7 +753,7 @@ class StudySpec(_Model):
         unknown = sorted(set(searched) - set(self.search_space()))
         if unknown:
             raise ConfigError(f"parameters {unknown} are not searched by this study; searched: "
-                             f"{', '.join(self.search_space()) or 'none'}")
+                              f"{', '.join(self.search_space()) or 'none'}")
         missing = [k for k in self.search_space() if k not in searched]
         if missing:
             raise ConfigError(f"parameters {missing} are searched by this study but not given")
@@ -811,8 +769,8 @@ class StudySpec(_Model):
         return [dict(zip(space, combo, strict=True)) for combo in itertools.product(*axes)]
 
     def grid_size(self) -> int:
-        """Number of grid points."""
-        return math.prod(len(d.values) if isinstance(d, Choices) else len(d.points())
+        """Number of grid points (computed, not listed)."""
+        return math.prod(len(d.values) if isinstance(d, Choices) else d.n_points()
                          for d in self.search_space().values())
 
     @property
@@ -827,10 +785,19 @@ class StudySpec(_Model):
         return presets.preset(device).technology
 
     def build_device(self, device: str) -> Device:
-        """A fresh device model for a device name (preset or ``[hardware.measured]`` entry)."""
+        """The device model of a device name (preset or ``[hardware.measured]`` entry)."""
         if device in self.hardware.measured:
-            return self.hardware.measured[device].build()
+            try:
+                return self.hardware.measured[device].build()
+            except ConfigError as e:
+                raise ConfigError(f"hardware.measured.{device}.file: {e}") from None
         return presets.get(device)
+
+    def build_hardware(self, params: Mapping[str, Any], *,
+                       mapping: Mapping[str, Any] | None = None) -> Any:
+        """``(TileConfig, MappingConfig)`` of one design (:func:`.hardware.build_hardware`
+        with the design's device built)."""
+        return build_hardware(params, self.build_device(params["device"]), mapping=mapping)
 
     def workload_key(self, recipe: str | None = None) -> str:
         """Hash of what determines the digitally trained model: workload, recipe, seed (for
@@ -845,10 +812,11 @@ class StudySpec(_Model):
         return cost_model(self.cost)
 
     def identity(self) -> dict[str, Any]:
-        """The spec without budget and location (``trials``, ``output``, ``storage``): two
-        runs with the same identity belong to the same study."""
+        """The spec without budget, location and torch device (``trials``, ``output``,
+        ``storage``, ``torch_device``): two runs with the same identity belong to the same
+        study."""
         data = self.model_dump(mode="json")
-        for key in ("trials", "output", "storage"):
+        for key in ("trials", "output", "storage", "torch_device"):
             data["study"].pop(key)
         return _drop_added(data)
 
@@ -865,17 +833,38 @@ class StudySpec(_Model):
         return parse_spec(data, check_files=False, source=source)
 
 
+def _cells(tile: Any, shapes: list[tuple[int, int]]) -> int:
+    """Cells of the tiles that hold weight matrices of these shapes on this tile."""
+    per_tile = tile.rows * tile.cols * tile.n_arrays
+    return sum(-(-a // tile.rows) * -(-b // tile.weight_cols) * per_tile for a, b in shapes)
+
+
+def _design_text(point: Mapping[str, Any], dims: Mapping[str, Dim], prefix: str = " (in the "
+                 "design ") -> str:
+    """The searched values of a design, for messages (empty when nothing is searched)."""
+    searched = {k: v for k, v in point.items() if not isinstance(dims[k], Fixed)}
+    if not searched:
+        return ""
+    text = ", ".join(f"{k}={short_repr(v)}" for k, v in searched.items())
+    return f"{prefix}{text})" if prefix else text
+
+
 def cost_model(fields: Mapping[str, Any]) -> CostModel:
-    """The :class:`CostModel` of a ``[cost]`` table; a ValueError names the field
+    """The :class:`CostModel` of a ``[cost]`` table; a ConfigError names the field
     (``cost.NAME``) and what is allowed."""
+    moved = sorted(set(fields) & set(MOVED_TO_HARDWARE))
+    if moved:
+        name = moved[0]
+        raise ConfigError(f"cost.{name}: is a hardware field now; set it in [hardware] "
+                          f"({name} = {short_repr(fields[name])}) or with --set {name}=VALUE")
     names = [f.name for f in dataclasses.fields(CostModel)]
-    unknown = sorted(set(fields) - set(names))
+    unknown = sorted(set(fields) - set(names), key=str)
     if unknown:
-        raise ConfigError(f"cost: unknown field(s) {', '.join(unknown)}; allowed fields: "
-                         f"{', '.join(names)}")
+        raise ConfigError(f"cost: unknown field(s) {', '.join(map(str, unknown))[:200]}; "
+                          f"allowed fields: {', '.join(names)}")
     try:
         return CostModel(**fields)
-    except ValueError as e:
+    except ConfigError as e:
         raise ConfigError(str(e).replace("CostModel: ", "cost: ").replace(
             "CostModel.", "cost.")) from None
 
@@ -894,6 +883,7 @@ def _path(name: str) -> str:
 
 def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
 
 
 # --------------------------------------------------------------------------- loading
@@ -943,30 +933,53 @@ def _format_errors(err: ValidationError, prefix: str = "",
             # model-level checks write their own full paths
             lines.append(f"{path}: {msg}" if path and not msg.startswith(path) else msg)
         else:
-            lines.append(f"{path} = {e.get('input')!r}: {msg}")
+            lines.append(f"{path} = {short_repr(e.get('input'))}: {msg}")
     return "; ".join(lines)
 
 
 def parse_spec(data: Mapping[str, Any], *, base_dir: str | Path | None = None,
                name: str | None = None, check_files: bool = True,
-               source: str = "study") -> StudySpec:
+               source: str = "study", study_file: str | Path | None = None) -> StudySpec:
     """Validate a study given as a dict (parsed TOML or :meth:`StudySpec.model_dump` JSON).
 
     Relative file paths are taken from ``base_dir``; ``name`` is the default study name;
-    ``check_files=False`` skips checks that files exist (for specs read back from storage).
+    ``check_files=False`` skips the checks of files, folders, the torch device and the
+    designs' hardware (for specs read back from storage, validated when first loaded);
+    ``study_file`` is the file it came from (its output may not be that file).
     Raises :class:`SpecError` whose message starts with ``source``.
     """
+    depth = nesting_depth(data)
+    if depth > MAX_DEPTH:
+        raise SpecError(f"{source}: tables and lists are nested {depth} deep; allowed: at most "
+                        f"{MAX_DEPTH}")
     data = dict(data)
     if name is not None and isinstance(data.get("study", {}), dict):
         study = dict(data.get("study", {}))
         study.setdefault("name", name)
         data["study"] = study
     context = {"base_dir": None if base_dir is None else str(base_dir),
-               "check_files": check_files}
+               "check_files": check_files, "study_file": study_file}
     try:
         return StudySpec.model_validate(data, context=context)
     except ValidationError as e:
         raise SpecError(f"{source}: {_format_errors(e)}") from None
+    except ConfigError as e:  # raised outside a field (a design's hardware)
+        raise SpecError(f"{source}: {e}") from None
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply tables and lists nest in ``data`` (a scalar is 0), without recursion, and
+    counting no deeper than ``MAX_DEPTH + 1``."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if depth + 1 > MAX_DEPTH:
+                return depth + 1
+            deepest = max(deepest, depth + 1)
+            stack += [(v, depth + 1) for v in (node.values() if isinstance(node, dict)
+                                               else node)]
+    return deepest
 
 
 def ready_studies() -> dict[str, Path]:
@@ -979,8 +992,11 @@ def ready_studies() -> dict[str, Path]:
 def resolve_study(path_or_name: str | Path) -> Path:
     """The study file for a path, or for the name of a ready-made study (``quickstart``)."""
     path = Path(path_or_name)
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except (OSError, ValueError) as e:  # a name too long, a NUL character
+        raise SpecError(f"study file {short_repr(str(path))}: {e}") from None
     ready = ready_studies()
     if str(path_or_name) in ready:
         return ready[str(path_or_name)]
@@ -991,6 +1007,9 @@ def load_spec(path_or_name: str | Path) -> StudySpec:
     """Read and validate a study file (a path, or a ready-made study's name)."""
     path = resolve_study(path_or_name)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SpecError(f"{path}: {path.stat().st_size:,} bytes; allowed: a study file of "
+                            f"at most {MAX_FILE_BYTES:,} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"{path}: cannot read the file ({e})") from None
@@ -998,11 +1017,9 @@ def load_spec(path_or_name: str | Path) -> StudySpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML: {e}") from None
-    return parse_spec(data, base_dir=path.parent, name=path.stem, source=str(path))
+    except RecursionError:
+        raise SpecError(f"{path}: tables and lists are nested too deeply; allowed: at most "
+                        f"{MAX_DEPTH}") from None
+    return parse_spec(data, base_dir=path.parent, name=path.stem, source=str(path),
+                      study_file=path)
 
-
-def iter_fields() -> Iterator[tuple[str, Domain]]:
-    """Every searchable field with its domain, as ``(path, domain)``."""
-    yield "workload.training.recipe", RECIPE_DOMAIN
-    for name, dom in HARDWARE_DOMAINS.items():
-        yield f"hardware.{name}", dom

@@ -421,18 +421,80 @@ class SmallResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {"mlp": MLP, "lenet": LeNet,
+                                                  "resnet": SmallResNet}
+MAX_WIDTH = 65_536  # units of one MLP hidden layer
+MAX_HIDDEN_LAYERS = 64  # hidden layers of an MLP
+MAX_RESNET_WIDTH = 1024  # stem channels of a SmallResNet
+MAX_RESNET_BLOCKS = 64  # blocks per stage of a SmallResNet
+MAX_IMAGE_SIDE = 4096  # pixels, input height and width
+MAX_PARAMETERS = 200_000_000  # weights of one reference model (0.8 GB in float32)
+
+
+def _option(name: str, key: str, value: object, hi: int) -> int:
+    if not _is_pos_int(value) or value > hi:  # type: ignore[operator]
+        raise ConfigError(f"model {name!r}: {key} = {_short(value)}; allowed: an integer in "
+                          f"[1, {hi}]")
+    return value  # type: ignore[return-value]
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def weight_shapes(name: str, in_shape: Sequence[int], n_classes: int,
+                  **kw: object) -> list[tuple[int, int]]:
+    """``(fan_in, fan_out)`` of every weight matrix of the model :func:`build_model` would
+    build (a convolution's as unfolded), computed without building it; checks the options
+    (names, types, the ``MAX_*`` bounds of this module) and refuses a model of more than
+    :data:`MAX_PARAMETERS` weights."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _BUILDERS:
+        raise ConfigError(f"unknown model {_short(name)}; known: {', '.join(MODELS)}")
+    known = {"mlp": ("hidden",), "lenet": (), "resnet": ("width", "blocks")}[key]
+    extra = [k for k in kw if k not in known]
+    if extra:
+        raise ConfigError(f"model {name!r}: unknown option {_short(extra[0])}; allowed: "
+                          f"{', '.join(known) or 'none'}")
+    shape = _check_shape(in_shape, n_classes, image=key != "mlp")
+    if any(s > MAX_IMAGE_SIDE for s in shape[-2:]):
+        raise ConfigError(f"in_shape = {shape}; allowed: sides up to {MAX_IMAGE_SIDE}")
+    if key == "mlp":
+        hidden = kw.get("hidden", (64,))
+        if not isinstance(hidden, (list, tuple)) or len(hidden) > MAX_HIDDEN_LAYERS:
+            raise ConfigError(f"model 'mlp': hidden = {_short(hidden)}; allowed: a list of at "
+                              f"most {MAX_HIDDEN_LAYERS} widths, each an integer in "
+                              f"[1, {MAX_WIDTH}]")
+        widths = [_option("mlp", f"hidden[{i}]", w, MAX_WIDTH) for i, w in enumerate(hidden)]
+        sizes = [math.prod(shape), *widths, n_classes]
+        out = [(a + 1, b) for a, b in zip(sizes, sizes[1:], strict=False)]
+    elif key == "lenet":
+        c, h, w = shape
+        out = [(c * 25 + 1, 6), (151, 16), (16 * (h // 4) * (w // 4) + 1, 120), (121, 84),
+               (85, n_classes)]
+    else:
+        width = _option("resnet", "width", kw.get("width", 16), MAX_RESNET_WIDTH)
+        blocks = _option("resnet", "blocks", kw.get("blocks", 2), MAX_RESNET_BLOCKS)
+        out, n_in = [(shape[0] * 9, width)], width
+        for stage in range(3):
+            n_out = width * 2**stage
+            for b in range(blocks):
+                out += [(n_in * 9, n_out), (n_out * 9, n_out)]
+                if n_in != n_out or (stage > 0 and b == 0):
+                    out.append((n_in, n_out))
+                n_in = n_out
+        out.append((n_in + 1, n_classes))
+    n = sum(a * b for a, b in out)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"model {name!r} with {kw or 'its defaults'} has {n:,} weights; "
+                          f"allowed: at most {MAX_PARAMETERS:,}")
+    return out
+
+
 def build_model(name: str, in_shape: Sequence[int], n_classes: int, **kw: object) -> nn.Module:
     """Build a reference model by name: "mlp" (:class:`MLP`), "lenet" (:class:`LeNet`) or
-    "resnet" (:class:`SmallResNet`); ``kw`` goes to the model (e.g. ``hidden``, ``width``)."""
-    builders: dict[str, Callable[..., nn.Module]] = {
-        "mlp": MLP,
-        "lenet": LeNet,
-        "resnet": SmallResNet,
-    }
-    key = name.lower()
-    if key not in builders:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    try:
-        return builders[key](in_shape, n_classes, **kw)
-    except TypeError as err:
-        raise ConfigError(f"model {name!r}: {err}") from None
+    "resnet" (:class:`SmallResNet`); ``kw`` goes to the model (e.g. ``hidden``, ``width``).
+    The options are checked first by :func:`weight_shapes` (nothing too large is allocated)."""
+    weight_shapes(name, in_shape, n_classes, **kw)
+    return _BUILDERS[name.lower()](in_shape, n_classes, **kw)

@@ -50,12 +50,100 @@ def test_cost_prints_one_design_of_a_study(tmp_path, capsys, monkeypatch):
     assert "device=pcm-joshi2020" in out and "TOPS/W" in out and plot.stat().st_size > 10_000
     assert main(["cost", "quickstart", "--set", "device=nope"]) == 2
     assert "allowed: rram-falcone2025" in capsys.readouterr().err
-    # cost-model fields over the study's [cost] table: per-column sensing, 32 rows at a time
+    # cost-model fields over the study's [cost] table, and hardware the study does not search
+    # (32 rows read at a time: simulated and costed)
     assert main(["cost", "quickstart", "--set", "device=pcm-joshi2020", "--cost",
-                 "sensing=per_column", "--cost", "rows_parallel=32"]) == 0
+                 "sensing=per_column", "--set", "rows_parallel=32"]) == 0
     out2 = capsys.readouterr().out
-    assert "cost model: sensing=per_column, rows_parallel=32" in out2
+    assert "cost model: sensing=per_column" in out2 and "rows_parallel=32" in out2
     assert "rows_parallel 32" in out2 and out2 != out
     assert main(["cost", "quickstart", "--cost", "sensing=voltage"]) == 2
     err = capsys.readouterr().err
     assert "cost.sensing = 'voltage' is not allowed; allowed: sample_hold, per_column" in err
+    # the ADC model and rows_parallel are hardware now: --cost says where they went
+    assert main(["cost", "quickstart", "--cost", "adc_model=neurosim"]) == 2
+    err = capsys.readouterr().err
+    assert "cost.adc_model: is a hardware field now" in err and "--set adc_model=" in err
+    assert main(["cost", "quickstart", "--set", "adc_bits=1"]) == 2  # searched: its values
+    assert "allowed: 5, 8" in capsys.readouterr().err
+    assert main(["cost", "quickstart", "--set", "dac_bits=1"]) == 2  # refused in study terms
+    assert "hardware.dac_bits = 1 is not allowed" in capsys.readouterr().err
+
+
+def test_study_fields_lists_every_hardware_field(capsys):
+    from memxbar.studies.hardware import FIELDS
+
+    assert main(["study", "fields", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    for f in FIELDS:
+        assert f"| hardware.{f.name} |" in out
+    assert "ADC.model" in out and "'survey', 'neurosim'" in out  # generated from ADC's param()
+    assert "an integer in [1, 4096]" in out  # tile_rows: the study's own bound
+
+
+def _boom(args):
+    raise RuntimeError("an internal bug")
+
+
+def test_internal_error_shows_traceback_bad_config_does_not(capsys, monkeypatch, tmp_path):
+    import memxbar.cli as cli
+
+    monkeypatch.setattr(cli, "_devices_list", _boom)
+    assert main(["devices", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: an internal bug" in err
+    assert "internal error" in err and "please report it" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[evaluation]\ntimes = [1]\n[[objectives]]\nmetric = 'accuracy'\n"
+                   "[hardware]\nadc_bits = { choices = [1, 4] }\n[sampler]\nkind = 'grid'\n")
+    assert main(["study", "run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert "hardware.adc_bits = 1 is not allowed" in err
+
+
+def test_ctrl_c_is_one_line(capsys, monkeypatch):
+    import memxbar.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_devices_list", interrupted)
+    assert main(["devices", "list"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err
+
+
+def test_importing_the_cli_loads_no_torch():
+    code = "import sys, memxbar.cli; print('torch' in sys.modules, 'rich' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_sigint_while_torch_imports_prints_one_line():
+    import signal
+    import time
+
+    # the command imports torch (seconds); SIGINT arrives during that import
+    proc = subprocess.Popen([sys.executable, "-m", "memxbar.cli", "devices", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:  # the machine imported torch within 0.4 s: nothing to test
+        pytest.skip("the command finished before the signal")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().count("\n") == 0 and "interrupted" in err
+
+
+def test_spice_check_without_ngspice_is_one_line(capsys, monkeypatch):
+    from memxbar.crossbar import spice
+
+    missing = spice.SpiceUnavailable("ngspice is missing: cannot load ngspice's shared library "
+                                     f"(libngspice.so); {spice.INSTALL_HINT}")
+    monkeypatch.setattr(spice, "_unavailable", missing)
+    assert main(["spice-check", "--rows", "4", "--cols", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "ngspice is missing" in err and "apt-get install ngspice" in err

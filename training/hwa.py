@@ -18,14 +18,16 @@ onto crossbars of a given device, then program it with :func:`memxbar.mapping.to
   is not set by a few outliers and the typical weight uses more of the conductance range.
 
 Periphery (``periphery=True``): the layers' forward runs a differentiable model of the tile's
-converters with straight-through rounding (:func:`memxbar.crossbar.periphery.quantize` with
-``ste=True``): inputs scaled as the mapping scales them and quantized by the DAC; one partial
-sum per row block of ``rows`` inputs (a tile's ADC conversion, in units of
-``V_read * (g_max - g_min)``) with the tile's output noise, quantized by the ADC (fixed full
-scale, or the largest value of the batch per tile / per column for "calibrated" /
-"per_column" ranges, the digital stand-in for the calibration); the partial sums are added
-digitally and scaled back. Bit-serial DAC cycles, bit slices and the offset reference column
-are not modelled separately (one conversion per weight column and row block).
+converters through the hardware's own DAC and ADC objects with straight-through rounding
+(``DAC.quantize`` and ``ADC.quantize`` with ``ste=True``): inputs scaled as the mapping scales
+them and quantized by the DAC; one partial sum per row block of ``rows`` inputs and row group
+of ``rows_parallel`` of them (a tile's ADC conversion, in units of
+``V_read * (g_max - g_min)``) with the tile's output noise, quantized by the ADC at the full
+scales its ``ADC.full_scales`` gives for the largest values of the batch per converter and
+row group (fixed, one per tile or one per column, the digital stand-in for the calibration);
+the partial sums are added digitally and scaled back. Bit-serial DAC cycles, bit slices and
+the offset reference column are not modelled separately (one conversion per weight column,
+row block and row group).
 
 Vectorized: each perturbation is one tile programming and read per layer; no per-cell loops.
 """
@@ -43,7 +45,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from ..crossbar.periphery import ADC, DAC, quantize
+from ..crossbar.periphery import ADC, DAC
 from ..crossbar.tile import TileConfig
 from ..errors import ConfigError
 from ..mapping.convert import drift, program, to_analog
@@ -121,6 +123,8 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
     output noise draws from ``current["gen"]`` (the training generator, set each step)."""
     module, hw = layer.module, layer.hardware
     rows, wc = hw.rows, hw.weight_cols
+    rp = min(hw.rows_parallel or rows, rows)  # rows per conversion
+    ng = -(-rows // rp)  # row groups per tile
     tiled = layer.tiled
 
     def matmul(x: Tensor) -> Tensor:  # (B, in) -> (B, out)
@@ -138,25 +142,25 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
         wn = w / scale[:, None]  # the hardware weights, normalised as programmed
         nrb = -(-in_f // rows)
         pad = nrb * rows - in_f
-        xb = F.pad(xq, (0, pad)).reshape(x.shape[0], nrb, rows)
-        wb = F.pad(wn, (0, pad)).reshape(out_f, nrb, rows)
-        part = torch.einsum("bkr,okr->bko", xb, wb)  # (B, row blocks, out), units U
+
+        def groups(t: Tensor) -> Tensor:  # (n, in) -> (n, row blocks, row groups, rp)
+            t = F.pad(t, (0, pad)).reshape(t.shape[0], nrb, rows)
+            return F.pad(t, (0, ng * rp - rows)).reshape(t.shape[0], nrb, ng, rp)
+
+        # one conversion per row block, row group and output, units U
+        part = torch.einsum("bkgr,okgr->bkgo", groups(xq), groups(wn))
         if hw.out_noise > 0:
             part = part + hw.out_noise * torch.randn(part.shape, generator=current.get("gen"),
                                                      dtype=part.dtype, device=part.device)
         adc = hw.adc
         if adc.bits:
-            if adc.range_mode == "fixed":
-                fs: float | Tensor = float(adc.full_scale)  # type: ignore[arg-type]
-            else:
-                m = part.detach().abs().amax(dim=0)  # (row blocks, out)
-                if adc.range_mode == "calibrated":
-                    ncb = -(-out_f // wc)
-                    m = F.pad(m, (0, ncb * wc - out_f)).reshape(nrb, ncb, wc).amax(-1)
-                    m = m.repeat_interleave(wc, dim=-1)[:, :out_f]
-                fs = torch.where(m > 0, m, torch.ones_like(m))
-            part = quantize(part, adc.bits, fs, ste=True)
-        return part.sum(dim=1) * (ir * a) * scale
+            # largest |output| of the batch per converter, grouped by tile (row block x column
+            # block) and row group (a row group ranges like a tile of its own, as in the tile)
+            ncb = -(-out_f // wc)
+            m = F.pad(part.detach().abs().amax(dim=0), (0, ncb * wc - out_f))
+            fs = adc.full_scales(m.reshape(nrb, ng, ncb, wc)).flatten(-2)[..., :out_f]
+            part = adc.quantize(part, fs, ste=True)
+        return part.sum(dim=(1, 2)) * (ir * a) * scale
 
     if isinstance(module, nn.Linear):
         def forward(x: Tensor) -> Tensor:

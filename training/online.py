@@ -1,6 +1,6 @@
 """Online (in-situ) training: the analog layers learn on the simulated arrays themselves.
 
-Forward MVMs run through the tiles (``AnalogLinear`` / ``AnalogConv2d`` of
+Forward MVMs run through the tiles (``AnalogLinear`` / ``AnalogConv1d/2d/3d`` of
 :mod:`memxbar.mapping`), the input gradient of each analog layer is a transposed MVM through the
 same arrays (``backward_analog``), and the weight update is a train of device pulses, so the
 device's nonlinear, asymmetric, noisy and bounded response, its variability and its stuck
@@ -61,7 +61,7 @@ from ..crossbar.cost import CostModel, program_cost
 from ..devices.base import STUCK_NONE
 from ..errors import ConfigError
 from ..mapping.convert import analog_layers
-from ..mapping.layers import AnalogConv2d, AnalogLinear
+from ..mapping.layers import AnalogConv, AnalogLayer
 from .verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
@@ -107,7 +107,7 @@ class _Layer:
     """Book-keeping of one analog layer."""
 
     name: str
-    module: AnalogLinear | AnalogConv2d
+    module: AnalogLayer
     xs: list[Tensor] = field(default_factory=list)
     ds: list[Tensor] = field(default_factory=list)
     chi: Tensor | None = None
@@ -201,6 +201,9 @@ class AnalogSGD:
             if tiled is None:
                 raise ConfigError(f"AnalogSGD: layer {name!r} is not programmed; call "
                                  "memxbar.mapping.program(model, generator=...) first")
+            if tiled.groups > 1:
+                raise ConfigError(f"AnalogSGD: layer {name!r} is a grouped convolution (groups ="
+                                 f" {tiled.groups}); pulse updates support groups = 1")
             if tiled.hardware.n_slices > 1:
                 raise ConfigError(f"AnalogSGD: layer {name!r} uses bit slices "
                                  f"({tiled.hardware.n_slices}); pulse updates need one cell "
@@ -226,7 +229,7 @@ class AnalogSGD:
             if not (torch.is_grad_enabled() and output.requires_grad):
                 return
             x = inputs[0].detach()
-            if isinstance(module, AnalogConv2d):
+            if isinstance(module, AnalogConv):
                 x2 = module.patches(x)[0]
 
                 def grad_2d(g: Tensor) -> Tensor:

@@ -234,9 +234,13 @@ def test_damping_keeps_newton_convergent_on_a_wiggly_i_v(monkeypatch):
 
 
 def test_nonconvergence_raises_with_iterations_and_residual():
+    from memxbar.crossbar.circuit import NotConverged
+    from memxbar.errors import ConfigError
+
     G, V = random_array(6, 6, seed=10, lo=1e-3, hi=1e-1)
-    with pytest.raises(RuntimeError, match=r"did not converge in 1 iterations.*residual"):
+    with pytest.raises(NotConverged, match=r"did not converge in 1 iterations.*residual") as e:
         solve_nonlinear(G, V, 10.0, 10.0, cubic, max_iter=1)
+    assert isinstance(e.value, ConfigError) and isinstance(e.value, RuntimeError)
 
 
 def test_nonlinear_refuses_bad_cells():
@@ -437,3 +441,85 @@ def test_method_selects_the_path(monkeypatch):
             solve(G, V, 1.0, 1.0, method=bad)
         with pytest.raises(ValueError, match="method"):
             solve_nonlinear(G, V, 1.0, 1.0, cubic, method=bad)
+
+
+# --- every entry point refuses bad values; same answer for 1 and 2 threads
+
+def _entry_points():
+    cubic = lambda g, v: g * v + g * v**3  # noqa: E731
+    return {
+        "solve": lambda G, V, r, c: solve(G, V, r, c),
+        "solve-cg": lambda G, V, r, c: solve(G, V, r, c, method="cg"),
+        "solve-direct": lambda G, V, r, c: solve(G, V, r, c, method="direct"),
+        "effective_conductance": lambda G, V, r, c: effective_conductance(G, r, c),
+        "solve_nonlinear": lambda G, V, r, c: solve_nonlinear(G, V, r, c, cubic),
+        "solve_nonlinear-direct": lambda G, V, r, c: solve_nonlinear(G, V, r, c, cubic,
+                                                                     method="direct"),
+    }
+
+
+@pytest.mark.parametrize("entry", list(_entry_points()))
+def test_every_entry_point_refuses_bad_values(entry):
+    from memxbar.errors import ConfigError
+
+    f = _entry_points()[entry]
+    G, V = random_array(4, 3, seed=13)
+    for bad, word in ((math.nan, "non-finite"), (math.inf, "non-finite"), (-1e-6, ">= 0 S")):
+        Gb = G.clone()
+        Gb[2, 1] = bad
+        with pytest.raises(ConfigError, match=word):
+            f(Gb, V, 1.0, 1.0)
+    for r in (-1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="r_row"):
+            f(G, V, r, 1.0)
+        with pytest.raises(ConfigError, match="r_col"):
+            f(G, V, 1.0, r)
+    with pytest.raises(ConfigError, match="G must be a tensor"):
+        f("conductances", V, 1.0, 1.0)
+    with pytest.raises(ConfigError, match="real"):
+        f(G.to(torch.complex128), V, 1.0, 1.0)
+    if entry != "effective_conductance":
+        with pytest.raises(ConfigError, match=r"V must have shape.*R = 4"):
+            f(G, torch.ones(2, 3, dtype=F64), 1.0, 1.0)
+        with pytest.raises(ConfigError, match="V contains non-finite"):
+            f(G, torch.full((2, 4), math.nan, dtype=F64), 1.0, 1.0)
+    # half precision: currents of microamperes underflow there, so the answer is float32
+    out = f(G.half(), V.half(), 1.0, 1.0)
+    assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
+
+
+def test_nonlinear_refuses_a_cell_model_that_is_not_a_function():
+    from memxbar.errors import ConfigError
+
+    G, V = random_array(4, 3, seed=14)
+    with pytest.raises(ConfigError, match="current must be a function"):
+        solve_nonlinear(G, V, 1.0, 1.0, "ohmic")
+    with pytest.raises(ConfigError, match="derivative must be a function"):
+        solve_nonlinear(G, V, 1.0, 1.0, lambda g, v: g * v, derivative=3.0)
+    with pytest.raises(ConfigError, match="tol"):
+        solve_nonlinear(G, V, 1.0, 1.0, lambda g, v: g * v, tol=True)
+
+
+def test_every_solver_path_is_identical_for_one_and_two_threads():
+    """MKL's Cholesky inverse (potri) used to round differently with 2 threads."""
+    from helpers import torch_threads
+
+    gen = torch.Generator().manual_seed(2)
+    G = 1e-5 * 10 ** torch.rand(64, 56, generator=gen, dtype=F64)  # blocks of 56: potri threads
+    V = torch.rand(8, 64, generator=gen, dtype=F64)
+    cubic = lambda g, v: g * v + g * v**3  # noqa: E731
+
+    def run():
+        out = [solve(G, V, 1.0, 2.0, method=m) for m in ("auto", "cg", "direct")]
+        out += [solve(G, V[0], 0.5, 0.0), effective_conductance(G, 1.0, 2.0),
+                effective_conductance(G.mT, 2.0, 1.0)]
+        out += [solve_nonlinear(G[:12, :52], V[:2, :12], 1.0, 2.0, cubic, method=m)
+                for m in ("auto", "cg", "direct")]
+        return out
+
+    with torch_threads(1):
+        one = run()
+    with torch_threads(2):
+        two = run()
+    for a, b in zip(one, two, strict=True):
+        assert torch.equal(a, b)

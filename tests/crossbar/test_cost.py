@@ -1,5 +1,6 @@
 """Cost model of one tile: energies, latency, area and programming against their formulas and
-the published figures they come from."""
+the published figures they come from; conversions counted for the converters in use, as the
+tile performs them."""
 
 import math
 from pathlib import Path
@@ -12,16 +13,11 @@ import torch
 from memxbar.crossbar.cost import (
     CostModel,
     accumulator_bits,
-    adc_area,
-    adc_conversion_time,
-    adc_energy,
-    adc_survey_figures,
     add_energy,
     bitline_energy,
     buffer_area,
     buffer_energy,
     cell_area,
-    dac_energy,
     logic_energy,
     mvm_cost,
     mvm_latency,
@@ -33,8 +29,10 @@ from memxbar.crossbar.cost import (
     write_lines,
 )
 from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.periphery.adc_models import adc_survey_figures
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import IdealDevice, presets
+from memxbar.errors import ConfigError
 
 # the published survey as shipped in the project's reference data (else the package's copy)
 SURVEY = Path(__file__).resolve().parents[3] / "shared" / "data" / "surveys" / \
@@ -45,16 +43,22 @@ G_MAX = 1e-5
 DEV = IdealDevice(g_min=0.0, g_max=G_MAX)
 
 
-def make_tile(rows=16, cols=16, w=1.0, device=DEV, adc_bits=6, dac=None, shape=()):
+def make_tile(rows=16, cols=16, w=1.0, device=DEV, adc_bits=6, dac=None, shape=(),
+              rows_parallel=None, adc_model="survey"):
     cfg = TileConfig(rows=rows, cols=cols, device=device,
                      dac=dac or DAC(bits=8, bit_serial=True),
-                     adc=ADC(bits=adc_bits, range_mode="fixed", full_scale=float(rows)))
+                     adc=ADC(bits=adc_bits, range_mode="fixed", full_scale=float(rows),
+                             model=adc_model), rows_parallel=rows_parallel)
     tile = Tile(cfg, shape)
     tile.program(torch.full((*shape, rows, cfg.weight_cols), w, dtype=torch.float64))
     return tile
 
 
 # ---------------------------------------------------------------------- published figures
+def adc(bits, model="survey"):
+    return ADC(bits=bits, full_scale=1.0, model=model)
+
+
 def test_survey_fom_is_the_percentile_of_the_published_survey():
     d = pd.read_csv(SURVEY)
     tags = d["architecture"].fillna("").str.split(",").map(lambda t: {s.strip() for s in t})
@@ -65,24 +69,31 @@ def test_survey_fom_is_the_percentile_of_the_published_survey():
     assert n == len(sel)
     assert fom == pytest.approx(np.median(sel["fom_walden_fj_per_step"]) * 1e-15, rel=1e-12)
     # Walden: E = FOM * 2^bits, so one more bit doubles the energy and the area
-    assert adc_energy(4, m) == pytest.approx(fom * 16, rel=1e-12)
-    assert adc_energy(7, m) / adc_energy(6, m) == pytest.approx(2.0, rel=1e-12)
-    assert adc_area(5, m) == pytest.approx(area * 32, rel=1e-12)
+    assert adc(4).conversion_energy(m) == pytest.approx(fom * 16, rel=1e-12)
+    assert adc(7).conversion_energy(m) / adc(6).conversion_energy(m) == pytest.approx(
+        2.0, rel=1e-12)
+    assert adc(5).area(m) == pytest.approx(area * 32, rel=1e-12)
     # landscape.md: SAR designs (time-interleaved included), ENOB 4-8 since 2018: median 55
     m18 = CostModel(adc_since=2018, adc_time_interleaved=True)
     assert adc_survey_figures(m18)[0] == pytest.approx(55e-15, rel=0.01)
     hi = CostModel(adc_percentile=90.0)
-    assert adc_energy(4, hi) > adc_energy(4, m)
+    assert adc(4).conversion_energy(hi) > adc(4).conversion_energy(m)
 
 
 def test_neurosim_sar_formula_at_22nm():
-    m = CostModel(adc_model="neurosim", node=22e-9)
+    m = CostModel(node=22e-9)
+    ns = adc(5, "neurosim")
     # (0.7213 * 5 + 3.3041) uW * 6 ns = 41.5 fJ (landscape.md)
-    assert adc_energy(5, m) == pytest.approx((0.7213 * 5 + 3.3041) * 1e-6 * 6e-9, rel=1e-12)
-    assert adc_energy(5, m) == pytest.approx(41.5e-15, rel=2e-3)
-    assert adc_conversion_time(5, m) == pytest.approx(6e-9)
-    with pytest.raises(ValueError, match="node"):
-        CostModel(adc_model="neurosim", node=20e-9)
+    assert ns.conversion_energy(m) == pytest.approx((0.7213 * 5 + 3.3041) * 1e-6 * 6e-9,
+                                                    rel=1e-12)
+    assert ns.conversion_energy(m) == pytest.approx(41.5e-15, rel=2e-3)
+    assert ns.conversion_time(m) == pytest.approx(6e-9)
+    # a tile whose ADC is NeuroSim's is refused at a node NeuroSim does not tabulate
+    tile = make_tile(adc_model="neurosim")
+    with pytest.raises(ConfigError, match="node"):
+        mvm_cost(tile, torch.ones(1, 16, dtype=torch.float64), CostModel(node=20e-9))
+    with pytest.raises(ConfigError, match="node"):
+        tile_area(tile.config, CostModel(node=20e-9))
 
 
 def test_digital_energy_is_horowitz_at_45nm_and_scales_with_node():
@@ -93,16 +104,21 @@ def test_digital_energy_is_horowitz_at_45nm_and_scales_with_node():
     assert add_energy(16, CostModel(node=22.5e-9)) == pytest.approx(add_energy(16, m45) / 2)
     # 1-bit row driver: ISAAC 3.9 fJ at 32 nm, 128 columns; scales with columns and node
     m32 = CostModel(node=32e-9)
-    assert dac_energy(1, 128, m32) == pytest.approx(3.9e-15)
-    assert dac_energy(1, 256, CostModel(node=16e-9)) == pytest.approx(3.9e-15)
-    assert dac_energy(3, 128, m32) == pytest.approx(4 * 3.9e-15)
+    serial = DAC(bits=8, bit_serial=True)  # one bit per event
+    assert serial.energy(m32, 128) == pytest.approx(3.9e-15)
+    assert serial.energy(CostModel(node=16e-9), 256) == pytest.approx(3.9e-15)
+    assert DAC(bits=3).energy(m32, 128) == pytest.approx(4 * 3.9e-15)
 
 
 def test_cost_model_rejects_bad_values():
-    with pytest.raises(ValueError, match="adc_model"):
-        CostModel(adc_model="flash")
-    with pytest.raises(ValueError, match="rows_parallel"):
-        CostModel(rows_parallel=0)
+    with pytest.raises(ConfigError, match=r"CostModel.adc_model = 'neurosim' is not a "
+                                          r"cost-model field any more; it is a hardware field "
+                                          r"now: set ADC\(model=...\)"):
+        CostModel(adc_model="neurosim")
+    with pytest.raises(ConfigError, match=r"CostModel.rows_parallel = 32 .* hardware field now: "
+                                          r"set TileConfig.rows_parallel"):
+        CostModel(rows_parallel=32)
+    assert "adc_model" not in CostModel().describe()
     with pytest.raises(ValueError, match="node"):
         CostModel(node=-1.0)
     with pytest.raises(ValueError, match="no ADC in the survey"):
@@ -178,7 +194,7 @@ def test_sparsity_zero_inputs_cost_no_array_or_driver_energy():
     assert sparse.energy["dac"] == pytest.approx(frac * full.energy["dac"], rel=1e-12)
     assert sparse.active_rows == float(mask.sum()) * 7
     assert sparse.energy["dac"] == pytest.approx(
-        sparse.active_rows * dac_energy(1, 16, m), rel=1e-12)
+        sparse.active_rows * tile.config.dac.energy(m, 16), rel=1e-12)
     assert sparse.energy["adc"] == full.energy["adc"]
 
 
@@ -191,28 +207,53 @@ def test_adc_energy_follows_bits_and_conversion_count():
     assert c6.energy["adc"] / c4.energy["adc"] == pytest.approx(4.0, rel=1e-12)
     cfg = make_tile().config
     assert c4.conversions == 5 * 7 * cfg.adc_cols  # vectors x cycles x converted columns
-    assert c4.energy["adc"] == pytest.approx(c4.conversions * adc_energy(4, m))
+    assert c4.energy["adc"] == pytest.approx(c4.conversions * adc(4).conversion_energy(m))
 
 
 def test_rows_parallel_multiplies_conversions_not_cell_energy():
-    tile = make_tile(rows=32, cols=16)
     x = torch.rand(3, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    all_rows = mvm_cost(tile, x, CostModel())
-    groups = mvm_cost(tile, x, CostModel(rows_parallel=8))
+    all_rows = mvm_cost(make_tile(rows=32, cols=16), x)
+    tile8 = make_tile(rows=32, cols=16, rows_parallel=8)
+    groups = mvm_cost(tile8, x)
     assert groups.conversions == 4 * all_rows.conversions
     assert groups.energy["adc"] == pytest.approx(4 * all_rows.energy["adc"])
     assert groups.energy["cells"] == pytest.approx(all_rows.energy["cells"])
     assert groups.latency == pytest.approx(4 * all_rows.latency)
     # only the rows holding weights are read: 10 used rows need 2 groups of 8
-    part = mvm_cost(tile, x, CostModel(rows_parallel=8), used_rows=10)
+    part = mvm_cost(tile8, x, used_rows=10)
     assert part.conversions == 2 * all_rows.conversions
+
+
+def test_only_the_converters_in_use_convert():
+    """16 x 16 differential tile: 8 weight columns. With 3 of them holding weights, 3
+    converters convert (3/8 of the ADC energy, shift-adds and mux switches), the busiest ADC
+    makes 3 conversions instead of 8, and the counts follow TileConfig.conversions_per_vector;
+    cells, drivers and bit lines are unchanged."""
+    tile = make_tile()
+    cfg = tile.config
+    m = CostModel()
+    x = torch.rand(5, 16, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    full = mvm_cost(tile, x, m)
+    part = mvm_cost(tile, x, m, used_cols=3)
+    assert full.conversions == 5 * cfg.conversions_per_vector(8, 16) == 5 * 7 * 8
+    assert part.conversions == 5 * cfg.conversions_per_vector(3, 16) == 5 * 7 * 3
+    for k in ("adc", "shift_add"):
+        assert part.energy[k] == pytest.approx(3 / 8 * full.energy[k], rel=1e-12)
+    for k in ("cells", "dac", "decoder", "buffer"):
+        assert part.energy[k] == full.energy[k]
+    t_conv = adc(6).conversion_time(m)
+    assert full.latency == pytest.approx(7 * (cfg.device.read_time + 8 * t_conv))
+    assert part.latency == pytest.approx(7 * (cfg.device.read_time + 3 * t_conv))
+    assert part.latency == pytest.approx(mvm_latency(cfg, m, used_weight_cols=3))
+    with pytest.raises(ConfigError, match="used_cols"):
+        mvm_cost(tile, x, m, used_cols=9)
 
 
 def test_latency_grows_with_adc_sharing():
     cfg = make_tile().config  # 8 converted columns (differential pairs on 16 columns)
     t = {s: mvm_latency(cfg, CostModel(adc_share=s)) for s in (1, 2, 4, 8)}
     assert t[1] < t[2] < t[4] < t[8]
-    t_conv = adc_conversion_time(6, CostModel())
+    t_conv = adc(6).conversion_time(CostModel())
     for s in (1, 2, 4, 8):
         assert t[s] == pytest.approx(7 * (cfg.device.read_time + s * t_conv))
         assert n_adcs(cfg, CostModel(adc_share=s)) == cfg.adc_cols // s
@@ -241,7 +282,7 @@ def test_per_column_sensing_conducts_only_during_the_conversion():
     x = torch.rand(5, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     sh = mvm_cost(tile, x, CostModel())
     pc = mvm_cost(tile, x, CostModel(sensing="per_column"))
-    t_conv = adc_conversion_time(6, CostModel())
+    t_conv = adc(6).conversion_time(CostModel())
     assert t_conv == pytest.approx(7e-9)
     assert pc.energy["cells"] == pytest.approx(
         sh.energy["cells"] * t_conv / cfg.device.read_time, rel=1e-12)
@@ -280,7 +321,7 @@ def test_tile_area_components():
     cfg = make_tile(rows=128, cols=128, adc_bits=4).config
     a = tile_area(cfg, m)
     assert a["cells"] == pytest.approx(128 * 128 * 48 * (22e-9) ** 2)  # 1T1R, 48 F^2
-    assert a["adc"] == pytest.approx(math.ceil(cfg.adc_cols / 8) * adc_area(4, m))
+    assert a["adc"] == pytest.approx(math.ceil(cfg.adc_cols / 8) * adc(4).area(m))
     assert cell_area("1R", m) < cell_area("1FeFET", m) < cell_area("1T1R", m) < cell_area(
         "1T1MTJ", m)
     # registers: one input vector (rows x DAC bits) and a partial sum per weight column
@@ -319,7 +360,7 @@ def test_programming_energy_grows_with_verify_iterations():
     e = [program_cost(dev, g, pulses=1 + k, verify_iterations=k, model=m).energy
          for k in range(4)]
     per_iter = 100 * (dev.write_energy + dev.read_voltage ** 2 * 50e-6 * dev.read_time
-                      + adc_energy(m.default_adc_bits, m))
+                      + adc(m.default_adc_bits).conversion_energy(m))
     assert e[0] == pytest.approx(100 * dev.write_energy)
     assert np.diff(e) == pytest.approx([per_iter] * 3, rel=1e-12)
     c = program_cost(dev, 100, pulses=torch.full((100,), 2.0), parallel=10, model=m)
@@ -367,3 +408,28 @@ def test_decoder_energy_is_event_driven_and_mux_follows_reads():
     area = cell_area(cfg.device.cell_type, m)
     assert bitline_energy(cfg, m) == pytest.approx(
         0.2e-15 / 1e-6 * 16 * math.sqrt(area) * cfg.device.read_voltage ** 2)
+
+
+@pytest.mark.parametrize("rows_parallel", [None, 8])
+def test_conversions_and_adc_energy_are_those_the_tile_performs(rows_parallel):
+    """A 2 x 3 stack whose last column of tiles holds 3 of 8 weight columns and whose second
+    row of tiles holds 10 of 32 rows: the cost's conversions (the tile's own used rows and
+    columns by default) equal the tile's counter after the same MVM, and the ADC energy is one
+    conversion energy each."""
+    cfg = TileConfig(rows=32, cols=16, device=DEV, dac=DAC(bits=4, bit_serial=True),
+                     adc=ADC(bits=6, range_mode="fixed", full_scale=32.0),
+                     rows_parallel=rows_parallel)
+    tile = Tile(cfg, (2, 3), used_weight_cols=torch.tensor([8, 8, 3]),
+                used_rows=torch.tensor([[32], [10]]))
+    gen = torch.Generator().manual_seed(6)
+    tile.program(torch.rand(2, 3, 32, 8, generator=gen, dtype=torch.float64) * 2 - 1)
+    x = torch.rand(2, 1, 5, 32, generator=gen, dtype=torch.float64)
+    tile.reset_counters()
+    tile.mvm(x)
+    m = CostModel()
+    c = mvm_cost(tile, x, m)
+    g = (1, 1) if rows_parallel is None else (4, 2)  # row groups of the two rows of tiles
+    assert tile.adc_conversions == 5 * 3 * sum(gi * (8 + 8 + 3) for gi in g)
+    assert c.conversions == tile.adc_conversions
+    assert c.energy["adc"] == pytest.approx(c.conversions * cfg.adc.conversion_energy(m),
+                                            rel=1e-12)

@@ -1,6 +1,10 @@
 """The IR-drop solver against ngspice on the same netlist (runs ngspice for real)."""
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -131,6 +135,7 @@ def test_spice_check_reports_both_answers(tmp_path):
     assert path.read_text() == netlist(G, V[0], r_row, r_col)
 
 
+@pytest.mark.spice
 def test_ngspice_version_warning_is_dropped():
     from memxbar.crossbar.spice import _ngspice
 
@@ -156,3 +161,55 @@ def test_bad_inputs_are_refused():
         netlist(G, V[0], -1.0, 1.0)
     with pytest.raises(ValueError, match="rows"):
         spice_check(0, 4)
+
+
+# ------------------------------------------------------------------ without ngspice
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def without_ngspice(args, require=None):
+    """Run ``args`` with libngspice made unloadable (PySpice's library path pointed at a file
+    that does not exist), as on a machine where ngspice is not installed."""
+    env = {k: v for k, v in os.environ.items() if k != "MEMXBAR_REQUIRE_NGSPICE"}
+    env["NGSPICE_LIBRARY_PATH"] = str(ROOT / "no-such-dir" / "libngspice.so")
+    if require is not None:
+        env["MEMXBAR_REQUIRE_NGSPICE"] = require
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_missing_ngspice_is_one_clear_error_every_time():
+    code = (
+        "import torch\n"
+        "from memxbar.crossbar import spice\n"
+        "from memxbar.errors import ConfigError\n"
+        "msgs = []\n"
+        "for f in (spice.check_ngspice, lambda: spice.simulate(torch.ones(2, 2), torch.ones(2),"
+        " 1.0, 1.0), lambda: spice.spice_check(2, 2)):\n"
+        "    try:\n"
+        "        f()\n"
+        "    except spice.SpiceUnavailable as e:\n"
+        "        assert isinstance(e, ConfigError)\n"
+        "        msgs.append(str(e))\n"
+        "assert len(msgs) == 3 and len(set(msgs)) == 1, msgs\n"
+        "print(msgs[0])\n"
+    )
+    res = without_ngspice([sys.executable, "-c", code])
+    assert res.returncode == 0, res.stderr
+    msg = res.stdout.strip()
+    assert "ngspice is missing" in msg and "apt-get install ngspice libngspice0-dev" in msg
+    assert "duplicate declaration" not in msg and "\n" not in msg
+    cli = without_ngspice([sys.executable, "-m", "memxbar.cli", "spice-check"])
+    assert cli.returncode == 2
+    lines = [x for x in (cli.stdout + cli.stderr).splitlines() if x.strip()]
+    assert len(lines) == 1 and "ngspice is missing" in lines[0], lines
+
+
+def test_spice_tests_skip_without_ngspice_and_fail_when_required():
+    test = "tests/crossbar/test_spice.py::test_spice_check_reports_both_answers"
+    args = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test]
+    skipped = without_ngspice(args)
+    assert skipped.returncode == 0, skipped.stdout
+    assert "1 skipped" in skipped.stdout and "ngspice is missing" in skipped.stdout
+    failed = without_ngspice(args, require="1")
+    assert failed.returncode == 1, failed.stdout
+    assert "1 error" in failed.stdout and "MEMXBAR_REQUIRE_NGSPICE=1" in failed.stdout

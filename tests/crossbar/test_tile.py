@@ -179,13 +179,13 @@ def test_adc_calibrated_and_per_column_ranges() -> None:
     assert tile.adc_calibrated
     ref = x @ W
     fs = ref.abs().max()  # analog differential: output units U equal weight*input units
-    assert torch.allclose(tile._fs, fs.expand(1, W.shape[1]), rtol=1e-12)
+    assert torch.allclose(tile.adc_fs, fs.expand(1, W.shape[1]), rtol=1e-12)
     err = (tile.mvm(x) - ref).abs().max()
     assert err <= 0.5 * fs / 31 + 1e-12 and err > 0
     col, _ = make(adc=ADC(bits=6, range_mode="per_column"), layout="arrays")
     col.calibrate_adc(x)
     fsc = ref.abs().amax(0)
-    assert torch.allclose(col._fs[0], fsc, rtol=1e-12)
+    assert torch.allclose(col.adc_fs[0], fsc, rtol=1e-12)
     assert torch.all((col.mvm(x) - ref).abs() <= 0.5 * fsc / 31 + 1e-12)
 
 
@@ -241,7 +241,7 @@ def test_per_mvm_variance_with_slices_and_out_noise(kw: dict) -> None:
     assert (y.var(1) / pred - 1).abs().max() < 5 * math.sqrt(2 / (n - 1))
     ref_var = 0.0
     if cfg.encoding == "offset":  # remove the reference column's share from var(w)
-        ref_var = cfg.kappa**2 * tile._va[..., -1:]
+        ref_var = cfg.kappa**2 * tile.analog_var[..., -1:]
     d = rand(2, cfg.weight_cols, seed=32)
     z = tile.mvm_t(d.repeat_interleave(n, 0), generator=gen(33)).view(2, n, -1)
     pred_t = (d * d) @ (var_w - ref_var).mT + on**2 * coef2
@@ -419,7 +419,7 @@ def test_tensors_round_trip() -> None:
     tile.calibrate_adc(x)
     tile.set_time(100.0)
     other = Tile(tile.config)
-    other.load_tensors(tile.tensors())
+    other.load_state_dict(tile.state_dict())
     assert other.t == 100.0 and torch.equal(other.mvm(x), tile.mvm(x))
 
 
@@ -431,7 +431,8 @@ def test_tensors_round_trip() -> None:
     (dict(weight_bits=1), ["weight_bits", "1"]),
     (dict(bits_per_cell=2), ["bits_per_cell", "weight_bits = 0"]),
     (dict(weight_bits=4, bits_per_cell=4), ["bits_per_cell", "4", "[0, 3]"]),
-    (dict(r_row=-1.0), ["TileConfig.r_row", "-1.0", ">= 0"]),
+    (dict(r_row=-1.0), ["TileConfig.r_row", "-1.0", "[0.0, inf) ohm"]),
+    (dict(rows_parallel=0), ["TileConfig.rows_parallel", "0", "[1, 1048576]"]),
     (dict(read_noise="sometimes"), ["read_noise", "per_mvm"]),
     (dict(cols=1), ["cols = 1", "cols >= 2"]),
     (dict(device="pcm"), ["TileConfig.device", "Device"]),

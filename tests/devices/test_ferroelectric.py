@@ -49,7 +49,9 @@ def test_jerry_32_distinct_levels_within_one_domain() -> None:
     assert state.latent["switched"].shape == (4, 32, dev.n_domains)
     g = state.g
     assert torch.unique(g[0]).numel() == 32 and bool((g.diff(dim=-1) > 0).all())
-    assert torch.equal(g, g[:1].expand_as(g))  # equal domains: level set by the domain count only
+    # equal domains: level set by the domain count only (rows may round differently in the
+    # last bit: vectorized and scalar code of the same formula)
+    torch.testing.assert_close(g, g[:1].expand_as(g), rtol=1e-12, atol=0)
     err = (frac(dev, state) - dev.switched_fraction(target)).abs()
     assert float(err.max()) <= 0.5 / dev.n_domains + 1e-9   # granularity 1/n_domains
     assert float(g.min()) == pytest.approx(dev.g_min) and float(g.max()) == pytest.approx(dev.g_max)

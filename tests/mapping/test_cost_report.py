@@ -1,6 +1,8 @@
 """Cost report of a converted model: totals against the breakdown, ops, per-inference
-normalisation, latency composition, capture reuse, plotting and errors."""
+normalisation, latency composition, capture reuse, plotting and errors; the conversions and
+ADC energy it counts against those the simulated tiles perform."""
 
+import dataclasses
 import io
 import math
 
@@ -34,6 +36,12 @@ def programmed(model: nn.Module, hw: TileConfig = HW) -> nn.Module:
     return program(analog, generator=torch.Generator().manual_seed(0))
 
 
+def cnn_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2),
+                         nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+
+
 @pytest.fixture(scope="module")
 def mlp():
     torch.manual_seed(0)
@@ -42,19 +50,22 @@ def mlp():
 
 @pytest.fixture(scope="module")
 def cnn():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, stride=2),
-                        nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
-    return programmed(net)
+    return programmed(cnn_net())
+
+
+@pytest.fixture(scope="module")
+def cnn8():
+    """The same CNN on tiles that read 8 rows per conversion."""
+    return programmed(cnn_net(), dataclasses.replace(HW, rows_parallel=8))
 
 
 def x_mlp(n=6, seed=0):
     return torch.rand(n, 20, generator=torch.Generator().manual_seed(seed))
 
 
-def test_totals_equal_the_sum_of_the_breakdown(cnn):
+def test_totals_equal_the_sum_of_the_breakdown(cnn8):
     x = torch.rand(3, 2, 8, 8, generator=torch.Generator().manual_seed(0))
-    rep = estimate_cost(cnn, x, CostModel(rows_parallel=8))
+    rep = estimate_cost(cnn8, x)
     assert list(rep.energy_breakdown.columns) == list(COMPONENTS)
     assert rep.energy == pytest.approx(float(rep.energy_breakdown.to_numpy().sum()))
     assert rep.energy == pytest.approx(float(rep.layers["energy_J"].sum()))
@@ -70,7 +81,7 @@ def test_totals_equal_the_sum_of_the_breakdown(cnn):
     assert rep.layers["tiles"].tolist() == [2, 4, 3]
 
 
-def test_ops_mvms_and_latency(cnn):
+def test_ops_mvms_and_latency(cnn, cnn8):
     x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(1))
     cm = CostModel()
     rep = estimate_cost(cnn, x, cm)
@@ -79,13 +90,17 @@ def test_ops_mvms_and_latency(cnn):
     assert lay["mvms"].tolist() == [64, 9, 1]
     macs = 64 * 18 * 6 + 9 * 54 * 4 + 36 * 3
     assert rep.ops == 2 * macs
-    t_mvm = mvm_latency(HW, cm)
-    assert lay["latency_s"].to_numpy() == pytest.approx([64 * t_mvm, 9 * t_mvm, t_mvm])
-    assert rep.latency == pytest.approx(74 * t_mvm)
-    assert rep.throughput == pytest.approx(1 / (64 * t_mvm))
+    # 6, 4 and 3 outputs of the 8 weight columns a tile holds: the one ADC of a tile converts
+    # only the columns in use
+    t = [mvm_latency(HW, cm, used_weight_cols=u) for u in (6, 4, 3)]
+    assert t[0] > t[1] > t[2] and mvm_latency(HW, cm) > t[0]
+    assert lay["latency_s"].to_numpy() == pytest.approx([64 * t[0], 9 * t[1], t[2]])
+    assert rep.latency == pytest.approx(64 * t[0] + 9 * t[1] + t[2])
+    assert rep.throughput == pytest.approx(1 / (64 * t[0]))
     # rows in parallel: 8 of 16 rows per conversion doubles the latency of full tiles
-    rep8 = estimate_cost(cnn, x, CostModel(rows_parallel=8))
+    rep8 = estimate_cost(cnn8, x)
     assert rep8.layers["latency_s"].iloc[1] == pytest.approx(2 * lay["latency_s"].iloc[1])
+    assert rep8.rows_parallel == (8,) and rep.rows_parallel == (None,)
 
 
 def test_figures_are_per_inference(mlp):
@@ -103,10 +118,16 @@ def test_capture_reuse_and_sparsity(mlp):
     cap = capture_inputs(mlp, x)
     assert estimate_cost(mlp, cap).energy == pytest.approx(estimate_cost(mlp, x).energy)
     survey = estimate_cost(mlp, cap, CostModel())
-    ns = estimate_cost(mlp, cap, CostModel(adc_model="neurosim"))
+    hw_ns = dataclasses.replace(HW, adc=dataclasses.replace(HW.adc, model="neurosim"))
+    torch.manual_seed(0)
+    mlp_ns = programmed(nn.Sequential(nn.Linear(20, 24), nn.ReLU(), nn.Linear(24, 5)), hw_ns)
+    ns = estimate_cost(mlp_ns, x, CostModel())
+    assert ns.adc_models == ("neurosim",) and survey.adc_models == ("survey",)
     assert ns.energy_breakdown["adc"].sum() < survey.energy_breakdown["adc"].sum()
     assert ns.energy_breakdown["cells"].sum() == pytest.approx(
         survey.energy_breakdown["cells"].sum())
+    assert ns.layers["conversions"].tolist() == survey.layers["conversions"].tolist()
+    assert "adc_model='neurosim'" in ns.summary() and "rows_parallel all" in ns.summary()
     zero = estimate_cost(mlp, torch.zeros(3, 20))
     assert zero.energy_breakdown.loc["0", "cells"] == 0.0
     assert zero.energy_breakdown.loc["0", "dac"] == 0.0
@@ -248,8 +269,46 @@ def test_tiles_of_a_row_block_share_one_input_register(mlp):
     hw = tiled.hardware
     n_rb, n_cb = tiled.n_row_blocks, tiled.n_col_blocks
     assert (n_rb, n_cb) == (2, 3)
-    acc = accumulator_bits(hw, cm, row_groups(hw.rows, cm))
+    acc = accumulator_bits(hw, cm, row_groups(hw))
     want = (n_rb * n_cb * register_area(hw.weight_cols * acc, cm)
             + n_rb * register_area(input_register_bits(hw, cm), cm)
             + buffer_area(20 * cm.activation_bits, cm))
     assert rep.area_breakdown.loc["0", "buffer"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("encoding", ["differential", "offset"])
+@pytest.mark.parametrize("rows_parallel", [None, 32])
+def test_cost_counts_the_conversions_the_tiles_perform(encoding, rows_parallel):
+    """The ADC conversions and ADC energy of the cost report equal those the simulated tiles
+    perform on the same inputs (``Tile.adc_conversions``): a 100-input, 10-output layer, one
+    tile narrower than the 128 x 64 array (only its 10 columns' converters convert), and a
+    256-input layer filling 2 x 2 tiles; bit-serial 4-bit DAC (3 read cycles), all rows at
+    once or 32 at a time; offset encoding with 2 bit slices per weight and the reference
+    column."""
+    sliced = dict(weight_bits=6, bits_per_cell=3) if encoding == "offset" else {}
+    hw = TileConfig(rows=128, cols=64, device=IdealDevice(), encoding=encoding,
+                    dac=DAC(bits=4, bit_serial=True), rows_parallel=rows_parallel,
+                    adc=ADC(bits=6, range_mode="fixed", full_scale=16.0), read_noise="off",
+                    **sliced)
+    cm = CostModel()
+    groups = {100: 1 if rows_parallel is None else 4, 128: 1 if rows_parallel is None else 4}
+    per_output = hw.n_slices  # converters per output; offset adds one reference per tile
+    ref = 1 if encoding == "offset" else 0
+    for in_f, out_f in ((100, 10), (256, 2 * hw.weight_cols)):
+        torch.manual_seed(0)
+        model = programmed(nn.Sequential(nn.Linear(in_f, out_f)), hw)
+        tile = model[0].tiled.tile
+        x = torch.rand(7, in_f, generator=torch.Generator().manual_seed(1))
+        before = tile.adc_conversions
+        cap = capture_inputs(model, x)  # one forward pass through the tiles
+        performed = tile.adc_conversions - before
+        rep = estimate_cost(model, cap, cm)
+        counted = float(rep.layers["conversions"].iloc[0]) * rep.inferences
+        if in_f == 100:  # one tile: 7 vectors x 3 cycles x groups x converters in use
+            want = 7 * 3 * groups[100] * (10 * per_output + ref)
+        else:  # 2 x 2 full tiles
+            want = 4 * 7 * 3 * groups[128] * hw.adc_cols
+        assert performed == want
+        assert counted == performed
+        assert rep.energy_breakdown["adc"].sum() * rep.inferences == pytest.approx(
+            performed * hw.adc.conversion_energy(cm), rel=1e-12)

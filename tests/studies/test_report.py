@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
+from memxbar.errors import ConfigError
 from memxbar.studies.report import PLOTS, breakdown_table, results_table, write_report
 from memxbar.studies.runner import (
     MANIFEST,
+    StorageError,
     TrialContext,
     load_study,
     locate_study,
@@ -168,3 +172,31 @@ def test_storage_location_and_dashboard(tmp_path: Path) -> None:
             open_dashboard(folder, storage=url)
     else:
         pytest.skip("optuna-dashboard is installed; not starting a server in tests")
+
+
+def test_report_of_a_folder_with_two_studies_and_failed_designs(tmp_path: Path) -> None:
+    """A folder written before a second study was refused (its study.db holds two): the report
+    covers the recorded study and names the other; failed designs come with the way to retry."""
+    folder = _run(tmp_path, model_objective)
+    url = f"sqlite:///{folder / 'study.db'}"
+    optuna.create_study(study_name="intruder", storage=url)
+    md = write_report(folder)["report.md"].read_text()
+    assert "- the study database also holds 'intruder', not in this report" in md
+    assert "- 1 failed designs (see Failed trials): `memxbar study run FILE --retry-failed`" in md
+    assert "# Study `rep`" in md
+
+
+def test_report_on_a_full_disk_is_one_error(tmp_path: Path, monkeypatch) -> None:
+    folder = _run(tmp_path, model_objective)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "report" / "x"))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(StorageError) as info:
+        write_report(folder)
+    assert isinstance(info.value, ConfigError)
+    assert str(info.value) == (f"study 'rep': cannot write its report: the disk is full "
+                               f"({folder / 'report' / 'x'}) (folder {folder / 'report'}); free "
+                               "space or make it writable, then run `memxbar study report` "
+                               "again")

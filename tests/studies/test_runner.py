@@ -8,6 +8,7 @@ Multi-process tests are marked slow (they still run by default and in CI).
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import shutil
@@ -24,19 +25,22 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from memxbar.errors import ConfigError
 from memxbar.studies import workloads as W
 from memxbar.studies.runner import (
-    MAX_ATTEMPTS,
+    DEFAULT_MAX_RETRIES,
+    EXIT_FAILED_DESIGNS,
+    MANIFEST,
+    StorageError,
     TrialContext,
-    _grid_points,
-    _mp_context,
-    _pop,
     join_worker,
     load_study,
     make_storage,
     run_study,
 )
 from memxbar.studies.spec import StudySpec, accuracy_key, load_spec
+from memxbar.studies.trials import _grid_points, _pop
+from memxbar.studies.workers import _mp_context
 from memxbar.training.digital import evaluate, train
 
 HERE = Path(__file__).resolve().parent
@@ -318,9 +322,17 @@ def test_workers_zero_then_join_worker(tmp_path: Path, trained_state: dict) -> N
     joined = join_worker(path, url, objective_fn=digits_objective, **FAST)
     assert (joined.ran, joined.complete, joined.remaining) == (4, 4, 0)
     assert join_worker(path, url, objective_fn=digits_objective, **FAST).ran == 0
-    # a worker on a storage without the study creates it and enqueues the budget
+    # a worker on a storage without the study creates it and enqueues the budget (in its
+    # own output folder: the first one belongs to the study on shared.db)
     other = f"sqlite:///{tmp_path / 'fresh.db'}"
-    assert join_worker(path, other, objective_fn=digits_objective, **FAST).complete == 4
+    with pytest.raises(ValueError, match=r"holds study 's' stored in sqlite:///.*shared\.db; "
+                                         r"this run stores study 's' .* in sqlite:///.*fresh"):
+        join_worker(path, other, objective_fn=digits_objective, **FAST)
+    fresh = tmp_path / "fresh"
+    (fresh / "cache").mkdir(parents=True)
+    torch.save(trained_state, _model_path(load_spec(path), fresh / "cache"))
+    assert join_worker(path, other, objective_fn=digits_objective, output=fresh,
+                       **FAST).complete == 4
 
 
 def test_one_point_grid_and_tpe(tmp_path: Path, trained_state: dict) -> None:
@@ -464,22 +476,28 @@ def test_three_workers_run_every_trial_exactly_once(tmp_path: Path, trained_stat
 
 
 def _start_run(path: Path, tmp_path: Path) -> subprocess.Popen:
-    """Run the study with two workers and the slow objective in a new process session."""
+    """Run the study with two workers and the slow objective in a new process session; Ctrl-C
+    ends it with one line, as the command line does."""
     code = (f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
             "from test_runner import slow_objective\n"
             "from memxbar.studies.runner import run_study\nif __name__ == '__main__':\n"
-            f"    run_study({str(path)!r}, workers=2, objective_fn=slow_objective,\n"
-            "              progress=False, heartbeat_interval=1, grace_period=3,\n"
-            "              poll_interval=0.1)\n")
+            "    try:\n"
+            f"        run_study({str(path)!r}, workers=2, objective_fn=slow_objective,\n"
+            "                  progress=False, heartbeat_interval=1, grace_period=3,\n"
+            "                  poll_interval=0.1)\n"
+            "    except KeyboardInterrupt:\n"
+            "        sys.exit('interrupted')\n")
     script = tmp_path / "run.py"
     script.write_text(code)
     return subprocess.Popen([sys.executable, str(script)], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int) -> list:
+def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int,
+                      group: bool = True) -> tuple[list, str]:
     """Once 3 trials are complete and 2 are running, send ``sig`` to the run's process group
-    (the run and its worker); returns the trials as they were just before."""
+    (the run and its workers; with ``group = False`` to the run only); returns the trials as
+    they were just before and the run's output."""
     storage = make_storage(load_spec(path).storage_url)
     deadline = time.monotonic() + 120
     trials: list = []
@@ -493,10 +511,13 @@ def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int) -> list:
         if states.count(TrialState.COMPLETE) >= 3 and states.count(TrialState.RUNNING) == 2:
             break
     alive = proc.poll() is None
-    os.killpg(proc.pid, sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
     output = proc.communicate(timeout=60)[0].decode(errors="replace")
     assert alive, f"the run ended before the signal:\n{output}"
-    return trials
+    return trials, output
 
 
 def _check_resumed(path: Path, finished: dict) -> dict:
@@ -520,18 +541,20 @@ def test_killed_run_resumes_without_repeating_finished_trials(tmp_path: Path,
     path = _study_file(tmp_path, GRID9)
     _seed_cache(path, trained_state)
     proc = _start_run(path, tmp_path)
-    before = _signal_mid_study(proc, path, signal.SIGKILL)  # no chance to clean up
+    before, _ = _signal_mid_study(proc, path, signal.SIGKILL)  # no chance to clean up
     finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
     killed = [t.number for t in before if t.state == TrialState.RUNNING]
     after = _check_resumed(path, finished)
     for number in killed:  # failed (no heartbeat), then run again with the same parameters
         # (its grid point; the kill may have come before the trial suggested them)
         retry = next(t for t in after.values() if t.user_attrs.get("retry_of") == number)
-        assert after[number].state == TrialState.FAIL and "error" not in after[number].user_attrs
+        assert after[number].state == TrialState.FAIL
+        assert "stopped during the trial (no heartbeat for 3 s)" in after[number].user_attrs[
+            "error"] and after[number].user_attrs["error"].endswith("enqueued again")
         assert retry.state == TrialState.COMPLETE
         assert retry.params == {**after[number].system_attrs["fixed_params"],
                                 **after[number].params}
-        assert retry.user_attrs["attempt"] == 2 <= MAX_ATTEMPTS
+        assert retry.user_attrs["attempt"] == 2 <= DEFAULT_MAX_RETRIES + 1
 
 
 @pytest.mark.slow
@@ -539,7 +562,8 @@ def test_ctrl_c_records_running_trials_and_resumes(tmp_path: Path, trained_state
     path = _study_file(tmp_path, GRID9)
     _seed_cache(path, trained_state)
     proc = _start_run(path, tmp_path)
-    before = _signal_mid_study(proc, path, signal.SIGINT)  # Ctrl-C: run and worker
+    before, output = _signal_mid_study(proc, path, signal.SIGINT)  # Ctrl-C: run, workers
+    assert output.strip() == "interrupted", output  # no traceback from a worker
     finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
     running = [t.number for t in before if t.state == TrialState.RUNNING]
     now = {t.number: t for t in _trials(path)}
@@ -570,3 +594,346 @@ def test_calibrated_input_ranges_as_a_searched_dimension(tmp_path: Path,
     acc = {t.params["input_scaling"]: t.values[0] for t in _trials(path)}
     assert set(acc) == {"dynamic", "calibrated"}
     assert abs(acc["calibrated"] - acc["dynamic"]) <= 0.02
+
+
+# ----------------------------------------------------------------------------- faults
+
+POISON = {"device": "pcm-joshi2020", "adc_bits": 4}
+
+
+def quick_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    """A closed-form design model (no training): for tests of the runner's bookkeeping."""
+    _record_run(ctx)
+    bits = params["adc_bits"]
+    out = {accuracy_key(t): 0.9 - 0.001 * bits - 0.01 * (params["device"] != "ideal")
+           for t in spec.evaluation.times}
+    out["energy_per_inference"] = 1e-12 * (1 + 2.0 ** bits)
+    return out
+
+
+def poison_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    """One design kills its own worker process, as the out-of-memory killer would."""
+    if {k: params[k] for k in POISON} == POISON:
+        _record_run(ctx)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return quick_objective(spec, params, ctx)
+
+
+def disk_full_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    """The disk fills up while one design writes a file."""
+    if {k: params[k] for k in POISON} == POISON:
+        raise OSError(errno.ENOSPC, "No space left on device", str(ctx.trial_dir / "big.pt"))
+    return quick_objective(spec, params, ctx)
+
+
+def _design(t: optuna.trial.FrozenTrial) -> dict:
+    return {**t.system_attrs.get("fixed_params", {}), **t.params}
+
+
+@pytest.mark.slow
+def test_poison_trial_is_retried_then_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
+    path = _study_file(tmp_path, GRID)
+    summary = run_study(path, workers=2, objective_fn=poison_objective, max_retries=1, **FAST)
+    assert (summary.complete, summary.failed, summary.remaining) == (3, 1, 0)
+    assert summary.worker_errors == []
+    (failure,) = summary.failures
+    assert failure["params"] == POISON and failure["attempt"] == 2
+    assert failure["error"] == ("worker process killed by signal 9 (SIGKILL), likely out of "
+                                "memory (the kernel's OOM killer sends SIGKILL); attempt 2 of 2, "
+                                "not retried (--retry-failed runs it again)")
+    text = summary.describe()
+    assert "failed designs (1):" in text and "device=pcm-joshi2020 adc_bits=4: worker process " \
+        "killed by signal 9 (SIGKILL)" in text and "--retry-failed" in text
+    trials = _trials(path)
+    poisoned = [t for t in trials if _design(t) == POISON]
+    assert [t.state for t in poisoned] == [TrialState.FAIL] * 2  # 1 + max_retries runs
+    assert [t.user_attrs["attempt"] for t in poisoned] == [1, 2]
+    assert poisoned[0].user_attrs["error"].endswith("attempt 1 of 2, enqueued again")
+    assert poisoned[1].user_attrs["retry_of"] == poisoned[0].number
+    assert all(len(_runs(path, t.number)) == 1 for t in trials)  # each run once
+    others = [t for t in trials if _design(t) != POISON]
+    assert len(others) == 3 and all(t.state == TrialState.COMPLETE for t in others)
+    # a later run does not retry it by itself, and says so
+    again = run_study(path, workers=2, objective_fn=poison_objective, **FAST)
+    assert (again.ran, again.failed, len(_trials(path))) == (0, 1, 5)
+    # --retry-failed runs the failed design again (here it no longer crashes)
+    fixed = run_study(path, objective_fn=quick_objective, retry_failed=True, **FAST)
+    assert (fixed.ran, fixed.complete, fixed.failed, fixed.failures) == (1, 4, 0, [])
+    last = _trials(path)[-1]
+    assert _design(last) == POISON and last.state == TrialState.COMPLETE
+    assert (last.user_attrs["attempt"], last.user_attrs["retry_of"]) == (1, poisoned[1].number)
+
+
+def test_failed_designs_exit_with_their_own_code(tmp_path: Path, monkeypatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """`memxbar study run` exits with EXIT_FAILED_DESIGNS (3) when designs failed, also when
+    every design failed, and says which and why."""
+    from memxbar import cli
+    from memxbar.studies import runner
+
+    def with_objective(objective_fn):  # the CLI's run, in this process with this objective
+        def run(*args, **kwargs):
+            return real(*args, **{**kwargs, **FAST, "in_process": True,
+                                  "objective_fn": objective_fn})
+        return run
+
+    real = runner.run_study
+    path = _study_file(tmp_path, GRID)
+    monkeypatch.setattr(runner, "run_study", with_objective(crashing_quick_objective))
+
+    def main(*argv: str) -> int:
+        try:
+            return cli.main(list(argv))
+        except SystemExit as e:
+            return e.code
+
+    assert main("study", "run", str(path), "--max-retries", "0") == EXIT_FAILED_DESIGNS == 3
+    out = capsys.readouterr().out
+    assert "2 of 4 trials complete, 2 failed" in out and "failed designs (2):" in out
+    assert "adc_bits=4: RuntimeError: ADC exploded" in out
+    # --retry-failed runs the two failed designs again (they fail again)
+    assert main("study", "run", str(path), "--retry-failed") == 3
+    assert "(2 run here in" in capsys.readouterr().out and len(_trials(path)) == 6
+    monkeypatch.setattr(runner, "run_study", with_objective(failing_objective))
+    other = tmp_path / "all"
+    assert main("study", "run", str(path), "--output", str(other)) == 3
+    assert "0 of 4 trials complete, 4 failed" in capsys.readouterr().out
+    assert main("study", "run", str(path), "--max-retries", "-1") == 2
+
+
+def failing_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    raise ValueError(f"no model for {params['device']}")
+
+
+def crashing_quick_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    if params["adc_bits"] == 4:
+        raise RuntimeError("ADC exploded")
+    return quick_objective(spec, params, ctx)
+
+
+def test_max_retries_is_checked(tmp_path: Path) -> None:
+    path = _study_file(tmp_path, GRID)
+    for bad in (-1, 101, 1.5, True):
+        with pytest.raises(ConfigError, match=r"max_retries = .*; allowed: an integer in 0\.\.100"):
+            run_study(path, objective_fn=quick_objective, max_retries=bad, **FAST)
+    with pytest.raises(ConfigError, match="max_retries"):
+        join_worker(path, "sqlite://", objective_fn=quick_objective, max_retries=-1, **FAST)
+
+
+def test_disk_full_in_a_trial_stops_the_run_and_keeps_finished_trials(tmp_path: Path) -> None:
+    path = _study_file(tmp_path, GRID)
+    with pytest.raises(StorageError) as info:
+        run_study(path, objective_fn=disk_full_objective, **FAST)
+    assert isinstance(info.value, ConfigError)  # one line and exit code 2 at the command line
+    msg = str(info.value)
+    assert msg.startswith("study 's': cannot write its results: the disk is full (")
+    assert "big.pt" in msg and "finished trials are kept" in msg
+    assert "output folder " + str(load_spec(path).output_dir) in msg
+    trials = _trials(path)
+    states = {t.number: t.state for t in trials}
+    assert [_design(t) for t in trials[:3]] == [{"device": "ideal", "adc_bits": 0},
+                                              {"device": "ideal", "adc_bits": 4},
+                                              {"device": "pcm-joshi2020", "adc_bits": 0}]
+    assert [states[n] for n in range(3)] == [TrialState.COMPLETE] * 3
+    # the design was not at fault: enqueued again without counting an attempt
+    assert trials[3].state == TrialState.FAIL
+    assert trials[3].user_attrs["error"].startswith("interrupted (the disk is full (")
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == 3)
+    assert retry.state == TrialState.WAITING and retry.user_attrs["attempt"] == 1
+    finished = {t.number: t.values for t in trials[:3]}
+    summary = run_study(path, objective_fn=quick_objective, **FAST)  # space freed
+    assert (summary.ran, summary.complete, summary.failed) == (1, 4, 0)  # the retry
+    assert {t.number: t.values for t in _trials(path)[:3]} == finished
+
+
+def test_database_full_stops_the_run_and_keeps_finished_trials(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """SQLite reports a full disk as an OperationalError, which Optuna wraps."""
+    from optuna.exceptions import StorageInternalError
+    from optuna.storages import RDBStorage
+
+    path = _study_file(tmp_path, GRID)
+    write = RDBStorage.set_trial_user_attr
+    calls = {"metrics": 0}
+
+    def full_on_third_result(self, trial_id: int, key: str, value: object) -> None:
+        if key == "metrics":
+            calls["metrics"] += 1
+            if calls["metrics"] == 3:
+                raise StorageInternalError("An exception is raised during the commit. "
+                                           "(sqlite3.OperationalError) database or disk is full")
+        write(self, trial_id, key, value)
+
+    monkeypatch.setattr(RDBStorage, "set_trial_user_attr", full_on_third_result)
+    with pytest.raises(StorageError, match=r"cannot write its results: the disk is full "
+                                           r"\(output folder .*storage sqlite:///.*study\.db\)"):
+        run_study(path, objective_fn=quick_objective, **FAST)
+    monkeypatch.undo()
+    trials = _trials(path)
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
+    assert not any(t.state == TrialState.RUNNING for t in trials)  # recorded, enqueued again
+    summary = run_study(path, objective_fn=quick_objective, **FAST)
+    assert (summary.complete, summary.failed, summary.remaining) == (4, 0, 0)
+
+
+def _run_script(path: Path, tmp_path: Path, trials: int) -> Path:
+    script = tmp_path / "run_ro.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
+        "from test_runner import FAST, quick_objective\n"
+        "from memxbar.errors import ConfigError\n"
+        "from memxbar.studies.runner import run_study\n"
+        "try:\n"
+        f"    run_study({str(path)!r}, trials={trials}, objective_fn=quick_objective, **FAST)\n"
+        "except ConfigError as e:\n"
+        "    print(f'{type(e).__name__}: {e}')\n"
+        "    sys.exit(2)\n")
+    return script
+
+
+@pytest.mark.parametrize("what", ["folder", "database"])
+def test_read_only_output_folder_or_database(tmp_path: Path, what: str) -> None:
+    """A real read-only folder (or database file). As a normal user it is chmod'ed; as root,
+    where permissions do not apply, it is bind-mounted read-only in a private mount namespace
+    (`unshare -m`), which gives EROFS instead of EACCES."""
+    path = _study_file(tmp_path, GRID)
+    assert run_study(path, trials=2, objective_fn=quick_objective, **FAST).complete == 2
+    out = load_spec(path).output_dir
+    target = out if what == "folder" else out / "study.db"
+    script = _run_script(path, tmp_path, trials=4)
+    if os.geteuid() != 0:
+        mode = target.stat().st_mode
+        target.chmod(0o555 if what == "folder" else 0o444)
+        try:
+            res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                 timeout=120)
+        finally:
+            target.chmod(mode)
+    else:
+        if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+            pytest.skip("running as root without permission for a private mount namespace "
+                        "(unshare -m), so no read-only folder can be made")
+        shell = (f"mount --bind {target} {target} && mount -o remount,bind,ro {target} {target}"
+                 f" && exec {sys.executable} {script}")
+        res = subprocess.run(["unshare", "-m", "sh", "-c", shell], capture_output=True,
+                             text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    (line,) = res.stdout.strip().splitlines()
+    if line.startswith("SpecError:"):  # the study file's check at load saw it first
+        assert what == "folder" and f"folder {out} is not writable" in line, line
+    else:
+        assert line.startswith("StorageError: study 's': cannot write its results: "), line
+        assert any(w in line for w in ("read-only", "permission denied", "cannot be opened"))
+        assert f"output folder {out}" in line and "finished trials are kept" in line
+    # made writable again, the study continues with its finished trials
+    before = {t.number: t.values for t in _trials(path)}
+    summary = run_study(path, trials=4, objective_fn=quick_objective, **FAST)
+    assert (summary.complete, summary.failed, summary.ran) == (4, 0, 2)
+    assert {n: v for n, v in ((t.number, t.values) for t in _trials(path)) if n in before} == \
+        before
+
+
+def test_two_studies_in_one_output_folder_are_refused(tmp_path: Path) -> None:
+    first = _study_file(tmp_path, GRID, name="a")
+    run_study(first, objective_fn=quick_objective, **FAST)
+    out = load_spec(first).output_dir
+    second = _study_file(tmp_path, GRID9, name="b")  # same output folder
+    with pytest.raises(ConfigError) as info:
+        run_study(second, objective_fn=quick_objective, **FAST)
+    assert str(info.value) == (f"output folder {out} already holds study 'a' (from {first}); "
+                               f"study 'b' (from {second}) needs its own folder: set [study] "
+                               "output or pass --output")
+    with pytest.raises(ConfigError, match="already holds study 'a'"):
+        join_worker(second, f"sqlite:///{out / 'study.db'}", objective_fn=quick_objective,
+                    **FAST)
+    # also when study.json is gone (a folder made before the check): study.db names the study
+    manifest = (out / MANIFEST).read_text()
+    (out / MANIFEST).unlink()
+    with pytest.raises(ConfigError, match=r"its study\.db already holds 'a'; study 'b'"):
+        run_study(second, objective_fn=quick_objective, **FAST)
+    (out / MANIFEST).write_text(manifest)
+    # nothing of the first study changed; the second runs in its own folder
+    assert len(_trials(first)) == 4 and (out / "study.toml").read_text() == first.read_text()
+    assert run_study(second, output=tmp_path / "b", objective_fn=quick_objective,
+                     **FAST).complete == 9
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")  # a zombie has ended (no one may reap it in a container)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see processes")
+def test_workers_end_with_a_killed_parent(tmp_path: Path, trained_state: dict) -> None:
+    path = _study_file(tmp_path, GRID9)
+    _seed_cache(path, trained_state)
+    proc = _start_run(path, tmp_path)
+    before, _ = _signal_mid_study(proc, path, signal.SIGKILL, group=False)  # the parent only
+    pids = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in before
+            if t.state == TrialState.RUNNING}
+    assert len(pids) == 2 and proc.pid not in pids
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(_gone(p) for p in pids):
+        time.sleep(0.1)
+    assert all(_gone(p) for p in pids), "workers outlived their parent"
+    # each recorded its trial as interrupted and enqueued it again, and ran no more trials
+    # (9 designs: 3 were complete, 2 running; the queue was not drained)
+    trials = _trials(path)
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    assert sum(t.state == TrialState.WAITING for t in trials) >= 3
+    assert any(str(t.user_attrs.get("error", "")).startswith("interrupted") for t in trials)
+    finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
+    _check_resumed(path, finished)
+
+
+def sleepy_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+    time.sleep(0.3)
+    return quick_objective(spec, params, ctx)
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_of_the_command_prints_one_line(tmp_path: Path) -> None:
+    """`memxbar study run --workers 2`, interrupted at random moments (seeded) after its start:
+    one line on stderr, exit code 130, no traceback from the run or its workers; the study
+    then finishes with every design run once."""
+    import random
+
+    path = _study_file(tmp_path, GRID9)
+    script = tmp_path / "cli_run.py"
+    script.write_text(
+        f"import sys\nsys.path.insert(0, {str(HERE)!r})\n"
+        "from memxbar import cli\nfrom memxbar.studies import runner\n"
+        "from test_runner import FAST, sleepy_objective\n"
+        "real = runner.run_study\n"
+        "def run(*args, **kwargs):\n"
+        "    return real(*args, **{**kwargs, **FAST, 'objective_fn': sleepy_objective})\n"
+        "runner.run_study = run\n"
+        "if __name__ == '__main__':\n"
+        "    print('started', flush=True)\n"
+        f"    sys.exit(cli.main(['study', 'run', {str(path)!r}, '--workers', '2']))\n")
+    rng = random.Random(0)
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline() == "started\n"
+        time.sleep(rng.uniform(0.2, 2.5))
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+        if proc.returncode == 0:  # it finished before the signal
+            continue
+        assert proc.returncode == 130, out + err
+        assert err.strip() == ("memxbar: interrupted; finished trials are kept: run the same "
+                               "command again to continue"), err
+        try:
+            assert not any(t.state == TrialState.RUNNING for t in _trials(path))
+        except ConfigError as e:  # interrupted before the study was made
+            assert "not found" in str(e) or "not a study output folder" in str(e)
+    summary = run_study(path, objective_fn=quick_objective, **FAST)
+    assert (summary.complete, summary.failed, summary.remaining) == (9, 0, 0)
+    complete = [t for t in _trials(path) if t.state == TrialState.COMPLETE]
+    assert len(complete) == 9 and all(len(_runs(path, t.number)) == 1 for t in complete)

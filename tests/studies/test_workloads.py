@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 import time
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from memxbar.errors import ConfigError
 from memxbar.studies import workloads as W
 from memxbar.training.digital import evaluate, train
 
@@ -271,3 +274,34 @@ def test_digits_mlp_trains_and_is_reproducible() -> None:
     assert losses[-1] < losses[0] / 5
     acc2, losses2, _ = _digits_mlp(seed=0)
     assert acc2 == acc and losses2 == losses
+
+
+@pytest.mark.parametrize("name, shape, options", [
+    ("mlp", (1, 8, 8), {"hidden": [16, 8]}), ("mlp", (1, 8, 8), {"hidden": []}),
+    ("lenet", (1, 28, 28), {}), ("lenet", (3, 32, 32), {}),
+    ("resnet", (3, 32, 32), {}), ("resnet", (1, 8, 8), {"width": 8, "blocks": 3}),
+])
+def test_weight_shapes_match_the_built_model(name, shape, options) -> None:
+    model = W.build_model(name, shape, 10, **options)
+    weights = sum(p.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+                  for p in m.parameters())
+    assert sum(a * b for a, b in W.weight_shapes(name, shape, 10, **options)) == weights
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"hidden": [100_000_000]}, "hidden[0] = 100000000; allowed: an integer in [1, 65536]"),
+    ({"hidden": [60_000] * 3}, "weights; allowed: at most 200,000,000"),
+    ({"hidden": [8] * 65}, "at most 64 widths"),
+    ({"hidden": "64"}, "hidden = '64'"),
+    ({"width": 3}, "unknown option 'width'; allowed: hidden"),
+])
+def test_absurd_models_are_refused_before_allocating(options, text) -> None:
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=re.escape(text)):
+        W.build_model("mlp", (1, 8, 8), 10, **options)
+    assert time.perf_counter() - start < 1.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # < 100 MB

@@ -1,0 +1,543 @@
+"""Fuzz the Python API with seeded bad and odd calls; count how each one ends.
+
+Each case is rebuilt from ``(seed, index)`` alone: a family (device program / read / pulse,
+circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
+``program`` / ``drift`` / ``state_dict``) and its random arguments (wrong shapes and dtypes,
+NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
+(memory-limited), each under a timeout, and end as one of:
+
+- ``clean``: a ConfigError (one clear message);
+- ``ok``: success, every floating tensor of the result finite;
+- ``silent_nan``: success with a non-finite tensor in the result;
+- ``traceback``: any other exception (its last frames are printed);
+- ``hang``: no answer within the timeout (the worker is killed and replaced);
+- ``crash``: the worker died (segfault, out of memory).
+
+Run: ``.venv/bin/python benchmarks/fuzz_api.py --cases 3000 --seed 0 --workers 2`` (prints the
+counts and one line per bad case). ``tests/test_fuzz_api.py`` runs a few hundred in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import select
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = ("clean", "ok", "silent_nan", "traceback", "hang", "crash")
+WORKER_MEMORY = 4 << 30  # bytes of address space per worker (RLIMIT_AS)
+
+# ----------------------------------------------------------------------------- odd values
+
+
+def _odd_number(r: random.Random, typical: float) -> Any:
+    return r.choice([typical, 0, -typical, math.nan, math.inf, -math.inf, 1e300, -1, 2.5,
+                     "1", None, True, [typical], 10**30, typical * 1e-12])
+
+
+def _odd_int(r: random.Random, typical: int) -> Any:
+    return r.choice([typical, 0, -1, 1, 2, 2**31, 2**63 - 1, 2.5, float(typical), "8", None,
+                     True, math.nan, typical + 1])
+
+
+def _shape(r: random.Random, base: tuple[int, ...], odd: bool = True) -> tuple[int, ...]:
+    if not odd:
+        return base
+    return r.choice([base, base, (), (0,), base[::-1], base + (2,), (1,) + base, (3,) * 3,
+                     tuple(max(0, b - 1) for b in base)])
+
+
+def _tensor(r: random.Random, shape: tuple[int, ...], lo: float, hi: float, *,
+            dtypes: tuple[str, ...] | None = None, odd: bool = True) -> Any:
+    """A tensor in [lo, hi] of ``shape``, unless ``odd`` sometimes spoilt (NaN, inf, out of
+    range, dtype, not a tensor at all)."""
+    import torch
+
+    dtypes = dtypes or ("float32", "float32", "float64", "float16", "bfloat16", "int64", "bool",
+                        "complex64")
+    dtype = getattr(torch, r.choice(dtypes) if odd else dtypes[0])
+    x = lo + (hi - lo) * torch.rand(shape, dtype=torch.float64,
+                                    generator=torch.Generator().manual_seed(r.getrandbits(31)))
+    spoil = r.random() if odd else 0.5
+    if x.numel() and spoil < 0.12:
+        x.view(-1)[r.randrange(x.numel())] = r.choice([math.nan, math.inf, -math.inf])
+    elif x.numel() and spoil < 0.2:
+        x.view(-1)[r.randrange(x.numel())] = r.choice([-abs(hi) - 1, 10 * abs(hi) + 1, -1e30])
+    if spoil > 0.97:
+        return r.choice([x.tolist(), "tensor", None, x.numpy()])
+    try:
+        return x.to(dtype)
+    except RuntimeError:
+        return x
+
+
+def _generator(r: random.Random) -> Any:
+    import torch
+
+    return r.choice([torch.Generator().manual_seed(r.getrandbits(31))] * 6 + [None, 7, "seed"])
+
+
+# ----------------------------------------------------------------------------- families
+
+
+def _device(r: random.Random):
+    from memxbar.devices import presets
+
+    return presets.get(r.choice(presets.names()))
+
+
+def _good_state(r: random.Random, dev, shape: tuple[int, ...]):
+    import torch
+
+    g = dev.g_min + (dev.g_max - dev.g_min) * torch.rand(shape, generator=torch.Generator()
+                                                         .manual_seed(r.getrandbits(31)))
+    return dev.program(g, generator=torch.Generator().manual_seed(r.getrandbits(31)))
+
+
+def _spoil_state(r: random.Random, state):
+    import torch
+
+    from memxbar.devices import CellState
+
+    kind = r.randrange(8)
+    g = state.g.clone()
+    if kind == 0 and g.numel():
+        g.view(-1)[0] = r.choice([math.nan, math.inf, -1e-6])
+        return state.replace(g=g)
+    if kind == 1:
+        return state.replace(g=g.to(r.choice([torch.float16, torch.int64, torch.float64])))
+    if kind == 2 and state.latent:
+        k = r.choice(sorted(state.latent))
+        return CellState(g, {n: v for n, v in state.latent.items() if n != k})
+    if kind == 3 and state.latent:
+        k = r.choice(sorted(state.latent))
+        return state.replace(**{k: torch.cat([state.latent[k]] * 2) if state.latent[k].dim()
+                                else state.latent[k]})
+    if kind == 4:
+        return CellState(g.reshape(-1), state.latent)
+    if kind == 5:
+        return r.choice([g, None, "state", {"g": g}])
+    return state
+
+
+def case_program(r: random.Random) -> Callable[[], Any]:
+    dev = _device(r)
+    target = _tensor(r, _shape(r, (3, 4)), dev.g_min, dev.g_max)
+    gen = _generator(r)
+    return lambda: dev.program(target, generator=gen)
+
+
+def case_read(r: random.Random) -> Callable[[], Any]:
+    import torch
+
+    dev = _device(r)
+    state = _spoil_state(r, _good_state(r, dev, (3, 4)))
+    t = r.choice([0.0, 3600.0, -1.0, math.nan, math.inf, 1e30, "1h", [1.0],
+                  torch.ones(4), torch.ones(3, 1), torch.ones(2, 3, 4), torch.full((4,), -1.0),
+                  torch.logspace(0, 9, 4), torch.tensor(5)])
+    how = r.choice(["read", "read_mean", "read_stats", "read_std"])
+    gen = _generator(r)
+    if how == "read":
+        return lambda: dev.read(state, t, generator=gen)
+    return lambda: getattr(dev, how)(state, t)
+
+
+def case_pulse(r: random.Random) -> Callable[[], Any]:
+    import torch
+
+    dev = _device(r)
+    state = _spoil_state(r, _good_state(r, dev, (3, 4))) if r.random() < 0.3 else \
+        _good_state(r, dev, (3, 4))
+    big = r.choice([1, 3, 50, 1000, 10_000, 10_001, 10**6, 2**62, -(2**63)])
+    n = r.choice([
+        torch.randint(-3, 4, (3, 4)), torch.full((3, 4), big), torch.tensor(big),
+        torch.randint(-3, 4, (4, 3)), torch.randint(-3, 4, (4,)), torch.ones(3, 4),
+        torch.ones(3, 4, dtype=torch.bool), torch.ones(3, 4, dtype=torch.uint8) * 255,
+        torch.full((3, 4), -128, dtype=torch.int8), [[1] * 4] * 3, "3", 2, None,
+        torch.randint(-3, 4, (2, 3, 4)),
+    ])
+    gen = _generator(r)
+    return lambda: dev.pulse(state, n, generator=gen)
+
+
+def case_circuit(r: random.Random) -> Callable[[], Any]:
+    import torch
+
+    from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear
+
+    R, C = r.choice([(1, 1), (3, 4), (8, 5), (12, 12), (0, 3), (4, 0)])
+    lead = r.choice([(), (), (2,), (0,)])
+    G = _tensor(r, lead + (R, C), 1e-6, 1e-4, dtypes=("float64", "float32", "float16",
+                                                      "int64", "complex64"))
+    if r.random() < 0.15:
+        G = _tensor(r, r.choice([(R,), (2, 3, 4, 5)]), 1e-6, 1e-4)
+    B = r.choice([1, 2, 0])
+    V = _tensor(r, r.choice([(B, R), (R,), (B, R + 1), (2, B, R), (R, B)]), -0.2, 0.2,
+                dtypes=("float64", "float32", "float16", "int64"))
+    r_row, r_col = (r.choice([0.0, 1.0, 2.5, _odd_number(r, 1.0)]) for _ in range(2))
+    method = r.choice(["auto", "cg", "direct", "auto", "lu", None, 3])
+    which = r.randrange(3)
+    if which == 0:
+        return lambda: solve(G, V, r_row, r_col, method=method)
+    if which == 1:
+        return lambda: effective_conductance(G, r_row, r_col)
+    current = r.choice([
+        lambda g, v: g * v + 0.1 * g * v**3,
+        lambda g, v: g * torch.sinh(v / 0.05) * 0.05,
+        lambda g, v: g * v * math.nan,
+        lambda g, v: (g * v)[..., :1],
+        lambda g, v: -g * v,
+        "ohmic",
+    ])
+    tol = r.choice([1e-10, 1e-10, 0.0, -1.0, math.nan, 1e-30])
+    max_iter = r.choice([50, 50, 0, 1, 2.5])
+    return lambda: solve_nonlinear(G, V, r_row, r_col, current, tol=tol, max_iter=max_iter,
+                                   method=r.choice(["auto", "cg", "direct"]))
+
+
+def _adc(r: random.Random):
+    from memxbar.crossbar.periphery import ADC
+
+    kw = {}
+    if r.random() < 0.7:
+        kw["bits"] = r.choice([0, 4, 8, _odd_int(r, 8)])
+    if r.random() < 0.4:
+        kw["range_mode"] = r.choice(["fixed", "calibrated", "per_column", "auto", 3])
+    if r.random() < 0.4:
+        kw["full_scale"] = r.choice([None, 10.0, _odd_number(r, 10.0)])
+    return ADC(**kw)
+
+
+def _dac(r: random.Random):
+    from memxbar.crossbar.periphery import DAC
+
+    kw = {}
+    if r.random() < 0.7:
+        kw["bits"] = r.choice([0, 4, 8, _odd_int(r, 8)])
+    if r.random() < 0.4:
+        kw["input_range"] = r.choice([1.0, _odd_number(r, 1.0)])
+    if r.random() < 0.3:
+        kw["bit_serial"] = r.choice([False, True, 1, "yes"])
+    if r.random() < 0.3:
+        kw["signed"] = r.choice(["voltage", "two_phase", "both"])
+    return DAC(**kw)
+
+
+def _tile_config(r: random.Random, odd: float = 0.5):
+    from memxbar.crossbar.periphery import ADC, DAC
+    from memxbar.crossbar.tile import TileConfig
+
+    def maybe(good: Any, bad: Callable[[], Any]) -> Any:
+        return bad() if r.random() < odd / 4 else good
+
+    valid_adc = r.choice([ADC(), ADC(bits=8, range_mode="calibrated"),
+                          ADC(bits=6, range_mode="per_column"), ADC(bits=8, full_scale=4.0)])
+    encoding = r.choice(["differential", "offset"])
+    kw = dict(
+        rows=maybe(r.choice([4, 8, 16]), lambda: _odd_int(r, 16)),
+        cols=maybe(r.choice([4, 8, 16]), lambda: _odd_int(r, 16)),
+        device=maybe(_device(r), lambda: r.choice(["pcm", None, 3])),
+        encoding=maybe(encoding, lambda: "ternary"),
+        layout=maybe("arrays" if encoding == "differential" and r.random() < 0.3 else "columns",
+                     lambda: r.choice([2, "arrays"])),
+        weight_bits=maybe(r.choice([0, 0, 4, 8]), lambda: _odd_int(r, 4)),
+        bits_per_cell=maybe(0, lambda: _odd_int(r, 2)),
+        r_row=maybe(r.choice([0.0, 1.0]), lambda: _odd_number(r, 1.0)),
+        r_col=maybe(r.choice([0.0, 1.0]), lambda: _odd_number(r, 1.0)),
+        read_noise=maybe(r.choice(["per_mvm", "per_read", "off"]), lambda: "sometimes"),
+        adc=_adc(r) if r.random() < odd else valid_adc,
+        dac=_dac(r) if r.random() < odd else DAC(bits=r.choice([0, 8])),
+    )
+    if r.random() < odd / 3:
+        kw["rows_parallel"] = _odd_int(r, 4)
+    return TileConfig(**kw)
+
+
+def case_periphery(r: random.Random) -> Callable[[], Any]:
+    return lambda: (_adc(r), _dac(r))
+
+
+def case_tile(r: random.Random) -> Callable[[], Any]:
+    import torch
+
+    from memxbar.crossbar.tile import Tile
+
+    odd = r.random() < 0.6  # else every argument is valid
+
+    def run() -> Any:
+        cfg = _tile_config(r, odd=0.5 if odd else 0.0)
+        shape = r.choice([(), (2,), (0,), (-1,), (2.5,), (10**9, 10**9), "2"]) if odd else \
+            r.choice([(), (2,), (2, 3)])
+        tile = Tile(cfg, shape)
+        W = _tensor(r, _shape(r, tuple(shape) + (cfg.rows, cfg.weight_cols), odd), -1.0, 1.0,
+                    odd=odd)
+        gen = _generator(r) if odd else None
+        tile.program(W, generator=gen)
+        if r.random() < 0.3:
+            tile.set_time(r.choice([0.0, 3600.0, -1.0, math.nan] if odd else [0.0, 3600.0]),
+                          generator=gen)
+        x = _tensor(r, _shape(r, tuple(shape) + (3, cfg.rows), odd), -1.0, 1.0, odd=odd)
+        if cfg.adc.bits and cfg.adc.range_mode != "fixed":
+            tile.calibrate_adc(x)
+        y = tile.mvm(x, generator=gen)
+        extra = r.randrange(5)
+        d = _tensor(r, _shape(r, tuple(shape) + (3, cfg.weight_cols), odd), -1.0, 1.0, odd=odd)
+        if extra == 0:
+            return y, tile.state.g, tile.mvm_t(d, generator=gen)
+        if extra == 1:
+            big = r.choice([1, 5, 100, 10**5, 2**40] if odd else [1, 5, 100])
+            n = r.choice([torch.full(tuple(shape) + (cfg.rows, cfg.weight_cols), big),
+                          torch.tensor(-big), torch.ones(3, 3, dtype=torch.int64)] if odd else
+                         [torch.full(tuple(shape) + (cfg.rows, cfg.weight_cols), big)])
+            return y, tile.apply_pulses(n, generator=gen), tile.weights()
+        if extra == 2:
+            lr = r.choice([0.01, 1.0] + ([0.0, -1.0, math.nan, 1e12] if odd else []))
+            mode = r.choice(["stochastic", "counts"] + (["both"] if odd else []))
+            return y, tile.update(x, d, lr, generator=gen, mode=mode), tile.weights()
+        return y, tile.state.g
+
+    return run
+
+
+def _model(r: random.Random):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(r.getrandbits(31))
+    if r.random() < 0.7:
+        n_in = r.choice([3, 8, 20])
+        return nn.Sequential(nn.Linear(n_in, 6), nn.ReLU(), nn.Linear(6, 2)), (4, n_in)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)), \
+        (2, 1, 6, 6)
+
+
+def case_mapping(r: random.Random) -> Callable[[], Any]:
+    import torch
+
+    from memxbar.mapping import drift, program, to_analog
+
+    odd = r.random() < 0.6  # else every argument is valid
+
+    def run() -> Any:
+        model, in_shape = _model(r)
+        hw = _tile_config(r, odd=0.2 if odd else 0.0)
+        if odd and r.random() < 0.1:
+            hw = r.choice([None, "pcm", 3])
+        analog = to_analog(model, hw)
+        x = _tensor(r, _shape(r, in_shape, odd), -1.0, 1.0, odd=odd,
+                    dtypes=("float32", "float32", "float64", "float16", "int64"))
+        calibration = torch.rand(in_shape) if r.random() < 0.5 or not odd else None
+        program(analog, generator=_generator(r) if odd else None, calibration=calibration)
+        if r.random() < 0.5:
+            drift(analog, r.choice([60.0, 1e8, 0.0, -1.0, math.nan, math.inf, "1d"] if odd
+                                   else [60.0, 1e8]))
+        if odd and r.random() < 0.4:
+            sd = analog.state_dict()
+            key = r.choice(sorted(k for k, v in sd.items() if isinstance(v, torch.Tensor)))
+            kind = r.randrange(4)
+            if kind == 0:
+                del sd[key]
+            elif kind == 1 and sd[key].is_floating_point() and sd[key].numel():
+                sd[key] = sd[key].clone()
+                sd[key].view(-1)[0] = r.choice([math.nan, -1.0, math.inf])
+            elif kind == 2:
+                sd[key] = torch.zeros(3, 3)
+            else:
+                sd[key] = sd[key].to(torch.int64)
+            fresh = to_analog(model, hw)
+            fresh.load_state_dict(sd)
+            analog = fresh
+        with torch.no_grad():
+            return analog(x)
+
+    return run
+
+
+FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
+    "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
+    "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
+    "mapping": case_mapping,
+}
+
+
+def build(seed: int, index: int) -> tuple[str, Callable[[], Any]]:
+    """The family and the call of case ``index`` of ``seed`` (deterministic)."""
+    r = random.Random(seed * 1_000_003 + index)
+    family = list(FAMILIES)[index % len(FAMILIES)]
+    return family, FAMILIES[family](r)
+
+
+# ----------------------------------------------------------------------------- one case
+
+
+def _tensors(x: Any, depth: int = 0) -> list:
+    import torch
+
+    from memxbar.devices import CellState
+
+    if depth > 4:
+        return []
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, CellState):
+        return [x.g, *x.latent.values()]
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in _tensors(v, depth + 1)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v, depth + 1)]
+    return []
+
+
+def run_case(seed: int, index: int) -> dict:
+    """Build and run one case in this process; classify how it ended (not ``hang``)."""
+    from memxbar.errors import ConfigError
+
+    family = "?"
+    try:
+        family, call = build(seed, index)
+        out = call()
+    except ConfigError as e:
+        return dict(index=index, family=family, outcome="clean", detail=str(e)[:200])
+    except Exception as e:  # noqa: BLE001  (every other exception is a finding)
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        return dict(index=index, family=family, outcome="traceback",
+                    detail="".join(tb[-3:])[-1500:])
+    bad = [t for t in _tensors(out) if (t.is_floating_point() or t.is_complex())
+           and t.numel() and not bool(t.isfinite().all())]
+    if bad:
+        return dict(index=index, family=family, outcome="silent_nan",
+                    detail=f"{len(bad)} non-finite result tensor(s), shapes "
+                           f"{[tuple(t.shape) for t in bad][:3]}")
+    return dict(index=index, family=family, outcome="ok", detail="")
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def _serve() -> None:
+    """Worker loop: read ``seed index`` lines on stdin, answer one JSON line each."""
+    import resource
+    import warnings
+
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
+    warnings.simplefilter("ignore")
+    import torch
+
+    torch.set_num_threads(1)
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever a case prints goes to stderr
+    sys.stdout = sys.stderr
+    import memxbar.mapping  # noqa: F401  (import once, not inside the first case's timeout)
+
+    out.write("ready\n")
+    for line in sys.stdin:
+        seed, index = (int(v) for v in line.split())
+        out.write(json.dumps(run_case(seed, index)) + "\n")
+
+
+class Worker:
+    """One worker process; restarted after a hang or a crash."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        if self._line(120.0) != "ready":
+            raise RuntimeError("fuzz worker did not start")
+
+    def _line(self, timeout: float) -> str | None:
+        assert self.proc is not None and self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return None
+        return self.proc.stdout.readline().strip() or None
+
+    def run(self, seed: int, index: int, timeout: float) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"{seed} {index}\n")
+        self.proc.stdin.flush()
+        line = self._line(timeout)
+        if line is not None:
+            return json.loads(line)
+        alive = self.proc.poll() is None
+        self.close()
+        return dict(index=index, family=_family(index), outcome="hang" if alive else "crash",
+                    detail=f"no answer in {timeout:.0f} s" if alive else "worker died")
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _family(index: int) -> str:
+    return list(FAMILIES)[index % len(FAMILIES)]
+
+
+def fuzz(cases: int, seed: int = 0, *, workers: int = 2, timeout: float = 20.0,
+         start: int = 0) -> list[dict]:
+    """Run cases ``start .. start + cases - 1`` of ``seed`` on ``workers`` processes."""
+    pool = [Worker() for _ in range(workers)]
+    chunks = [list(range(start + k, start + cases, workers)) for k in range(workers)]
+
+    def drive(k: int) -> list[dict]:
+        return [pool[k].run(seed, i, timeout) for i in chunks[k]]
+
+    try:
+        with ThreadPoolExecutor(workers) as ex:
+            results = [res for part in ex.map(drive, range(workers)) for res in part]
+    finally:
+        for w in pool:
+            w.close()
+    return sorted(results, key=lambda d: d["index"])
+
+
+def summary(results: list[dict]) -> str:
+    counts = Counter(r["outcome"] for r in results)
+    lines = [f"{len(results)} cases: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES)]
+    by_family = Counter((r["family"], r["outcome"]) for r in results)
+    for fam in FAMILIES:
+        lines.append(f"  {fam:<15} " + "  ".join(f"{o} {by_family[(fam, o)]}" for o in OUTCOMES
+                                                 if by_family[(fam, o)]))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=20.0, help="seconds per case")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        _serve()
+        return
+    t0 = time.perf_counter()
+    results = fuzz(args.cases, args.seed, workers=args.workers, timeout=args.timeout)
+    for r in results:
+        if r["outcome"] not in ("clean", "ok"):
+            print(f"[{r['outcome']}] case {r['index']} ({r['family']}): {r['detail']}")
+    print(summary(results))
+    print(f"seed {args.seed}, {args.workers} workers, {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

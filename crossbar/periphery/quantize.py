@@ -1,0 +1,65 @@
+"""Signed uniform quantizers and the digital shift-add shared by the DAC, the ADC and
+hardware-aware training.
+
+Units. The tile works in normalised units: an input of 1 is the full read voltage ``V_read`` on a
+row; an analog column output of 1 is the current of one cell at full conductance range
+(``g_max - g_min``) under full input, ``U = V_read * (g_max - g_min)``. ADC full scales are given
+in these units U (a column of R fully-on cells under full input gives R U).
+
+Quantizers are symmetric, mid-tread and uniform: ``bits`` b gives the 2^b - 1 signed levels
+``k * fs / n`` with ``k in [-n, n]``, ``n = 2^(b-1) - 1`` (aihwkit's convention of 2^b - 2 steps
+over ``[-bound, bound]``), so zero is exact and the levels are symmetric. Values beyond the full
+scale saturate at +-fs. ``bits = 0`` means an ideal converter: no quantization, no saturation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from ...errors import ConfigError
+
+MAX_BITS = 24
+
+
+def check_bits(owner: str, bits: int) -> None:
+    """Raise :class:`ConfigError` unless ``bits`` is 0 (ideal) or an integer in
+    ``[2, MAX_BITS]``; ``owner`` names the field (e.g. "ADC")."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (bits == 0 or
+                                                                   2 <= bits <= MAX_BITS):
+        raise ConfigError(f"{owner}.bits = {bits!r} is not allowed; allowed: 0 (ideal) or an "
+                          f"integer in [2, {MAX_BITS}] (signed converter: sign + magnitude)")
+
+
+def signed_levels(bits: int) -> int:
+    """Number ``n`` of positive levels of a signed ``bits``-bit quantizer, ``2^(bits-1) - 1``."""
+    check_bits("quantizer", bits)
+    return 2 ** (bits - 1) - 1
+
+
+def straight_through(x: Tensor, q: Tensor) -> Tensor:
+    """``q`` in the forward pass; the gradient passes to ``x`` unchanged (straight-through)."""
+    return x + (q - x).detach()
+
+
+def quantize(x: Tensor, bits: int, full_scale: float | Tensor, *, ste: bool = False) -> Tensor:
+    """Signed uniform quantization of ``x`` to ``2^bits - 1`` levels on ``[-fs, fs]``.
+
+    Returns the level values (same units as ``x``); saturates at +-``full_scale`` (broadcast
+    against ``x``, > 0). ``bits = 0``: ``x`` unchanged. ``ste``: straight-through gradient.
+    """
+    check_bits("quantizer", bits)
+    if bits == 0:
+        return x
+    n = 2 ** (bits - 1) - 1
+    q = torch.round(x * (n / full_scale)).clamp(-n, n) * (full_scale / n)
+    return straight_through(x, q) if ste else q
+
+
+def shift_add(parts: Tensor, weights: Sequence[float] | Tensor, dim: int = 0) -> Tensor:
+    """Digital recombination ``sum_k weights[k] * parts[k]`` along ``dim`` (bit-serial cycles,
+    bit slices: weights are powers of two times a scale)."""
+    w = torch.as_tensor(weights, dtype=parts.dtype, device=parts.device)
+    return parts.movedim(dim, -1) @ w

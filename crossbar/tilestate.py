@@ -1,0 +1,212 @@
+"""A tile's state as an ``nn.Module``: buffers, dtype / torch-device moves, ``state_dict``
+saving and checked loading; the memory estimate that refuses absurd sizes; and the per-tile
+counts of used converters.
+
+State_dict keys of a :class:`~memxbar.crossbar.tile.Tile` (buffers that are None are left out):
+``cells.g``, ``cells.latent.<name>`` (the CellState), ``pulse_count``, ``adc_fs`` /
+``adc_amax`` (forward ranges ``(*shape, [G,] 1, adc_cols)``), ``adc_fs_t`` / ``adc_amax_t``
+(transposed ranges ``(*shape, 1, rows)``), ``read_g`` ("per_read" only: the conductance sample),
+``_extra_state`` (read time, conversion counter). ``analog`` / ``analog_var`` (the converter
+matrices) are non-persistent caches, rebuilt after loading.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from ..devices.base import CellState
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .tile import Tile, TileConfig
+
+BYTES_PER_CELL = 64  # estimate: float64 conductance, latents, pulse count, read copies
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+class TileState(nn.Module):
+    """Mixin of :class:`~memxbar.crossbar.tile.Tile` (before ``nn.Module`` in its bases): the
+    module hooks that keep the cell state, ranges and read caches consistent."""
+
+    @property
+    def adc_conversions(self) -> int:
+        """Forward ADC conversions performed (mvm, mvm_rows, mvm_custom) since ``program`` or
+        ``reset_counters``, summed over the stack: only the converters of used weight columns
+        and the row groups of used rows (see :meth:`TileConfig.conversions_per_vector`)."""
+        return self._count[0]
+
+    @adc_conversions.setter
+    def adc_conversions(self, value: int) -> None:
+        self._count[0] = int(value)
+
+    def _set_read_g(self, g: Tensor | None) -> None:
+        """Conductances the next MVMs read (before IR drop): kept for "per_read" (the sample,
+        persistent) and for non-ohmic cells (the nonlinear read needs them)."""
+        persistent = self.config.read_noise == "per_read"
+        self.register_buffer("read_g", g, persistent=persistent)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Tile:
+        """``.to()``, ``.cuda()``, ``.double()``...: the cells must stay float32 or float64;
+        the pending read happens first; cached plans are rebuilt."""
+        g = self.cells.g
+        if g is not None:
+            probe = fn(g.new_zeros(()))
+            if probe.is_floating_point() and probe.dtype not in FLOAT_DTYPES:
+                raise ConfigError(f"Tile: cannot convert the cells to {probe.dtype}; allowed: "
+                                  "float32 or float64 (conductances of 1e-9..1e-3 S are "
+                                  "subnormal or coarse in half precision)")
+            if self._deferred is not None:
+                self._wa  # noqa: B018  (the read at t, before the tensors move)
+        super()._apply(fn, recurse)
+        if self.cells.g is not None:
+            self._state = CellState(self.cells.g, dict(self.cells.latent._buffers))
+        self._plans = {}
+        return self
+
+    def get_extra_state(self) -> dict:
+        return {"t": self.t, "programmed": self._state is not None,
+                "adc_conversions": self.adc_conversions}
+
+    def set_extra_state(self, state: dict) -> None:
+        t = state.get("t") if isinstance(state, dict) else None
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
+            raise ConfigError(f"Tile.load_state_dict: _extra_state = {state!r} is not a tile's; "
+                              "expected a dict with the read time 't' (finite, >= 0 s)")
+        self.t = float(t)
+        self.adc_conversions = int(state.get("adc_conversions", 0))
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        if self._deferred is not None:
+            self._wa  # noqa: B018  (a "per_read" sample is drawn before it is saved)
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        """Install a saved state, checked (into a fresh tile too: buffers that are None before
+        programming are made from the saved ones), then read the cells at the saved time."""
+        mine = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        cells = {k: v for k, v in mine.items() if k.startswith("cells.")}
+        if cells or "pulse_count" in mine:
+            self._load_cells(mine, prefix)
+        elif isinstance(mine.get("_extra_state"), dict) and not mine["_extra_state"].get(
+                "programmed", True):
+            self.state = None  # an unprogrammed tile's state
+            for name in ("pulse_count", "adc_fs", "adc_fs_t", "adc_amax", "adc_amax_t",
+                         "read_g", "analog", "analog_var"):
+                setattr(self, name, None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+        if self._state is not None and cells:
+            self._deferred, self._plans = None, {}
+            if self.config.read_noise == "per_read":
+                self._install_read(self.read_g, None)  # the saved draw, not a new one
+            else:
+                self.set_time(self.t)
+
+    def _load_cells(self, mine: dict[str, Tensor], prefix: str) -> None:
+        cfg = self.config
+        where = "Tile.load_state_dict"
+        want = (*self.shape, *cfg.physical_shape)
+
+        def get(name: str, shape: tuple, rule: str, kind: str = "float",
+                required: bool = True) -> Tensor | None:
+            """The saved tensor ``name``, checked: dtype kind, shape, finite, ``rule``."""
+            v = mine.get(name)
+            if v is None:
+                if required:
+                    raise ConfigError(f"{where}: {prefix}{name} is missing (a programmed "
+                                      "tile's state needs it)")
+                return None
+            ok = isinstance(v, Tensor) and (v.dtype in FLOAT_DTYPES if kind == "float" else
+                                            not v.is_floating_point() and not v.is_complex()
+                                            and v.dtype != torch.bool)
+            if not ok:
+                got = v.dtype if isinstance(v, Tensor) else type(v).__name__
+                allowed = "float32 or float64" if kind == "float" else "an integer dtype"
+                raise ConfigError(f"{where}: {prefix}{name} has dtype {got}; allowed: "
+                                  f"{allowed}")
+            if tuple(v.shape) != tuple(shape):
+                raise ConfigError(f"{where}: {prefix}{name} has shape {tuple(v.shape)}; "
+                                  f"expected {tuple(shape)} for this config and stack shape")
+            if kind == "float" and v.numel() and not bool(torch.isfinite(v).all()):
+                raise ConfigError(f"{where}: {prefix}{name} has non-finite values")
+            if v.numel() and bool((v < 0).any() if rule == ">= 0" else (v <= 0).any()):
+                raise ConfigError(f"{where}: {prefix}{name} has values outside {rule} "
+                                  f"(minimum {float(v.min()):.4g})")
+            return v.detach().clone()
+
+        g = get("cells.g", want, ">= 0")
+        latent = {k[len("cells.latent."):]: v.detach().clone() for k, v in mine.items()
+                  if k.startswith("cells.latent.") and isinstance(v, Tensor)}
+        state = CellState(g, latent)  # type: ignore[arg-type]
+        cfg.device._check_state(state, f"{where} ({prefix}cells)")
+        pulses = get("pulse_count", want, ">= 0", kind="int")
+        K, R = cfg.adc_cols, cfg.rows
+        G = cfg.row_groups
+        fwd = (*self.shape, *((G,) if G > 1 else ()), 1, K)
+        fs = get("adc_fs", fwd, "> 0", required=False)
+        amax = get("adc_amax", fwd, ">= 0", required=False)
+        fs_t = get("adc_fs_t", (*self.shape, 1, R), "> 0", required=False)
+        amax_t = get("adc_amax_t", (*self.shape, 1, R), ">= 0", required=False)
+        sample = get("read_g", want, ">= 0", required=cfg.read_noise == "per_read")
+        if "_extra_state" not in mine:
+            raise ConfigError(f"{where}: {prefix}_extra_state is missing (the read time)")
+        self.state = state
+        self.pulse_count = pulses.to(torch.int64)  # type: ignore[union-attr]
+        self.adc_fs, self.adc_amax, self.adc_fs_t, self.adc_amax_t = fs, amax, fs_t, amax_t
+        self._set_read_g(sample if cfg.read_noise == "per_read" else None)
+        self.analog = self.analog_var = None
+
+
+def check_memory(config: TileConfig, shape: torch.Size | tuple[int, ...]) -> None:
+    """Refuse a stack of tiles whose cell tensors would not fit in this machine's memory
+    (estimate: :data:`BYTES_PER_CELL` per cell, times the row groups of a wired array's
+    grouped IR-drop solve), before anything is allocated."""
+    cells = math.prod(shape) * config.n_arrays * config.rows * config.used_cols
+    groups = config.row_groups if (config.r_row or config.r_col) else 1
+    need = cells * BYTES_PER_CELL * max(1, groups)
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no estimate
+        return
+    if need > have:
+        raise ConfigError(f"Tile: {math.prod(shape)} tile(s) of {config.rows}x{config.cols} "
+                          f"cells need about {need / 2**30:.3g} GiB for their cell tensors; "
+                          f"this machine has {have / 2**30:.3g} GiB; allowed: smaller tiles "
+                          "or fewer of them")
+
+
+def per_tile(name: str, value: int | Tensor | None, hi: int, shape: torch.Size) -> Tensor:
+    """``value`` per tile of the stack (int64, CPU, ``shape``), each in ``[0, hi]``."""
+    if value is None:
+        return torch.full(tuple(shape), hi, dtype=torch.int64)
+    if isinstance(value, bool) or not isinstance(value, (int, Tensor)) or (
+            isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()
+                                           or value.dtype == torch.bool)):
+        raise ConfigError(f"Tile: {name} = {value!r} is not allowed; allowed: an integer or "
+                          f"an integer tensor broadcastable to the stack shape {tuple(shape)}")
+    v = torch.as_tensor(value).detach().to("cpu", torch.int64)
+    try:
+        v = torch.broadcast_to(v, tuple(shape)).clone()
+    except RuntimeError:
+        raise ConfigError(f"Tile: {name} has shape {tuple(v.shape)}; allowed: broadcastable "
+                          f"to the stack shape {tuple(shape)}") from None
+    if v.numel() and (int(v.min()) < 0 or int(v.max()) > hi):
+        raise ConfigError(f"Tile: {name} has values in [{int(v.min())}, {int(v.max())}]; "
+                          f"allowed: integers in [0, {hi}]")
+    return v
+
+
+def conversions(config: TileConfig, used_cols: Tensor, used_rows: Tensor) -> int:
+    """Forward conversions per input vector, summed over the tiles of the stack."""
+    pairs, counts = torch.unique(torch.stack([used_cols.flatten(), used_rows.flatten()]),
+                                 dim=1, return_counts=True)
+    return sum(k * config.conversions_per_vector(c, r)
+               for (c, r), k in zip(pairs.t().tolist(), counts.tolist(), strict=True))

@@ -1,0 +1,201 @@
+"""Attention on crossbar arrays.
+
+:class:`AnalogMultiheadAttention` replaces ``nn.MultiheadAttention`` entirely: the Q, K, V
+input projections and the output projection are :class:`AnalogLinear` layers (weights on the
+arrays), while the activation-times-activation products ``Q K^T`` and ``softmax(.) V`` (and the
+softmax, masks, ``bias_k``/``bias_v``, dropout) are computed digitally — no weight of theirs
+can be stored in a crossbar ahead of time. The projections are one ``in_proj`` (3E x E) when
+query, key and value have the embedding dimension (as ``in_proj_weight``), else ``q_proj``,
+``k_proj``, ``v_proj`` (as ``q/k/v_proj_weight``); self-attention (query, key and value the
+same tensor) reads ``in_proj`` once, cross-attention once for the query and once for key and
+value (each read converts all 3E outputs, as the arrays hold them together).
+
+``nn.TransformerEncoderLayer`` becomes :class:`AnalogTransformerEncoderLayer`: the same modules
+with a forward that always calls them (PyTorch's inference fast path reads ``linear1.weight``
+and ``self_attn.in_proj_weight`` and would bypass the arrays); ``nn.TransformerEncoder`` is
+kept off its nested-tensor path for the same reason. ``nn.TransformerDecoderLayer`` has no
+fast path: its converted modules run as they are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ...crossbar.tile import TileConfig
+from ...errors import ConfigError
+from ..config import MappingConfig
+from .linear import AnalogLinear
+
+DIGITAL_PARTS = "QK^T, softmax and softmax*V (activation x activation) are digital"
+
+
+def _float_mask(mask: Tensor | None, dtype: torch.dtype, name: str) -> Tensor | None:
+    """A boolean (True = masked) or additive float mask as an additive float mask."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+            mask, float("-inf"))
+    if not mask.is_floating_point():
+        raise ConfigError(f"AnalogMultiheadAttention: {name} has dtype {mask.dtype}; allowed: "
+                         "bool or floating point")
+    return mask.to(dtype)
+
+
+class AnalogMultiheadAttention(nn.Module):
+    """``nn.MultiheadAttention`` with its projections on crossbar arrays (same forward
+    signature and results)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
+                 *, hardware: TileConfig, mapping: MappingConfig | None = None) -> None:
+        super().__init__()
+        if not isinstance(embed_dim, int) or not isinstance(num_heads, int) or num_heads < 1 \
+                or embed_dim % num_heads:
+            raise ConfigError(f"AnalogMultiheadAttention: embed_dim = {embed_dim!r} must be a "
+                             f"multiple of num_heads = {num_heads!r} (integers >= 1)")
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.head_dim = embed_dim // num_heads
+        self.dropout, self.batch_first, self.add_zero_attn = dropout, batch_first, add_zero_attn
+        kw = dict(hardware=hardware, mapping=mapping)
+        self.in_proj: AnalogLinear | None = None
+        self.q_proj = self.k_proj = self.v_proj = None
+        if self._qkv_same_embed_dim:
+            self.in_proj = AnalogLinear(embed_dim, 3 * embed_dim, bias, **kw)  # type: ignore
+        else:
+            self.q_proj = AnalogLinear(embed_dim, embed_dim, bias, **kw)  # type: ignore
+            self.k_proj = AnalogLinear(self.kdim, embed_dim, bias, **kw)  # type: ignore
+            self.v_proj = AnalogLinear(self.vdim, embed_dim, bias, **kw)  # type: ignore
+        self.out_proj = AnalogLinear(embed_dim, embed_dim, bias, **kw)  # type: ignore
+        if add_bias_kv:
+            self.bias_k = nn.Parameter(torch.zeros(1, 1, embed_dim))
+            self.bias_v = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        else:
+            self.bias_k = self.bias_v = None
+
+    @classmethod
+    def from_digital(cls, mha: nn.MultiheadAttention, hardware: TileConfig,
+                     mapping: MappingConfig | None = None) -> AnalogMultiheadAttention:
+        """An analog copy of ``mha`` with the same weights (not yet programmed)."""
+        new = cls(mha.embed_dim, mha.num_heads, mha.dropout, mha.in_proj_bias is not None,
+                  mha.bias_k is not None, mha.add_zero_attn, mha.kdim, mha.vdim,
+                  mha.batch_first, hardware=hardware, mapping=mapping)
+        w = mha.out_proj.weight
+        with torch.no_grad():
+            if new.in_proj is not None:
+                new.in_proj.weight.copy_(mha.in_proj_weight)
+            else:
+                for mine, theirs in ((new.q_proj, mha.q_proj_weight),
+                                     (new.k_proj, mha.k_proj_weight),
+                                     (new.v_proj, mha.v_proj_weight)):
+                    mine.weight.copy_(theirs)  # type: ignore[union-attr]
+            if mha.in_proj_bias is not None:
+                b = mha.in_proj_bias
+                if new.in_proj is not None:
+                    new.in_proj.bias.copy_(b)  # type: ignore[union-attr]
+                else:
+                    for k, p in enumerate((new.q_proj, new.k_proj, new.v_proj)):
+                        p.bias.copy_(b[k * new.embed_dim:(k + 1) * new.embed_dim])  # type: ignore
+            new.out_proj.weight.copy_(w)
+            if mha.out_proj.bias is not None:
+                new.out_proj.bias.copy_(mha.out_proj.bias)  # type: ignore[union-attr]
+            if mha.bias_k is not None:
+                new.bias_k.copy_(mha.bias_k)  # type: ignore[union-attr]
+                new.bias_v.copy_(mha.bias_v)  # type: ignore[union-attr]
+        return new.to(w.device, w.dtype)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        E = self.embed_dim
+        if self.in_proj is None:
+            return (self.q_proj(query), self.k_proj(key),  # type: ignore[misc]
+                    self.v_proj(value))  # type: ignore[misc]
+        if query is key and key is value:  # self-attention: one read of the arrays
+            return self.in_proj(query).split(E, dim=-1)  # type: ignore[return-value]
+        if key is value:
+            k, v = self.in_proj(key)[..., E:].split(E, dim=-1)
+            return self.in_proj(query)[..., :E], k, v
+        return (self.in_proj(query)[..., :E], self.in_proj(key)[..., E:2 * E],
+                self.in_proj(value)[..., 2 * E:])
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                key_padding_mask: Tensor | None = None, need_weights: bool = True,
+                attn_mask: Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        """As ``nn.MultiheadAttention.forward``; returns (output, weights or None)."""
+        batched = query.dim() == 3
+        q, k, v = self._project(query, key, value)
+        if not batched:
+            q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif not self.batch_first:
+            q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+        N, L, E = q.shape
+        H, d = self.num_heads, self.head_dim
+        mask = _float_mask(attn_mask, q.dtype, "attn_mask")
+        if is_causal and mask is None:
+            S = k.shape[1]
+            mask = torch.ones(L, S, dtype=torch.bool, device=q.device).triu_(1)
+            mask = _float_mask(mask, q.dtype, "attn_mask")
+        kpm = _float_mask(key_padding_mask, q.dtype, "key_padding_mask")
+        if self.bias_k is not None:
+            k = torch.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
+            v = torch.cat([v, self.bias_v.expand(N, 1, E)], dim=1)  # type: ignore[union-attr]
+            mask = None if mask is None else F.pad(mask, (0, 1))
+            kpm = None if kpm is None else F.pad(kpm, (0, 1))
+        q = q.reshape(N, L, H, d).transpose(1, 2)
+        k = k.reshape(N, k.shape[1], H, d).transpose(1, 2)
+        v = v.reshape(N, v.shape[1], H, d).transpose(1, 2)
+        if self.add_zero_attn:
+            k = torch.cat([k, k.new_zeros(N, H, 1, d)], dim=2)
+            v = torch.cat([v, v.new_zeros(N, H, 1, d)], dim=2)
+            mask = None if mask is None else F.pad(mask, (0, 1))
+            kpm = None if kpm is None else F.pad(kpm, (0, 1))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)  # digital: activation x activation
+        if mask is not None:
+            scores = scores + (mask.reshape(N, H, L, -1) if mask.dim() == 3 else mask)
+        if kpm is not None:
+            scores = scores + kpm[:, None, None, :]
+        attn = torch.softmax(scores, dim=-1)
+        weights = attn
+        if self.training and self.dropout > 0:
+            attn = F.dropout(attn, p=self.dropout)
+        out = (attn @ v).transpose(1, 2).reshape(N, L, E)
+        out = self.out_proj(out)
+        if not batched:
+            out = out[0]
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(dim=1)
+        return out, (weights[0] if not batched else weights)
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}; {DIGITAL_PARTS}"
+
+
+class AnalogTransformerEncoderLayer(nn.TransformerEncoderLayer):
+    """``nn.TransformerEncoderLayer`` whose forward always runs its modules (no fast path)."""
+
+    def forward(self, src: Tensor, src_mask: Tensor | None = None,
+                src_key_padding_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask,
+                                   is_causal=is_causal)
+            return x + self._ff_block(self.norm2(x))
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask,
+                                          is_causal=is_causal))
+        return self.norm2(x + self._ff_block(x))
+

@@ -1,0 +1,193 @@
+"""``AnalogConv1d``, ``AnalogConv2d``, ``AnalogConv3d``: convolutions on crossbar arrays.
+
+A convolution is the MVM of its weight matrix ``(out, in_channels / groups * prod(kernel))``
+with every patch of its input. Grouped and depthwise convolutions (``groups = G``) hold G
+independent matrices, one per group of channels, stacked as a leading tile dimension (one
+batched matmul per layer; each group's tiles see only its own channels). Every padding of
+``torch.nn.ConvNd`` is supported: integer, per-dimension, ``"same"``/``"valid"`` and the
+padding modes "zeros", "reflect", "replicate", "circular" (asymmetric or non-zero padding is
+applied to the input digitally first, as a chip's input buffer would).
+
+Inference with a fixed or calibrated input range and a one-shot DAC runs without unfolding
+(a convolution of the DAC codes with the conductances, :meth:`TiledMatrix.forward_conv`);
+training, calibration and "dynamic" input scaling unfold the patches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ...crossbar.tile import TileConfig
+from ...errors import ConfigError
+from ..config import MappingConfig
+from .base import AnalogLayer
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+
+def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
+    t = (v,) * nd if isinstance(v, int) and not isinstance(v, bool) else tuple(v)
+    if len(t) != nd or not all(isinstance(i, int) and not isinstance(i, bool) and i >= lo
+                               for i in t):
+        raise ConfigError(f"{owner}: {name} = {v!r} is not allowed; allowed: an integer >= "
+                         f"{lo} or a tuple of {nd}")
+    return t
+
+
+class AnalogConv(AnalogLayer):
+    """An N-dimensional convolution on crossbar arrays (``nd`` set by the subclasses)."""
+
+    nd = 0
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] = 1,
+                 padding: str | int | tuple[int, ...] = 0, dilation: int | tuple[int, ...] = 1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", *,
+                 hardware: TileConfig, mapping: MappingConfig | None = None) -> None:
+        super().__init__()
+        o, nd = type(self).__name__, self.nd
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("groups", groups)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{o}: {name} = {v!r} is not allowed; allowed: an integer >= 1")
+        if in_channels % groups or out_channels % groups:
+            raise ConfigError(f"{o}: groups = {groups} must divide in_channels = {in_channels} "
+                             f"and out_channels = {out_channels}")
+        if padding_mode not in PADDING_MODES:
+            raise ConfigError(f"{o}: padding_mode = {padding_mode!r} is not allowed; allowed: "
+                             f"{', '.join(PADDING_MODES)}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _tuple(o, "kernel_size", kernel_size, nd, 1)
+        self.stride = _tuple(o, "stride", stride, nd, 1)
+        self.dilation = _tuple(o, "dilation", dilation, nd, 1)
+        self.padding_mode = padding_mode
+        self.padding: str | tuple[int, ...]
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ConfigError(f"{o}: padding = {padding!r} is not allowed; allowed: "
+                                 "'same', 'valid', an integer or a tuple")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ConfigError(f"{o}: padding = 'same' needs stride 1, got {self.stride}")
+            self.padding = padding
+            total = [0 if padding == "valid" else d * (k - 1)
+                     for d, k in zip(self.dilation, self.kernel_size, strict=True)]
+            sides = [(t // 2, t - t // 2) for t in total]
+        else:
+            self.padding = _tuple(o, "padding", padding, nd, 0)
+            sides = [(p, p) for p in self.padding]
+        # F.pad order: last dimension first
+        self._pads = tuple(p for lr in reversed(sides) for p in lr)
+        symmetric = all(a == b for a, b in sides)
+        self._prepad = padding_mode != "zeros" or not symmetric
+        self._conv_padding = (0,) * nd if self._prepad else tuple(a for a, _ in sides)
+        per_group = in_channels // groups * math.prod(self.kernel_size)
+        self.weight = nn.Parameter(self._allocate(o, out_channels, in_channels // groups,
+                                                  *self.kernel_size))
+        self.bias = nn.Parameter(self.weight.new_zeros(out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self._init_hardware(hardware, mapping, per_group, out_channels, groups)
+
+    @classmethod
+    def from_digital(cls, layer: nn.Module, hardware: TileConfig,
+                     mapping: MappingConfig | None = None) -> AnalogConv:
+        """An analog copy of ``layer`` (an ``nn.ConvNd`` of the same dimension) with the same
+        weights (not yet programmed)."""
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size,  # type: ignore
+                  layer.stride, layer.padding, layer.dilation, layer.groups,  # type: ignore
+                  layer.bias is not None, layer.padding_mode,  # type: ignore[arg-type]
+                  hardware=hardware, mapping=mapping)
+        new._copy_from(layer)
+        return new
+
+    def _pad(self, x: Tensor) -> Tensor:
+        if not self._prepad:
+            return x
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        return F.pad(x, self._pads, mode=mode)
+
+    def _out_spatial(self, x: Tensor) -> list[int]:
+        p = self._conv_padding
+        return [(n + 2 * p[i] - self.dilation[i] * (self.kernel_size[i] - 1) - 1)
+                // self.stride[i] + 1 for i, n in enumerate(x.shape[2:])]
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        nd, o = self.nd, type(self).__name__
+        unbatched = x.dim() == nd + 1
+        if unbatched:
+            x = x.unsqueeze(0)
+        if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
+            raise ConfigError(f"{o}: input has shape {tuple(x.shape)}; expected (batch, "
+                             f"{self.in_channels}, {nd} spatial dims)")
+        tiled = self._require("forward")
+        x = self._pad(x)
+        if min(self._out_spatial(x)) < 1:
+            raise ConfigError(f"{o}: input of shape {tuple(x.shape)} (padded) is smaller than "
+                             f"the kernel {self.kernel_size} (dilation {self.dilation})")
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        if tiled.conv_ready and not needs_grad and self.calibrating is None:
+            y = tiled.forward_conv(x, self.kernel_size, self.stride, self._conv_padding,
+                                   self.dilation, generator=self.device_generator(x))
+        else:
+            cols, *osp = self._unfold(x)
+            amax = None
+            if self.mapping.input_scaling == "dynamic":  # largest |x| of each patch, pooled
+                a = x.detach().abs().unflatten(1, (self.groups, -1)).amax(2)
+                a = F.pad(a, tuple(p for p in reversed(self._conv_padding) for _ in (0, 1)))
+                a = _POOL[nd](a, self.kernel_size, self.stride, 0, self.dilation)
+                amax = a.movedim(1, -1).reshape(-1, self.groups)
+            y = self._hardware_mvm(cols, amax)
+            y = y.reshape(x.shape[0], *osp, self.out_channels).movedim(-1, 1)
+        if self.bias is not None:
+            y = y + self.bias.reshape(-1, *([1] * nd))
+        return y[0] if unbatched else y
+
+    def patches(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The matrix the arrays see for input ``x`` (N, C, *spatial): unfolded patches
+        (N * prod(out_spatial), C * prod(kernel)) in (channel, kernel) order — the channels of
+        group g are the g-th slice — and the output spatial sizes."""
+        return self._unfold(self._pad(x))
+
+    def _unfold(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Patches of an input already padded by :meth:`_pad` (a strided view gathered
+        once)."""
+        n, osp = x.shape[0], self._out_spatial(x)
+        pads = tuple(p for p in reversed(self._conv_padding) for _ in (0, 1))
+        xp = F.pad(x, pads) if any(pads) else x
+        xp = xp.movedim(1, -1)  # (N, *spatial, C)
+        for i in range(self.nd):
+            d, k = self.dilation[i], self.kernel_size[i]
+            xp = xp.unfold(1 + i, d * (k - 1) + 1, self.stride[i])
+            if d > 1:
+                xp = xp[..., ::d]
+        return (xp.reshape(n * math.prod(osp), -1), *osp)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+        if self.groups > 1:
+            text += f", groups={self.groups}"
+        return text + ", " + super().extra_repr()
+
+
+class AnalogConv1d(AnalogConv):
+    """``nn.Conv1d`` on crossbar arrays."""
+
+    nd = 1
+
+
+class AnalogConv2d(AnalogConv):
+    """``nn.Conv2d`` on crossbar arrays (including grouped and depthwise)."""
+
+    nd = 2
+
+
+class AnalogConv3d(AnalogConv):
+    """``nn.Conv3d`` on crossbar arrays."""
+
+    nd = 3

@@ -1,0 +1,49 @@
+"""Which digital modules have an analog replacement, and how they are converted.
+
+A converter takes ``(module, hardware, mapping)`` and returns the module that replaces it: a new
+analog module (its children are then not visited), or ``module`` itself, adapted (a container
+whose children are converted in turn, e.g. a transformer layer kept off its fast path). A
+converter raises :class:`Unsupported` to leave a module digital with a reason, which the
+conversion report shows. :func:`register` adds a replacement for a new module type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from ...crossbar.tile import TileConfig
+from ...errors import ConfigError
+from ..config import MappingConfig
+
+Converter = Callable[[nn.Module, TileConfig, "MappingConfig | None"], nn.Module]
+_REGISTRY: dict[type[nn.Module], Converter] = {}
+
+
+class Unsupported(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a converter: the module stays digital; the message says why."""
+
+
+def register(digital_type: type[nn.Module], converter: Converter) -> None:
+    """Convert modules of ``digital_type`` (and its subclasses without a registration of
+    their own) with ``converter``; replaces an earlier registration of that type."""
+    if not (isinstance(digital_type, type) and issubclass(digital_type, nn.Module)):
+        raise ConfigError(f"register: digital_type = {digital_type!r} is not an nn.Module "
+                         "subclass")
+    if not callable(converter):
+        raise ConfigError(f"register: converter = {converter!r} is not callable")
+    _REGISTRY[digital_type] = converter
+
+
+def converter_for(module: nn.Module) -> Converter | None:
+    """The converter registered for ``module``'s type or its nearest base class, or None."""
+    for cls in type(module).__mro__:
+        if cls in _REGISTRY:
+            return _REGISTRY[cls]
+    return None
+
+
+def registered() -> dict[type[nn.Module], Converter]:
+    """A copy of the registry: digital module type -> converter."""
+    return dict(_REGISTRY)
