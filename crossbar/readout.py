@@ -137,7 +137,8 @@ class ReadPath:
         self._check_generator(generator, state.g, "set_time")
         self._deferred = None
         if mode == "per_read":
-            self._install_read(dev.read(state, t, generator=generator), None)
+            self._install_read(dev.read(state, t, generator=self._rng(generator, state.g)),
+                               None)
         elif mode == "per_mvm":
             self._install_read(*dev.read_stats(state, t))
         else:
@@ -314,7 +315,7 @@ class ReadPath:
             return plan
         cfg = self.config
         g = self._gain(transposed, op)
-        ir = cfg.dac.input_range
+        ir = float(cfg.dac.input_range)
         wa, va = self._wa, self._va
         if not transposed:
             if cfg.row_groups > 1:
@@ -383,10 +384,9 @@ class ReadPath:
     def _convert(self, y: Tensor, var: Tensor | None, add: float | Tensor | None,
                  generator: torch.Generator | None) -> Tensor:
         """Noise (exact per-conversion variance ``var``, plus ``add``) and ADC on analog
-        outputs in code units. ``generator=None``: the tile's private generator (seed 0, made
-        at its first draw on the outputs' torch device), never torch's global one."""
-        if (var is not None or add is not None) and generator is None:
-            generator = self._own_generator(y)
+        outputs in code units. ``generator=None``: the tile's private generator (:meth:`_rng`)."""
+        if var is not None or add is not None:
+            generator = self._rng(generator, y)
         if var is not None:
             if add is not None:
                 var = var + add
@@ -396,7 +396,12 @@ class ReadPath:
                            randn(y, generator))
         return self.config.adc.to_codes(y)
 
-    def _own_generator(self, like: Tensor) -> torch.Generator:
+    def _rng(self, generator: torch.Generator | None, like: Tensor) -> torch.Generator:
+        """``generator``, or the tile's private one (seed 0, made at its first draw on
+        ``like``'s torch device; it advances across calls): no draw of a tile falls back to
+        torch's global generator."""
+        if generator is not None:
+            return generator
         g = self._generator
         if g is None or g.device.type != like.device.type:
             g = self._generator = torch.Generator(device=like.device).manual_seed(0)

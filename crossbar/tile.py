@@ -316,6 +316,7 @@ class Tile(ReadPath, TileState):
         """
         targets = self._targets(W, "program")
         self._check_generator(generator, targets, "program")
+        generator = self._rng(generator, targets)
         self.state = self.config.device.program(targets, generator=generator)
         self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
                                        device=targets.device)
@@ -450,6 +451,7 @@ class Tile(ReadPath, TileState):
         if x.shape[-2] != d.shape[-2]:
             raise ConfigError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
                              "they must match")
+        generator = self._rng(generator, x)
         step_inc, step_dec = cfg.scheme.pulse_steps(*self.nominal_step())
         w_per_s = cfg.scheme.weight_per_siemens
         if mode == "counts":
@@ -497,6 +499,7 @@ class Tile(ReadPath, TileState):
                       ) -> Tensor:
         """Pulse the cells: ``inc`` / ``dec`` ``(*shape, rows, weight_cols)`` counts that
         increase / decrease each weight; returns pulses per tile."""
+        generator = self._rng(generator, inc)
         trains, counts = self.config.scheme.pulses(inc, dec)
         for n in trains:
             self.state = self.config.device.pulse(self.state, n, generator=generator)

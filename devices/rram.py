@@ -285,8 +285,9 @@ class MiloIV(Parametrized):
     def current(self, g: Tensor, v: Tensor) -> Tensor:
         """Current (A) at voltage ``v`` (V, ``|v| <= v_max``) for low-field conductance ``g``."""
         v = torch.as_tensor(v, dtype=g.dtype, device=g.device)
-        if v.numel() and float(v.abs().max()) > self.v_max * (1 + 1e-6):
-            raise ConfigError(f"MiloIV.current: |V| up to {float(v.abs().max()):.4g} V exceeds "
+        vmax = float(v.detach().abs().max()) if v.numel() else 0.0
+        if vmax > self.v_max * (1 + 1e-6):
+            raise ConfigError(f"MiloIV.current: |V| up to {vmax:.4g} V exceeds "
                              f"the fitted range |V| <= {self.v_max} V")
         nl2, nl3 = self.coefficients(g)
         return g * v + nl2 * v * v + nl3 * v * v * v

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ from ..crossbar.periphery import ADC, DAC
 from ..crossbar.tile import TileConfig
 from ..errors import ConfigError
 from ..mapping.convert import drift, program, to_analog
+from ..mapping.layers import converter_for
 from ..mapping.tiler import MappingConfig, TiledMatrix
 from .digital import LossFn, evaluate, train
 
@@ -80,19 +82,28 @@ def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"hardware_aware_train: overrides name unknown modules {unknown}")
-    layers = []
+    layers, uncovered = [], []
     for name, module in model.named_modules():
         hw = overrides.get(name, hardware)
-        if hw is None or not isinstance(module, (nn.Linear, nn.Conv2d)):
+        if hw is None:
             continue
-        if isinstance(module, nn.Conv2d) and (module.groups != 1 or isinstance(
-                module.padding, str) or module.padding_mode != "zeros"):
-            continue  # stays digital, as in to_analog
+        covered = isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and (
+            module.groups == 1 and not isinstance(module.padding, str)
+            and module.padding_mode == "zeros"))
+        if not covered:
+            if converter_for(module) is not None and any(
+                    True for _ in module.parameters(recurse=False)):
+                uncovered.append(f"{name or '(model)'} ({type(module).__name__})")
+            continue
         out_f, in_f = _shape(module)
         noise_hw = dataclasses.replace(
             hw, dac=DAC(), adc=ADC(), out_noise=0.0,
             read_noise="off" if hw.read_noise == "off" else "per_mvm")
         layers.append(_Layer(name, module, hw, TiledMatrix(noise_hw, in_f, out_f, mapping)))
+    if uncovered:  # to_analog runs them analog; the noise model here covers fewer types
+        warnings.warn("hardware_aware_train: " + ", ".join(uncovered) + " will run analog "
+                      "after to_analog but train without hardware noise (noise injection covers "
+                      "nn.Linear and ungrouped, zero-padded nn.Conv2d)", stacklevel=3)
     if not layers:
         raise ConfigError("hardware_aware_train: the model has no nn.Linear or nn.Conv2d layer "
                          "to put on the hardware")

@@ -239,6 +239,14 @@ class AnalogLayer(nn.Module):
                               error_msgs: list) -> None:
         """A saved programmed layer loads into an unprogrammed one: its tiled matrix is made
         here and filled by its own loader."""
+        for name, p in self.named_parameters(recurse=False):
+            v = state_dict.get(prefix + name)
+            if v is None and strict:
+                raise ConfigError(f"load_state_dict: {prefix}{name} is missing; a state_dict of "
+                                  f"this model has it (shape {tuple(p.shape)})")
+            if isinstance(v, torch.Tensor) and v.shape != p.shape:
+                raise ConfigError(f"load_state_dict: {prefix}{name} has shape {tuple(v.shape)}; "
+                                  f"this {type(self).__name__} expects {tuple(p.shape)}")
         if self.tiled is None and any(k.startswith(prefix + "tiled.") for k in state_dict):
             self.tiled = self._new_tiled().to(self.weight.device, self.weight.dtype)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,

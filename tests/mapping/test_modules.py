@@ -82,6 +82,11 @@ def test_corrupted_or_mismatched_state_dicts_are_refused_naming_the_key():
     for value in (-sd[g], sd[g].to(torch.int64), sd[g][..., :-1]):
         with pytest.raises(ConfigError, match=g.replace(".", r"\.")):
             fresh().load_state_dict({**sd, g: value})
+    for w in ("3.weight", "3.bias", "0.weight"):  # the layers' own parameters too
+        with pytest.raises(ConfigError, match=w.replace(".", r"\.")):
+            fresh().load_state_dict({**sd, w: torch.zeros(3, 3)})
+        with pytest.raises(ConfigError, match=w.replace(".", r"\.") + " is missing"):
+            fresh().load_state_dict({k: v for k, v in sd.items() if k != w})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -187,6 +187,16 @@ def test_conv_model_trains_and_keeps_clean_weights() -> None:
     assert len(acc) == 2 and all(a > 0.5 for a in acc)
 
 
+def test_layers_run_analog_but_trained_without_noise_are_named() -> None:
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(8, 2))
+    hw = TileConfig(rows=8, cols=8, device=IdealDevice())
+    x = torch.randn(8, 2, 4, generator=gen(3))
+    loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=4)
+    with pytest.warns(UserWarning, match=r"0 \(Conv1d\) will run analog .* without hardware "
+                      "noise"):
+        hardware_aware_train(model, hw, loader, epochs=1, lr=1e-3, generator=4)
+
+
 def test_hwa_beats_digital_training_on_pcm_after_one_year() -> None:
     """Small case of the benchmark: MLP 64-32-32-10 on digits, HERMES PCM read after one
     year with global drift compensation, 3 seeds, paired (benchmark: 5 seeds, gap >
