@@ -105,7 +105,7 @@ def check_param(owner: str, name: str, value: Any, m: dict) -> None:
         raise ConfigError(f"{owner}.{name} = {value!r} is not a number; allowed: {allowed}")
     if not (isinstance(value, int) or math.isfinite(value)):  # big ints: no float()
         raise ConfigError(f"{owner}.{name} = {value!r} is out of range; allowed: {allowed}")
-    if m["integer"] and int(value) != value:
+    if m["integer"] and (not isinstance(value, int) or int(value) != value):
         raise ConfigError(f"{owner}.{name} = {value!r} must be an integer; allowed: {allowed}")
     bad = False
     bad |= m["ge"] is not None and value < m["ge"]

@@ -247,6 +247,9 @@ class AnalogLayer(nn.Module):
             if isinstance(v, torch.Tensor) and v.shape != p.shape:
                 raise ConfigError(f"load_state_dict: {prefix}{name} has shape {tuple(v.shape)}; "
                                   f"this {type(self).__name__} expects {tuple(p.shape)}")
+            if isinstance(v, torch.Tensor) and not bool(torch.isfinite(v).all()):
+                raise ConfigError(f"load_state_dict: {prefix}{name} has non-finite values; "
+                                  "allowed: finite numbers")
         if self.tiled is None and any(k.startswith(prefix + "tiled.") for k in state_dict):
             self.tiled = self._new_tiled().to(self.weight.device, self.weight.dtype)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,

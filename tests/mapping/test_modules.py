@@ -3,6 +3,7 @@ state_dict round trips, refused corrupted state_dicts, the calibration protocol,
 cycle in the mapping stage."""
 
 import ast
+import math
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,8 @@ def test_corrupted_or_mismatched_state_dicts_are_refused_naming_the_key():
     for w in ("3.weight", "3.bias", "0.weight"):  # the layers' own parameters too
         with pytest.raises(ConfigError, match=w.replace(".", r"\.")):
             fresh().load_state_dict({**sd, w: torch.zeros(3, 3)})
+        with pytest.raises(ConfigError, match=w.replace(".", r"\.") + " has non-finite"):
+            fresh().load_state_dict({**sd, w: torch.full_like(sd[w], math.nan)})
         with pytest.raises(ConfigError, match=w.replace(".", r"\.") + " is missing"):
             fresh().load_state_dict({k: v for k, v in sd.items() if k != w})
 
