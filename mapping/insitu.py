@@ -41,7 +41,7 @@ class InSituOps:
         if not tile.adc_calibrated_transposed:
             # the row ADCs of the backward pass are ranged on the first gradients they see
             tile.calibrate_adc(d=dn)
-        y = tile.mvm_t(dn, generator=self._gen(generator, d))  # (n_rb, n_cb, B, rows)
+        y = tile.mvm_t(dn, generator=generator)  # (n_rb, n_cb, B, rows)
         y = y.sum(dim=1).permute(1, 0, 2).reshape(d.shape[0], -1)[:, : self.in_features]
         return y * a
 
@@ -87,7 +87,7 @@ class InSituOps:
         xn, a = self._scale_inputs(x)
         dn = d * a / self._weight_units()
         n = tile.update(self._input_blocks(xn), self._output_blocks(dn), lr,
-                        generator=self._gen(generator, x), mode=mode,
+                        generator=generator, mode=mode,
                         bl=bl)  # type: ignore[arg-type]
         return int(n.sum())
 
@@ -108,4 +108,4 @@ class InSituOps:
             raise ConfigError(f"TiledMatrix.apply_pulses: n has shape {tuple(n.shape)}; expected "
                              f"{(self.out_features, self.in_features)}")
         return int(tile.apply_pulses(self._to_blocks(n.t()),
-                                     generator=self._gen(generator, n)).sum())
+                                     generator=generator).sum())

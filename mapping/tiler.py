@@ -106,17 +106,6 @@ class TiledMatrix(InSituOps, nn.Module):
         self.tile = Tile(self.sim, self.stack, used_weight_cols=used_cols, used_rows=used_rows)
         for name in ("scale", "ref", "alpha", "x_range"):
             self.register_buffer(name, None)
-        self._generator: torch.Generator | None = None
-
-    def _gen(self, generator: torch.Generator | None, like: Tensor) -> torch.Generator:
-        """``generator``, or this matrix's private one (seed 0, made once on ``like``'s torch
-        device): a draw never falls back to torch's global generator."""
-        if generator is not None:
-            return generator
-        g = self._generator
-        if g is None or g.device.type != like.device.type:
-            g = self._generator = torch.Generator(device=like.device).manual_seed(0)
-        return g
 
     def _simulated(self, hw: TileConfig) -> TileConfig:
         """The arrays as simulated: a layer smaller than one tile is simulated on its used
@@ -202,7 +191,7 @@ class TiledMatrix(InSituOps, nn.Module):
             raise ConfigError("TiledMatrix.program: weight must be finite floating-point values")
         self.scale = self.weight_bounds(weight)
         w = (weight.detach() / self.scale[:, None]).clamp(-1.0, 1.0)
-        self.tile.program(self._to_blocks(w.t()), generator=self._gen(generator, weight))
+        self.tile.program(self._to_blocks(w.t()), generator=generator)
         self.alpha = self.ref = self.x_range = None
         if self.mapping.compensation != "none":
             self.ref = self._reference_read(0.0)
@@ -210,7 +199,7 @@ class TiledMatrix(InSituOps, nn.Module):
     @torch.no_grad()
     def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
         """Read the cells ``t`` s after programming; refresh drift compensation."""
-        self._programmed("set_time").set_time(t, generator=self._gen(generator, self.scale))
+        self._programmed("set_time").set_time(t, generator=generator)
         if self.mapping.compensation == "none":
             self.alpha = None
             return
@@ -375,7 +364,7 @@ class TiledMatrix(InSituOps, nn.Module):
             return self._lead(y.reshape(G, nrb, -1, cols))
 
         y = self._accumulate(self.tile.mvm_custom(x, mac, fs,
-                                                  generator=self._gen(generator, x)))
+                                                  generator=generator))
         if G > 1:
             y = y.transpose(0, 1).reshape(-1, self.out_features)
         s = self.scale * fs if self.alpha is None else self.scale * self.alpha * fs
@@ -391,7 +380,7 @@ class TiledMatrix(InSituOps, nn.Module):
         "dynamic" input scaling."""
         self._programmed("forward")
         self._check_x(x, "forward")
-        return self._compensate(self._mvm(x, self._gen(generator, x), input_amax=input_amax))
+        return self._compensate(self._mvm(x, generator, input_amax=input_amax))
 
     @torch.no_grad()
     def effective_weight(self, t: float | None = None) -> Tensor:
