@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -260,3 +261,15 @@ class Encoding(ABC):
             return y
         ref = wa[..., wa.shape[-1] - self.reference_cols:].sum(-1)
         return y - self.kappa * dsum().unsqueeze(-1) * ref.unsqueeze(-2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredEncoding(Encoding):
+    """An encoding that writes its own codes to cells (not a wrapper such as
+    :class:`BitSlices`): the weight resolution, the device's conductance range and the
+    layout."""
+
+    weight_bits: int
+    g_min: float  # S
+    g_max: float  # S
+    layout: str = "columns"

@@ -15,21 +15,16 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .base import Encoding
+from .base import StoredEncoding
 
 
 @dataclass(frozen=True, kw_only=True)
-class Differential(Encoding):
+class Differential(StoredEncoding):
     """Two cells per weight (and slice): G+ and G-, in two columns or two arrays."""
 
     name: ClassVar[str] = "differential"
     LAYOUTS: ClassVar[tuple[str, ...]] = ("columns", "arrays")
     polarities: ClassVar[int] = 2
-
-    weight_bits: int
-    g_min: float
-    g_max: float
-    layout: str = "columns"
 
     @property
     def n_arrays(self) -> int:

@@ -15,11 +15,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .base import Encoding
+from .base import StoredEncoding
 
 
 @dataclass(frozen=True, kw_only=True)
-class Offset(Encoding):
+class Offset(StoredEncoding):
     """One cell per weight (and slice) plus one reference column per array."""
 
     name: ClassVar[str] = "offset"
@@ -27,11 +27,6 @@ class Offset(Encoding):
     LAYOUT_NOTE: ClassVar[str] = "one cell per weight"
     polarities: ClassVar[int] = 1
     reference_cols: ClassVar[int] = 1
-
-    weight_bits: int
-    g_min: float
-    g_max: float
-    layout: str = "columns"
 
     @property
     def magnitude_bits(self) -> int:
