@@ -1,8 +1,8 @@
 """Crossbar: one array and its periphery — IR-drop circuit, SPICE reference, DAC/ADC, tiles,
 cost per operation."""
 
-from .cost import CostModel
-from .periphery import ADC, DAC
-from .tile import Tile, TileConfig
+from memxbar.crossbar.cost import CostModel
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import Tile, TileConfig
 
 __all__ = ["ADC", "DAC", "CostModel", "Tile", "TileConfig"]

@@ -52,7 +52,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from memxbar.errors import ConfigError
 
 __all__ = ["NotConverged", "effective_conductance", "solve", "solve_nonlinear"]
 

@@ -84,13 +84,13 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..devices.base import Device, Parametrized, param
-from ..errors import ConfigError
-from .periphery import ADC
-from .periphery.adc_models import NEUROSIM_SOURCE as _NEUROSIM
-from .periphery.adc_models import SURVEY_SOURCE as _SURVEY
-from .periphery.adc_models import adc_survey_figures
-from .tile import Tile, TileConfig
+from memxbar.crossbar.periphery import ADC
+from memxbar.crossbar.periphery.adc_models import NEUROSIM_SOURCE as _NEUROSIM
+from memxbar.crossbar.periphery.adc_models import SURVEY_SOURCE as _SURVEY
+from memxbar.crossbar.periphery.adc_models import adc_survey_figures
+from memxbar.crossbar.tile import Tile, TileConfig
+from memxbar.devices.base import Device, Parametrized, param
+from memxbar.errors import ConfigError
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
 SENSING = ("sample_hold", "per_column")

@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..devices.base import CellState, randn
-from ..errors import ConfigError
-from .circuit import effective_conductance, solve_nonlinear
-from .periphery import shift_add
+from memxbar.crossbar.circuit import effective_conductance, solve_nonlinear
+from memxbar.crossbar.periphery import shift_add
+from memxbar.devices.base import CellState, randn
+from memxbar.errors import ConfigError
 
 NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlinear read
 

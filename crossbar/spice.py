@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .circuit import _as_conductance, _as_resistance, _as_voltage, solve
+from memxbar.crossbar.circuit import _as_conductance, _as_resistance, _as_voltage, solve
+from memxbar.errors import ConfigError
 
 __all__ = ["SpiceUnavailable", "check_ngspice", "netlist", "simulate", "spice_check",
            "write_netlist"]

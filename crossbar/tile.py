@@ -28,12 +28,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ..devices.base import STUCK_NONE, CellState, Device, Parametrized, param
-from ..errors import ConfigError
-from .encodings import ENCODINGS, LAYOUTS, Encoding, make_encoding
-from .periphery import ADC, DAC, MAX_BITS
-from .readout import ReadPath
-from .tilestate import FLOAT_DTYPES, TileState, check_memory, conversions, per_tile
+from memxbar.crossbar.encodings import ENCODINGS, LAYOUTS, Encoding, make_encoding
+from memxbar.crossbar.periphery import ADC, DAC, MAX_BITS
+from memxbar.crossbar.readout import ReadPath
+from memxbar.crossbar.tilestate import FLOAT_DTYPES, TileState, check_memory, conversions, per_tile
+from memxbar.devices.base import STUCK_NONE, CellState, Device, Parametrized, param
+from memxbar.errors import ConfigError
 
 READ_NOISE = ("per_read", "per_mvm", "off")
 UPDATE_MODES = ("stochastic", "counts")

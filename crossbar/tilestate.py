@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from ..devices.base import CellState
-from ..errors import ConfigError
+from memxbar.devices.base import CellState
+from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .tile import Tile, TileConfig
+    from memxbar.crossbar.tile import Tile, TileConfig
 
 BYTES_PER_CELL = 64  # estimate: float64 conductance, latents, pulse count, read copies
 FLOAT_DTYPES = (torch.float32, torch.float64)

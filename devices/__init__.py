@@ -1,7 +1,7 @@
 """Device models: one memory cell, vectorized over any tensor shape (SI units)."""
 
-from . import presets
-from .base import CellState, Device, Preset
-from .ideal import IdealDevice
+from memxbar.devices import presets
+from memxbar.devices.base import CellState, Device, Preset
+from memxbar.devices.ideal import IdealDevice
 
 __all__ = ["CellState", "Device", "IdealDevice", "Preset", "presets"]

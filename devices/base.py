@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from memxbar.errors import ConfigError
 
 STUCK_NONE, STUCK_ON, STUCK_OFF = 0, 1, 2
 
@@ -359,6 +359,11 @@ class Device(Parametrized, ABC):
     write_time: float = param(100e-9, unit="s", doc="duration of one programming pulse", gt=0.0)
     write_energy: float = param(1e-12, unit="J", doc="energy of one programming pulse", ge=0.0)
     endurance: float = param(1e6, unit="cycles", doc="write cycles before wear-out", gt=0.0)
+    temperature: float = param(
+        300.0, unit="K", doc="operating temperature of the array during retention and reads",
+        source="300 K: the room temperature at which the presets' drift and retention data were "
+               "measured; qualification specifications are quoted at 85 C = 358.15 K (JEDEC "
+               "JESD47)", ge=200.0, le=500.0)
 
     def _check(self) -> None:
         if not self.g_min < self.g_max:

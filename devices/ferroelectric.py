@@ -58,8 +58,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import CellState, Device, Preset, param, pulse_train
+from memxbar.devices.base import CellState, Device, Preset, param, pulse_train
+from memxbar.errors import ConfigError
 
 _DENG = "Deng et al., VLSI 2020; boltma/Scalable-FeFET FeFET.va/README.md defaults"
 _NEUROSIM = "DNN_NeuroSim_V2.1 Param.cpp FeFET cell (memcelltype 3), device-parameters.md §4"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import MAX_PULSES_CLOSED_FORM, CellState, Device, Preset, param
+from memxbar.devices.base import MAX_PULSES_CLOSED_FORM, CellState, Device, Preset, param
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -69,8 +69,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import CellState, Device, Preset, param, pulse_train, randn
+from memxbar.devices.base import CellState, Device, Preset, param, pulse_train, randn
+from memxbar.errors import ConfigError
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised

@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import (
+from memxbar.devices.base import (
     CellState,
     Device,
     Parametrized,
@@ -54,6 +53,7 @@ from .base import (
     randn,
     resolve_generator,
 )
+from memxbar.errors import ConfigError
 
 _X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
 _JOSHI = "Joshi et al., Nat. Commun. 11:2473 (2020); aihwkit inference/noise/pcm.py"

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .base import Device  # noqa: E402
+from memxbar.devices.base import Device  # noqa: E402
 
 US = 1e6  # siemens -> microsiemens for axis labels
 YEAR = 365.25 * 86400.0

@@ -6,9 +6,9 @@ parameters with units and sources.
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from . import ferroelectric, ideal, measured, pcm, rram, spintronic
-from .base import Device, Preset
+from memxbar.devices import ferroelectric, ideal, measured, pcm, rram, spintronic
+from memxbar.devices.base import Device, Preset
+from memxbar.errors import ConfigError
 
 _REGISTRY: dict[str, Preset] = {
     p.name: p for m in (ideal, pcm, rram, ferroelectric, spintronic, measured) for p in m.PRESETS

@@ -57,8 +57,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import Parametrized, param, pulse_train, randn, resolve_generator
+from memxbar.devices.base import Parametrized, param, pulse_train, randn, resolve_generator
+from memxbar.errors import ConfigError
 
 _AIHWKIT = "aihwkit simulator/configs/devices.py (device-parameters.md §0.1)"
 _AIHWKIT_DEF = ("aihwkit PulsedDevice model; default = aihwkit's default (w in [-0.6, 0.6], "

@@ -58,9 +58,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import CellState, Device, Parametrized, Preset, param, randn
-from .pulsed import ExpStep, PulseResponse, SoftBounds
+from memxbar.devices.base import CellState, Device, Parametrized, Preset, param, randn
+from memxbar.devices.pulsed import ExpStep, PulseResponse, SoftBounds
+from memxbar.errors import ConfigError
 
 uS = 1e-6
 ns = 1e-9

@@ -40,8 +40,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
-from .base import MAX_PULSES_CLOSED_FORM, CellState, Device, Preset, param, rand, randn
+from memxbar.devices.base import (
+    MAX_PULSES_CLOSED_FORM,
+    CellState,
+    Device,
+    Preset,
+    param,
+    rand,
+    randn,
+)
+from memxbar.errors import ConfigError
 
 _E = 1.602176634e-19  # elementary charge, C
 _KB = 1.380649e-23  # Boltzmann constant, J/K

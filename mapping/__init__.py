@@ -1,11 +1,11 @@
 """Mapping: networks onto crossbar arrays — tiling, analog layers, conversion, compensation,
 calibration, cost reports."""
 
-from .calibration import calibrate
-from .config import MappingConfig
-from .convert import conversion_report, drift, mapping_report, program, to_analog
-from .cost import CostReport, estimate_cost, plot_breakdown
-from .layers import (
+from memxbar.mapping.calibration import calibrate
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.convert import conversion_report, drift, mapping_report, program, to_analog
+from memxbar.mapping.cost import CostReport, estimate_cost, plot_breakdown
+from memxbar.mapping.layers import (
     AnalogConv,
     AnalogConv1d,
     AnalogConv2d,
@@ -16,7 +16,7 @@ from .layers import (
     analog_layers,
     register,
 )
-from .tiler import TiledMatrix
+from memxbar.mapping.tiler import TiledMatrix
 
 __all__ = ["AnalogConv", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d", "AnalogLayer",
            "AnalogLinear", "AnalogMultiheadAttention", "CostReport", "MappingConfig",

@@ -13,8 +13,8 @@ from contextlib import ExitStack
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
-from .layers.base import analog_layers
+from memxbar.errors import ConfigError
+from memxbar.mapping.layers.base import analog_layers
 
 
 @torch.no_grad()

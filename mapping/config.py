@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..devices.base import Parametrized, param
-from ..errors import ConfigError
+from memxbar.devices.base import Parametrized, param
+from memxbar.errors import ConfigError
 
 WEIGHT_SCALING = ("column", "layer")
 WEIGHT_CLIP = ("max", "percentile", "fixed")

@@ -10,13 +10,18 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..crossbar.tile import TileConfig
-from ..errors import ConfigError
-from .calibration import calibrate
-from .config import MappingConfig
-from .layers import DIGITAL_PARTS, AnalogLayer, AnalogMultiheadAttention, analog_layers
-from .layers.base import check_generator
-from .layers.registry import Unsupported, converter_for
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.calibration import calibrate
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.layers import (
+    DIGITAL_PARTS,
+    AnalogLayer,
+    AnalogMultiheadAttention,
+    analog_layers,
+)
+from memxbar.mapping.layers.base import check_generator
+from memxbar.mapping.layers.registry import Unsupported, converter_for
 
 Override = TileConfig | None
 REPORT_ATTRIBUTE = "analog_report"

@@ -53,7 +53,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..crossbar.cost import (
+from memxbar.crossbar.cost import (
     CostModel,
     accumulator_bits,
     add_energy,
@@ -67,9 +67,9 @@ from ..crossbar.cost import (
     tile_area,
     tile_program_cost,
 )
-from ..errors import ConfigError
-from .convert import analog_layers
-from .layers import AnalogConv, AnalogLayer
+from memxbar.errors import ConfigError
+from memxbar.mapping.convert import analog_layers
+from memxbar.mapping.layers import AnalogConv, AnalogLayer
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "write", "adc", "shift_add", "accumulate",
               "function", "buffer", "interconnect", "leakage")

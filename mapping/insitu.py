@@ -9,10 +9,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..crossbar.tile import Tile
+    from memxbar.crossbar.tile import Tile
 
 
 class InSituOps:

@@ -33,11 +33,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..crossbar.tile import Tile, TileConfig
-from ..errors import ConfigError
-from .compensation import compensation_factors, reference_magnitudes
-from .config import MappingConfig
-from .insitu import InSituOps
+from memxbar.crossbar.tile import Tile, TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.compensation import compensation_factors, reference_magnitudes
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.insitu import InSituOps
 
 BYTES_PER_CELL = 40  # conductance, latents, pulse count, read matrix and plans of one cell
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

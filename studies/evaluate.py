@@ -16,13 +16,19 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..crossbar.cost import CostModel
-from ..mapping import drift, estimate_cost, program, to_analog
-from ..training.digital import evaluate, train
-from ..training.hwa import hardware_aware_train
-from ..training.online import AnalogSGD, train_online
-from . import workloads
-from .spec import INPUT_SHAPES, StudySpec, accuracy_key, check_torch_device, metric_key
+from memxbar.crossbar.cost import CostModel
+from memxbar.mapping import drift, estimate_cost, program, to_analog
+from memxbar.studies import workloads
+from memxbar.studies.spec import (
+    INPUT_SHAPES,
+    StudySpec,
+    accuracy_key,
+    check_torch_device,
+    metric_key,
+)
+from memxbar.training.digital import evaluate, train
+from memxbar.training.hwa import hardware_aware_train
+from memxbar.training.online import AnalogSGD, train_online
 
 CALIBRATION_SAMPLES = 256  # training inputs used to set ADC ranges
 COST_SAMPLES = 32  # test inputs whose real activations the energy model uses
@@ -177,7 +183,7 @@ def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | No
     """Print (and with ``plot``, draw) the cost report of one design of a study: the workload's
     digitally trained model on the design's hardware, costed on real test inputs with
     ``cost_model`` (default: the study's ``[cost]`` table)."""
-    from ..mapping.cost import cost
+    from memxbar.mapping.cost import cost
 
     train_set, test_set, shape = load_workload(spec)
     model = trained_model(spec, train_set, shape, cache_dir)

@@ -13,9 +13,9 @@ import os
 import stat
 from pathlib import Path
 
-from ..devices.base import Device
-from ..errors import ConfigError
-from .hardware import short_repr
+from memxbar.devices.base import Device
+from memxbar.errors import ConfigError
+from memxbar.studies.hardware import short_repr
 
 MEASURED_FORMATS = {
     ("up_pulse_response", "down_pulse_response"): "gong2018",
@@ -78,7 +78,7 @@ def fit_measured(file: str, sha256: str | None, g_min: float | None,
     """The :class:`~memxbar.devices.measured.MeasuredDevice` fitted to a pulse file (read in
     full: numbers, finite, enough readings, not constant); refused when ``sha256`` is given
     and the file's content no longer has it."""
-    from ..devices import measured
+    from memxbar.devices import measured
 
     path = Path(file)
     try:

@@ -20,11 +20,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..crossbar.periphery import ADC, DAC
-from ..crossbar.tile import TileConfig
-from ..devices.base import Device
-from ..errors import ConfigError
-from ..mapping.config import MappingConfig
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import TileConfig
+from memxbar.devices.base import Device
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
 
 MAX_TILE = 4096  # largest tile_rows / tile_cols / rows_parallel of a study (cells)
 MAX_WIRE_RESISTANCE = 1e6  # ohm per segment

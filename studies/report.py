@@ -28,9 +28,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from .runner import load_study
-from .spec import METRIC_UNITS, METRICS, StudySpec, accuracy_key, time_label
-from .trials import StorageError, _live, storage_fault, trial_seed
+from memxbar.studies.runner import load_study
+from memxbar.studies.spec import METRIC_UNITS, METRICS, StudySpec, accuracy_key, time_label
+from memxbar.studies.trials import StorageError, _live, storage_fault, trial_seed
 
 PLOTS = ("pareto", "accuracy_vs_time", "energy_breakdown", "technology")
 FORMATS = ("png", "svg")

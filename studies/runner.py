@@ -58,9 +58,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError
-from .spec import StudySpec, load_spec, parse_spec, resolve_study
-from .trials import (
+from memxbar.errors import ConfigError
+from memxbar.studies.spec import StudySpec, load_spec, parse_spec, resolve_study
+from memxbar.studies.trials import (
     SPEC_ATTR,
     ObjectiveFn,
     StorageError,
@@ -77,7 +77,7 @@ from .trials import (
     trial_seed,
     work,
 )
-from .workers import _run_workers
+from memxbar.studies.workers import _run_workers
 
 DEFAULT_MAX_RETRIES = 2  # runs of a design whose worker died, after the first
 EXIT_FAILED_DESIGNS = 3  # exit code of `memxbar study run` when designs failed
@@ -208,7 +208,7 @@ class _Progress:
 
 def _default_objective(spec: StudySpec, params: dict[str, Any], ctx: TrialContext) -> Any:
     """memxbar's hardware evaluation, ``memxbar.studies.evaluate.evaluate_design``."""
-    from .evaluate import evaluate_design  # type: ignore[import-not-found]
+    from memxbar.studies.evaluate import evaluate_design  # type: ignore[import-not-found]
 
     return evaluate_design(spec, params, cache_dir=ctx.cache_dir, seed=ctx.seed)
 
@@ -217,7 +217,7 @@ def _objective(objective_fn: ObjectiveFn | None) -> ObjectiveFn:
     if objective_fn is not None:
         return objective_fn
     try:
-        from . import evaluate  # noqa: F401
+        from memxbar.studies import evaluate  # noqa: F401
     except ImportError as e:
         raise ConfigError(f"the hardware evaluation memxbar.studies.evaluate cannot be imported "
                          f"({e})") from None

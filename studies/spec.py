@@ -65,14 +65,12 @@ from pydantic import (
     model_validator,
 )
 
-from ..crossbar.cost import MOVED_TO_HARDWARE, CostModel
-from ..crossbar.tile import UPDATE_MODES
-from ..devices import presets
-from ..devices.base import Device
-from ..errors import ConfigError
-from ..training.digital import OPTIMIZERS
-from ..training.online import ALGORITHMS as ONLINE_ALGORITHMS
-from .files import (  # noqa: F401  (re-exported)
+from memxbar.crossbar.cost import MOVED_TO_HARDWARE, CostModel
+from memxbar.crossbar.tile import UPDATE_MODES
+from memxbar.devices import presets
+from memxbar.devices.base import Device
+from memxbar.errors import ConfigError
+from memxbar.studies.files import (  # noqa: F401  (re-exported)
     MEASURED_FORMATS,
     expand_path,
     fit_measured,
@@ -80,7 +78,7 @@ from .files import (  # noqa: F401  (re-exported)
     path_kind,
     writable_folder,
 )
-from .hardware import (
+from memxbar.studies.hardware import (
     FIELDS,
     HARDWARE_DOMAINS,
     RENAMED_VALUES,
@@ -94,7 +92,9 @@ from .hardware import (
     dump_dim,
     short_repr,
 )
-from .workloads import DATASETS, MODELS, N_CLASSES, weight_shapes
+from memxbar.studies.workloads import DATASETS, MODELS, N_CLASSES, weight_shapes
+from memxbar.training.digital import OPTIMIZERS
+from memxbar.training.online import ALGORITHMS as ONLINE_ALGORITHMS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -34,8 +34,8 @@ from optuna.exceptions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError
-from .spec import Choices, Range, StudySpec, accuracy_key, parse_spec
+from memxbar.errors import ConfigError
+from memxbar.studies.spec import Choices, Range, StudySpec, accuracy_key, parse_spec
 
 SPEC_ATTR = "memxbar_spec"
 HASH_ATTR = "memxbar_spec_hash"

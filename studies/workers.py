@@ -26,9 +26,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ..errors import ConfigError
-from .spec import StudySpec
-from .trials import (
+from memxbar.errors import ConfigError
+from memxbar.studies.spec import StudySpec
+from memxbar.studies.trials import (
     ObjectiveFn,
     StorageError,
     deferred_interrupts,

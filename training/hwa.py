@@ -46,13 +46,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from ..crossbar.periphery import ADC, DAC
-from ..crossbar.tile import TileConfig
-from ..errors import ConfigError
-from ..mapping.convert import drift, program, to_analog
-from ..mapping.layers import converter_for
-from ..mapping.tiler import MappingConfig, TiledMatrix
-from .digital import LossFn, evaluate, train
+from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.convert import drift, program, to_analog
+from memxbar.mapping.layers import converter_for
+from memxbar.mapping.tiler import MappingConfig, TiledMatrix
+from memxbar.training.digital import LossFn, evaluate, train
 
 Override = TileConfig | None
 

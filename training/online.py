@@ -57,12 +57,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ..crossbar.cost import CostModel, program_cost
-from ..devices.base import STUCK_NONE
-from ..errors import ConfigError
-from ..mapping.convert import analog_layers
-from ..mapping.layers import AnalogConv, AnalogLayer
-from .verify import program_verify
+from memxbar.crossbar.cost import CostModel, program_cost
+from memxbar.devices.base import STUCK_NONE
+from memxbar.errors import ConfigError
+from memxbar.mapping.convert import analog_layers
+from memxbar.mapping.layers import AnalogConv, AnalogLayer
+from memxbar.training.verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
 MODES = ("stochastic", "counts")

@@ -37,10 +37,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from ..crossbar.cost import CostModel, program_cost
-from ..crossbar.tile import probe_steps
-from ..devices.base import STUCK_OFF, STUCK_ON, CellState, Device
-from ..errors import ConfigError
+from memxbar.crossbar.cost import CostModel, program_cost
+from memxbar.crossbar.tile import probe_steps
+from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device
+from memxbar.errors import ConfigError
 
 METHODS = ("program", "pulses")
 STEP_RANGE = 4.0  # adaptive step estimate kept within [nominal / 4, nominal * 4]

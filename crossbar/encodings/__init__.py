@@ -8,11 +8,11 @@ interface plus the weight resolution, conductance range and layout fields) and l
 ``registry.REGISTRY``.
 """
 
-from .base import Encoding, StoredEncoding
-from .differential import Differential
-from .offset import Offset
-from .registry import ENCODINGS, LAYOUTS, REGISTRY, make_encoding
-from .sliced import BitSlices
+from memxbar.crossbar.encodings.base import Encoding, StoredEncoding
+from memxbar.crossbar.encodings.differential import Differential
+from memxbar.crossbar.encodings.offset import Offset
+from memxbar.crossbar.encodings.registry import ENCODINGS, LAYOUTS, REGISTRY, make_encoding
+from memxbar.crossbar.encodings.sliced import BitSlices
 
 __all__ = ["ENCODINGS", "LAYOUTS", "REGISTRY", "BitSlices", "Differential", "Encoding", "Offset",
            "StoredEncoding", "make_encoding"]

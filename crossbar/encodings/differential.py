@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .base import StoredEncoding
+from memxbar.crossbar.encodings.base import StoredEncoding
 
 
 @dataclass(frozen=True, kw_only=True)

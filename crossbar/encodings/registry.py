@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ...devices.base import Device
-from ...errors import ConfigError
-from ..periphery import MAX_BITS
-from .base import Encoding
-from .differential import Differential
-from .offset import Offset
-from .sliced import BitSlices
+from memxbar.crossbar.encodings.base import Encoding
+from memxbar.crossbar.encodings.differential import Differential
+from memxbar.crossbar.encodings.offset import Offset
+from memxbar.crossbar.encodings.sliced import BitSlices
+from memxbar.crossbar.periphery import MAX_BITS
+from memxbar.devices.base import Device
+from memxbar.errors import ConfigError
 
 REGISTRY: dict[str, type[Encoding]] = {cls.name: cls for cls in (Differential, Offset)}
 ENCODINGS: tuple[str, ...] = tuple(REGISTRY)

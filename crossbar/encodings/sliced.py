@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
-from .base import Encoding
+from memxbar.crossbar.encodings.base import Encoding
+from memxbar.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,16 @@ quantizers they share and the digital shift-add.
 - :mod:`.adc_models`: :data:`ADC_MODELS`, the registry of ADC designs ("survey", "neurosim").
 """
 
-from .adc import ADC, RANGE_MODES
-from .adc_models import ADC_MODELS, ADCModel
-from .dac import DAC, SIGNED_MODES
-from .quantize import MAX_BITS, quantize, shift_add, signed_levels, straight_through
+from memxbar.crossbar.periphery.adc import ADC, RANGE_MODES
+from memxbar.crossbar.periphery.adc_models import ADC_MODELS, ADCModel
+from memxbar.crossbar.periphery.dac import DAC, SIGNED_MODES
+from memxbar.crossbar.periphery.quantize import (
+           MAX_BITS,
+           quantize,
+           shift_add,
+           signed_levels,
+           straight_through,
+)
 
 __all__ = ["ADC", "ADCModel", "ADC_MODELS", "DAC", "MAX_BITS", "RANGE_MODES", "SIGNED_MODES",
            "quantize", "shift_add", "signed_levels", "straight_through"]

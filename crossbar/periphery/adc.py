@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from ...devices.base import Parametrized, param
-from ...errors import ConfigError
-from .adc_models import ADC_MODELS, ADCModel
-from .quantize import MAX_BITS, check_bits, quantize
+from memxbar.crossbar.periphery.adc_models import ADC_MODELS, ADCModel
+from memxbar.crossbar.periphery.quantize import MAX_BITS, check_bits, quantize
+from memxbar.devices.base import Parametrized, param
+from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..cost import CostModel
+    from memxbar.crossbar.cost import CostModel
 
 RANGE_MODES = ("fixed", "calibrated", "per_column")
 

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import pandas as pd
 
-from ...errors import ConfigError
-from .quantize import MAX_BITS
+from memxbar.crossbar.periphery.quantize import MAX_BITS
+from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..cost import CostModel
+    from memxbar.crossbar.cost import CostModel
 
 SURVEY_SOURCE = ("B. Murmann, ADC Performance Survey 1997-2025 (crossbar/data/"
                  "adc_survey_murmann.csv, BSD-3)")

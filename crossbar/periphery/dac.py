@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from ...devices.base import Parametrized, param
-from ...errors import ConfigError
-from .quantize import MAX_BITS, check_bits, quantize
+from memxbar.crossbar.periphery.quantize import MAX_BITS, check_bits, quantize
+from memxbar.devices.base import Parametrized, param
+from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..cost import CostModel
+    from memxbar.crossbar.cost import CostModel
 
 SIGNED_MODES = ("voltage", "two_phase")
 _ISAAC = ("Shafiee et al., ISAAC, ISCA 2016 (bit-serial 1-bit drivers); aihwkit's default "

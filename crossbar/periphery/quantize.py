@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ...errors import ConfigError
+from memxbar.errors import ConfigError
 
 MAX_BITS = 24
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...crossbar.tile import TileConfig
-from ..config import MappingConfig
-from .attention import DIGITAL_PARTS, AnalogMultiheadAttention, AnalogTransformerEncoderLayer
-from .base import PHASES, AnalogLayer, CalibrationPhase, analog_layers
-from .conv import AnalogConv, AnalogConv1d, AnalogConv2d, AnalogConv3d
-from .linear import AnalogLinear
-from .registry import Converter, Unsupported, converter_for, register, registered
+from memxbar.crossbar.tile import TileConfig
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.layers.attention import (
+    DIGITAL_PARTS,
+    AnalogMultiheadAttention,
+    AnalogTransformerEncoderLayer,
+)
+from memxbar.mapping.layers.base import PHASES, AnalogLayer, CalibrationPhase, analog_layers
+from memxbar.mapping.layers.conv import AnalogConv, AnalogConv1d, AnalogConv2d, AnalogConv3d
+from memxbar.mapping.layers.linear import AnalogLinear
+from memxbar.mapping.layers.registry import (
+    Converter,
+    Unsupported,
+    converter_for,
+    register,
+    registered,
+)
 
 _AnalogBase = AnalogLayer  # the former private name, kept for callers that still use it
 

@@ -25,10 +25,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ...crossbar.tile import TileConfig
-from ...errors import ConfigError
-from ..config import MappingConfig
-from .linear import AnalogLinear
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.layers.linear import AnalogLinear
 
 DIGITAL_PARTS = "QK^T, softmax and softmax*V (activation x activation) are digital"
 

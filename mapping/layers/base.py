@@ -29,10 +29,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ...crossbar.tile import TileConfig
-from ...errors import ConfigError
-from ..config import MappingConfig
-from ..tiler import TiledMatrix, check_allocation
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.tiler import TiledMatrix, check_allocation
 
 CalibrationPhase = Literal["inputs", "adc"]
 PHASES = ("inputs", "adc")

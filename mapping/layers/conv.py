@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ...crossbar.tile import TileConfig
-from ...errors import ConfigError
-from ..config import MappingConfig
-from .base import AnalogLayer
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.layers.base import AnalogLayer
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

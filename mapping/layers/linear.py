@@ -7,10 +7,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ...crossbar.tile import TileConfig
-from ...errors import ConfigError
-from ..config import MappingConfig
-from .base import AnalogLayer
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
+from memxbar.mapping.layers.base import AnalogLayer
 
 
 class AnalogLinear(AnalogLayer):

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ...crossbar.tile import TileConfig
-from ...errors import ConfigError
-from ..config import MappingConfig
+from memxbar.crossbar.tile import TileConfig
+from memxbar.errors import ConfigError
+from memxbar.mapping.config import MappingConfig
 
 Converter = Callable[[nn.Module, TileConfig, "MappingConfig | None"], nn.Module]
 _REGISTRY: dict[type[nn.Module], Converter] = {}
