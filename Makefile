@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint typecheck docs docs-build docs-devices docs-tutorials bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,5 +22,30 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# mypy on the package (config: [tool.mypy] in pyproject.toml)
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site (MkDocs + Material + mkdocstrings, docs/index.md): generate the API
+# pages and the device library from the code, run every tutorial, build with warnings as
+# errors into build/site. `make docs` also serves it on http://127.0.0.1:8000.
+docs-build: $(DOCS_STAMP)
+	$(PY) -m docs.gen.api
+	$(MAKE) -j2 docs-devices docs-tutorials  # the two generators side by side (two cores)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-devices: $(DOCS_STAMP)
+	$(PY) -m docs.gen.devices
+
+docs-tutorials: $(DOCS_STAMP)
+	$(PY) -m docs.gen.tutorials
+
+docs: docs-build
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict -a 127.0.0.1:8000
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs build/site build/docs-tutorials docs/generated

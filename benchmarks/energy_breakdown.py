@@ -6,7 +6,7 @@ hidden layer of 64 (memxbar.studies.workloads.MLP), trained digitally (memxbar.t
 programmed (seed 0). Hardware: 64 x 64 arrays, differential pairs on neighbouring columns,
 bit-serial 8-bit DAC (7 read cycles), 8-bit ADCs calibrated per tile on the training images,
 8 columns per ADC, memxbar's default cost model (22 nm, survey ADC energy and area).
-Devices: presets "rram-falcone2025" (CMO/HfOx RRAM, 8-90 uS, 0.5 V, 1 us read) and
+Devices: presets "rram-falcone2025" (CMO/HfOx RRAM, 8-90 uS, 0.5 V, 9.8 ns read) and
 "pcm-joshi2020" (PCM, 0-25 uS, 0.2 V, 250 ns read). The cost is estimated on the first 256
 test images; the test accuracy of the analog model right after programming is printed too.
 

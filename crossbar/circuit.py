@@ -27,6 +27,11 @@ Direct method (own derivation; exact up to float64 rounding, no iteration):
   swapped, both axes reversed, ``r_row`` and ``r_col`` swapped) is the transpose of the same map;
   the solver runs in whichever orientation has the smaller dense block.
 
+With both wire resistances > 0 and arrays of at least 64 x 64 cells, the effective matrix is
+computed by nested dissection instead (:mod:`memxbar.crossbar.nested`: blocks of cells merged
+in pairs by Schur complements on their edge ports: about 2 GFlop against the sweep's 14 GFlop
+at 256 x 256; exact as well, agreeing with the sweep to ~1e-11 relative there).
+
 The sweep is a sequential recurrence over array rows (each step a batched dense operation over
 every leading dimension), as is the O(C) pivot recurrence of each line; neither loops over cells.
 
@@ -52,6 +57,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from memxbar.crossbar.nested import effective_nested, nested_cost, sweep_cost
 from memxbar.errors import ConfigError
 
 __all__ = ["NotConverged", "effective_conductance", "solve", "solve_nonlinear"]
@@ -245,8 +251,8 @@ def _effective_oriented(G: Tensor, g_r: float, g_c: float) -> Tensor:
         return beta
     chunk = max(1, _BLOCK_BUDGET // (C * C * max(1, G[..., 0, 0].numel())))
     H = beta[..., 0, :, None]  # (..., C, i + 1): swept right-hand sides of sources 0..i
-    L = None
-    infos = []
+    L: Tensor | None = None
+    infos: list[Tensor] = []
     for i0 in range(0, R, chunk):
         rows = range(i0, min(R, i0 + chunk))
         sl = slice(rows.start, rows.stop)
@@ -262,7 +268,18 @@ def _effective_oriented(G: Tensor, g_r: float, g_c: float) -> Tensor:
             L, info = torch.linalg.cholesky_ex(block)
             infos.append(info)
     _check_info(torch.stack(infos))
+    assert L is not None  # the sweep factored R >= 1 row blocks
     return g_c * torch.cholesky_solve(H, L).transpose(-1, -2)
+
+
+_NESTED_MIN_CELLS = 4096  # below this the sweep's few steps beat the merges' fixed costs
+
+
+def _prefer_nested(R: int, C: int) -> bool:
+    """Whether nested dissection (:mod:`memxbar.crossbar.nested`) is predicted faster than the
+    row sweep for R x C arrays: fewer flops (it pads to powers of two) and at least
+    ``_NESTED_MIN_CELLS`` cells (measured: 2.5-5x faster at 128 x 256 to 512 x 512)."""
+    return R * C >= _NESTED_MIN_CELLS and nested_cost(R, C) < sweep_cost(R, C)
 
 
 def _mirror(X: Tensor) -> Tensor:
@@ -273,6 +290,16 @@ def _effective64(G: Tensor, r_row: float, r_col: float) -> Tensor:
     G = G.to(_F64)
     if r_row == 0.0 and r_col == 0.0:
         return G.clone()
+    R, C = G.shape[-2:]
+    if r_row != 0.0 and r_col != 0.0 and _prefer_nested(R, C) and not (
+            torch.is_grad_enabled() and G.requires_grad):
+        return effective_nested(G, 1.0 / r_row, 1.0 / r_col)
+    return _sweep64(G, r_row, r_col)
+
+
+def _sweep64(G: Tensor, r_row: float, r_col: float) -> Tensor:
+    """Effective matrix of float64 ``G`` (some r > 0) by the row sweep, in the orientation
+    with the smaller dense block."""
     R, C = G.shape[-2:]
     g_r, g_c = _conductance_of(r_row), _conductance_of(r_col)
     # cost ~ R C^3 + R^2 C^2 directly, C R^3 + R^2 C^2 mirrored: the dense block is min(R, C)
@@ -286,7 +313,8 @@ def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
 
     G: (..., R, C) cell conductances in S; r_row, r_col: wire segment resistances in ohm (0 =
     ideal wire). Returns M (..., R, C), dtype of G (float32 for float16/bfloat16), such that
-    the column currents are ``I = V @ M`` for row voltages V (..., B, R). Computed in float64;
+    the column currents are ``I = V @ M`` for row voltages V (..., B, R). Computed in float64
+    (by nested dissection when both r > 0 and R C >= 4096, else by the row sweep; both exact);
     ``r_row = r_col = 0`` returns G exactly. Solve once per programmed array, then reuse M
     for every input.
     """
@@ -440,15 +468,19 @@ def _cg_currents(
 # dense blocks), fitted to its 7.3 ms at 64 x 64 and 432 ms at 256 x 256 (BENCHMARKS.md).
 _CG_STEP_S, _CG_CELL_S = 50e-6, 20e-9
 _SWEEP_ROW_S, _SWEEP_WORK_S = 90e-6, 0.1e-9
+_NESTED_SPEEDUP = 2.5  # the nested-dissection path against the sweep (2.5-5x measured)
 _CG_STEPS_USED = 0.4  # fraction of _cg_budget's bound that CG takes (0.3-0.45 in the tests)
 
 
-def _prefer_iterative(n_rhs: int, n_direct: int, R: int, C: int, bound: int) -> bool:
+def _prefer_iterative(n_rhs: int, n_direct: int, R: int, C: int, bound: int,
+                      nested: bool = False) -> bool:
     """Whether CG on ``n_rhs`` systems with iteration bound ``bound`` is predicted faster than
-    ``n_direct`` direct sweeps."""
+    ``n_direct`` direct solves (``nested``: the effective matrix may use nested dissection)."""
     m = min(R, C)
     t_cg = _CG_STEPS_USED * bound * (_CG_STEP_S + _CG_CELL_S * n_rhs * R * C)
     t_direct = n_direct * (_SWEEP_ROW_S * max(R, C) + _SWEEP_WORK_S * R * C * m * m)
+    if nested and _prefer_nested(R, C):
+        t_direct /= _NESTED_SPEEDUP
     return t_cg < t_direct
 
 
@@ -457,9 +489,8 @@ def _iterative_setup(
 ) -> tuple[Tensor, Tensor | None, Tensor, int]:
     """Resistances ``D = 1/Gd`` (0 where open), the open-cell mask (None if no cell is open),
     the Jacobi weights and the CG iteration bound of cells Gd (..., R, C)."""
-    open_ = Gd == 0
-    if not bool(open_.any()):
-        open_ = None
+    zero = Gd == 0
+    open_ = zero if bool(zero.any()) else None
     D = 1.0 / Gd if open_ is None else (1.0 / Gd).masked_fill_(open_, 0.0)
     weight, bound = _cg_budget(D, open_, r_r, r_c)
     return D, open_, weight, bound
@@ -476,7 +507,8 @@ def _solve_iterative(
     R, C = G.shape[-2:]
     lead = torch.broadcast_shapes(G.shape[:-2], Vb.shape[:-2])
     n_rhs = math.prod(lead) * Vb.shape[-2]
-    if not (force or _prefer_iterative(n_rhs, math.prod(G.shape[:-2]), R, C, bound)):
+    nested = r_r != 0.0 and r_c != 0.0
+    if not (force or _prefer_iterative(n_rhs, math.prod(G.shape[:-2]), R, C, bound, nested)):
         return None
     mask = None if open_ is None else open_[..., None, :, :]
     X = _cg_currents(D[..., None, :, :], mask, weight[..., None, :, :], Vb[..., :, None], r_r,
@@ -557,11 +589,11 @@ def _node_voltages_direct(
             rhs = rhs + g_c * (sinv[-1] @ bt[-1][..., None])[..., 0]
         sinv.append(_cholesky_inverse(_cholesky(block)))
         bt.append(rhs)
-    w = [(sinv[R - 1] @ bt[R - 1][..., None])[..., 0]]
+    ws = [(sinv[R - 1] @ bt[R - 1][..., None])[..., 0]]
     for i in range(R - 2, -1, -1):
-        w.append((sinv[i] @ (bt[i] + g_c * w[-1])[..., None])[..., 0])
-    w.reverse()
-    W = torch.stack(w, -2)
+        ws.append((sinv[i] @ (bt[i] + g_c * ws[-1])[..., None])[..., 0])
+    ws.reverse()
+    W = torch.stack(ws, -2)
     u = y + (tinv @ (Gd * W)[..., None])[..., 0]
     return u, W
 

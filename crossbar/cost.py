@@ -4,7 +4,8 @@ One forward MVM of a tile (see :mod:`memxbar.crossbar.tile`) is costed from what
 happens in it, not from averages:
 
 - ``cells``: ohmic read power of every cell while it conducts, from the tile's conductances
-  (device read means at the tile's read time) and the DAC planes of the real inputs:
+  (device read means at the tile's read time, in series with the cell's access transistor,
+  ``Device.effective_g``) and the DAC planes of the real inputs:
   ``E = t_sense * V_read^2 * sum_cycles sum_rows (code * volt)^2 * G_row``, where ``G_row`` is
   the sum of the conductances of a row over the used columns of every array of the tile (offset
   reference column included) and ``t_sense`` is set by ``CostModel.sensing`` (below). Wire
@@ -51,7 +52,8 @@ Latency of one MVM (one input vector; the tiles of a stack run in parallel):
 ``adc_share`` columns through a multiplexer and ``t_pulse`` the read pulse of "sample_hold"
 sensing (0 for "per_column").
 
-Area of a tile: cells (F^2 per cell by cell type at the node), ADCs, row drivers, row decoders
+Area of a tile: cells (F^2 per cell by cell type at the node, times the device's
+``devices_per_cell``: a HERMES two-device cell is two 1T1R cells), ADCs, row drivers, row decoders
 and switch matrices (per row), column multiplexers (per column), write-path level shifters (per
 word, bit and source line, when the device's write voltage exceeds the logic supply ``vdd``),
 shift-add units and the tile's input/output registers (D flip-flops). Logic is counted in
@@ -263,12 +265,18 @@ class CostModel(Parametrized):
                                  doc="bits of a stored activation (layer outputs)",
                                  source="NeuroSim VGG-8 case: 8-bit activations")
     # ----------------------------------------------------------------- programming
-    program_pulses: float = param(1.0, ge=0.0, doc="write pulses per cell when programming",
-                                  source="assumption: one pulse per cell (open loop)")
-    verify_iterations: float = param(0.0, ge=0.0,
-                                     doc="program-and-verify iterations per cell (each one "
-                                         "pulse + one verify read, beyond program_pulses)",
-                                     source="assumption: no verify")
+    program_pulses: float | None = param(
+        None, ge=0.0, nullable=True,
+        doc="write pulses per device when programming a tile; None: the device's programming "
+            "loop (Device.program_iterations and verify_reads); set, with verify_iterations, "
+            "this loop replaces the device's",
+        source="the device preset's program-and-verify loop, consistent with the statistic "
+               "its programming noise comes from")
+    verify_iterations: float | None = param(
+        None, ge=0.0, nullable=True,
+        doc="program-and-verify iterations per device (each one pulse + one verify read, "
+            "beyond program_pulses, default 1); None with program_pulses None: the device's "
+            "loop", source="the device preset's program-and-verify loop")
 
     def __new__(cls, *args: object, **kwargs: object) -> CostModel:
         """Refuse the fields that moved to the hardware, saying where they are set now."""
@@ -366,9 +374,15 @@ def logic_energy(transistors: float, model: CostModel) -> float:
 
 def bitline_energy(config: TileConfig, model: CostModel) -> float:
     """Energy (J) of charging one bit line of the array to the read voltage:
-    ``wire_capacitance * rows * sqrt(cell area) * V_read^2``."""
-    length = config.rows * math.sqrt(cell_area(config.device.cell_type, model))
+    ``wire_capacitance * rows * sqrt(cell footprint) * V_read^2`` (:func:`cell_footprint`)."""
+    length = config.rows * math.sqrt(cell_footprint(config.device, model))
     return model.wire_capacitance * length * config.device.read_voltage ** 2
+
+
+def cell_footprint(device: Device, model: CostModel) -> float:
+    """Area (m^2) of one modelled cell of ``device``: its ``devices_per_cell`` physical
+    devices, each a cell of its ``cell_type`` (e.g. HERMES two-device cells: two 1T1R cells)."""
+    return device.devices_per_cell * cell_area(device.cell_type, model)
 
 
 def cell_area(cell_type: str, model: CostModel) -> float:
@@ -463,7 +477,8 @@ def input_register_bits(config: TileConfig, model: CostModel) -> int:
 
 def tile_area(config: TileConfig, model: CostModel, *,
               input_register: bool = True) -> dict[str, float]:
-    """Area (m^2) of one tile per component: "cells" (every physical cell of its arrays),
+    """Area (m^2) of one tile per component: "cells" (every cell of its arrays,
+    :func:`cell_footprint`),
     "adc" (the tile's ADCs, :func:`n_adcs`, each ``config.adc.area``), "dac" (one driver per
     row of each array, ``config.dac.area``), "decoder" (row decoder, register and switch
     matrix per row of each array), "mux" (column multiplexer per physical column), "write" (a
@@ -480,7 +495,7 @@ def tile_area(config: TileConfig, model: CostModel, *,
                                            if input_register else 0)
     return {
         "cells": config.n_arrays * config.rows * config.cols
-        * cell_area(config.device.cell_type, model),
+        * cell_footprint(config.device, model),
         "dac": rows * config.dac.area(model),
         "decoder": rows * model.decoder_transistors * transistor_area(model),
         "mux": config.cols * config.n_arrays * model.mux_transistors * transistor_area(model),
@@ -582,7 +597,9 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     B = x.shape[-2]
     planes, _, volt = cfg.dac.encode(x.to(torch.float64))
     # cells: t_sense V^2 sum_c sum_rows (code volt)^2 G_row, G_row over every used column/array
-    g_row = dev.read_mean(tile.state, tile.t).to(torch.float64).sum(dim=(-3, -1))  # (*shape,R)
+    # (each cell's branch conductance: the device in series with its access transistor)
+    g_cell = dev.effective_g(dev.read_mean(tile.state, tile.t).to(torch.float64))
+    g_row = g_cell.sum(dim=(-3, -1))  # (*shape, R)
     v2 = (planes * volt).square_().sum(dim=(0, -2))  # (*lead, R)
     e_cells = sense_time(phys, model) * dev.read_voltage ** 2 * float((v2 * g_row).sum())
     # row drivers: one event per non-zero code and cycle, in every tile the input reaches
@@ -655,19 +672,23 @@ def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) ->
     return float(value) * cells
 
 
-def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor = 1.0,
-                 verify_iterations: float | Tensor = 0.0, parallel: int = 1,
+def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor | None = None,
+                 verify_iterations: float | Tensor | None = None, parallel: int = 1,
                  verify_adc: ADC | None = None,
                  model: CostModel | None = None) -> ProgramCost:
     """Energy and time of programming ``cells`` (a count, or the cells' target conductances in S)
     of ``device``.
 
-    ``pulses``: write pulses per cell (a number, or per-cell counts); each costs the device's
-    ``write_energy`` and ``write_time``. ``verify_iterations``: verify reads per cell (program-
-    and-verify; a number or per-cell counts); each costs the cell's read energy
-    ``V_read^2 * G * t_read`` (G: the given conductances, else mid-range) plus one ADC conversion
-    by ``verify_adc`` (default ``ADC()``: the survey model at ``model.default_adc_bits``), and
-    takes ``t_read + t_conv``.
+    Default (``pulses`` and ``verify_iterations`` both None): the device's programming loop,
+    the one its programming statistic comes from, run on each of its ``devices_per_cell``
+    devices: ``program_iterations`` write pulses and ``verify_reads`` verify reads per device,
+    each read of one device holding ``1 / devices_per_cell`` of the cell's conductance.
+    Otherwise the given counts per cell (a number, or per-cell counts; a missing one: 1 pulse,
+    0 reads), each read of the whole cell. Each pulse costs the device's ``write_energy`` and
+    ``write_time``; each verify read costs ``V_read^2 * G * t_read`` (G: the given
+    conductances, else mid-range, in series with the device's ``access_resistance``) plus one
+    ADC conversion by ``verify_adc`` (default ``ADC()``: the survey model at
+    ``model.default_adc_bits``) and takes ``t_read + t_conv``.
     ``parallel`` cells are written at once (time divides by it; e.g. a row of a tile)."""
     model = model or CostModel()
     if not isinstance(device, Device):
@@ -686,19 +707,28 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
                          ">= 0 or a tensor of conductances (S)")
     else:
         n = cells
+    share = 1.0  # fraction of the cell's conductance one verify read sees
+    if pulses is None and verify_iterations is None:
+        d = device.devices_per_cell
+        pulses, verify_iterations = device.program_iterations * d, device.verify_reads * d
+        share = 1.0 / d
+    pulses = 1.0 if pulses is None else pulses
+    verify_iterations = 0.0 if verify_iterations is None else verify_iterations
     n_pulses = _count("pulses", pulses, n, like)
     n_reads = _count("verify_iterations", verify_iterations, n, like)
     adc = ADC() if verify_adc is None else verify_adc
     if not isinstance(adc, ADC):
         raise ConfigError(f"program_cost: verify_adc = {adc!r} is not an ADC")
     adc.check_cost(model)
-    g_mid = 0.5 * (device.g_min + device.g_max)
+    # conductance a verify read sees: one device's share, in series with its access transistor
+    g_mid = torch.tensor(0.5 * (device.g_min + device.g_max), dtype=torch.float64)
+    g_read = device.effective_g((g_mid if like is None else like) * share)
     if like is None:
-        g_reads = n_reads * g_mid
+        g_reads = n_reads * float(g_read)
     elif isinstance(verify_iterations, Tensor):
-        g_reads = float((verify_iterations.to(torch.float64).expand(like.shape) * like).sum())
+        g_reads = float((verify_iterations.to(torch.float64).expand(like.shape) * g_read).sum())
     else:
-        g_reads = float(verify_iterations) * float(like.sum())
+        g_reads = float(verify_iterations) * float(g_read.sum())
     e_read = device.read_voltage ** 2 * device.read_time * g_reads
     energy = n_pulses * device.write_energy + e_read + n_reads * adc.conversion_energy(model)
     time = (n_pulses * device.write_time
@@ -710,16 +740,26 @@ def tile_program_cost(tile: Tile, model: CostModel | None = None, *,
                       pulses: float | Tensor | None = None,
                       verify_iterations: float | Tensor | None = None) -> ProgramCost:
     """Programming cost of every cell of a programmed tile stack (its programmed conductances),
-    one row of each tile at a time, the tiles of the stack in parallel. Defaults:
-    ``model.program_pulses`` pulses and ``model.verify_iterations`` verify iterations per cell
-    (each iteration adds one pulse and one verify read)."""
+    one row of each tile at a time, the tiles of the stack in parallel.
+
+    The loop, per device of a cell (``devices_per_cell`` devices each): the cost model's when
+    it sets one (``model.program_pulses``, default 1, initial pulses plus
+    ``model.verify_iterations`` iterations of one pulse and one verify read), else the
+    device's (``program_iterations`` pulses, ``verify_reads`` reads; :func:`program_cost`).
+    ``pulses`` / ``verify_iterations`` override the cost model's two fields."""
     model = model or CostModel()
     if tile.state is None:
         raise ConfigError("tile_program_cost: the tile is not programmed")
     cfg = tile.config
-    k = model.verify_iterations if verify_iterations is None else verify_iterations
-    p = model.program_pulses if pulses is None else pulses
-    total = p + k
+    dev = cfg.device
     parallel = cfg.used_cols * cfg.n_arrays * max(1, math.prod(tile.shape))
-    return program_cost(cfg.device, tile.state.g, pulses=total, verify_iterations=k,
+    p = model.program_pulses if pulses is None else pulses
+    k = model.verify_iterations if verify_iterations is None else verify_iterations
+    if p is None and k is None:
+        return program_cost(dev, tile.state.g, parallel=parallel, verify_adc=cfg.adc,
+                            model=model)
+    d = dev.devices_per_cell
+    reads = 0.0 if k is None else k
+    total = (1.0 if p is None else p) + reads
+    return program_cost(dev, tile.state.g / d, pulses=total * d, verify_iterations=reads * d,
                         parallel=parallel, verify_adc=cfg.adc, model=model)

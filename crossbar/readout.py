@@ -1,11 +1,17 @@
 """The read path of a tile: the cells read at a time t, ADC ranging and the MVMs.
 
-Reading (``set_time``): device read mean / std (or one sample, "per_read") at time t -> IR drop
-through :func:`memxbar.crossbar.circuit.effective_conductance` (only when a wire resistance is
-> 0) -> folded analog matrix ``Wa`` (R, adc_cols) in units U = V_read*(g_max-g_min) per ADC
-converter (:meth:`memxbar.crossbar.encodings.Encoding.fold`). An MVM then costs one matmul
-(bit-serial cycles are stacked into the batch), plus a second one for the exact output variance
-in "per_mvm" read-noise mode.
+Reading (``set_time``): device read mean / std at time t, split into a frozen part (one sample
+per cell, held until the next ``set_time``: every conversion, bit-serial cycle and conv-layer
+position of the inference sees it) and a white part (drawn per conversion from its exact
+variance). "physical" takes the split from the device's noise model
+(:meth:`memxbar.devices.base.Device.read_noise_split`: 1/f noise is frozen below the
+conversion frequency ``1 / conversion_interval``), "per_read" freezes all, "per_mvm" none ->
+access transistor in series with each cell, ``G_eff = G / (1 + G R_s)`` -> IR drop through
+:func:`memxbar.crossbar.circuit.effective_conductance` (only when a wire resistance is > 0) ->
+folded analog matrix ``Wa`` (R, adc_cols) in units U = V_read*(g_max-g_min) per ADC converter
+(:meth:`memxbar.crossbar.encodings.Encoding.fold`). An MVM then costs one matmul (bit-serial
+cycles are stacked into the batch), plus a second one for the exact output variance of the
+white part.
 
 Partial row activation (``TileConfig.rows_parallel = k < rows``): the forward MVM reads the rows
 in ``G = ceil(rows / k)`` groups, one after the other. A group drives only its k rows; in a
@@ -22,9 +28,10 @@ unchanged, one conversion per row and read cycle.
 
 Non-ohmic cells (``device.is_ohmic`` False): no effective matrix exists; every forward MVM
 solves the network for its row voltages, by :func:`memxbar.crossbar.circuit.solve_nonlinear`
-with wire resistance, or (ideal wires) as the column sums of ``device.current(g, v)`` of
-every cell, which is exact. Read noise ("per_mvm") is added with the low-field (ohmic) output
-variance. The transposed MVM, :meth:`mvm_custom` and row groups are refused for such cells.
+with wire resistance, or (ideal wires) as the column sums of ``device.cell_current(g, v)`` of
+every cell (the device in series with its access transistor, for either sign of ``v``), which
+is exact. White read noise is added with the low-field (ohmic) output variance. The
+transposed MVM, :meth:`mvm_custom` and row groups are refused for such cells.
 
 The tile simulates hardware and is not differentiable (its methods run under ``no_grad``).
 """
@@ -40,13 +47,14 @@ from torch import Tensor
 
 from memxbar.crossbar.circuit import effective_conductance, solve_nonlinear
 from memxbar.crossbar.periphery import shift_add
+from memxbar.crossbar.tilestate import TileAttributes
 from memxbar.devices.base import CellState, randn
 from memxbar.errors import ConfigError
 
 NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlinear read
 
 
-class ReadPath:
+class ReadPath(TileAttributes):
     """Mixin of :class:`memxbar.crossbar.tile.Tile`: reading, ADC ranges and MVMs. It uses the
     tile's ``config``, ``shape``, ``state``, ``t``, the buffers ``analog`` / ``analog_var`` /
     ``read_g`` / ``adc_fs`` / ``adc_fs_t`` / ``adc_amax`` / ``adc_amax_t`` and the counter
@@ -54,17 +62,20 @@ class ReadPath:
 
     # ================================================================== reading
     @property
-    def _wa(self) -> Tensor | None:
-        """Analog matrix ``(*shape, R, adc_cols)`` (units U) at the read time."""
+    def _wa(self) -> Tensor:
+        """Analog matrix ``(*shape, R, adc_cols)`` (units U) at the read time (callers have
+        checked that the tile is programmed)."""
         if self._deferred is not None:
             t, gen = self._deferred
             self.set_time(t, generator=gen)
+        assert self.analog is not None, "the analog matrix of an unprogrammed tile"
         return self.analog
 
     @property
     def _va(self) -> Tensor | None:
         """Per-MVM read-noise variances of the analog matrix (None without them)."""
-        return self.analog_var if self._wa is not None else None
+        self._wa  # noqa: B018  (the pending read, if any)
+        return self.analog_var
 
     @property
     def _ohmic(self) -> bool:
@@ -119,6 +130,23 @@ class ReadPath:
             return std
         return std * torch.where(mean > 0, m / mean, torch.ones_like(mean))
 
+    @property
+    def _holds_sample(self) -> bool:
+        """True when a read keeps a conductance sample (the frozen read noise) in ``read_g``."""
+        return self.config.read_noise in ("per_read", "physical")
+
+    def frozen_fraction(self, t: float | None = None) -> float:
+        """Fraction of the cells' read-noise variance that is frozen at ``t`` s (default: the
+        read time): sampled once per ``set_time`` and shared by every conversion until the
+        next one; the rest is white, drawn per conversion. "physical": the device's split
+        (:meth:`memxbar.devices.base.Device.read_noise_split`) at ``conversion_interval``;
+        "per_read": 1; "per_mvm" and "off": 0."""
+        cfg = self.config
+        if cfg.read_noise != "physical":
+            return 1.0 if cfg.read_noise == "per_read" else 0.0
+        interval = cfg.conversion_interval or cfg.device.read_time
+        return cfg.device.read_noise_split(self.t if t is None else float(t), interval)
+
     @torch.no_grad()
     def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
         """Read the cells ``t`` seconds after programming: drift, read noise, IR drop.
@@ -126,7 +154,11 @@ class ReadPath:
         "per_read": one conductance sample per cell now (held for every later MVM until the
         next ``set_time``; kept in the ``read_g`` buffer). "per_mvm": means now, exact
         variance per MVM; with wire resistance the std of a cell is scaled by its IR-drop
-        attenuation (first order).
+        attenuation (first order). "physical": a sample of the frozen part (std
+        ``sqrt(f) * sigma``, :meth:`frozen_fraction` ``f``) held in ``read_g``, plus the white
+        part (``sqrt(1 - f) * sigma``) exactly per conversion. The access transistor
+        (``device.access_resistance``) is in series with every cell:
+        ``G_eff = G / (1 + G R_s)``, before the IR-drop network.
         """
         state = self._require_programmed("set_time")
         dev = self.config.device
@@ -141,21 +173,41 @@ class ReadPath:
                                None)
         elif mode == "per_mvm":
             self._install_read(*dev.read_stats(state, t))
+        elif mode == "physical":
+            mean, std = dev.read_stats(state, t)
+            f = self.frozen_fraction(t)
+            if f > 0.0 and bool((std > 0).any()):
+                noise = randn(mean, self._rng(generator, state.g))
+                mean = mean.addcmul(std, noise, value=math.sqrt(f)).clamp_min_(0.0)
+            self._install_read(mean, None if f >= 1.0 else std * math.sqrt(1.0 - f))
         else:
             self._install_read(dev.read_mean(state, t), None)
         self.t = float(t)
 
+    def _install_saved(self) -> None:
+        """Install the held sample ``read_g`` again (after loading a state_dict), with the
+        white part of the read noise at the read time recomputed."""
+        std = None
+        f = self.frozen_fraction()
+        if self.config.read_noise == "physical" and f < 1.0:
+            std = self.config.device.read_std(self._require_programmed("load"), self.t)
+            std = std * math.sqrt(1.0 - f)
+        assert self.read_g is not None  # the held sample, installed with the saved state
+        self._install_read(self.read_g, std)
+
     def _install_read(self, g: Tensor, std: Tensor | None) -> None:
         """Conductances read now (a sample or the means) and their stds -> the analog
-        matrices of the next MVMs."""
+        matrices of the next MVMs (through the access transistor, then the wires)."""
         scheme = self.config.scheme
-        m = self._effective(g) if self._ohmic else g
+        dev = self.config.device
+        ge = dev.effective_g(g)
+        m = self._effective(ge) if self._ohmic else ge
         self.analog = scheme.fold(m)
         self.analog_var = None
         if std is not None:
-            va = scheme.fold(self._scaled_std(std, g, m), var=True)
+            va = scheme.fold(self._scaled_std(dev.effective_std(g, std), ge, m), var=True)
             self.analog_var = va if float(va.max()) > 0 else None
-        keep = self.config.read_noise == "per_read" or not self._ohmic
+        keep = self._holds_sample or not self._ohmic
         self._set_read_g(g if keep else None)
         self._plans = {}
 
@@ -172,22 +224,25 @@ class ReadPath:
         if t is None:
             wa = self._wa
         else:
-            mean = self.config.device.read_mean(state, t)
+            mean = self.config.device.effective_g(self.config.device.read_mean(state, t))
             wa = self.config.scheme.fold(self._effective(mean) if self._ohmic else mean)
         return self.config.scheme.recombine(wa)
 
     @torch.no_grad()
     def weight_variance(self) -> Tensor:
-        """Read-noise variance of each effective normalised weight at the current time
-        (zero when ``read_noise = "off"``); reference-column noise included for "offset"."""
+        """Read-noise variance of each effective normalised weight at the current time, frozen
+        and white parts together (zero when ``read_noise = "off"``); reference-column noise
+        included for "offset"."""
         state = self._require_programmed("weight_variance")
         scheme = self.config.scheme
+        dev = self.config.device
         if self.config.read_noise == "off":
             return torch.zeros_like(scheme.recombine(self._wa))
-        mean, std = self.config.device.read_stats(state, self.t)
-        m = self._effective(mean) if self._ohmic else mean
-        return scheme.recombine(scheme.fold(self._scaled_std(std, mean, m), var=True),
-                                square=True)
+        mean, std = dev.read_stats(state, self.t)
+        ge = dev.effective_g(mean)
+        m = self._effective(ge) if self._ohmic else ge
+        return scheme.recombine(scheme.fold(self._scaled_std(dev.effective_std(mean, std), ge,
+                                                             m), var=True), square=True)
 
     # ================================================================== ADC ranges
     @torch.no_grad()
@@ -283,7 +338,8 @@ class ReadPath:
         if adc.bits == 0:
             return 1.0
         if adc.range_mode == "fixed":
-            return adc.levels / float(adc.full_scale)  # type: ignore[arg-type]
+            assert adc.full_scale is not None  # required with bits > 0 (ADC._check)
+            return adc.levels / float(adc.full_scale)
         fs = self.adc_fs_t if transposed else self.adc_fs
         if fs is None:
             which = "d" if transposed else "x"
@@ -309,7 +365,8 @@ class ReadPath:
                                             self.shape)
                          for i, t in enumerate(self._plan(transposed, volt, op)))
             if grouped:  # (*shape[:-1], G, R, n K) -> (*shape[:-1], R, G n K)
-                plan = tuple(t.movedim(-3, -2).flatten(-2) if i < 2 and t is not None else t
+                plan = tuple(t.movedim(-3, -2).flatten(-2)
+                             if i < 2 and isinstance(t, Tensor) else t
                              for i, t in enumerate(plan))
             self._plans[key] = plan
             return plan
@@ -366,11 +423,11 @@ class ReadPath:
             raise ConfigError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
                               "(leading dims may broadcast)")
         wa = self._wa
-        if x.device != wa.device:  # type: ignore[union-attr]
+        if x.device != wa.device:
             raise ConfigError(f"Tile.{op}: {name} is on {x.device}, the tile on "
-                              f"{wa.device}; move one of them")  # type: ignore[union-attr]
-        if x.dtype != wa.dtype:  # type: ignore[union-attr]
-            x = x.to(wa.dtype)  # type: ignore[union-attr]
+                              f"{wa.device}; move one of them")
+        if x.dtype != wa.dtype:
+            x = x.to(wa.dtype)
         if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
             raise ConfigError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
         return x
@@ -462,11 +519,11 @@ class ReadPath:
                 not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all())):
             raise ConfigError("Tile.mvm_custom: x must be a real tensor of finite values")
         wa = self._wa
-        if x.device != wa.device:  # type: ignore[union-attr]
+        if x.device != wa.device:
             raise ConfigError(f"Tile.mvm_custom: x is on {x.device}, the tile on "
-                              f"{wa.device}; move one of them")  # type: ignore[union-attr]
+                              f"{wa.device}; move one of them")
         self._check_generator(generator, x, "mvm_custom")
-        return self._forward(x.to(wa.dtype), scale, generator,  # type: ignore[union-attr]
+        return self._forward(x.to(wa.dtype), scale, generator,
                              "custom", mac=mac)
 
     def _forward(self, x: Tensor, scale: Tensor | float | None,
@@ -517,11 +574,13 @@ class ReadPath:
         cfg = self.config
         dev = cfg.device
         g = self.read_g  # (*shape, A, R, Cp)
+        assert g is not None  # kept for non-ohmic cells (_install_read)
         V = vin.unsqueeze(-3) * dev.read_voltage  # (..., 1, N, R)
         if side:
             V = V.unsqueeze(-4)  # shared by the tiles of the last stack dimension
         if cfg.r_row or cfg.r_col:
-            current = solve_nonlinear(g, V, cfg.r_row, cfg.r_col, dev.current)
+            current = solve_nonlinear(g, V, cfg.r_row, cfg.r_col, dev.cell_current,
+                                      derivative=dev.cell_slope)
         else:  # each cell's current, summed per column: exact without wires
             N = V.shape[-2]
             shape = torch.broadcast_shapes(g.shape[:-2], V.shape[:-2]) + (N,) + g.shape[-2:]
@@ -530,7 +589,8 @@ class ReadPath:
             for b in range(0, N, per):
                 vb = V[..., b:b + per, :, None]
                 sh = shape[:-3] + (vb.shape[-3],) + shape[-2:]
-                parts.append(dev.current(g.unsqueeze(-3).expand(sh), vb.expand(sh)).sum(-2))
+                parts.append(dev.cell_current(g.unsqueeze(-3).expand(sh), vb.expand(sh))
+                             .sum(-2))
             current = torch.cat(parts, dim=-2)
         y = cfg.scheme.fold(current / dev.read_voltage).to(vin.dtype)  # (..., N, K)
         return y.movedim(-3, -2).flatten(-2) if side else y

@@ -23,19 +23,26 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from memxbar.crossbar.encodings import ENCODINGS, LAYOUTS, Encoding, make_encoding
 from memxbar.crossbar.periphery import ADC, DAC, MAX_BITS
 from memxbar.crossbar.readout import ReadPath
-from memxbar.crossbar.tilestate import FLOAT_DTYPES, TileState, check_memory, conversions, per_tile
+from memxbar.crossbar.tilestate import (
+    FLOAT_DTYPES,
+    CellBuffers,
+    TileState,
+    check_memory,
+    conversions,
+    per_tile,
+)
 from memxbar.devices.base import STUCK_NONE, CellState, Device, Parametrized, param
 from memxbar.errors import ConfigError
 
-READ_NOISE = ("per_read", "per_mvm", "off")
+READ_NOISE = ("physical", "per_read", "per_mvm", "off")
 UPDATE_MODES = ("stochastic", "counts")
 PROBE_CELLS = 4096
 PROBE_TRAINS = (1, 4, 16, 64)  # pulse-train lengths tried by probe_steps
@@ -43,15 +50,15 @@ COINCIDENCE_ELEMENTS = 2**24  # pulse-train entries held at once by a stochastic
 MAX_ROWS = 1 << 20  # largest rows / cols / rows_parallel of one array (a sanity bound)
 
 
-def _required(**meta: object) -> object:
-    """A :func:`param` declaration without a default (the field must be given)."""
-    return field(metadata=param(0, **meta).metadata)  # type: ignore[arg-type]
+def _required(**meta: Any) -> Any:
+    """A :func:`param` declaration without a default (the field must be given); typed as
+    ``field()`` is, so that it fits the annotated field it declares."""
+    return field(metadata=param(0, **meta).metadata)
 
 
 def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = None) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= lo
-    ok = ok and (hi is None or value <= hi)  # type: ignore[operator]
-    if not ok:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= lo
+            and (hi is None or value <= hi)):
         allowed = f"an integer in [{lo}, {hi}]" if hi is not None else f"an integer >= {lo}"
         raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: {allowed}")
 
@@ -70,9 +77,12 @@ class TileConfig(Parametrized):
     "arrays" layout). ``r_row``/``r_col``: wire resistance per segment (ohm; 0 = ideal wires).
     ``out_noise``: Gaussian noise added to every analog conversion, std in units
     U = V_read*(g_max-g_min) (for analog differential weights this is aihwkit's ``out_noise``,
-    relative to one full-scale weight at full input). ``read_noise``: "per_read" samples the
-    conductances once per ``set_time`` (aihwkit-style); "per_mvm" draws every conversion from its
-    exact distribution, variance ``(x^2) @ sigma^2`` (independent reads); "off" ignores it.
+    relative to one full-scale weight at full input). ``read_noise``: "physical" (default)
+    splits the read noise as the device's noise model says (:meth:`Device.read_noise_split` at
+    ``conversion_interval``): a frozen part sampled once per ``set_time`` and a white part drawn
+    per conversion from its exact distribution; "per_read" samples the conductances once per
+    ``set_time`` (aihwkit-style, all frozen); "per_mvm" draws every conversion from its exact
+    distribution, variance ``(x^2) @ sigma^2`` (independent reads, all white); "off" ignores it.
     Columns beyond ``used_cols`` are left off (0 S), which is the same as leaving them out.
     ``rows_parallel``: rows read at once (partial row activation): the forward MVM reads
     ``row_groups = ceil(rows / rows_parallel)`` groups one after the other, each with its own
@@ -110,10 +120,19 @@ class TileConfig(Parametrized):
                                  "V_read*(g_max-g_min)",
                              source="aihwkit IOParameters.out_noise (same meaning for analog "
                                     "differential weights)")
-    read_noise: Literal["per_read", "per_mvm", "off"] = param(
-        "per_mvm", options=READ_NOISE,
-        doc="per_read: one conductance sample per set_time; per_mvm: exact distribution per "
-            "conversion; off")
+    read_noise: Literal["physical", "per_read", "per_mvm", "off"] = param(
+        "physical", options=READ_NOISE,
+        doc="physical: the device's frozen part sampled once per set_time, its white part "
+            "drawn per conversion (Device.read_noise_split); per_read: all frozen; per_mvm: "
+            "all white (exact distribution per conversion); off",
+        source="1/f read noise (Joshi et al. 2020; CMO RRAM, Lombardo et al. 2024) is mostly "
+               "frozen within an inference: only its band above the conversion frequency "
+               "decorrelates (issue 13)")
+    conversion_interval: float | None = param(
+        None, unit="s", gt=0.0, nullable=True,
+        doc="time between two conversions of one cell (one read cycle), which sets the "
+            "frozen / white split of 1/f read noise; None = the device's read_time (read "
+            "cycles back to back)")
     rows_parallel: int | None = param(
         None, unit="rows", integer=True, ge=1, le=MAX_ROWS, nullable=True,
         doc="rows read at once per conversion (partial row activation, read in "
@@ -260,7 +279,7 @@ class Tile(ReadPath, TileState):
     ``load_state_dict()`` work after programming (state_dict keys: ``cells.g``,
     ``cells.latent.<name>``, ``pulse_count``, ``adc_fs`` / ``adc_amax`` (forward ranges,
     ``(*shape, [G,] 1, adc_cols)``), ``adc_fs_t`` / ``adc_amax_t`` (transposed, ``(*shape, 1,
-    rows)``), ``read_g`` ("per_read" only: the conductance sample), ``_extra_state`` (read
+    rows)``), ``read_g`` ("per_read" / "physical": the sample), ``_extra_state`` (read
     time, conversion counter); buffers that are None are left out). A state_dict loads into
     a fresh, unprogrammed Tile of the same config and shape; a mismatched or corrupted one
     is refused with ConfigError naming the key.
@@ -292,9 +311,7 @@ class Tile(ReadPath, TileState):
         self.used_rows = per_tile("used_rows", used_rows, config.rows, self.shape)
         self._per_vector = conversions(config, self.used_weight_cols, self.used_rows)
         self._count = [0]  # adc_conversions, kept off nn.Module.__setattr__ in the hot path
-        self.cells = nn.Module()
-        self.cells.latent = nn.Module()
-        self.cells.register_buffer("g", None)
+        self.cells = CellBuffers()
         for name in ("pulse_count", "adc_fs", "adc_fs_t", "adc_amax", "adc_amax_t", "read_g"):
             self.register_buffer(name, None)
         self.register_buffer("analog", None, persistent=False)  # (*shape, R, adc_cols), U
@@ -501,9 +518,12 @@ class Tile(ReadPath, TileState):
         increase / decrease each weight; returns pulses per tile."""
         generator = self._rng(generator, inc)
         trains, counts = self.config.scheme.pulses(inc, dec)
+        state, count = self._require_programmed("apply_pulses"), self.pulse_count
+        assert count is not None  # set with the state by program()
         for n in trains:
-            self.state = self.config.device.pulse(self.state, n, generator=generator)
-        self.pulse_count += counts
+            state = self.config.device.pulse(state, n, generator=generator)
+        self.state = state
+        count += counts  # in place, on the buffer
         self.set_time(self.t, generator=generator)
         return (inc + dec).sum(dim=(-2, -1))
 
@@ -521,6 +541,7 @@ class Tile(ReadPath, TileState):
                              f"shape {want}")
         self.state = state
         if pulses is not None:
+            assert self.pulse_count is not None  # set with the state by program()
             self.pulse_count = self.pulse_count + torch.as_tensor(pulses).to(torch.int64)
         self.set_time(self.t, generator=generator)
 

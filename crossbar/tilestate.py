@@ -5,7 +5,7 @@ counts of used converters.
 State_dict keys of a :class:`~memxbar.crossbar.tile.Tile` (buffers that are None are left out):
 ``cells.g``, ``cells.latent.<name>`` (the CellState), ``pulse_count``, ``adc_fs`` /
 ``adc_amax`` (forward ranges ``(*shape, [G,] 1, adc_cols)``), ``adc_fs_t`` / ``adc_amax_t``
-(transposed ranges ``(*shape, 1, rows)``), ``read_g`` ("per_read" only: the conductance sample),
+(transposed ranges ``(*shape, 1, rows)``), ``read_g`` ("per_read" / "physical": the sample),
 ``_extra_state`` (read time, conversion counter). ``analog`` / ``analog_var`` (the converter
 matrices) are non-persistent caches, rebuilt after loading.
 """
@@ -24,13 +24,64 @@ from memxbar.devices.base import CellState
 from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from memxbar.crossbar.tile import Tile, TileConfig
+    from memxbar.crossbar.tile import TileConfig
 
 BYTES_PER_CELL = 64  # estimate: float64 conductance, latents, pulse count, read copies
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
-class TileState(nn.Module):
+class CellBuffers(nn.Module):
+    """The programmed cells as buffers: ``g`` (None before programming) and the ``latent``
+    module, one buffer per latent (state_dict keys ``cells.g``, ``cells.latent.<name>``)."""
+
+    g: Tensor | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.latent = nn.Module()
+        self.register_buffer("g", None)
+
+
+class TileAttributes:
+    """The attributes a :class:`~memxbar.crossbar.tile.Tile` sets in ``__init__`` and the
+    members its mixins (:class:`TileState`, :class:`~memxbar.crossbar.readout.ReadPath`) use
+    of each other, declared once for type checkers (annotations only: no runtime effect)."""
+
+    config: TileConfig
+    shape: torch.Size
+    cells: CellBuffers
+    t: float  # read time (s)
+    used_weight_cols: Tensor
+    used_rows: Tensor
+    # buffers; None before programming or calibration
+    pulse_count: Tensor | None
+    adc_fs: Tensor | None
+    adc_fs_t: Tensor | None
+    adc_amax: Tensor | None
+    adc_amax_t: Tensor | None
+    read_g: Tensor | None
+    analog: Tensor | None
+    analog_var: Tensor | None
+    _state: CellState | None
+    _deferred: tuple[float, torch.Generator | None] | None  # a read at t not yet made
+    _plans: dict[tuple, tuple]
+    _steps: tuple[float, float] | None
+    _generator: torch.Generator | None
+    _count: list[int]
+    _per_vector: int
+    state: CellState | None  # a property of Tile
+
+    if TYPE_CHECKING:  # members of TileState and ReadPath the other one calls
+        @property
+        def _wa(self) -> Tensor: ...
+        @property
+        def _holds_sample(self) -> bool: ...
+        def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None: ...
+        def _install_saved(self) -> None: ...
+        def _set_read_g(self, g: Tensor | None) -> None: ...
+
+
+class TileState(TileAttributes, nn.Module):
     """Mixin of :class:`~memxbar.crossbar.tile.Tile` (before ``nn.Module`` in its bases): the
     module hooks that keep the cell state, ranges and read caches consistent."""
 
@@ -46,12 +97,11 @@ class TileState(nn.Module):
         self._count[0] = int(value)
 
     def _set_read_g(self, g: Tensor | None) -> None:
-        """Conductances the next MVMs read (before IR drop): kept for "per_read" (the sample,
-        persistent) and for non-ohmic cells (the nonlinear read needs them)."""
-        persistent = self.config.read_noise == "per_read"
-        self.register_buffer("read_g", g, persistent=persistent)
+        """Conductances the next MVMs read (before IR drop): kept for "per_read" / "physical"
+        (the sample, persistent) and for non-ohmic cells (the nonlinear read needs them)."""
+        self.register_buffer("read_g", g, persistent=self._holds_sample)
 
-    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Tile:
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> TileState:
         """``.to()``, ``.cuda()``, ``.double()``...: the cells must stay float32 or float64;
         the pending read happens first; cached plans are rebuilt."""
         g = self.cells.g
@@ -65,7 +115,8 @@ class TileState(nn.Module):
                 self._wa  # noqa: B018  (the read at t, before the tensors move)
         super()._apply(fn, recurse)
         if self.cells.g is not None:
-            self._state = CellState(self.cells.g, dict(self.cells.latent._buffers))
+            latent = {k: v for k, v in self.cells.latent._buffers.items() if v is not None}
+            self._state = CellState(self.cells.g, latent)
         self._plans = {}
         return self
 
@@ -105,8 +156,8 @@ class TileState(nn.Module):
                                       missing_keys, unexpected_keys, error_msgs)
         if self._state is not None and cells:
             self._deferred, self._plans = None, {}
-            if self.config.read_noise == "per_read":
-                self._install_read(self.read_g, None)  # the saved draw, not a new one
+            if self._holds_sample and self.read_g is not None:
+                self._install_saved()  # the saved draw, not a new one
             else:
                 self.set_time(self.t)
 
@@ -145,9 +196,11 @@ class TileState(nn.Module):
         g = get("cells.g", want, ">= 0")
         latent = {k[len("cells.latent."):]: v.detach().clone() for k, v in mine.items()
                   if k.startswith("cells.latent.") and isinstance(v, Tensor)}
-        state = CellState(g, latent)  # type: ignore[arg-type]
+        assert g is not None  # required: get() raised if missing
+        state = CellState(g, latent)
         cfg.device._check_state(state, f"{where} ({prefix}cells)")
         pulses = get("pulse_count", want, ">= 0", kind="int")
+        assert pulses is not None
         K, R = cfg.adc_cols, cfg.rows
         G = cfg.row_groups
         fwd = (*self.shape, *((G,) if G > 1 else ()), 1, K)
@@ -155,13 +208,14 @@ class TileState(nn.Module):
         amax = get("adc_amax", fwd, ">= 0", required=False)
         fs_t = get("adc_fs_t", (*self.shape, 1, R), "> 0", required=False)
         amax_t = get("adc_amax_t", (*self.shape, 1, R), ">= 0", required=False)
+        # "physical" states saved before it was the default have no sample: a new one is drawn
         sample = get("read_g", want, ">= 0", required=cfg.read_noise == "per_read")
         if "_extra_state" not in mine:
             raise ConfigError(f"{where}: {prefix}_extra_state is missing (the read time)")
         self.state = state
-        self.pulse_count = pulses.to(torch.int64)  # type: ignore[union-attr]
+        self.pulse_count = pulses.to(torch.int64)
         self.adc_fs, self.adc_amax, self.adc_fs_t, self.adc_amax_t = fs, amax, fs_t, amax_t
-        self._set_read_g(sample if cfg.read_noise == "per_read" else None)
+        self._set_read_g(sample if self._holds_sample else None)
         self.analog = self.analog_var = None
 
 

@@ -44,6 +44,32 @@ blocks of cells no larger than this (each single-threaded in torch, the blocks r
 helper threads), and results do not depend on the thread count."""
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
+NEWTON_STEPS = 8  # Newton steps of a non-ohmic device in series with its access transistor
+
+K_B_EV = 8.617333262e-5  # Boltzmann constant, eV/K (CODATA 2018)
+T_REF = 300.0
+"""Temperature (K) at which the presets' drift, relaxation and retention were measured (room
+temperature); thermally activated processes are scaled from it by :func:`arrhenius_factor`."""
+
+
+def frozen_fraction(total_log: float, conversion_interval: float, read_time: float) -> float:
+    """Frozen fraction of 1/f noise (PSD ~ 1/f) read over ``[f_min, f_max]`` with ``f_max = 1 /
+    (2 read_time)`` and ``total_log = ln(f_max / f_min)``: the variance below the conversion
+    frequency ``1 / conversion_interval``, ``1 - ln(f_max * conversion_interval) /
+    total_log``, clipped to [0, 1] (1 when there is no band)."""
+    if total_log <= 0.0:
+        return 1.0
+    white = math.log(conversion_interval / (2.0 * read_time)) / total_log
+    return min(1.0, max(0.0, 1.0 - white))
+
+
+def arrhenius_factor(activation_energy: float, temperature: float,
+                     reference: float = T_REF) -> float:
+    """How many times faster a thermally activated process runs at ``temperature`` (K) than at
+    ``reference`` (K): ``exp(E_a / k_B * (1 / T_ref - 1 / T))``, ``E_a`` in eV. Time-temperature
+    superposition: ``t`` seconds at ``temperature`` age the cell as ``factor * t`` at
+    ``reference`` do."""
+    return math.exp(activation_energy / K_B_EV * (1.0 / reference - 1.0 / temperature))
 
 
 def param(
@@ -123,9 +149,12 @@ class Parametrized:
     Subclasses add cross-parameter checks in ``_check``.
     """
 
+    # set by @dataclass on every subclass; declared so that type checkers know it is one
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if "param" in f.metadata:
                 check_param(owner, f.name, value, f.metadata["param"])
@@ -137,7 +166,7 @@ class Parametrized:
     def parameters(self) -> list[dict[str, Any]]:
         """Rows (name, value, unit, doc, source) of every declared parameter, nested ones dotted."""
         rows: list[dict[str, Any]] = []
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Parametrized):
                 for r in value.parameters():
@@ -320,12 +349,24 @@ def _kind(x: Tensor) -> str:
     return "float" if x.is_floating_point() else "bool" if x.dtype == torch.bool else "int"
 
 
+def _latent_or_zeros(part: CellState, key: str, parts: list[Any]) -> Tensor:
+    """``part``'s latent ``key``, or zeros of its kind when only other blocks made it (wear
+    failures, devices/endurance.py: ``stuck`` 0 = none, ``worn`` False)."""
+    v = part.latent.get(key)
+    if v is not None:
+        return v
+    ref = next(p.latent[key] for p in parts if key in p.latent)
+    return torch.zeros((part.g.shape[0], *ref.shape[1:]), dtype=ref.dtype, device=ref.device)
+
+
 def _cat(parts: list[Any], shape: torch.Size) -> Any:
     """Join per-block results (flat cells first) and restore the cells' ``shape``."""
     first = parts[0]
     if isinstance(first, CellState):
         g = _cat([p.g for p in parts], shape)
-        return CellState(g, {k: _cat([p.latent[k] for p in parts], shape) for k in first.latent})
+        keys = dict.fromkeys(k for p in parts for k in p.latent)
+        return CellState(g, {k: _cat([_latent_or_zeros(p, k, parts) for p in parts], shape)
+                             for k in keys})
     if isinstance(first, tuple):
         return tuple(_cat([p[i] for p in parts], shape) for i in range(len(first)))
     x = torch.cat(parts)
@@ -338,8 +379,12 @@ class Device(Parametrized, ABC):
 
     Subclasses implement ``_program`` (noise, latents), ``_mean`` (drift or relaxation),
     ``_read_std`` (read noise, given the drifted mean) and ``_pulse`` (update response); the
-    base class checks inputs, quantizes targets to ``levels``, applies stuck-at faults, and
-    offers ``read_mean``, ``read_std`` and both at once (``read_stats``).
+    base class checks inputs, quantizes targets to ``levels``, applies stuck-at faults (single
+    cells, and whole rows / columns of the last two dimensions), and offers ``read_mean``,
+    ``read_std`` and both at once (``read_stats``). The read path of an array adds the access
+    transistor (:meth:`effective_g`, :meth:`cell_current`) and splits the read noise into a
+    frozen and a white part (:meth:`read_noise_split`). Thermally activated processes scale
+    their clock from 300 K by :func:`arrhenius_factor` at ``temperature``.
     """
 
     technology: ClassVar[str] = "generic"
@@ -359,11 +404,41 @@ class Device(Parametrized, ABC):
     write_time: float = param(100e-9, unit="s", doc="duration of one programming pulse", gt=0.0)
     write_energy: float = param(1e-12, unit="J", doc="energy of one programming pulse", ge=0.0)
     endurance: float = param(1e6, unit="cycles", doc="write cycles before wear-out", gt=0.0)
+    program_iterations: float = param(
+        1.0, ge=1.0, doc="write pulses per cell when it is programmed (mean over targets; "
+                         "each write-verify iteration is one pulse)",
+        source="1 = open loop, one pulse per cell; presets whose programming statistic comes "
+               "from a program-and-verify loop set their loop's count")
+    verify_reads: float = param(
+        0.0, ge=0.0, doc="verify reads per cell when it is programmed (mean over targets)",
+        source="0 = open loop; presets whose programming statistic comes from a "
+               "program-and-verify loop set their loop's count")
+    devices_per_cell: int = param(
+        1, integer=True, ge=1,
+        doc="physical devices behind one modelled cell (their conductances add); each one is "
+            "programmed and takes its own cell area", source="1; HERMES two-device cells: 2")
     temperature: float = param(
         300.0, unit="K", doc="operating temperature of the array during retention and reads",
         source="300 K: the room temperature at which the presets' drift and retention data were "
                "measured; qualification specifications are quoted at 85 C = 358.15 K (JEDEC "
                "JESD47)", ge=200.0, le=500.0)
+    access_resistance: float = param(
+        0.0, unit="ohm", ge=0.0,
+        doc="on-resistance of the cell's access transistor in series with the device; every "
+            "read and the IR-drop network see G_eff = G / (1 + G * R_s); 0 = no transistor, or "
+            "one already inside the measured conductances",
+        source="0 for every shipped preset: their conductances are read currents of whole "
+               "1T1R cells (transistor included). A bare device behind a transistor: NeuroSim "
+               "uses 15 kOhm (1T1R, MLP_NeuroSim V3.0 Cell.cpp RealDevice) and 5 kOhm (1T1MTJ, "
+               "DigitalNVM; device-parameters.md §5)")
+    row_fault_fraction: float = param(
+        0.0, ge=0.0, le=1.0,
+        doc="fraction of array rows (the cells' second-to-last dimension) whose every cell is "
+            "stuck at g_min: an open word line or a dead row driver")
+    column_fault_fraction: float = param(
+        0.0, ge=0.0, le=1.0,
+        doc="fraction of array columns (the cells' last dimension) whose every cell is stuck at "
+            "g_min: an open bit line or a dead sense path")
 
     def _check(self) -> None:
         if not self.g_min < self.g_max:
@@ -393,6 +468,8 @@ class Device(Parametrized, ABC):
             return self._apply_faults(self._program(self.quantize(cells.g), gen), gen)
 
         out = self._blockwise(run, CellState(g_target), (), gen, self._cell_width, random=True)
+        if self.row_fault_fraction > 0.0 or self.column_fault_fraction > 0.0:
+            out = self._line_faults(out, gen)
         out.trusted = True
         return out
 
@@ -417,7 +494,7 @@ class Device(Parametrized, ABC):
         tt = self._check_read(state, t, "read_mean")
 
         def run(st: CellState, tt: Tensor, gen: None) -> Tensor:
-            return self._hold_stuck(st, self._mean(st, tt))
+            return self._hold_stuck(st, self._worn(st, self._mean(st, tt)))
 
         return self._blockwise(run, state, (tt,), None, self._width_of(state))
 
@@ -447,16 +524,112 @@ class Device(Parametrized, ABC):
         gen = resolve_generator(generator, state.g)
 
         def run(st: CellState, n: Tensor, gen: torch.Generator | None) -> CellState:
-            new = self._pulse(st, n, gen)
-            return new.replace(g=self._hold_stuck(st, new.g))
+            from memxbar.devices import endurance  # lazy: endurance imports base
+
+            new = endurance.add_cycles(self, self._pulse(st, n, gen), n, gen)  # wear as state
+            return new.replace(g=self._hold_stuck(new, new.g))
 
         out = self._blockwise(run, state, (n,), gen, self._width_of(state), random=True)
         out.trusted = True
         return out
 
+    def disturb(self, state: CellState, reads: float | Tensor, *, voltage: float | None = None,
+                generator: torch.Generator | None = None) -> CellState:
+        """The cells after ``reads`` reads (a count >= 0, or counts broadcastable to the cells)
+        of ``read_time`` at ``voltage`` (V, signed; default ``read_voltage``): read disturb.
+
+        This base version has no read-disturb model and returns ``state`` itself, unchanged
+        (after checking the arguments). Technologies with one override it: MTJ (thermally
+        activated switching by the read current, devices/mtj.py) and RRAM (voltage-accelerated
+        filament change, devices/disturb.py)."""
+        self._disturb_args(state, reads, voltage, f"{type(self).__name__}.disturb")
+        return state
+
+    def _disturb_args(self, state: CellState, reads: float | Tensor, voltage: float | None,
+                      where: str) -> tuple[Tensor, float]:
+        """Checked :meth:`disturb` arguments: read counts (float64, broadcast to the cells)
+        and the signed read voltage (V)."""
+        self._check_state(state, where)
+        v = self.read_voltage if voltage is None else voltage
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{where}: voltage = {voltage!r} V is not allowed; it must be a "
+                              "finite number of volts")
+        try:
+            n = torch.as_tensor(reads, dtype=torch.float64, device=state.g.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ConfigError(f"{where}: reads = {reads!r} is not a number or tensor of read "
+                              "counts") from None
+        if n.dim() > 0 and not _broadcasts_to(n.shape, state.g.shape):
+            raise ConfigError(f"{where}: reads has shape {tuple(n.shape)}; expected a number or "
+                              f"a tensor broadcastable to the cells' shape {tuple(state.g.shape)}")
+        if not bool(torch.isfinite(n).all()) or bool((n < 0).any()):
+            raise ConfigError(f"{where}: reads = {reads!r} is not allowed; read counts must be "
+                              "finite and >= 0")
+        return torch.broadcast_to(n, state.g.shape), float(v)
+
     def current(self, g: Tensor, v: Tensor) -> Tensor:
         """Cell current (A) at voltage ``v`` (V) for low-field conductance ``g`` (S); ohmic."""
         return g * v
+
+    def slope(self, g: Tensor, v: Tensor) -> Tensor:
+        """Differential conductance ``dI/dV`` (S) of :meth:`current` at ``v`` (V): ``g`` for
+        ohmic cells; otherwise by autograd of the elementwise :meth:`current` (a device with a
+        closed form overrides this)."""
+        shape = torch.broadcast_shapes(g.shape, v.shape)
+        if self.is_ohmic:
+            return torch.broadcast_to(g, shape)
+        with torch.enable_grad():
+            vv = torch.broadcast_to(v.detach(), shape).clone().requires_grad_(True)
+            (d,) = torch.autograd.grad(self.current(g.detach(), vv).sum(), vv)
+        return d
+
+    def effective_g(self, g: Tensor) -> Tensor:
+        """Low-field conductance (S) of the cell branch, the device ``g`` in series with its
+        access transistor: ``g / (1 + g * access_resistance)`` (exact for a series resistor)."""
+        r = self.access_resistance
+        return g if r == 0.0 else g / (1.0 + g * r)
+
+    def effective_std(self, g: Tensor, std: Tensor) -> Tensor:
+        """Read-noise std (S) of the cell branch for a device std ``std`` at ``g``: scaled by
+        ``dG_eff/dG = 1 / (1 + g * access_resistance)**2`` (first order)."""
+        r = self.access_resistance
+        return std if r == 0.0 else std / (1.0 + g * r).square()
+
+    def cell_current(self, g: Tensor, v: Tensor) -> Tensor:
+        """Current (A) of the cell branch at ``v`` (V): the device (:meth:`current`) in series
+        with ``access_resistance``. Ohmic cells: ``effective_g(g) * v``; otherwise the device
+        voltage ``u`` solves ``u + R_s * current(g, u) = v`` (Newton, fixed iteration count, from
+        the ohmic guess), which stays inside the device's fitted voltage range."""
+        if self.access_resistance == 0.0:
+            return self.current(g, v)
+        if self.is_ohmic:
+            return self.effective_g(g) * v
+        return self.current(g, self._device_voltage(g, v))
+
+    def cell_slope(self, g: Tensor, v: Tensor) -> Tensor:
+        """``dI/dV`` (S) of :meth:`cell_current`: ``s / (1 + R_s * s)`` with the device slope
+        ``s`` at its own voltage."""
+        r = self.access_resistance
+        if r == 0.0:
+            return self.slope(g, v)
+        s = self.slope(g, self._device_voltage(g, v) if not self.is_ohmic else v)
+        return s / (1.0 + r * s)
+
+    def _device_voltage(self, g: Tensor, v: Tensor) -> Tensor:
+        """Voltage across the device when ``v`` drives it in series with ``access_resistance``
+        (the current's sign follows ``v``; |u| <= |v|)."""
+        r = self.access_resistance
+        u = v / (1.0 + g * r)
+        for _ in range(NEWTON_STEPS):
+            u = u - (u + r * self.current(g, u) - v) / (1.0 + r * self.slope(g, u))
+        return u
+
+    def read_noise_split(self, t: float, conversion_interval: float) -> float:
+        """Fraction of the read-noise variance at ``t`` s after programming that is frozen
+        during one inference: the part that does not decorrelate between two conversions
+        ``conversion_interval`` s apart (drawn once per read time; the rest is white, drawn per
+        conversion). Default 0: white noise (thermal, shot). 1/f models override it."""
+        return 0.0
 
     @property
     def is_ohmic(self) -> bool:
@@ -476,6 +649,16 @@ class Device(Parametrized, ABC):
         for r in self.parameters():
             src = f"  [{r['source']}]" if r["source"] else ""
             lines.append(f"  {r['name']:<26} {r['value']!s:<14} {r['unit']:<8} {r['doc']}{src}")
+        from memxbar.devices import endurance  # lazy: endurance imports base
+
+        law = endurance.wear_law(self)
+        if law is not None:
+            window = ("window kept until failure" if law.window_slope == 0 else
+                      f"window w = 1/(1 + (c/endurance)^{law.window_slope:g}) toward "
+                      f"{law.window_point:g} of the range")
+            lines.append(f"  wear (devices/endurance.py): {window}, lognormal failure (median "
+                         f"{law.fail_ratio:g} x endurance, sigma_ln {law.fail_sigma:g}) "
+                         f"[{law.source}]")
         return "\n".join(lines)
 
     # ----------------------------------------------------------------- for subclasses
@@ -496,8 +679,16 @@ class Device(Parametrized, ABC):
         """Update response to signed pulse counts ``n``."""
 
     # ----------------------------------------------------------------- helpers
+    def _worn(self, state: CellState, mean: Tensor) -> Tensor:
+        """``mean`` as read through the cells' worn window (devices/endurance.py)."""
+        if "cycles" not in state.latent:
+            return mean
+        from memxbar.devices import endurance  # lazy: endurance imports base
+
+        return endurance.compress(self, state, mean)
+
     def _stats(self, state: CellState, tt: Tensor) -> tuple[Tensor, Tensor]:
-        mean = self._mean(state, tt)
+        mean = self._worn(state, self._mean(state, tt))
         std = self._read_std(state, tt, mean)
         stuck = state.latent.get("stuck")
         if stuck is not None:
@@ -630,7 +821,8 @@ class Device(Parametrized, ABC):
         return _cat(parts, shape)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
-        if self.stuck_on_fraction == 0.0 and self.stuck_off_fraction == 0.0:
+        if not (self.stuck_on_fraction or self.stuck_off_fraction or self.row_fault_fraction
+                or self.column_fault_fraction):
             return state
         u = rand(state.g, generator)
         stuck = torch.full(state.shape, STUCK_NONE, dtype=torch.int8, device=state.g.device)
@@ -639,6 +831,20 @@ class Device(Parametrized, ABC):
               & (u < self.stuck_on_fraction + self.stuck_off_fraction)] = STUCK_OFF
         new = state.replace(stuck=stuck)
         return new.replace(g=self._hold_stuck(new, state.g))
+
+    def _line_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
+        """Whole rows / columns stuck at g_min: the cells' last two dimensions are an array's
+        rows and columns (a 1-D tensor is one row, a 0-d one a single cell); every array of
+        the leading dimensions draws its own failed lines."""
+        g = state.g
+        a = g.reshape((1, 1) if g.dim() == 0 else (1, g.shape[0]) if g.dim() == 1 else g.shape)
+        rows = torch.rand((*a.shape[:-1], 1), generator=generator, device=g.device)
+        cols = torch.rand((*a.shape[:-2], 1, a.shape[-1]), generator=generator, device=g.device)
+        dead = ((rows < self.row_fault_fraction) | (cols < self.column_fault_fraction))
+        stuck = state.latent["stuck"]
+        stuck = torch.where(dead.reshape(g.shape), STUCK_OFF, stuck).to(stuck.dtype)
+        new = state.replace(stuck=stuck)
+        return new.replace(g=self._hold_stuck(new, g))
 
     def _hold_stuck(self, state: CellState, g: Tensor) -> Tensor:
         stuck = state.latent.get("stuck")

@@ -50,31 +50,52 @@ programming. Assumption: programming ends within the device's own pulse-to-pulse
 so the programmed conductance carries a Gaussian error with the fitted stationary fluctuation
 std ``sqrt(mean q**2 / (1 - phi**2))`` (``program_noise``; override it with programming data).
 
-No drift: pulse trains carry no retention information, so reads do not depend on time.
+Drift: pulse trains carry no retention information, so without more data reads do not depend
+on time. A retention file (conductance against time per programmed level, several cells per
+level if measured: :func:`read_retention_file`) is fitted by :func:`fit_retention` to a power
+law ``G(t) = G(t0) (t / t0)^-nu`` per curve; its level table (mean ``nu`` and cell-to-cell std
+per level) goes into the device (``fit(..., **retention.params())``).
+
+Files: :func:`read_pulse_file` reads a researcher's pulse file in the wide layout (one column
+per ramp, ragged, blank- or NaN-padded) or the long layout (``phase`` rows, several curves per
+phase); the units come from the header or the ``units`` argument, never from a guess
+(:data:`LAYOUTS`). ``fit`` takes curves of different lengths (NaN-padded rows or a list).
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from memxbar.devices.base import CellState, Device, Preset, param, pulse_train, randn
+from memxbar.devices.measured_files import (  # noqa: F401  (re-exported: measured.read_*)
+    FILE_UNITS,
+    LAYOUTS,
+    MIN_PULSES,
+    RETENTION_LAYOUT,
+    PulseData,
+    RetentionData,
+    RetentionFit,
+    _padded,
+    fit_retention,
+    read_gong2018,
+    read_jo2010,
+    read_pulse_file,
+    read_retention_file,
+)
 from memxbar.errors import ConfigError
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
-MIN_PULSES = 10  # readings per curve needed for a trend and a noise estimate
 STEP_FLOOR = 0.01  # smallest mean step, as a fraction of the median step of that direction
 
 GONG2018_SOURCE = ("Gong et al., Nat. Commun. 9, 2102 (2018), HfO2 RRAM, 1000 up + 1000 down "
@@ -83,104 +104,6 @@ GONG2018_SOURCE = ("Gong et al., Nat. Commun. 9, 2102 (2018), HfO2 RRAM, 1000 up
 JO2010_SOURCE = ("Jo et al., Nano Lett. 10, 1297 (2010), Ag:a-Si memristor LTP/LTD conductance "
                  "(S) vs pulse number, digitised in MLP+NeuroSim V3.0 nonlinear_fit.m; packaged "
                  "as devices/data/rram_agasi_jo2010_ltp_ltd.csv")
-_GONG_FILE = "rram_hfo2_gong2018_pulses.csv"
-_JO_FILE = "rram_agasi_jo2010_ltp_ltd.csv"
-
-
-# --------------------------------------------------------------------------- readers
-class PulseData(NamedTuple):
-    """Pulse-response readings: ``potentiation`` and ``depression`` of shape
-    ``(n_curves, n_pulses)``, in ``units`` ("S" or "normalized")."""
-
-    potentiation: np.ndarray
-    depression: np.ndarray
-    units: str
-
-
-def _open_rows(path: str | Path | None, default: str) -> tuple[str, list[dict[str, str]],
-                                                               list[str]]:
-    if path is None:
-        ref = resources.files(__package__).joinpath("data", default)
-        name, text = f"packaged {default}", ref.read_text(encoding="utf-8")
-    else:
-        name = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read pulse data file {name}: {exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    rows = list(reader)
-    return name, rows, [c.strip() for c in (reader.fieldnames or [])]
-
-
-def _column(name: str, rows: list[dict[str, str]], columns: list[str], col: str,
-            first_line: int = 2) -> np.ndarray:
-    if col not in columns:
-        raise ConfigError(f"{name}: missing column {col!r}; found columns {columns}")
-    out = np.empty(len(rows))
-    for i, row in enumerate(rows):
-        raw = (row.get(col) or "").strip()
-        try:
-            out[i] = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
-                             "a number") from None
-        if not math.isfinite(out[i]):
-            raise ConfigError(f"{name}: line {i + first_line}, column {col!r}: {raw!r} is not "
-                             "a finite number")
-    return out
-
-
-def _enough(name: str, what: str, n: int) -> None:
-    if n < MIN_PULSES:
-        raise ConfigError(f"{name}: {what} has {n} readings; at least {MIN_PULSES} are needed")
-
-
-def read_gong2018(path: str | Path | None = None) -> PulseData:
-    """Read a two-column pulse file (``up_pulse_response``, ``down_pulse_response``).
-
-    Each column holds consecutive readings after identical pulses (one curve each), in
-    normalised weight units. ``path=None`` reads the packaged Gong et al. (2018) HfO2 data.
-    """
-    name, rows, cols = _open_rows(path, _GONG_FILE)
-    up = _column(name, rows, cols, "up_pulse_response")
-    down = _column(name, rows, cols, "down_pulse_response")
-    _enough(name, "each column", len(rows))
-    return PulseData(up[None, :], down[None, :], "normalized")
-
-
-def read_jo2010(path: str | Path | None = None) -> PulseData:
-    """Read a digitised LTP/LTD file (``phase``, ``pulse_number``, ``conductance_s``).
-
-    ``phase`` is ``potentiation`` or ``depression``; pulse numbers may be fractional (digitised)
-    and count from the start of each phase. Each phase is linearly interpolated onto whole pulse
-    numbers 0, 1, ..., floor(last). Conductances in siemens. ``path=None`` reads the packaged
-    Jo et al. (2010) Ag:a-Si data.
-    """
-    name, rows, cols = _open_rows(path, _JO_FILE)
-    if "phase" not in cols:
-        raise ConfigError(f"{name}: missing column 'phase'; found columns {cols}")
-    k = _column(name, rows, cols, "pulse_number")
-    g = _column(name, rows, cols, "conductance_s")
-    phase = np.array([(r.get("phase") or "").strip().lower() for r in rows])
-    bad = sorted(set(phase) - {"potentiation", "depression"})
-    if bad:
-        raise ConfigError(f"{name}: unknown phase {bad[0]!r}; allowed: 'potentiation', "
-                         "'depression'")
-    curves = []
-    for ph in ("potentiation", "depression"):
-        kk, gg = k[phase == ph], g[phase == ph]
-        _enough(name, f"phase {ph!r}", len(kk))
-        if not (np.diff(kk) > 0).all() or kk[0] < 0:
-            raise ConfigError(f"{name}: pulse_number of phase {ph!r} must start at >= 0 and "
-                             "increase strictly")
-        if (gg < 0).any():
-            raise ConfigError(f"{name}: phase {ph!r} has negative conductances; conductance_s "
-                             "must be >= 0 S")
-        grid = np.arange(math.ceil(kk[0]), math.floor(kk[-1]) + 1, dtype=np.float64)
-        _enough(name, f"phase {ph!r} on whole pulse numbers", len(grid))
-        curves.append(np.interp(grid, kk, gg)[None, :])
-    return PulseData(curves[0], curves[1], "S")
 
 
 # --------------------------------------------------------------------------- device
@@ -211,7 +134,9 @@ class MeasuredDevice(Device):
     ``g_fluct = noise_memory * g_fluct + noise_d(G) * N(0, 1)``. Tables hold values at the
     centres of equal bins of ``[g_min, g_max]``, constant beyond the outer centres; the noise
     tables are interpolated linearly, the mean steps harmonically (``1 / dG`` linearly). Reads
-    add Gaussian ``read_noise``; there is no drift. Build with :func:`fit` or a ``measured-*``
+    add Gaussian ``read_noise``. Drift only with a retention fit (:func:`fit_retention`): each
+    cell draws its exponent ``nu`` at programming (latent ``nu``) and reads
+    ``g (t / drift_t0)^-nu`` after ``drift_t0``. Build with :func:`fit` or a ``measured-*``
     preset; :meth:`program` adds Gaussian ``program_noise`` to ``g_fluct``.
     """
 
@@ -232,6 +157,14 @@ class MeasuredDevice(Device):
     program_noise: float = param(0.0, unit="S", ge=0.0,
                                  doc="std of the programmed conductance (assumed: stationary "
                                      "pulse fluctuation)")
+    drift_g: tuple[float, ...] = param((), unit="S", ge=0.0,
+                                       doc="levels of a retention fit: conductance at drift_t0 "
+                                           "(empty: no drift)")
+    drift_nu: tuple[float, ...] = param((), doc="power-law drift exponent at each drift_g level")
+    drift_nu_std: tuple[float, ...] = param((), ge=0.0,
+                                            doc="cell-to-cell std of the exponent per level")
+    drift_t0: float = param(1.0, unit="s", gt=0.0,
+                            doc="time after programming at which drift_g was read")
 
     def _check(self) -> None:
         super()._check()
@@ -244,6 +177,13 @@ class MeasuredDevice(Device):
             if m != n:
                 raise ConfigError(f"MeasuredDevice.{name} has {m} entries but dg_up has {n}; "
                                  "all tables must have the same length")
+        k = len(self.drift_g)
+        if len(self.drift_nu) != k or len(self.drift_nu_std) != k:
+            raise ConfigError(f"MeasuredDevice: drift_g, drift_nu and drift_nu_std have "
+                             f"{k}, {len(self.drift_nu)} and {len(self.drift_nu_std)} entries; "
+                             "they must have the same length (use fit_retention)")
+        if k and not all(b > a for a, b in zip(self.drift_g, self.drift_g[1:], strict=False)):
+            raise ConfigError(f"MeasuredDevice.drift_g = {self.drift_g} must increase strictly")
 
     @property
     def n_bins(self) -> int:
@@ -267,12 +207,39 @@ class MeasuredDevice(Device):
         q = _lerp(t, *_locate(g, self.g_min, self.g_max, self.n_bins))
         return torch.sqrt(2 * self.read_noise ** 2 + 2 * q ** 2 / (1 + self.noise_memory))
 
+    def drift_exponent(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and cell-to-cell std of the drift exponent at conductance ``g`` (S): the
+        retention fit's levels, interpolated linearly, constant beyond the outer levels."""
+        lv = torch.tensor(self.drift_g, dtype=g.dtype, device=g.device)
+        out = []
+        for table in (self.drift_nu, self.drift_nu_std):
+            v = torch.tensor(table, dtype=g.dtype, device=g.device)
+            if len(table) == 1:
+                out.append(v.expand_as(g).clone())
+                continue
+            i = torch.searchsorted(lv, g.contiguous()).clamp(1, len(table) - 1)
+            w = ((g - lv[i - 1]) / (lv[i] - lv[i - 1])).clamp(0.0, 1.0)
+            out.append(v[i - 1] + w * (v[i] - v[i - 1]))
+        return out[0], out[1]
+
     def _program(self, g_target: Tensor, generator: torch.Generator | None) -> CellState:
         base = g_target.clone()
         fluct = (self.program_noise * randn(base, generator) if self.program_noise > 0
                  else torch.zeros_like(base))
         g = (base + fluct).clamp(self.g_min, self.g_max)
-        return CellState(g, {"g_base": base, "g_fluct": fluct})
+        latent = {"g_base": base, "g_fluct": fluct}
+        if self.drift_g:
+            mean, std = self.drift_exponent(g)
+            latent["nu"] = mean + std * randn(g, generator)
+        return CellState(g, latent)
+
+    def _mean(self, state: CellState, t: Tensor) -> Tensor:
+        """Power-law drift ``g (t / t0)^-nu`` after ``drift_t0`` (fitted retention); none
+        before it, and none without a retention fit."""
+        if "nu" not in state.latent:
+            return state.g
+        ratio = (t.clamp(min=self.drift_t0) / self.drift_t0).to(state.g.dtype)
+        return state.g * ratio ** (-state.latent["nu"])
 
     def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         return torch.full_like(state.g, self.read_noise)
@@ -301,27 +268,37 @@ class MeasuredDevice(Device):
 
 
 # --------------------------------------------------------------------------- fitting
-def _curves(x: Any, name: str) -> np.ndarray:
+def _curves(x: Any, name: str) -> list[np.ndarray]:
+    """The curves of one phase as 1-D arrays of consecutive readings: ``x`` is ``(n_pulses,)``,
+    ``(n_curves, n_pulses)`` with curves of different lengths padded at the end with NaN, or a
+    sequence of 1-D curves of any lengths."""
     if isinstance(x, Tensor):
         x = x.detach().cpu().numpy()
+    ragged = (isinstance(x, (list, tuple)) and len(x) > 0
+              and all(np.ndim(c) == 1 for c in x)
+              and len({len(c) for c in x}) > 1)
     try:
-        a = np.asarray(x, dtype=np.float64)
+        rows = ([np.asarray(c, dtype=np.float64) for c in x] if ragged
+                else list(np.atleast_2d(np.asarray(x, dtype=np.float64))))
     except (TypeError, ValueError):
         raise ConfigError(f"fit: {name} must be a numeric array of readings") from None
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2 or a.shape[0] < 1:
-        raise ConfigError(f"fit: {name} has shape {a.shape}; expected (n_curves, n_pulses) or "
-                         "(n_pulses,)")
-    if a.shape[1] < MIN_PULSES:
-        raise ConfigError(f"fit: {name} has {a.shape[1]} readings per curve; at least "
-                         f"{MIN_PULSES} consecutive readings are needed")
-    bad = np.argwhere(~np.isfinite(a))
-    if len(bad):
-        c, k = bad[0]
-        raise ConfigError(f"fit: {name} has {len(bad)} non-finite readings (first at curve {c}, "
-                         f"pulse {k}); readings must be finite numbers")
-    return a
+    if not rows or (not ragged and np.ndim(x) > 2) or any(r.ndim != 1 for r in rows):
+        raise ConfigError(f"fit: {name} has shape {np.shape(x)}; expected (n_curves, n_pulses) "
+                         "(curves padded at the end with NaN), (n_pulses,), or a list of curves")
+    curves = []
+    for c, row in enumerate(rows):
+        finite = np.isfinite(row)
+        n = int(finite.nonzero()[0][-1]) + 1 if finite.any() else 0
+        if not finite[:n].all() or np.isinf(row[n:]).any():
+            k = int((~np.isfinite(row[:n])).nonzero()[0][0]) if n else 0
+            raise ConfigError(f"fit: {name} curve {c} has a non-finite reading at pulse {k} "
+                             "inside the curve; readings must be finite numbers (only the end "
+                             "of a shorter curve may be padded with NaN)")
+        if n < MIN_PULSES:
+            raise ConfigError(f"fit: {name} curve {c} has {n} readings; at least {MIN_PULSES} "
+                             "consecutive readings are needed per curve")
+        curves.append(row[:n])
+    return curves
 
 
 def _window(n_pulses: int, window: int | None) -> int:
@@ -452,10 +429,10 @@ class _Fit:
     offset: float  # data value mapped onto g_min
     scale: float  # S per data unit
     window: int  # smoothing window (pulses)
-    measured: tuple[np.ndarray, np.ndarray]  # readings in S, (up, down)
-    trend: tuple[np.ndarray, np.ndarray]  # smooth trajectories in S
-    dg_measured: tuple[np.ndarray, np.ndarray]  # per-bin mean step of the trend (NaN if empty)
-    step_std_measured: tuple[np.ndarray, np.ndarray]  # per-bin step-to-step std (NaN if empty)
+    measured: tuple[list[np.ndarray], ...]  # readings in S, (up, down): 1-D curves each
+    trend: tuple[list[np.ndarray], ...]  # smooth trajectories in S, (up, down)
+    dg_measured: tuple[np.ndarray, ...]  # per-bin mean step of the trend (NaN if empty)
+    step_std_measured: tuple[np.ndarray, ...]  # per-bin step-to-step std (NaN if empty)
 
 
 def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
@@ -472,14 +449,14 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
     if g_min is not None and g_max is not None and not g_min < g_max:
         raise ConfigError(f"fit: g_min = {g_min} S must be below g_max = {g_max} S")
     raw = (_curves(potentiation, "potentiation"), _curves(depression, "depression"))
-    w = _window(min(r.shape[1] for r in raw), window)  # validated before use
-    trend = tuple(_trend(r, w) for r in raw)
-    w_lo = min(float(t.min()) for t in trend)
-    w_hi = max(float(t.max()) for t in trend)
+    w = _window(min(len(c) for r in raw for c in r), window)  # validated before use
+    trend = tuple([_trend(c[None, :], w)[0] for c in r] for r in raw)
+    w_lo = min(float(c.min()) for t in trend for c in t)
+    w_hi = max(float(c.max()) for t in trend for c in t)
     if not w_hi - w_lo > 1e-9 * max(abs(w_lo), abs(w_hi)):
         raise ConfigError("fit: the readings do not change with the pulses; nothing to fit")
     for t, sign, name in zip(trend, (1.0, -1.0), ("potentiation", "depression"), strict=True):
-        if not sign * float(np.mean(t[:, -1] - t[:, 0])) > 0:
+        if not sign * float(np.mean([c[-1] - c[0] for c in t])) > 0:
             raise ConfigError(f"fit: the {name} readings do not {'rise' if sign > 0 else 'fall'}"
                              " on average over the train; check which array is which")
     if units == "S":
@@ -497,11 +474,13 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
         if not lo < hi:
             raise ConfigError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
         offset, scale = w_lo, (hi - lo) / (w_hi - w_lo)
-    meas = tuple(lo + (r - offset) * scale for r in raw)
-    trend = tuple(lo + (t - offset) * scale for t in trend)
+    meas = tuple([lo + (c - offset) * scale for c in r] for r in raw)
+    trend = tuple([lo + (c - offset) * scale for c in t] for t in trend)
     centres = lo + (hi - lo) / n_bins * (np.arange(n_bins) + 0.5)
 
-    c = _autocov([m - t for m, t in zip(meas, trend, strict=True)], min(20, w // 2), w // 2)
+    resid = [(m - s)[None, :] for ms, ts in zip(meas, trend, strict=True)
+             for m, s in zip(ms, ts, strict=True)]
+    c = _autocov(resid, min(20, w // 2), w // 2)
     given = device_params.get("read_noise")
     if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
                               or not 0 <= given <= math.sqrt(c[0])):
@@ -515,18 +494,19 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
     gain = true / seen if seen > 0 else 1.0
 
     dg, q, dg_meas, std_meas = [], [], [], []
-    for m, t, sign in zip(meas, trend, (1.0, -1.0), strict=True):
-        idx = _bin_index(t[:, :-1], lo, hi, n_bins)
-        steps = np.diff(t, axis=1)
+    for ms, ts, sign in zip(meas, trend, (1.0, -1.0), strict=True):
+        idx = np.concatenate([_bin_index(s[:-1], lo, hi, n_bins) for s in ts])
+        steps = np.concatenate([np.diff(s) for s in ts])
+        noise = np.concatenate([np.diff(m) for m in ms]) - steps
         mean_step, _ = _binned(steps, idx, n_bins)
-        var_step, _ = _binned((np.diff(m, axis=1) - steps) ** 2, idx, n_bins)
+        var_step, _ = _binned(noise ** 2, idx, n_bins)
         dg_meas.append(mean_step)
         std_meas.append(np.sqrt(var_step))
         size = sign * _fill(mean_step, centres)
         floor = STEP_FLOOR * float(np.median(size[size > 0]))
         dg.append(sign * np.maximum(size, floor))
-        v = gain * _smooth_bins(_fill(var_step, centres))
-        q.append(np.sqrt(np.maximum(v - 2 * var_read, 0.0) * (1 + phi) / 2))
+        var_fit = gain * _smooth_bins(_fill(var_step, centres))
+        q.append(np.sqrt(np.maximum(var_fit - 2 * var_read, 0.0) * (1 + phi) / 2))
     stationary = np.concatenate(q) ** 2 / (1 - phi ** 2)
     params: dict[str, Any] = dict(
         g_min=lo, g_max=hi, dg_up=_sig(dg[0]), dg_down=_sig(dg[1]),
@@ -567,7 +547,8 @@ class FitReport:
     """Fitted device and how well it reproduces the measured pulse trains (all in S).
 
     ``measured_*`` / ``trend_*`` / ``simulated_*``: ``(n_curves, n_pulses)`` readings, their
-    smooth trajectory, and the mean of ``n_sims`` simulated read traces per curve.
+    smooth trajectory, and the mean of ``n_sims`` simulated read traces per curve (curves
+    shorter than the longest are padded with NaN).
     ``rms_*``: RMS of (simulated mean - measured) over the range ``g_max - g_min``; ``rms_trend_*``
     against the smooth trajectory (the raw figure has the measurement noise as its floor).
     ``step_std_*``: pooled std of the step-to-step change minus the step of the smooth
@@ -645,26 +626,37 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
     gen = torch.Generator().manual_seed(seed)
     sims, rms, rms_t, step_m, step_s, res_m, res_s = [], [], [], [], [], [], []
     for meas, trend, sign in zip(f.measured, f.trend, (1, -1), strict=True):
-        reads = _simulate(dev, trend[:, 0], meas.shape[1], sign, int(n_sims), gen)
-        mean = reads.mean(axis=2).T  # (n_curves, n_pulses)
-        sims.append(mean)
-        rms.append(float(np.sqrt(np.mean((mean - meas) ** 2))) / span)
-        rms_t.append(float(np.sqrt(np.mean((mean - trend) ** 2))) / span)
-        # the same smoother on every simulated trace, so that both sides lose the same share
-        curves = reads.transpose(1, 2, 0).reshape(-1, meas.shape[1])
-        sim_trend = _trend(curves, f.window)
-        step_m.append((np.diff(meas, axis=1) - np.diff(trend, axis=1)).ravel())
-        step_s.append((np.diff(curves, axis=1) - np.diff(sim_trend, axis=1)).ravel())
-        res_m.append((meas - trend).ravel())
-        res_s.append((curves - sim_trend).ravel())
+        mean_curves: list[np.ndarray] = [np.empty(0)] * len(meas)
+        err, err_t = [], []
+        for n in sorted({len(c) for c in meas}):  # curves of one length are simulated together
+            rows = [i for i, c in enumerate(meas) if len(c) == n]
+            m = np.stack([meas[i] for i in rows])
+            s = np.stack([trend[i] for i in rows])
+            reads = _simulate(dev, s[:, 0], n, sign, int(n_sims), gen)
+            mean = reads.mean(axis=2).T  # (curves, n)
+            for j, i in enumerate(rows):
+                mean_curves[i] = mean[j]
+            err.append((mean - m).ravel())
+            err_t.append((mean - s).ravel())
+            # the same smoother on every simulated trace, so that both sides lose the same share
+            curves = reads.transpose(1, 2, 0).reshape(-1, n)
+            sim_trend = _trend(curves, f.window)
+            step_m.append((np.diff(m, axis=1) - np.diff(s, axis=1)).ravel())
+            step_s.append((np.diff(curves, axis=1) - np.diff(sim_trend, axis=1)).ravel())
+            res_m.append((m - s).ravel())
+            res_s.append((curves - sim_trend).ravel())
+        sims.append(_padded(mean_curves))
+        rms.append(float(np.sqrt(np.mean(np.concatenate(err) ** 2))) / span)
+        rms_t.append(float(np.sqrt(np.mean(np.concatenate(err_t) ** 2))) / span)
 
     def rms_of(parts: list[np.ndarray]) -> float:
         return float(np.sqrt(np.mean(np.concatenate(parts) ** 2)))
 
     return FitReport(
         device=dev, units=f.units, source=source, n_sims=int(n_sims), seed=seed,
-        measured_up=f.measured[0], measured_down=f.measured[1], trend_up=f.trend[0],
-        trend_down=f.trend[1], simulated_up=sims[0], simulated_down=sims[1],
+        measured_up=_padded(f.measured[0]), measured_down=_padded(f.measured[1]),
+        trend_up=_padded(f.trend[0]), trend_down=_padded(f.trend[1]),
+        simulated_up=sims[0], simulated_down=sims[1],
         rms_up=rms[0], rms_down=rms[1], rms_trend_up=rms_t[0], rms_trend_down=rms_t[1],
         step_std_measured=rms_of(step_m), step_std_simulated=rms_of(step_s),
         resid_std_measured=rms_of(res_m), resid_std_simulated=rms_of(res_s),
@@ -741,7 +733,7 @@ def plot_fit(report: FitReport, target: str | Path | Any) -> Any:
 
 
 # --------------------------------------------------------------------------- presets
-_PRESET_DATA = {
+_PRESET_DATA: dict[str, tuple[Callable[[], PulseData], str, dict[str, Any]]] = {
     "measured-gong2018-hfo2": (read_gong2018, GONG2018_SOURCE, {}),
     # Pulse and read conditions of the Ag:a-Si device: device-parameters.md §2.5 (MELISO yaml,
     # MLP_NeuroSim Cell.cpp): write +3.2 V, 300 us; read 0.5 V, 5 ns. Energy: cell term of the

@@ -17,6 +17,13 @@ Nandakumar et al., ICECS 2019; formulas as documented for aihwkit ``PCMLikeNoise
   at the programmed conductance ``state.g``, as aihwkit does (``g_prog = g_T`` within
   ``sigma_prog``), which also covers cells whose conductance was set by pulses.
 
+Temperature: drift is structural relaxation, a thermally activated process, so ``t`` seconds
+at ``temperature`` T drift as ``a t`` at 300 K (the fit's room temperature), ``a =
+arrhenius_factor(drift_activation_energy, T)`` (Ielmini et al., APL 2008); the 1/f noise band
+stays on the physical clock. Crystallisation of the amorphous phase (the digital retention
+failure, E_a ~ 2.6 eV, 10 years at 85-110 C) is slower than drift at these temperatures and is
+not modelled.
+
 The statistics are a pluggable nested parameter group: :class:`JoshiStatistics` (default) or
 :class:`HermesStatistics` (IBM HERMES chip, Le Gallo et al., Nat. Electron. 2023; one or two
 PCM devices per cell).
@@ -37,6 +44,7 @@ conductance and its drift clock restarts (``t`` counts from the last write).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -48,6 +56,8 @@ from memxbar.devices.base import (
     Device,
     Parametrized,
     Preset,
+    arrhenius_factor,
+    frozen_fraction,
     param,
     pulse_train,
     randn,
@@ -55,6 +65,11 @@ from memxbar.devices.base import (
 )
 from memxbar.errors import ConfigError
 
+_LOOP = ("the statistics are those of closed-loop iterative write-read-verify programming "
+         "(aihwkit pcm_inference.rst, after Papandreou et al., ISCAS 2011; HERMES: Le Gallo et "
+         "al. 2023), whose mean iteration count is not given in the sources read; memxbar uses "
+         "the count derived for the CMO RRAM loop (18 pulses, one verify read each, "
+         "devices/rram.py) [U]")
 _X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
 _JOSHI = "Joshi et al., Nat. Commun. 11:2473 (2020); aihwkit inference/noise/pcm.py"
 _HERMES = ("Le Gallo et al., Nat. Electron. 6:680 (2023); aihwkit inference/noise/hermes.py "
@@ -62,12 +77,17 @@ _HERMES = ("Le Gallo et al., Nat. Electron. 6:680 (2023); aihwkit inference/nois
 _NANDA = ("Nandakumar et al., Front. Neurosci. 14:406 (2020); aihwkit PCMPresetDevice "
           "(device-parameters.md §3.3)")
 _SURVEY = "NVMExplorer PCM survey, shared/data/surveys/nvm/PCM.csv"
+_IELMINI = ("Ielmini, Lavizzari, Sharma & Lacaita, Appl. Phys. Lett. 92:193511 (2008): structural "
+            "relaxation of amorphous GST is thermally activated (Arrhenius time-temperature "
+            "acceleration of drift)")
 
 
 def _polyval(coeffs: tuple[float, ...], x: Tensor) -> Tensor:
     """``sum_i coeffs[i] * x**i`` (ascending powers), by Horner's rule."""
-    out = torch.full_like(x, coeffs[-1])
-    for c in reversed(coeffs[:-1]):
+    if len(coeffs) == 1:
+        return torch.full_like(x, coeffs[0])
+    out = torch.mul(x, coeffs[-1]).add_(coeffs[-2])
+    for c in reversed(coeffs[:-2]):
         out = out.mul_(x).add_(c)
     return out
 
@@ -174,7 +194,10 @@ class JoshiStatistics(PCMStatistics):
                 _linear_clip(ln, self.nu_std_log, self.nu_std_clip))
 
     def q_s(self, x: Tensor) -> Tensor:
-        return (self.q_s_scale / x.clamp_min(_X_FLOOR) ** self.q_s_exponent).clamp_max(self.q_s_max)
+        # scale * x^-exponent as one exp of a log: a float power costs 2.5x exp + log on CPU
+        ln = torch.log(x.clamp_min(_X_FLOOR)).mul_(-self.q_s_exponent)
+        log_scale = math.log(self.q_s_scale) if self.q_s_scale > 0 else -math.inf
+        return ln.add_(log_scale).exp_().clamp_max_(self.q_s_max)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,6 +363,17 @@ class PCM(Device):
                                 "[derived]")
     endurance: float = param(1e8, unit="cycles", gt=0.0, doc="write cycles before wear-out",
                              source=_SURVEY + ": median endurance (n = 13)")
+    program_iterations: float = param(
+        18.0, ge=1.0, doc="write pulses per device when it is programmed (mean over targets; one "
+                          "per iteration of the closed loop)", source=_LOOP)
+    verify_reads: float = param(18.0, ge=0.0, doc="verify reads per programmed device (one per "
+                                "iteration of the closed loop)", source=_LOOP)
+    drift_activation_energy: float = param(
+        1.5, unit="eV", ge=0.0,
+        doc="activation energy of the structural relaxation behind drift: t seconds at "
+            "temperature T drift as arrhenius_factor(E_a, T) * t do at 300 K",
+        source=_IELMINI + "; the 1.5 eV value is a memxbar choice within the 1-2 eV range "
+               "reported for GST relaxation, not read from that paper's figures [U]")
 
     def _check(self) -> None:
         super()._check()
@@ -367,15 +401,30 @@ class PCM(Device):
         g = torch.addcmul(g_target, sigma, randn(g_target, generator)).clamp_min_(0.0)
         return CellState(g, {"nu": self._draw_nu(g_target, generator, x)})
 
+    @property
+    def drift_acceleration(self) -> float:
+        """How many times faster the drift clock runs at ``temperature`` than at 300 K."""
+        return arrhenius_factor(self.drift_activation_energy, self.temperature)
+
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
-        t0 = self.statistics.t0
-        # g * ((t + t0) / t0) ** -nu, as one exp of a scaled tensor
+        t0 = self.statistics.t0 / self.drift_acceleration  # (a t + t0) / t0 = t / (t0 / a) + 1
+        # g * ((a t + t0) / t0) ** -nu, as one exp of a scaled tensor
         return torch.mul(state.latent["nu"], -torch.log1p(t / t0)).exp_().mul_(state.g)
 
     def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
+        # ln(f_max / f_min), f_min = 1 / (t + t0 + t_read), f_max = 1 / (2 t_read); physical
+        # time: the noise band does not age with the temperature
         t_read = self.read_time
         bandwidth = torch.log((t + self.statistics.t0 + t_read) / (2.0 * t_read)).sqrt()
         return mean * self.statistics.q_s(state.g / self.g_max) * bandwidth
+
+    def read_noise_split(self, t: float, conversion_interval: float) -> float:
+        """Frozen fraction of the 1/f read noise: the variance below ``f_c = 1 /
+        conversion_interval``, ``ln(f_c / f_min) / ln(f_max / f_min)`` (clipped to [0, 1];
+        the band from ``f_c`` to ``f_max`` decorrelates between conversions)."""
+        t_read = self.read_time
+        total = math.log((t + self.statistics.t0 + t_read) / (2.0 * t_read))
+        return frozen_fraction(total, conversion_interval, t_read)
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         pr = self.pulse_response
@@ -408,7 +457,8 @@ class PCM(Device):
 # ------------------------------------------------------------------- presets
 def _hermes(two_devices: bool) -> PCM:
     stats = HermesStatistics.two_devices() if two_devices else HermesStatistics()
-    return PCM(g_max=stats.g_ref, statistics=stats, read_time=512e-9)
+    return PCM(g_max=stats.g_ref, statistics=stats, read_time=512e-9,
+               devices_per_cell=2 if two_devices else 1)
 
 
 PRESETS = [
@@ -423,5 +473,6 @@ PRESETS = [
            _HERMES + " (two devices per weight, MSF programming, Vasilopoulos et al. TED 2023); "
            "pulse response " + _NANDA,
            "IBM HERMES chip PCM, two devices per weight as one 0-20.7 uS cell: t0 = 300 s, "
-           "t_read = 512 ns"),
+           "t_read = 512 ns; costed as two 1T1R devices per cell (devices_per_cell = 2: area, "
+           "programming and verify reads of both)"),
 ]

@@ -6,12 +6,14 @@ parameters with units and sources.
 
 from __future__ import annotations
 
-from memxbar.devices import ferroelectric, ideal, measured, pcm, rram, spintronic
+from memxbar.devices import domain_wall, ferroelectric, ideal, measured, mtj, pcm, rram
 from memxbar.devices.base import Device, Preset
 from memxbar.errors import ConfigError
 
 _REGISTRY: dict[str, Preset] = {
-    p.name: p for m in (ideal, pcm, rram, ferroelectric, spintronic, measured) for p in m.PRESETS
+    p.name: p
+    for m in (ideal, pcm, rram, ferroelectric, mtj, domain_wall, measured)
+    for p in m.PRESETS
 }
 
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
@@ -60,6 +60,7 @@ from torch import Tensor
 from memxbar.devices.base import Parametrized, param, pulse_train, randn, resolve_generator
 from memxbar.errors import ConfigError
 
+_P = TypeVar("_P", bound="PulseResponse")  # from_aihwkit returns the family it is called on
 _AIHWKIT = "aihwkit simulator/configs/devices.py (device-parameters.md §0.1)"
 _AIHWKIT_DEF = ("aihwkit PulsedDevice model; default = aihwkit's default (w in [-0.6, 0.6], "
                 "dw_min 0.001, dtod 0.3, ctoc 0.3, up_down_dtod 0.01) in x; presets cite their fit")
@@ -125,11 +126,12 @@ class PulseResponse(Parametrized, ABC):
 
     # ----------------------------------------------------------------- aihwkit conversion
     @classmethod
-    def from_aihwkit(cls, *, w_min: float, w_max: float, dw_min: float, up_down: float = 0.0,
-                     dw_min_dtod: float = 0.0, dw_min_dtod_log_normal: bool = False,
+    def from_aihwkit(cls: type[_P], *, w_min: float, w_max: float, dw_min: float,
+                     up_down: float = 0.0, dw_min_dtod: float = 0.0,
+                     dw_min_dtod_log_normal: bool = False,
                      up_down_dtod: float = 0.0, w_min_dtod: float = 0.0, w_max_dtod: float = 0.0,
                      dw_min_std: float = 0.0, write_noise_std: float = 0.0,
-                     **family: Any) -> PulseResponse:
+                     **family: Any) -> _P:
         """Build from aihwkit parameters in weight units (``w`` in ``[w_min, w_max]``).
 
         ``family`` holds the family's own aihwkit parameters (e.g. ``A_up`` for ExpStep,
@@ -139,7 +141,8 @@ class PulseResponse(Parametrized, ABC):
             raise ConfigError(f"{cls.__name__}.from_aihwkit: need w_min <= 0 <= w_max and "
                              f"w_min < w_max, got w_min = {w_min}, w_max = {w_max}")
         r = w_max - w_min
-        common = dict(dw_min=dw_min / r, up_down=up_down, dw_min_dtod=dw_min_dtod,
+        common: dict[str, Any] = dict(
+                      dw_min=dw_min / r, up_down=up_down, dw_min_dtod=dw_min_dtod,
                       dw_min_dtod_lognormal=bool(dw_min_dtod_log_normal),
                       up_down_dtod=up_down_dtod, x_min_dtod=w_min_dtod * abs(w_min) / r,
                       x_max_dtod=w_max_dtod * w_max / r, x_ref=-w_min / r,
@@ -365,8 +368,9 @@ class ExpStep(PulseResponse):
 
     @classmethod
     def _family_from_aihwkit(cls, family: dict[str, Any], r: float) -> dict[str, Any]:
-        out = {k: family.pop(k) for k in ("a", "b", "gamma_up", "gamma_down", "A_up", "A_down",
-                                          "dw_min_std_slope") if k in family}
+        out: dict[str, Any] = {k: family.pop(k) for k in ("a", "b", "gamma_up", "gamma_down",
+                                                          "A_up", "A_down", "dw_min_std_slope")
+                               if k in family}
         if "dw_min_std_add" in family:
             out["dw_min_std_add"] = family.pop("dw_min_std_add") / r
         return out | super()._family_from_aihwkit(family, r)

@@ -22,6 +22,10 @@
   al., IEDM 2022), device-parameters.md §2.3.
 - ``iv``: optional cubic I-V nonlinearity :class:`MiloIV` (Milo et al., IRPS 2021, as fitted by
   CrossSim ``RRAM_Milo``): ``I = G*V + NL2(G)*V**2 + NL3(G)*V**3`` for ``|V| <= 0.5 V``.
+- ``read_disturb``: read disturb over many reads, :class:`~memxbar.devices.disturb.
+  PowerLawReadDisturb` (Jiang et al., IEEE TED 2021): the filament conductance decays as a
+  power law of the accumulated read stress after a transition time that falls double-
+  exponentially with the read voltage (:meth:`RRAM.disturb`; None = no read disturb).
 
 Time conventions (t = seconds since programming ended, t = 0 is the programmed state):
 
@@ -30,7 +34,10 @@ Time conventions (t = seconds since programming ended, t = 0 is the programmed s
   cell draws one standard-normal ``relax_z`` at programming, so ``read_mean(t) = clip(g_prog +
   shift(t) + sigma_r(t)*relax_z)`` is deterministic given the state (aihwkit draws afresh at
   every call). Read noise is 0 for ``t <= t_r`` (the log term is clamped at 0), so a read at
-  t = 0 returns the programmed state; ``t_r`` is the device's ``read_time``.
+  t = 0 returns the programmed state. ``t_r = 1 us`` is a constant of the noise fit
+  (``CMOStatistics.read_t_r``, the read pulse of the characterisation), not the array's read
+  pulse ``RRAM.read_time`` (9.8 ns, the RRAM survey's median), which sets the read energy and
+  latency.
 - NeuRRAM: ``sigma(G_T, t)`` is interpolated linearly in ``ln t`` between the three fits, held at
   its 1-s value below 1 s and at its 2-day value beyond 2 days (the 1-day and 2-day fits nearly
   coincide, so the spread has saturated). Programming draws ``g_prog = g_T + sigma(G_T, 1 s)*z1``;
@@ -38,6 +45,10 @@ Time conventions (t = seconds since programming ended, t = 0 is the programmed s
   around the target at time t is ``sigma(G_T, t)`` as published. The polynomial is in absolute
   conductance (``x = g_T / 40 uS``), valid for ``g_max <= 40 uS``; unlike aihwkit's intent it
   is not rescaled to other ranges.
+
+Temperature: relaxation (CMO, NeuRRAM) is thermally activated; ``t`` seconds at
+``temperature`` T relax as ``a t`` at 300 K, ``a = arrhenius_factor(relaxation_activation_energy,
+T)``. The read-noise band stays on the physical clock.
 
 Stuck cells: aihwkit's array presets of Gong & Rasch (IEDM 2022) report 13.48 % (optimised
 material) and 9.77 % (baseline HfO2) corrupt devices, which aihwkit pins at a random conductance.
@@ -54,11 +65,22 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import CellState, Device, Parametrized, Preset, param, randn
+from memxbar.devices.base import (
+    CellState,
+    Device,
+    Parametrized,
+    Preset,
+    arrhenius_factor,
+    frozen_fraction,
+    param,
+    randn,
+)
+from memxbar.devices.disturb import PowerLawReadDisturb
 from memxbar.devices.pulsed import ExpStep, PulseResponse, SoftBounds
 from memxbar.errors import ConfigError
 
@@ -82,8 +104,28 @@ _GONG22 = ("Gong & Rasch et al., IEDM 2022; aihwkit presets/devices.py "
 _NEUROSIM = ("NeuroSim TaOx/HfOx preset (W. Wu et al., VLSI 2018), MELISO yaml / MLP_NeuroSim "
              "Cell.cpp (device-parameters.md §2.5)")
 _SURVEY = "NVMExplorer RRAM survey, n = 18 (device-parameters.md §2.5)"
+_READ_T = ("NVMExplorer RRAM survey (shared/data/surveys/nvm/RRAM.csv): median read time "
+           "9.8 ns (n = 9, 3.3 ns - 2 us)")
+_READ_V = ("NVMExplorer RRAM survey: read voltage 0.4-0.7 V (n = 4, median 0.65 V); 0.5 V is the "
+           "read of Jain et al. ISSCC 2019 (Intel 22FFL, a survey row: '10 ns read @ 0.5 V'), the "
+           "measured pair nearest the median read time, and the edge of the Milo I-V fit; "
+           "NeuroSim's RRAM presets read at 0.5 V too (device-parameters.md §2.5)")
+_LOOP = ("derived from Falcone et al. 2025: the CMO states are set by an identical-pulse "
+         "closed loop with a verify read after every pulse (aihwkit reram_inference.rst), and "
+         "about 35 pulse-addressable states span 10-90 uS (device-parameters.md §2.1 [S]); a "
+         "target uniform over the window lies 35 / 2 = 17.5, i.e. 18, pulses from its edge on "
+         "average [D]; the 0.2 % acceptance needs more, not counted (lower bound)")
+_LOOP_OTHER = ("the paper's write-verify (NeuRRAM incremental pulses; Milo IGVVA) gives no mean "
+               "iteration count in the sources read; memxbar uses the CMO loop's 18 pulses + "
+               "18 verify reads [U]")
 _ENERGY = ("derived: NeuroSim 1T1R formula E = V_w^2 * G * t_w at G = g_max "
            "(device-parameters.md §2.5)")
+
+_RETENTION = ("Arrhenius retention of filamentary HfOx RRAM (time-temperature superposition "
+              "of bake tests to 10 years at 85 C, e.g. the NVMExplorer RRAM survey's retention "
+              "at 20-250 C, device-parameters.md §2.4); the 1.1 eV value is a memxbar choice in "
+              "the ~1-1.5 eV range reported for oxygen-vacancy diffusion in HfOx, not taken "
+              "from a cited figure [U]")
 
 # time anchors of the Wan 2022 fits (s)
 _DAY = 86400.0
@@ -111,8 +153,18 @@ class RRAMStatistics(Parametrized, ABC):
         """Latents to replace after pulses set the conductance of ``touched`` cells to ``g``."""
         return {}
 
+    def frozen_fraction(self, t: float, t_read: float, conversion_interval: float) -> float:
+        """Frozen fraction of the read-noise variance (see :meth:`Device.read_noise_split`);
+        default 0 (white, or no read noise)."""
+        return 0.0
+
     def validate(self, device: RRAM) -> None:
         """Raise ``ValueError`` when ``device``'s range lies outside this model's fit."""
+
+    def noise_read_time(self, read_time: float) -> float:
+        """Read pulse (s) that sets the read-noise bandwidth: the array's ``read_time`` unless
+        the noise fit holds its own."""
+        return read_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +194,15 @@ class CMOStatistics(RRAMStatistics):
     read_g_ref: float = param(1.0 * uS, unit="S", gt=0.0,
                               doc="conductance unit inside the read-noise log10 (fit in uS)",
                               source=_CMO_READ)
+    read_t_r: float = param(1e-6, unit="s", gt=0.0,
+                            doc="t_r of the read-noise fit: the read pulse of the noise "
+                                "characterisation (a constant of the fit, not the array's "
+                                "read pulse RRAM.read_time)",
+                            source=_CMO_READ + "; aihwkit reram_inference.rst: 'characterization "
+                            "of the noise was performed using read pulses of 1 us'")
+
+    def noise_read_time(self, read_time: float) -> float:
+        return self.read_t_r
 
     def program(self, g_target: Tensor, g_min: float, g_max: float,
                 generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
@@ -167,6 +228,12 @@ class CMOStatistics(RRAMStatistics):
         decades = torch.log10(mean.clamp_min(self.read_g_ref) / self.read_g_ref)
         log_term = torch.log((t + t_read) / (2.0 * t_read)).clamp_min(0.0)
         return self.read_k * decades * torch.sqrt(log_term)
+
+    def frozen_fraction(self, t: float, t_read: float, conversion_interval: float) -> float:
+        """1/f noise integrated over ``[1/(t + t_r), 1/(2 t_r)]``: the part below ``1 /
+        conversion_interval`` is frozen (:func:`memxbar.devices.base.frozen_fraction`)."""
+        return frozen_fraction(math.log(max((t + t_read) / (2.0 * t_read), 1.0)),
+                               conversion_interval, t_read)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -292,6 +359,12 @@ class MiloIV(Parametrized):
         nl2, nl3 = self.coefficients(g)
         return g * v + nl2 * v * v + nl3 * v * v * v
 
+    def slope(self, g: Tensor, v: Tensor) -> Tensor:
+        """Differential conductance ``dI/dV = G + 2 NL2 V + 3 NL3 V**2`` (S) at ``v`` (V)."""
+        v = torch.as_tensor(v, dtype=g.dtype, device=g.device)
+        nl2, nl3 = self.coefficients(g)
+        return g + 2.0 * nl2 * v + 3.0 * nl3 * v * v
+
 
 # ====================================================================== device
 @dataclass(frozen=True, kw_only=True)
@@ -312,10 +385,11 @@ class RRAM(Device):
     g_max: float = param(90e-6, unit="S", gt=0.0, doc="highest programmable conductance",
                          source=_CMO)
     read_voltage: float = param(0.5, unit="V", gt=0.0, doc="read voltage applied on a row",
-                                source=_NEUROSIM + "; survey 0.4-0.7 V: " + _SURVEY)
-    read_time: float = param(1e-6, unit="s", gt=0.0,
-                             doc="duration of one read pulse; also t_r of the CMO read noise",
-                             source=_CMO_READ)
+                                source=_READ_V)
+    read_time: float = param(9.8e-9, unit="s", gt=0.0,
+                             doc="duration of one array read pulse (sets read energy and "
+                                 "latency; the CMO noise fit keeps its own t_r)",
+                             source=_READ_T)
     write_voltage: float = param(1.5, unit="V", gt=0.0, doc="amplitude of a programming pulse",
                                  source="Falcone et al. 2025 abstract: switching below 1.5 V")
     write_time: float = param(50e-9, unit="s", gt=0.0, doc="duration of one programming pulse",
@@ -324,9 +398,21 @@ class RRAM(Device):
                                 doc="energy of one programming pulse", source=_ENERGY)
     endurance: float = param(1e6, unit="cycles", gt=0.0, doc="write cycles before wear-out",
                              source=_SURVEY + " (median)")
+    program_iterations: float = param(
+        18.0, ge=1.0, doc="write pulses per cell when it is programmed (mean over targets; one "
+                          "per iteration of the closed loop)", source=_LOOP)
+    verify_reads: float = param(18.0, ge=0.0, doc="verify reads per programmed cell (one per "
+                                "iteration of the closed loop)", source=_LOOP)
+    relaxation_activation_energy: float = param(
+        1.1, unit="eV", ge=0.0,
+        doc="activation energy of conductance relaxation (oxygen-vacancy diffusion in the "
+            "filament): t seconds at temperature T relax as arrhenius_factor(E_a, T) * t do "
+            "at 300 K",
+        source=_RETENTION)
     inference: RRAMStatistics = field(default_factory=CMOStatistics)
     update: PulseResponse = field(default_factory=lambda: _gong2018_sb())
     iv: MiloIV | None = None
+    read_disturb: PowerLawReadDisturb | None = field(default_factory=PowerLawReadDisturb)
 
     def _check(self) -> None:
         super()._check()
@@ -339,12 +425,38 @@ class RRAM(Device):
                              "(SoftBounds, ExpStep, LinearStep or PowStep)")
         if self.iv is not None and not isinstance(self.iv, MiloIV):
             raise ConfigError(f"{owner}.iv = {self.iv!r} must be None or a MiloIV")
+        if self.read_disturb is not None and not isinstance(self.read_disturb,
+                                                            PowerLawReadDisturb):
+            raise ConfigError(f"{owner}.read_disturb = {self.read_disturb!r} must be None or a "
+                             "PowerLawReadDisturb")
         self.inference.validate(self)
         if self.iv is not None:
             _check_window(self, self.iv.g_lo, self.iv.g_hi, "Milo I-V fit")
             if self.read_voltage > self.iv.v_max:
                 raise ConfigError(f"{owner}: read_voltage = {self.read_voltage} V exceeds the I-V "
                                  f"fit range |V| <= {self.iv.v_max} V")
+        if not self.read_current < self.switching_current:
+            raise ConfigError(f"{owner}: a read would switch the cell: read current "
+                             f"{self.read_current:.4g} A (read_voltage = {self.read_voltage} V at "
+                             f"g_max) is not below the switching current "
+                             f"{self.switching_current:.4g} A (write_voltage = "
+                             f"{self.write_voltage} V at g_max); lower read_voltage or raise "
+                             "write_voltage")
+
+    @property
+    def read_current(self) -> float:
+        """Largest read current (A): a cell at ``g_max`` read at ``read_voltage`` (through the
+        cubic I-V when ``iv`` is set)."""
+        g = torch.tensor(self.g_max, dtype=torch.float64)
+        return float(self.current(g, torch.tensor(self.read_voltage, dtype=torch.float64)))
+
+    @property
+    def switching_current(self) -> float:
+        """Current (A) of the weakest programming pulse through the same cell: ohmic
+        ``write_voltage * g_max``, a lower bound (a filamentary cell's I-V is superlinear).
+        Filamentary switching is set by the cell voltage, so a read below it, at the same
+        conductance, is below the switching threshold."""
+        return self.write_voltage * self.g_max
 
     # ----------------------------------------------------------------- contract
     def _program(self, g_target: Tensor, generator: torch.Generator | None) -> CellState:
@@ -353,11 +465,23 @@ class RRAM(Device):
         latent["pulse_x"] = self._to_x(g)
         return CellState(g, latent)
 
+    @property
+    def relaxation_acceleration(self) -> float:
+        """How many times faster relaxation runs at ``temperature`` than at 300 K."""
+        return arrhenius_factor(self.relaxation_activation_energy, self.temperature)
+
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
-        return self.inference.mean(state, t, self.g_min, self.g_max)
+        a = self.relaxation_acceleration
+        return self.inference.mean(state, t if a == 1.0 else t * a, self.g_min, self.g_max)
+
+    def read_noise_split(self, t: float, conversion_interval: float) -> float:
+        """Frozen fraction of the read noise: the CMO noise is 1/f (see
+        :meth:`CMOStatistics.frozen_fraction`); the other fits have no read noise."""
+        return self.inference.frozen_fraction(t, self.inference.noise_read_time(self.read_time),
+                                              conversion_interval)
 
     def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
-        return self.inference.std(state, mean, t, self.read_time)
+        return self.inference.std(state, mean, t, self.inference.noise_read_time(self.read_time))
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         x = self.update.apply(state.latent["pulse_x"], n, state.latent, generator)
@@ -367,9 +491,26 @@ class RRAM(Device):
         latent = {"pulse_x": x, **self.inference.rewritten(state, g, touched)}
         return state.replace(g=g, **latent)
 
+    def disturb(self, state: CellState, reads: float | Tensor, *, voltage: float | None = None,
+                generator: torch.Generator | None = None) -> CellState:
+        """The cells after ``reads`` reads of ``read_time`` at ``voltage`` (V, default
+        ``read_voltage``): the filament conductance above ``g_min`` decays by ``read_disturb``'s
+        power law of the accumulated read stress (:mod:`memxbar.devices.disturb`; deterministic,
+        ``generator`` unused); ``read_disturb=None``: unchanged. The pulse state follows."""
+        if self.read_disturb is None:
+            return super().disturb(state, reads, voltage=voltage, generator=generator)
+        n, v = self._disturb_args(state, reads, voltage, f"{type(self).__name__}.disturb")
+        out = self.read_disturb.apply(self, state, n, v)
+        moved = out.g != state.g
+        return out.replace(pulse_x=torch.where(moved, self._to_x(out.g), out.latent["pulse_x"]))
+
     def current(self, g: Tensor, v: Tensor) -> Tensor:
         """Cell current (A) at ``v`` (V): ohmic, or Milo's cubic I-V when ``iv`` is set."""
         return g * v if self.iv is None else self.iv.current(g, v)
+
+    def slope(self, g: Tensor, v: Tensor) -> Tensor:
+        """``dI/dV`` (S) of :meth:`current` at ``v`` (V)."""
+        return super().slope(g, v) if self.iv is None else self.iv.slope(g, v)
 
     @property
     def is_ohmic(self) -> bool:
@@ -436,9 +577,15 @@ def _gong2022(dw_min: float, dw_min_dtod: float, w_max_dtod: float, w_min_dtod: 
         mult_noise=False)
 
 
-def _costs(v_write: float, g_max: float, t_write: float = 50 * ns) -> dict[str, float]:
-    return dict(write_voltage=v_write, write_time=t_write,
-                write_energy=v_write**2 * g_max * t_write)
+class _Costs(TypedDict):
+    write_voltage: float
+    write_time: float
+    write_energy: float
+
+
+def _costs(v_write: float, g_max: float, t_write: float = 50 * ns) -> _Costs:
+    return _Costs(write_voltage=v_write, write_time=t_write,
+                  write_energy=v_write**2 * g_max * t_write)
 
 
 def _falcone(acceptance: float) -> RRAM:
@@ -446,13 +593,13 @@ def _falcone(acceptance: float) -> RRAM:
 
 
 def _wan() -> RRAM:
-    return RRAM(g_min=0.0, g_max=40.0 * uS, inference=NeuRRAMStatistics(), read_time=5 * ns,
+    return RRAM(g_min=0.0, g_max=40.0 * uS, inference=NeuRRAMStatistics(),
                 **_costs(1.6, 40.0 * uS))
 
 
 def _milo() -> RRAM:
     return RRAM(g_min=50.0 * uS, g_max=225.0 * uS, inference=MiloStatistics(), iv=MiloIV(),
-                read_time=5 * ns, **_costs(1.6, 225.0 * uS))
+                **_costs(1.6, 225.0 * uS))
 
 
 def _gong(update: PulseResponse, stuck: float = 0.0) -> RRAM:
@@ -463,8 +610,9 @@ def _gong(update: PulseResponse, stuck: float = 0.0) -> RRAM:
 _BORROWED = ("; conductance window, inference statistics and read settings borrowed from "
              "rram-falcone2025 (" + _CMO + "), write pulse " + _NEUROSIM + ", endurance "
              + _SURVEY)
-_COSTS = ("; read 0.5 V, 5 ns (" + _NEUROSIM + "), write 1.6 V / 50 ns (" + _NEUROSIM
-          + "), energy " + _ENERGY + ", endurance " + _SURVEY)
+_COSTS = ("; read 0.5 V (" + _READ_V + "), 9.8 ns (" + _READ_T + "), write 1.6 V / 50 ns ("
+          + _NEUROSIM + "), energy " + _ENERGY + ", endurance " + _SURVEY
+          + "; programming loop: " + _LOOP_OTHER)
 
 PRESETS = [
     Preset("rram-falcone2025", "rram", lambda: _falcone(0.02),

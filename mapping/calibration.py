@@ -39,7 +39,7 @@ def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
             seen = 0
             with ExitStack() as stack:
                 for layer in layers:
-                    stack.enter_context(layer.calibration(phase))  # type: ignore[arg-type]
+                    stack.enter_context(layer.calibration(phase))
                 for xb in batches:
                     model(xb[0] if isinstance(xb, (tuple, list)) else xb)
                     seen += 1

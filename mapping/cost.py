@@ -36,8 +36,11 @@ a tile-level activation buffer per layer holding one input of the layer (SRAM bi
 register file, ``buffer_type``), a global activation buffer holding the largest input plus
 output of any layer, and the H-tree: ``bus_width`` wires at ``wire_pitch`` along its whole
 length (``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf per
-``arrays_per_node`` arrays). Programming: every cell of every layer copy written once
-(``program_pulses``) plus ``verify_iterations`` program-and-verify iterations.
+``arrays_per_node`` arrays). Programming: every device of every cell of every layer copy
+programmed by the device's program-and-verify loop (``Device.program_iterations`` pulses and
+``verify_reads`` verify reads per device, ``devices_per_cell`` devices per cell), or by the cost
+model's loop when it sets ``program_pulses`` / ``verify_iterations``
+(:func:`memxbar.crossbar.cost.tile_program_cost`).
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 import torch
@@ -88,7 +91,8 @@ class CostReport:
     - ``area_breakdown``: layers (plus "global buffer" and "interconnect") x components, m^2.
     - ``adc_models``, ``rows_parallel``: the distinct ADC models and rows read in parallel
       of the layers' hardware (``TileConfig.adc.model``, ``TileConfig.rows_parallel``).
-    - ``layers``: per layer: kind, inputs, outputs, tiles (of one copy), copies,
+    - ``layers``: per layer: kind, inputs, outputs, tiles (of one copy), devices (physical
+      memory devices of all its copies: cells x ``Device.devices_per_cell``), copies,
       ``input_density`` (fraction of row-cycle slots driven by a non-zero input code); per
       inference: MVMs, ADC conversions (of the converters in use, as the tiles perform them,
       ``TileConfig.conversions_per_vector``), MACs and ops; time of one MVM and latency (s),
@@ -249,23 +253,23 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     funits: dict[str, set[str]] = {name: set() for name in seen}
     current = [layers[0][0]]  # the analog layer that ran last (functions before it: the first)
 
-    def pre(name: str):
-        def hook(module: nn.Module, args: tuple) -> None:
+    def pre(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             seen[name].append(args[0].detach())
             ins[name] = max(ins[name], args[0].numel())
             current[0] = name
         return hook
 
-    def function(name: str):
-        def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
+    def function(name: str) -> Callable[[nn.Module, tuple[Any, ...], Tensor], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> None:
             n_in = args[0].numel()
             ops = n_in if isinstance(module, ACTIVATIONS) else max(n_in - out.numel(), 0)
             fops[current[0]] += float(ops)
             funits[current[0]].add(name)
         return hook
 
-    def post(name: str):
-        def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
+    def post(name: str) -> Callable[[nn.Module, tuple[Any, ...], Tensor], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> None:
             outs[name] = max(outs[name], out.numel())
         return hook
 
@@ -373,6 +377,7 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
         info["ops"] = 2.0 * info["macs"]
         info["program_energy_J"] *= k
         info["program_time_s"] *= k
+        info["devices"] *= k
         arrays += k * info.pop("arrays")
         info_rows.append({"layer": name, **info})
     buf_bits = max((cap.in_numel[n] + cap.out_numel[n]) / n_inf for n, _ in layers) \
@@ -402,11 +407,11 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     area = pd.DataFrame.from_dict(area_rows, orient="index").reindex(
         columns=list(COMPONENTS), fill_value=0.0).fillna(0.0)
     energy.index.name = area.index.name = "layer"
-    order = ["layer", "kind", "inputs", "outputs", "tiles", "copies", "input_density", "mvms",
-             "conversions", "macs", "ops", "t_mvm_s", "latency_s", "energy_J", "area_m2",
+    order = ["layer", "kind", "inputs", "outputs", "tiles", "devices", "copies", "input_density",
+             "mvms", "conversions", "macs", "ops", "t_mvm_s", "latency_s", "energy_J", "area_m2",
              "program_energy_J", "program_time_s"]
     info_df = pd.DataFrame(info_rows)[order].set_index("layer")
-    hws = [layer.tiled.hardware for _, layer in layers]  # type: ignore[union-attr]
+    hws = [tiled.hardware for _, layer in layers if (tiled := layer.tiled) is not None]
     return CostReport(energy_breakdown=energy, area_breakdown=area, layers=info_df,
                       cost_model=cm, inferences=n_inf,
                       adc_models=tuple(dict.fromkeys(hw.adc.model for hw in hws)),
@@ -450,8 +455,9 @@ def _layer_cost(layer: AnalogLayer, inputs: list[Tensor], cm: CostModel
     area["buffer"] += n_g * n_rb * register_area(input_register_bits(hw, cm), cm)
     area["accumulate"] = (out_f * logic_area(acc, cm)) if n_rb > 1 else 0.0
     prog = tile_program_cost(tiled.tile, cm)
+    devices = tiles * hw.n_arrays * hw.rows * hw.cols * hw.device.devices_per_cell
     info = {"kind": type(layer).__name__, "inputs": tiled.in_features, "outputs": out_f,
-            "tiles": tiles, "arrays": tiles * hw.n_arrays, "vectors": vectors,
+            "tiles": tiles, "devices": devices, "arrays": tiles * hw.n_arrays, "vectors": vectors,
             "conversions": conversions,
             "t_mvm_s": t_mvm,
             "input_density": active / max(1, n_g * n_cb * tiled.in_features * vectors
@@ -486,8 +492,8 @@ def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> 
     e, a = joined("energy_breakdown"), joined("area_breakdown")
     e_unit, e_scale = _unit(float(e.sum(axis=1).max()), "J")
     share = e.div(e.sum(axis=1).where(e.sum(axis=1) > 0, 1.0), axis=0) * 100.0
-    colors = dict(zip(COMPONENTS, [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors],
-                      strict=False))
+    colors = dict(zip(COMPONENTS, [*matplotlib.color_sequences["tab10"],
+                                   *matplotlib.color_sequences["Dark2"]], strict=False))
     n = max(len(e), len(a))
     fig, axes = plt.subplots(1, 3, figsize=(max(12.0, 1.2 * n + 7), 5.2))
     for ax, df, scale, ylabel, title in (

@@ -3,7 +3,7 @@ product pulse update and direct pulses (single-group matrices only)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from memxbar.errors import ConfigError
 
 if TYPE_CHECKING:
-    from memxbar.crossbar.tile import Tile
+    from memxbar.crossbar.tile import Tile, TileConfig
 
 
 class InSituOps:
@@ -25,6 +25,15 @@ class InSituOps:
     in_features: int
     out_features: int
     n_col_blocks: int
+    sim: TileConfig
+
+    if TYPE_CHECKING:  # layout helpers of TiledMatrix
+        @property
+        def padded(self) -> tuple[int, int]: ...
+        def _programmed(self, op: str) -> Tile: ...
+        def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]: ...
+        def _input_blocks(self, xn: Tensor) -> Tensor: ...
+        def _to_blocks(self, wt: Tensor) -> Tensor: ...
 
     def _ungrouped(self, op: str) -> Tile:
         tile = self._programmed(op)
@@ -48,7 +57,8 @@ class InSituOps:
     def _grad_blocks(self, d: Tensor) -> tuple[Tensor, Tensor]:
         """Output gradients ``d`` (B, out) -> what the transposed MVM's DACs receive, blocks
         (1, n_cb, B, weight_cols) normalised per vector, and the digital scale (B, 1)."""
-        ds = d * self.scale if self.alpha is None else d * self.scale * self.alpha
+        s = self._scale()
+        ds = d * s if self.alpha is None else d * s * self.alpha
         a = ds.abs().amax(dim=1, keepdim=True)
         a = torch.where(a > 0, a, torch.ones_like(a))
         dn = F.pad(ds / a, (0, self.padded[1] - self.out_features))
@@ -67,14 +77,20 @@ class InSituOps:
         return d.reshape(d.shape[0], self.n_col_blocks, self.sim.weight_cols).permute(
             1, 0, 2)[None]
 
+    def _scale(self) -> Tensor:
+        """(out,) weight bound per output column, set by ``program()`` (callers have checked
+        that the matrix is programmed)."""
+        assert self.scale is not None
+        return self.scale
+
     def _weight_units(self) -> Tensor:
         """(out,) layer-weight change per unit change of a normalised tile weight."""
-        s = self.scale
-        return s if self.alpha is None else s * self.alpha  # type: ignore[return-value]
+        s = self._scale()
+        return s if self.alpha is None else s * self.alpha
 
     @torch.no_grad()
     def update(self, x: Tensor, d: Tensor, lr: float, *, generator: torch.Generator | None = None,
-               mode: str = "stochastic", bl: int = 31) -> int:
+               mode: Literal["stochastic", "counts"] = "stochastic", bl: int = 31) -> int:
         """SGD step ``W -= lr * d.T @ x`` of the layer's weights (out, in) as device pulses
         (:meth:`Tile.update`): layer inputs ``x`` (B, in) and output gradients ``d`` (B, out).
         Inputs are scaled as in the forward pass; ``d`` is rescaled so that the step is ``lr``
@@ -87,8 +103,7 @@ class InSituOps:
         xn, a = self._scale_inputs(x)
         dn = d * a / self._weight_units()
         n = tile.update(self._input_blocks(xn), self._output_blocks(dn), lr,
-                        generator=generator, mode=mode,
-                        bl=bl)  # type: ignore[arg-type]
+                        generator=generator, mode=mode, bl=bl)
         return int(n.sum())
 
     @torch.no_grad()

@@ -210,8 +210,11 @@ class TiledMatrix(InSituOps, nn.Module):
 
     def _reference_read(self, t: float) -> Tensor:
         """Reference-read magnitudes (out,) at ``t`` s (see :mod:`.compensation`): the probe
-        vectors against the expected normalised weights at ``t``, before the ADCs."""
-        now = t == self.tile.t and self.hardware.read_noise != "per_read"
+        vectors against the normalised weights at ``t``, before the ADCs. At the tile's own
+        read time the reference is a real read of that read period: it sees the installed read
+        (with "physical" or "per_read" read noise, its frozen sample), and costs no second
+        IR-drop solve; at another time, the expected weights."""
+        now = t == self.tile.t
         w = self._from_blocks(self.tile.weights(None if now else t))  # (in, out)
         return reference_magnitudes(w.reshape(self.in_features, self.groups, self.group_out)
                                     .transpose(0, 1))
@@ -230,7 +233,7 @@ class TiledMatrix(InSituOps, nn.Module):
                 raise ConfigError("TiledMatrix.calibrate_adc: x has non-finite values")
             if accumulate and self.x_range is not None:
                 r = max(r, float(self.x_range))
-            self.x_range = self.scale.new_tensor(r if r > 0 else 1.0)  # type: ignore[union-attr]
+            self.x_range = self._scale().new_tensor(r if r > 0 else 1.0)
         self.tile.calibrate_adc(self.tile_inputs(x)[0], accumulate=accumulate)
 
     # ----------------------------------------------------------------- MVMs
@@ -301,7 +304,7 @@ class TiledMatrix(InSituOps, nn.Module):
             y = self.tile.mvm_rows(blocks, a.t()[:, None, :, None], generator=generator)
             y = self._accumulate(y).mul_(a.t()[..., None])  # (G, B, out / G)
             y = y.transpose(0, 1).reshape(B, self.out_features)
-        return y.mul_(self.scale)
+        return y.mul_(self._scale())
 
     def _accumulate(self, y: Tensor) -> Tensor:
         """Row blocks' partial sums ``(*lead, n_rb, B, n_cb * wc)`` added digitally ->
@@ -367,7 +370,7 @@ class TiledMatrix(InSituOps, nn.Module):
                                                   generator=generator))
         if G > 1:
             y = y.transpose(0, 1).reshape(-1, self.out_features)
-        s = self.scale * fs if self.alpha is None else self.scale * self.alpha * fs
+        s = self._scale() * fs if self.alpha is None else self._scale() * self.alpha * fs
         n, *osp = out_shape
         return y.mul_(s).reshape(n, *osp, self.out_features).movedim(-1, 1)
 
@@ -387,7 +390,7 @@ class TiledMatrix(InSituOps, nn.Module):
         """The weights (out, in) the hardware realises on average (read means, IR drop,
         compensation), in the layer's units."""
         tile = self._programmed("effective_weight")
-        w = self._from_blocks(tile.weights(t)).t() * self.scale[:, None]  # type: ignore
+        w = self._from_blocks(tile.weights(t)).t() * self._scale()[:, None]
         return w if self.alpha is None else w * self.alpha[:, None]
 
     @torch.no_grad()
@@ -395,7 +398,8 @@ class TiledMatrix(InSituOps, nn.Module):
         """Read-noise variance (out, in) of each effective weight at the current read time, in
         the layer's units squared (compensation included)."""
         v = self._from_blocks(self._programmed("weight_variance").weight_variance()).t()
-        v = v * (self.scale * self.scale)[:, None]  # type: ignore[index]
+        s = self._scale()
+        v = v * (s * s)[:, None]
         return v if self.alpha is None else v * (self.alpha * self.alpha)[:, None]
 
     # ----------------------------------------------------------------- bookkeeping

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from memxbar.errors import ConfigError
 
@@ -27,23 +28,47 @@ class UserError(ConfigError):
     """A problem with what the user asked for: printed as one line, exit code 2."""
 
 
-def _table(*columns: str) -> Any:
-    from rich.table import Table
+class _Rows:
+    """A table for the console (see :func:`_show`)."""
 
-    return Table(*columns)
+    def __init__(self, *columns: str) -> None:
+        self.columns: list[str] = list(columns)
+        self.rows: list[list[str]] = []
+
+    def add_row(self, *cells: object) -> None:
+        self.rows.append([str(c) for c in cells])
 
 
-def _show(table: Any, width: int | None = None) -> None:
+def _table(*columns: str) -> _Rows:
+    return _Rows(*columns)
+
+
+def _show(table: _Rows, width: int | None = None) -> None:
+    """Print ``table``: on a terminal as a rich table whose first column (names) is never cut
+    or wrapped; piped or redirected as tab-separated plain text, so every name can be copied
+    or parsed whole. ``width``: the least terminal width to lay the table out for."""
+    if not sys.stdout.isatty():
+        for row in [table.columns, *table.rows]:
+            print("\t".join(row))
+        return
     from rich.console import Console
+    from rich.table import Table
 
     console = Console()
     if width is not None:
         console = Console(width=max(console.width, width))
-    console.print(table)
+    out = Table()
+    first = max([len(table.columns[0]), *(len(r[0]) for r in table.rows)])
+    out.add_column(table.columns[0], no_wrap=True, min_width=first)
+    for name in table.columns[1:]:
+        out.add_column(name, overflow="fold")
+    for row in table.rows:
+        out.add_row(*row)
+    console.print(out)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2, no usage dump
         raise UserError(f"{message} (see: {self.prog} --help)")
 
 
@@ -110,9 +135,11 @@ def _demo(args: argparse.Namespace) -> None:
                    "energy/inference", "area")
     keys = ["device", "adc_bits", "drift_compensation"]
     for key, g in df.groupby(keys, sort=True):
-        acc = dict(zip(g.t_label, g.accuracy, strict=True))
+        half = (g.accuracy_ci_high - g.accuracy_ci_low) / 2  # 95 % CI over the repeats
+        acc = {t: f"{a * 100:.1f}" + (f" ± {h * 100:.1f}" if h == h else "")
+               for t, a, h in zip(g.t_label, g.accuracy, half, strict=True)}
         first = g.iloc[0]
-        table.add_row(*[str(k) for k in key], *[f"{acc[t]:.3f}" for t in labels],
+        table.add_row(*[str(k) for k in key], *[f"{acc[t]} %" for t in labels],
                       f"{first.energy_per_inference * 1e9:.3g} nJ",
                       f"{first.area * 1e6:.3g} mm²")
     _show(table, width=150)
@@ -131,7 +158,7 @@ def _toml_value(text: str) -> Any:
 
 def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.evaluate import design_cost
-    from memxbar.studies.hardware import BY_NAME, build_hardware
+    from memxbar.studies.hardware import BY_NAME
     from memxbar.studies.spec import Choices, cost_model, load_spec
 
     spec = load_spec(args.file)
@@ -164,7 +191,7 @@ def _cost(args: argparse.Namespace) -> None:
     if "tile_rows" in overrides and "tile_cols" not in chosen and \
             spec.fixed_params().get("tile_cols", 0) is None:  # tile_cols follows tile_rows
         params["tile_cols"] = params["tile_rows"]
-    build_hardware(params, spec.build_device(params["device"]))  # refusals name the field
+    spec.build_hardware(params)  # refusals name the field
     fields = dict(spec.cost)
     for item in args.cost:
         name, sep, value = item.partition("=")
@@ -194,9 +221,10 @@ def _study_list(args: argparse.Namespace) -> None:
 
 
 def _study_fields(args: argparse.Namespace) -> None:
+    from memxbar.studies.devicefields import device_field_rows
     from memxbar.studies.hardware import field_rows
 
-    rows = list(field_rows())
+    rows = [*field_rows(), *device_field_rows()]
     if args.format == "markdown":
         keys = list(rows[0])
         print("| " + " | ".join(keys) + " |")
@@ -217,7 +245,8 @@ def _study_run(args: argparse.Namespace) -> None:
     # (out of memory) is recorded and retried while the study goes on
     summary = run_study(args.file, trials=args.trials, workers=args.workers,
                         storage=args.storage, output=args.output, in_process=False,
-                        max_retries=args.max_retries, retry_failed=args.retry_failed)
+                        max_retries=args.max_retries, retry_failed=args.retry_failed,
+                        code_path=[str(p) for p in args.path])
     print(summary.describe())
     if summary.failed:
         raise SystemExit(EXIT_FAILED_DESIGNS)
@@ -227,7 +256,7 @@ def _study_worker(args: argparse.Namespace) -> None:
     from memxbar.studies.runner import EXIT_FAILED_DESIGNS, join_worker
 
     summary = join_worker(args.file, args.storage, output=args.output,
-                          max_retries=args.max_retries)
+                          max_retries=args.max_retries, code_path=[str(p) for p in args.path])
     print(summary.describe())
     if summary.failed:
         raise SystemExit(EXIT_FAILED_DESIGNS)
@@ -246,7 +275,7 @@ def _study_dashboard(args: argparse.Namespace) -> None:
     open_dashboard(args.dir, storage=args.storage, host=args.host, port=args.port)
 
 
-def _int_range(lo: int, hi: int):
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
     def conv(text: str) -> int:
         try:
             v = int(text)
@@ -306,9 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     codes = ("exit codes: 0 every design done; 2 bad input, or a full disk or read-only storage "
              "(finished trials are kept); 3 designs failed (listed; --retry-failed runs them "
              "again); 130 interrupted")
-    retries = dict(type=_int_range(0, 100), default=2, metavar="N",
-                   help="runs again of a design whose worker died, e.g. killed when out of "
-                        "memory (default 2), before it is recorded as failed")
+    retries: dict[str, Any] = dict(
+        type=_int_range(0, 100), default=2, metavar="N",
+        help="runs again of a design whose worker died, e.g. killed when out of memory "
+             "(default 2), before it is recorded as failed")
     run = ssub.add_parser("run", help="run a study file, or continue it", epilog=codes)
     run.add_argument("file", help="study TOML file, or a ready-made study's name (quickstart)")
     run.add_argument("--trials", type=_int_range(1, 10_000_000),
@@ -321,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-retries", **retries)
     run.add_argument("--retry-failed", action="store_true",
                      help="run the study's failed designs again")
+    code_path: dict[str, Any] = dict(
+        type=Path, action="append", default=[], metavar="DIR",
+        help="a folder with your model, dataset or device code ('module:function' in the "
+             "study file), searched after the study file's folder; repeatable")
+    run.add_argument("--path", **code_path)
     run.set_defaults(func=_study_run)
     wk = ssub.add_parser("worker", help="join a study on a shared storage (another machine)",
                          epilog=codes)
@@ -328,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--storage", required=True, help="the study's storage URL")
     wk.add_argument("--output", type=Path, help="output folder on this machine")
     wk.add_argument("--max-retries", **retries)
+    wk.add_argument("--path", **code_path)
     wk.set_defaults(func=_study_worker)
     rep = ssub.add_parser("report", help="tables (CSV, Parquet), plots and report.md")
     rep.add_argument("dir", type=Path, help="the study's output folder")

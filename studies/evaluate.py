@@ -17,10 +17,10 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from memxbar.crossbar.cost import CostModel
-from memxbar.mapping import drift, estimate_cost, program, to_analog
+from memxbar.mapping import apply_read_disturb, drift, estimate_cost, program, to_analog
 from memxbar.studies import workloads
+from memxbar.studies.files import file_lock
 from memxbar.studies.spec import (
-    INPUT_SHAPES,
     StudySpec,
     accuracy_key,
     check_torch_device,
@@ -39,14 +39,12 @@ ONLINE_MAPPING = {"weight_clip": "fixed", "clip_value": ONLINE_WEIGHT_BOUND}
 def load_workload(spec: StudySpec) -> tuple[Any, Any, tuple[int, ...]]:
     """(train set, test set, input shape) of the study's workload, on the study's
     ``torch_device`` (refused when this machine does not have it)."""
-    w = spec.workload
     check_torch_device(spec.torch_device)
-    train_set, test_set = workloads.load(w.dataset, folder=w.data_dir, seed=spec.study.seed,
-                                         limit=w.limit)
+    train_set, test_set = spec.load_data()
     if spec.torch_device != "cpu":
         train_set, test_set = (TensorDataset(*(t.to(spec.torch_device) for t in s.tensors))
                                for s in (train_set, test_set))
-    return train_set, test_set, INPUT_SHAPES[w.dataset]
+    return train_set, test_set, spec.input_shape()
 
 
 def _generator(spec: StudySpec, seed: int) -> torch.Generator:
@@ -55,24 +53,29 @@ def _generator(spec: StudySpec, seed: int) -> torch.Generator:
 
 
 def _build(spec: StudySpec, shape: tuple[int, ...]) -> nn.Module:
-    w = spec.workload
     torch.manual_seed(spec.study.seed)
-    return workloads.build_model(w.model, shape, workloads.N_CLASSES[w.dataset],
-                                 **w.model_options).to(spec.torch_device)
+    return spec.build_model().to(spec.torch_device)
 
 
 def trained_model(spec: StudySpec, train_set: Any, shape: tuple[int, ...],
                   cache_dir: Path | None) -> nn.Module:
     """The digitally trained model of the workload, from the cache when another trial of the
-    study trained it already (the file is written atomically, so parallel workers are safe)."""
+    study trained it already. Workers share the cache under a lock: the first trains and
+    writes the file (atomically), the others wait for it and load it."""
+    if cache_dir is None:
+        return _train_digital(spec, train_set, shape, None)
+    path = Path(cache_dir) / f"model-{spec.workload_key('digital')}.pt"
+    with file_lock(path.with_suffix(".lock")):
+        return _train_digital(spec, train_set, shape, path)
+
+
+def _train_digital(spec: StudySpec, train_set: Any, shape: tuple[int, ...],
+                   path: Path | None) -> nn.Module:
     model = _build(spec, shape)
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"model-{spec.workload_key('digital')}.pt"
-        if path.exists():
-            model.load_state_dict(torch.load(path, weights_only=True,
-                                             map_location=spec.torch_device))
-            return model.eval()
+    if path is not None and path.exists():
+        model.load_state_dict(torch.load(path, weights_only=True,
+                                         map_location=spec.torch_device))
+        return model.eval()
     t = spec.workload.training
     loader, _ = workloads.loaders(train_set, train_set, t.batch_size, seed=spec.study.seed)
     train(model, loader, epochs=t.epochs, lr=t.lr, optimizer=t.optimizer,
@@ -112,14 +115,24 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     """Accuracy at every evaluation time (mean over ``evaluation.repeats``), energy per
     inference, latency, area and programming energy of one design.
 
+    Each repeat programs the arrays again with its own generator (a new programming-noise
+    draw) and reads them at every time with it (new read-noise draws); repeat ``r`` of every
+    design uses the same seed (common random numbers). The result also holds
+    ``test_examples`` (the test-set size) and, in ``breakdown``, ``accuracy_std`` (the standard
+    deviation over repeats, ddof 1; 0 with one repeat) and ``accuracy_repeats`` (every
+    repeat's accuracy).
+
     Recipes: "digital" trains once per workload (cached) and programs the weights;
     "hardware-aware" trains with the design's device noise read at the time of the first
     accuracy objective (else the last evaluation time) and programs the result; "online"
     trains from scratch on the arrays with pulse updates (the trained chip is then read at
     every time; repeats redraw only read noise) and adds ``training_pulses``,
-    ``training_energy`` (J) and ``max_cell_pulses``. Returns metric key -> value (keys from
-    :func:`~memxbar.studies.spec.metric_key`) and a ``breakdown`` entry (energy per component
-    and per layer, J per inference).
+    ``training_energy`` (J) and ``max_cell_pulses``. ``evaluation.inferences`` > 0: after
+    programming (online: once, after training) the arrays answer that many inferences before
+    the accuracy reads (read disturb, counted on the cost inputs), and the result adds
+    ``disturbed_fraction`` (cells changed, mean over repeats). Returns metric key -> value
+    (keys from :func:`~memxbar.studies.spec.metric_key`) and a ``breakdown`` entry (energy per
+    component and per layer, J per inference).
     """
     train_set, test_set, shape = load_workload(spec)
     recipe = params["recipe"]
@@ -137,7 +150,8 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     else:
         if recipe == "hardware-aware":
             model = _build(spec, shape)
-            t_hw = next((o.time for o in spec.objectives if o.metric == "accuracy"), times[-1])
+            t_hw = next((o.time for o in spec.objectives
+                         if o.metric == "accuracy" and o.time is not None), times[-1])
             loader, _ = workloads.loaders(train_set, train_set, t.batch_size,
                                           seed=spec.study.seed)
             hardware_aware_train(model, hw, loader, epochs=t.epochs, lr=t.lr,
@@ -150,10 +164,17 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
             model = trained_model(spec, train_set, shape, cache_dir)
         reference = model
         analog = to_analog(model, hw, mapping=mapping)
+    disturbed = []
     for r in range(spec.evaluation.repeats):
         gen = _generator(spec, seed * 1000 + r)
         if recipe != "online":
             program(analog, generator=gen, calibration=calib)
+        if spec.evaluation.inferences and (recipe != "online" or r == 0):
+            # the reads of the inferences answered before the accuracy reads (read disturb);
+            # an online-trained chip is not reprogrammed, so it answers them once
+            disturb = apply_read_disturb(analog, spec.evaluation.inferences,
+                                         test_set.tensors[0][:COST_SAMPLES], generator=gen)
+            disturbed.append(disturb.changed_fraction)
         for i, t_eval in enumerate(times):
             drift(analog, t_eval, generator=gen)
             acc[r, i] = evaluate(analog, test_loader)
@@ -168,12 +189,18 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     if reference is not None:
         out["accuracy_digital"] = float(evaluate(reference, test_loader))
     out.update(extra)
+    if disturbed:
+        out["disturbed_fraction"] = float(np.mean(disturbed))
     out["breakdown"] = {
         "energy_per_inference": {k: float(v) for k, v in
                                  report.energy_breakdown.sum(axis=0).items()},
         "layers": {str(k): float(v) for k, v in report.energy_breakdown.sum(axis=1).items()},
-        "accuracy_std": {accuracy_key(t): float(acc[:, i].std()) for i, t in enumerate(times)},
+        "accuracy_std": {accuracy_key(t): float(acc[:, i].std(ddof=1)) if len(acc) > 1 else 0.0
+                         for i, t in enumerate(times)},
+        "accuracy_repeats": {accuracy_key(t): [float(a) for a in acc[:, i]]
+                             for i, t in enumerate(times)},
     }
+    out["test_examples"] = float(len(test_set))
     return out
 
 

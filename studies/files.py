@@ -7,20 +7,17 @@ taken at load, so a file changed at the same path is refused, not silently mixed
 
 from __future__ import annotations
 
-import csv
+import contextlib
+import fcntl
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from memxbar.devices.base import Device
 from memxbar.errors import ConfigError
 from memxbar.studies.hardware import short_repr
-
-MEASURED_FORMATS = {
-    ("up_pulse_response", "down_pulse_response"): "gong2018",
-    ("phase", "pulse_number", "conductance_s"): "jo2010",
-}
 
 
 def expand_path(value: str, what: str) -> Path:
@@ -70,17 +67,25 @@ def writable_folder(folder: Path, what: str) -> None:
                           "folder you can write to")
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block: processes on this
+    machine that share the folder (study workers) take turns; the lock goes with the process
+    if it dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 _FITTED: dict[tuple, Device] = {}
 
 
-def fit_measured(file: str, sha256: str | None, g_min: float | None,
-                 g_max: float | None) -> Device:
-    """The :class:`~memxbar.devices.measured.MeasuredDevice` fitted to a pulse file (read in
-    full: numbers, finite, enough readings, not constant); refused when ``sha256`` is given
-    and the file's content no longer has it."""
-    from memxbar.devices import measured
-
-    path = Path(file)
+def _digest(path: Path, sha256: str | None) -> str:
+    """The file's sha256; refused when ``sha256`` is given and the content no longer has it."""
     try:
         content = path.read_bytes()
     except OSError as e:
@@ -90,26 +95,28 @@ def fit_measured(file: str, sha256: str | None, g_min: float | None,
         raise ConfigError(f"{path} changed since the study was loaded (sha256 {digest[:12]}..., "
                           f"was {sha256[:12]}...); a changed file is a different study: use "
                           "another [study] name, or restore the file")
-    key = (str(path), digest, g_min, g_max)
+    return digest
+
+
+def fit_measured(file: str, sha256: str | None, g_min: float | None, g_max: float | None,
+                 units: str | None = None, retention: str | None = None,
+                 retention_sha256: str | None = None,
+                 retention_units: str | None = None) -> Device:
+    """The :class:`~memxbar.devices.measured.MeasuredDevice` fitted to a pulse file (read in
+    full by :func:`~memxbar.devices.measured.read_pulse_file`: layout, units from the header
+    or ``units``, numbers, enough readings, not constant), with the power-law drift fitted to
+    a ``retention`` file when one is given; refused when a hash is given and the file's content
+    no longer has it."""
+    from memxbar.devices import measured
+
+    path = Path(file)
+    digest = _digest(path, sha256)
+    r_digest = None if retention is None else _digest(Path(retention), retention_sha256)
+    key = (str(path), digest, g_min, g_max, units, retention, r_digest, retention_units)
     if key not in _FITTED:
-        reader = {"gong2018": measured.read_gong2018, "jo2010": measured.read_jo2010}
-        data = reader[measured_format(path)](path)
+        data = measured.read_pulse_file(path, units=units)
+        drift = {} if retention is None else measured.fit_retention(
+            measured.read_retention_file(retention, units=retention_units)).params()
         _FITTED[key] = measured.fit(data.potentiation, data.depression, units=data.units,
-                                    g_min=g_min, g_max=g_max)
+                                    g_min=g_min, g_max=g_max, **drift)
     return _FITTED[key]
-
-
-def measured_format(path: Path) -> str:
-    """Format of a measured pulse file from its CSV header (:data:`MEASURED_FORMATS`)."""
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
-    cols = tuple(c.strip() for c in header)
-    for known, name in MEASURED_FORMATS.items():
-        if set(known) <= set(cols):
-            return name
-    allowed = " or ".join("(" + ", ".join(k) + ")" for k in MEASURED_FORMATS)
-    raise ConfigError(f"{path}: CSV columns {short_repr(list(cols))} are not a known pulse-file "
-                      f"format; allowed: columns {allowed}")

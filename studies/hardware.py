@@ -73,7 +73,9 @@ class Range:
         n = self.n_points()
         if self.integer:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        return [round(self.low + k * self.step, 12) for k in range(n)]  # type: ignore[operator]
+        step = self.step
+        assert step is not None  # n_points() refused a continuous range without one
+        return [round(self.low + k * step, 12) for k in range(n)]
 
 
 Dim = Fixed | Choices | Range

@@ -3,16 +3,25 @@
 :func:`write_report` writes into ``<output>/report/``:
 
 - ``results.csv`` / ``results.parquet``: one row per trial x evaluation time, with the trial's
-  state, seed, worker, every design parameter, its technology, the time since programming
-  (``t_s``, ``t_label``), the accuracy at that time, every other metric, whether the design is
-  on the Pareto front of the study's objectives, and the error of a failed trial.
+  state, seed, worker, every design parameter (searched device fields as ``device.<field>``),
+  its technology, the time since programming (``t_s``, ``t_label``), the mean accuracy at that
+  time with its spread over the programming repeats (``accuracy_std``, ddof 1; ``repeats``;
+  ``accuracy_ci_low`` / ``accuracy_ci_high``, the 95 % confidence interval of the mean,
+  Student's t), every other metric (``test_examples``: the test-set size), whether the design
+  is on the Pareto front of the study's objectives, and the error of a failed trial.
+- ``summary.csv`` / ``.parquet``: one row per complete trial x metric (x time): mean, std, n
+  and the 95 % interval.
 - ``energy_breakdown.csv`` / ``.parquet``: one row per trial x energy component, when the
   objective returned ``breakdown["energy_per_inference"]``.
-- plots, each as PNG and SVG: ``pareto`` (accuracy versus energy per inference, coloured by
-  device, ADC bits or technology), ``accuracy_vs_time`` (per technology), ``energy_breakdown``
-  (Pareto-optimal designs and the most accurate design of each technology), ``technology``
-  (best accuracy per time and lowest cost per technology).
-- ``report.md``: a short summary that embeds the plots and lists the failed designs.
+- figures (:mod:`.figures`), each as PNG, SVG and PDF: ``objectives`` (the designs in the
+  study's objectives, Pareto front), ``accuracy_vs_time`` (per technology, confidence bands),
+  ``energy_breakdown`` (shares per component of the chosen designs), ``technology`` (best
+  accuracy per time and lowest cost per technology) and, for a ``sweep`` study,
+  ``sensitivity`` (accuracy against each field, the others at the reference).
+- ``report.md``: a summary that embeds the figures, lists the Pareto-optimal designs with
+  their intervals, flags designs whose accuracies the study cannot tell apart (the interval of
+  their difference holds 0), warns when the test set is too small for the differences shown,
+  states what a sweep says about a ``target_accuracy``, and lists the failed designs.
 
 A full disk or a read-only folder raises :class:`~memxbar.studies.runner.StorageError`.
 """
@@ -28,13 +37,21 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from memxbar.studies import figures
 from memxbar.studies.runner import load_study
-from memxbar.studies.spec import METRIC_UNITS, METRICS, StudySpec, accuracy_key, time_label
-from memxbar.studies.trials import StorageError, _live, storage_fault, trial_seed
+from memxbar.studies.spec import METRICS, StudySpec, accuracy_key, time_label
+from memxbar.studies.trials import (
+    OBJECTIVE_ATTR,
+    StorageError,
+    _live,
+    storage_fault,
+    trial_seed,
+)
 
-PLOTS = ("pareto", "accuracy_vs_time", "energy_breakdown", "technology")
-FORMATS = ("png", "svg")
+PLOTS = ("objectives", "accuracy_vs_time", "energy_breakdown", "technology")
+FORMATS = figures.FORMATS
 COST_METRICS = tuple(m for m in METRICS if m != "accuracy")
+CONFIDENCE = 0.95  # level of every interval in the report
 
 
 # --------------------------------------------------------------------------- tables
@@ -103,18 +120,42 @@ def results_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         for t_s in spec.evaluation.times:
             rows.append({**base, "t_s": t_s, "t_label": time_label(t_s),
                          "accuracy": metrics.get(accuracy_key(t_s), math.nan),
+                         **_spread(t, spec, accuracy_key(t_s), metrics),
                          **{m: extra.get(m, math.nan) for m in COST_METRICS},
                          **{k: v for k, v in extra.items() if k not in COST_METRICS},
                          "pareto": t.number in pareto, "error": _error(t, retried)})
     columns = ["study", "trial", "state", "attempt", "retry_of", "seed", "sampler_seed",
                "worker", "datetime_start", "datetime_complete", "duration_s",
-               *spec.dims(), "technology", "t_s", "t_label", "accuracy", *COST_METRICS,
+               *spec.dims(), "technology", "t_s", "t_label", "accuracy", "accuracy_std",
+               "repeats", "accuracy_ci_low", "accuracy_ci_high", *COST_METRICS,
                "pareto", "error"]
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=columns)
     order = [c for c in columns if c in df.columns] + [c for c in df.columns if c not in columns]
     return df[order]
+
+
+def _spread(t: FrozenTrial, spec: StudySpec, key: str,
+            metrics: dict[str, float]) -> dict[str, Any]:
+    """Standard deviation over the repeats, their number and the 95 % interval of the mean
+    accuracy ``key`` of a trial (from ``breakdown.accuracy_repeats``, else
+    ``breakdown.accuracy_std`` with ``evaluation.repeats``; one draw: no interval)."""
+    extra = t.user_attrs.get("breakdown") or {}
+    draws = (extra.get("accuracy_repeats") or {}).get(key)
+    mean = metrics.get(key, math.nan)
+    if isinstance(draws, list) and draws:
+        n = len(draws)
+        std = float(np.std(draws, ddof=1)) if n > 1 else 0.0
+    else:
+        std = (extra.get("accuracy_std") or {}).get(key, math.nan)
+        n = spec.evaluation.repeats if isinstance(std, (int, float)) and math.isfinite(
+            std) else 1
+        std = float(std) if n > 1 else 0.0
+    low, high = interval(mean, std, n)
+    return {"accuracy_std": std, "repeats": n,  # an accuracy lies in [0, 1]: so does its CI
+            "accuracy_ci_low": max(low, 0.0) if low == low else low,
+            "accuracy_ci_high": min(high, 1.0) if high == high else high}
 
 
 def _technology(spec: StudySpec, params: dict[str, Any]) -> str | None:
@@ -137,120 +178,62 @@ def breakdown_table(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["trial", "component", "energy_J"])
 
 
-# --------------------------------------------------------------------------- plots
+# --------------------------------------------------------------------------- statistics
 
 
 def _main_time(spec: StudySpec) -> float:
     """Evaluation time of the (first) accuracy objective, else the last evaluation time."""
     for obj in spec.objectives:
-        if obj.metric == "accuracy":
+        if obj.metric == "accuracy" and obj.time is not None:
             return float(obj.time)
     return spec.evaluation.times[-1]
 
 
-def _colour_by(spec: StudySpec, trials: pd.DataFrame) -> str:
-    for name in ("device", "adc_bits"):
-        if name in trials and trials[name].nunique() > 1:
-            return name
-    return "technology"
+def interval(mean: float, std: float, n: int, level: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided ``level`` confidence interval of a mean of ``n`` draws with sample standard
+    deviation ``std`` (Student's t, n - 1 degrees of freedom); NaN for fewer than 2 draws."""
+    if n < 2 or not math.isfinite(std):
+        return math.nan, math.nan
+    from scipy.stats import t as student
+
+    half = float(student.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half
 
 
-def _save(fig: Any, folder: Path, name: str) -> list[Path]:
-    paths = []
-    for fmt in FORMATS:
-        path = folder / f"{name}.{fmt}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    import matplotlib.pyplot as plt
+def sampling_margin(accuracy: float, n_test: float, level: float = CONFIDENCE) -> float:
+    """Half-width of the ``level`` interval of one accuracy measured on ``n_test`` examples
+    (normal approximation of the binomial: ``z * sqrt(p (1 - p) / n)``): how far the finite
+    test set alone can move it."""
+    if not (n_test > 0 and math.isfinite(accuracy)):
+        return math.nan
+    from scipy.stats import norm
 
-    plt.close(fig)
-    return paths
-
-
-def _label(metric: str) -> str:
-    unit = METRIC_UNITS[metric]
-    return metric.replace("_", " ") + ("" if unit == "1" else f" ({unit})")
+    p = min(max(accuracy, 0.5 / n_test), 1 - 0.5 / n_test)
+    return float(norm.ppf(0.5 + level / 2)) * math.sqrt(p * (1 - p) / n_test)
 
 
-def _per_trial(df: pd.DataFrame, t_s: float) -> pd.DataFrame:
-    done = df[(df["state"] == "COMPLETE") & (df["t_s"] == t_s)]
-    return done.drop_duplicates("trial").set_index("trial")
-
-
-def plot_pareto(df: pd.DataFrame, spec: StudySpec, folder: Path) -> list[Path]:
-    """Accuracy at the objective time versus energy per inference, Pareto front marked."""
-    import matplotlib.pyplot as plt
-
-    t_main = _main_time(spec)
-    d = _per_trial(df, t_main).dropna(subset=["accuracy", "energy_per_inference"])
-    if d.empty:
-        return []
-    key = _colour_by(spec, d)
-    from matplotlib.ticker import NullFormatter
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    cmap = plt.get_cmap("tab10")
-    for i, (value, group) in enumerate(d.groupby(key, sort=True)):
-        ax.scatter(group["energy_per_inference"], group["accuracy"], s=28, color=cmap(i % 10),
-                   label=f"{key} = {value}", alpha=0.85, edgecolors="none")
-    # Pareto front of these two quantities: lowest energy for each accuracy level.
-    pts = d.sort_values(["energy_per_inference", "accuracy"], ascending=[True, False])
-    front, best = [], -math.inf
-    for e, a in zip(pts["energy_per_inference"], pts["accuracy"], strict=True):
-        if a > best:
-            front.append((e, a))
-            best = a
-    fe, fa = zip(*front, strict=True)
-    ax.step(fe, fa, where="post", color="black", lw=1.0, label="Pareto front")
-    ax.scatter(fe, fa, s=70, facecolors="none", edgecolors="black", lw=1.0)
-    ax.set_xscale("log")
-    if d["energy_per_inference"].max() > 10 * d["energy_per_inference"].min():
-        ax.xaxis.set_minor_formatter(NullFormatter())  # decades are labelled: enough
-    ax.tick_params(axis="x", which="both", labelsize=7, labelrotation=30)
-    ax.set_xlabel(_label("energy_per_inference"))
-    ax.set_ylabel(f"accuracy at {time_label(t_main)} after programming")
-    ax.set_title(f"{spec.name}: accuracy versus energy ({len(d)} designs)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
-    return _save(fig, folder, "pareto")
-
-
-def plot_accuracy_vs_time(df: pd.DataFrame, spec: StudySpec, folder: Path) -> list[Path]:
-    """Accuracy versus time since programming: every design thin, per technology the design
-    with the best accuracy at the objective time bold."""
-    import matplotlib.pyplot as plt
-
-    done = df[df["state"] == "COMPLETE"].dropna(subset=["accuracy"])
-    if done.empty:
-        return []
-    t_main = _main_time(spec)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    cmap = plt.get_cmap("tab10")
-    for i, (tech, group) in enumerate(done.groupby("technology", sort=True)):
-        colour = cmap(i % 10)
-        for _, curve in group.groupby("trial"):
-            curve = curve.sort_values("t_s")
-            ax.plot(curve["t_s"], curve["accuracy"], color=colour, lw=0.6, alpha=0.35)
-        at_main = group[group["t_s"] == t_main]
-        best = int(at_main.loc[at_main["accuracy"].idxmax(), "trial"])
-        curve = group[group["trial"] == best].sort_values("t_s")
-        ax.plot(curve["t_s"], curve["accuracy"], color=colour, lw=2.2, marker="o", ms=4,
-                label=f"{tech} (best: trial {best})")
-    times = spec.evaluation.times
-    if times[0] == 0.0:
-        ax.set_xscale("symlog", linthresh=max(min(t for t in times if t > 0) if len(times) > 1
-                                              else 1.0, 1e-9))
-    else:
-        ax.set_xscale("log")
-    ax.set_xticks(times)
-    ax.set_xticklabels([time_label(t) for t in times], rotation=30, fontsize=8)
-    ax.minorticks_off()
-    ax.set_xlabel("time since programming")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{spec.name}: accuracy after programming, per technology")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return _save(fig, folder, "accuracy_vs_time")
+def summary_table(df: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """One row per complete trial x metric (x evaluation time for accuracy): mean, std (over
+    the repeats, ddof 1), n, and the 95 % confidence interval (Student's t; cost metrics are
+    computed once per design, so n = 1 and no interval)."""
+    done = df[df["state"] == "COMPLETE"]
+    rows = []
+    for _, r in done.iterrows():
+        fields = {"trial": r["trial"], **{k: r[k] for k in spec.search_space() if k in r}}
+        rows.append({**fields, "metric": "accuracy", "t_s": r["t_s"], "t_label": r["t_label"],
+                     "mean": r["accuracy"], "std": r.get("accuracy_std", math.nan),
+                     "n": r.get("repeats", 1), "ci95_low": r.get("accuracy_ci_low", math.nan),
+                     "ci95_high": r.get("accuracy_ci_high", math.nan)})
+    for _, r in done.drop_duplicates("trial").iterrows():
+        fields = {"trial": r["trial"], **{k: r[k] for k in spec.search_space() if k in r}}
+        for m in COST_METRICS:
+            if m in r and pd.notna(r[m]):
+                rows.append({**fields, "metric": m, "t_s": math.nan, "t_label": "",
+                             "mean": r[m], "std": 0.0, "n": 1, "ci95_low": math.nan,
+                             "ci95_high": math.nan})
+    columns = ["trial", *spec.search_space(), "metric", "t_s", "t_label", "mean", "std", "n",
+               "ci95_low", "ci95_high"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def chosen_designs(df: pd.DataFrame, spec: StudySpec) -> list[int]:
@@ -264,87 +247,60 @@ def chosen_designs(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     return sorted(int(t) for t in chosen)
 
 
-def plot_energy_breakdown(df: pd.DataFrame, parts: pd.DataFrame, spec: StudySpec,
-                          folder: Path, limit: int = 12) -> list[Path]:
-    """Stacked energy per inference by component for the chosen designs
-    (:func:`chosen_designs`)."""
-    import matplotlib.pyplot as plt
-
-    if parts.empty:
-        return []
-    chosen = df[df["trial"].isin(chosen_designs(df, spec))].drop_duplicates("trial")
-    chosen = chosen[chosen["trial"].isin(parts["trial"])]
-    if chosen.empty:
-        return []
-    chosen = chosen.sort_values("energy_per_inference").head(limit)
-    table = parts.pivot_table(index="trial", columns="component", values="energy_J",
-                              aggfunc="sum").reindex(chosen["trial"]).fillna(0.0)
-    searched = list(spec.search_space())
-    labels = [f"#{int(r.trial)} " + ", ".join(f"{k}={getattr(r, k)}" for k in searched)
-              for r in chosen.itertuples()]
-    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(labels) + 1.6))
-    left = np.zeros(len(labels))
-    cmap = plt.get_cmap("tab20")
-    for i, comp in enumerate(table.columns):
-        ax.barh(labels, table[comp].to_numpy(), left=left, color=cmap(i % 20), label=comp)
-        left += table[comp].to_numpy()
-    ax.invert_yaxis()
-    ax.set_xlabel("energy per inference (J)")
-    ax.set_title(f"{spec.name}: energy breakdown of chosen designs")
-    ax.tick_params(axis="y", labelsize=7)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(alpha=0.3, axis="x")
-    return _save(fig, folder, "energy_breakdown")
+def _per_trial(df: pd.DataFrame, t_s: float) -> pd.DataFrame:
+    done = df[(df["state"] == "COMPLETE") & (df["t_s"] == t_s)]
+    return done.drop_duplicates("trial").set_index("trial")
 
 
-def plot_technology(df: pd.DataFrame, spec: StudySpec, folder: Path) -> list[Path]:
-    """Per technology: best accuracy at each evaluation time, and the lowest value of each
-    cost metric over its designs (each bar its own best design)."""
-    import matplotlib.pyplot as plt
+def _ties(best: pd.DataFrame, df: pd.DataFrame, t_s: float) -> dict[int, list[int]]:
+    """Per Pareto-optimal trial, the other Pareto-optimal trials whose accuracy at ``t_s`` is
+    not distinguishable from its own: the 95 % interval of the difference of the two means
+    (Welch: std_a² / n_a + std_b² / n_b, Student's t) holds 0. Only with repeats."""
+    at = _per_trial(df, t_s)
+    rows = at.loc[[t for t in best["trial"] if t in at.index]]
+    if rows.empty or "repeats" not in rows or (rows["repeats"] < 2).all():
+        return {}
+    from scipy.stats import t as student
 
-    done = df[df["state"] == "COMPLETE"]
-    if done.empty:
-        return []
-    techs = sorted(done["technology"].dropna().unique())
-    costs = [m for m in COST_METRICS if done[m].notna().any()]
-    n = 1 + len(costs)
-    ncols = min(n, 3)
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.8 * nrows), squeeze=False)
-    flat = list(axes.flat)
-    for ax in flat[n:]:
-        ax.set_visible(False)
-    ax = flat[0]
-    times = spec.evaluation.times
-    width = 0.8 / len(times)
-    cmap = plt.get_cmap("viridis")
-    for k, t_s in enumerate(times):
-        best = [done[(done["technology"] == tech) & (done["t_s"] == t_s)]["accuracy"].max()
-                for tech in techs]
-        bars = ax.bar(np.arange(len(techs)) + (k - (len(times) - 1) / 2) * width, best, width,
-                      color=cmap(k / max(len(times) - 1, 1)), label=time_label(t_s))
-        ax.bar_label(bars, fmt="%.3f", fontsize=5, rotation=90, padding=2)
-    ax.set_xticks(np.arange(len(techs)))
-    ax.set_xticklabels(techs, rotation=20)
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("best accuracy")
-    ax.set_title("accuracy after programming")
-    ax.legend(fontsize=7, title="time", title_fontsize=7)
-    ax.grid(alpha=0.3, axis="y")
-    per_trial = done.drop_duplicates("trial")
-    for ax, metric in zip(flat[1:n], costs, strict=True):
-        low = [per_trial[per_trial["technology"] == tech][metric].min() for tech in techs]
-        bars = ax.bar(techs, low, color=plt.get_cmap("tab10")(np.arange(len(techs)) % 10))
-        ax.bar_label(bars, fmt="%.3g", fontsize=6)
-        if np.nanmin(low) > 0 and np.nanmax(low) > 10 * np.nanmin(low):  # spans decades
-            ax.set_yscale("log")
-        ax.set_ylabel(f"lowest {_label(metric)}")
-        ax.set_title(metric.replace("_", " "))
-        ax.tick_params(axis="x", rotation=20)
-        ax.grid(alpha=0.3, axis="y", which="both")
-    fig.suptitle(f"{spec.name}: technology comparison")
-    fig.tight_layout()
-    return _save(fig, folder, "technology")
+    out: dict[int, list[int]] = {}
+    for a, ra in rows.iterrows():
+        for b, rb in rows.iterrows():
+            if a == b or ra["repeats"] < 2 or rb["repeats"] < 2:
+                continue
+            va, vb = ra["accuracy_std"] ** 2 / ra["repeats"], rb["accuracy_std"] ** 2 / rb[
+                "repeats"]
+            se = math.sqrt(va + vb)
+            if se == 0.0:
+                tied = ra["accuracy"] == rb["accuracy"]
+            else:
+                dof = (va + vb) ** 2 / ((va ** 2 / (ra["repeats"] - 1) if va else 0.0)
+                                        + (vb ** 2 / (rb["repeats"] - 1) if vb else 0.0))
+                tied = abs(ra["accuracy"] - rb["accuracy"]) <= float(
+                    student.ppf(0.5 + CONFIDENCE / 2, dof)) * se
+            if tied:
+                out.setdefault(int(a), []).append(int(b))
+    return out
+
+
+def _test_set_warning(best: pd.DataFrame, df: pd.DataFrame, t_s: float) -> str | None:
+    """A warning when the finite test set alone moves an accuracy by more than the smallest
+    difference between two Pareto-optimal designs."""
+    at = _per_trial(df, t_s)
+    rows = at.loc[[t for t in best["trial"] if t in at.index]]
+    if "test_examples" not in rows or rows["test_examples"].isna().all() or len(rows) < 2:
+        return None
+    n_test = float(rows["test_examples"].max())
+    acc = np.sort(rows["accuracy"].dropna().unique())
+    if len(acc) < 2:
+        return None
+    gap = float(np.min(np.diff(acc)))
+    margin = sampling_margin(float(acc.mean()), n_test)
+    if not margin > gap:
+        return None
+    return (f"**The test set is small for these differences**: {int(n_test)} test examples "
+            f"measure one accuracy to +-{margin * 100:.2g} points (95 %, binomial), more than "
+            f"the smallest gap between two Pareto-optimal designs ({gap * 100:.2g} points at "
+            f"{time_label(t_s)}). Rank them on a larger test set (workload.limit, dataset).")
 
 
 # --------------------------------------------------------------------------- report
@@ -371,8 +327,101 @@ def _other_studies(study: optuna.Study, folder: Path) -> list[str]:
                   if s.study_name != study.study_name)
 
 
+def _code_lines(spec: StudySpec) -> list[str]:
+    """Where your code comes from: reference, file and the hash in the study's identity."""
+    return [f"- code: `{ref}` from {Path(src.get('file', '?')).name} (sha256 "
+            f"{src.get('sha256', '?')[:12]}...)" for ref, src in spec.code.items()]
+
+
+def _statistics_line(spec: StudySpec, df: pd.DataFrame) -> str:
+    n = spec.evaluation.repeats
+    text = (f"- statistics: {n} programming draw{'s' if n > 1 else ''} per design (each "
+            "programs the arrays again and reads them with fresh read noise); accuracy is the "
+            "mean")
+    text += (" with a 95 % confidence interval (Student's t over the draws)" if n > 1 else
+             "; one draw gives no interval: set evaluation.repeats >= 3")
+    if "test_examples" in df and df["test_examples"].notna().any():
+        n_test = float(df["test_examples"].max())
+        acc = float(df["accuracy"].mean()) if df["accuracy"].notna().any() else 0.9
+        text += (f"; {int(n_test)} test examples, which alone measure an accuracy to "
+                 f"+-{sampling_margin(acc, n_test) * 100:.2g} points (95 %, binomial)")
+    return text
+
+
+def _accuracy_text(row: pd.Series) -> str:
+    if pd.notna(row.get("accuracy_ci_low")):
+        return (f"{row['accuracy'] * 100:.2f} % [{row['accuracy_ci_low'] * 100:.2f}, "
+                f"{row['accuracy_ci_high'] * 100:.2f}]")
+    return f"{row['accuracy'] * 100:.2f} %"
+
+
+def _pareto_section(spec: StudySpec, df: pd.DataFrame) -> list[str]:
+    per_trial = df.drop_duplicates("trial")
+    best = per_trial[per_trial["pareto"]]
+    if best.empty:
+        return []
+    searched = list(spec.search_space())
+    table = best[["trial", *searched]].copy()
+    t_main = _main_time(spec)
+    for obj in spec.objectives:
+        if obj.metric == "accuracy" and obj.time is not None:
+            at = _per_trial(df, obj.time)
+            table[f"{obj.label} (95 % CI)"] = [_accuracy_text(at.loc[t]) for t in best["trial"]]
+        else:
+            table[obj.label] = [figures.format_value(obj.metric, v) for v in best[obj.metric]]
+    ties = _ties(best, df, t_main)
+    if ties:
+        table[f"same accuracy @ {time_label(t_main)} as (95 %)"] = [
+            ", ".join(f"#{b}" for b in ties.get(int(t), [])) or "-" for t in best["trial"]]
+    lines = ["## Pareto-optimal designs", "", _md_table(table)]
+    if ties:
+        lines += ["Designs listed as having the same accuracy differ by less than the 95 % "
+                  "interval of the difference (Welch): the study cannot rank them on accuracy "
+                  "at this number of repeats.", ""]
+    warning = _test_set_warning(best, df, t_main)
+    if warning:
+        lines += [warning, ""]
+    return lines
+
+
+def _sensitivity_section(spec: StudySpec, curves: dict[str, pd.DataFrame]) -> list[str]:
+    target = spec.evaluation.target_accuracy
+    if not curves:
+        return []
+    t_main = _main_time(spec)
+    lines = ["## Sensitivity (one field at a time)", ""]
+    if target is not None:
+        lines += [f"Target: accuracy >= {target * 100:.3g} % at {time_label(t_main)} (lower "
+                  "95 % bound), every other field at the reference design:", ""]
+        lines += [f"- {figures.requirement(c, k, target)}" for k, c in curves.items()]
+        lines.append("")
+    for field, curve in curves.items():
+        lines += [f"{field}:", "", _md_table(pd.DataFrame({
+            field: curve[field], "trial": curve["trial"],
+            f"accuracy @ {time_label(t_main)} (95 % CI)": [
+                _accuracy_text(r) for _, r in curve.iterrows()]}))]
+    return lines
+
+
+CAPTIONS = {
+    "objectives": "The designs in the study's objectives (two: the black line is the Pareto "
+                  "front; three or more: each pair; ringed: Pareto-optimal in all). Error "
+                  "bars: 95 % CI of the mean accuracy over the programming draws.",
+    "accuracy_vs_time": "Accuracy versus time since programming; bold: best design of each "
+                        "technology at the objective time, with its 95 % confidence band.",
+    "energy_breakdown": "Energy per inference by component (shares of the total, printed at "
+                        "the right): the Pareto-optimal designs and the most accurate design "
+                        "of each technology.",
+    "technology": "Per technology: best accuracy at each time (95 % CI); lowest cost of each "
+                  "kind (each bar is the best design for that metric, not one design).",
+    "sensitivity": "Accuracy against each swept field, the others at the reference design "
+                   "(star); band: 95 % CI over the programming draws; dashed: the target.",
+}
+
+
 def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
-              plots: dict[str, list[Path]], tables: list[Path], folder: Path) -> str:
+              plots: dict[str, list[Path]], tables: list[Path], folder: Path,
+              curves: dict[str, pd.DataFrame]) -> str:
     trials = study.get_trials(deepcopy=False)
     live = _live(trials)
     count = {s: sum(t.state == s for t in live) for s in TrialState}
@@ -380,17 +429,21 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
     searched = list(spec.search_space())
     fixed = {k: v for k, v in spec.fixed_params().items() if v is not None}
     w = spec.workload
+    objective = study.user_attrs.get(OBJECTIVE_ATTR)
     lines = [
         f"# Study `{spec.name}`", "",
-        f"- workload: {w.dataset}, model {w.model}"
+        f"- workload: dataset {w.dataset}, model {w.model}"
         f"{' ' + str(w.model_options) if w.model_options else ''}, training recipe "
         f"{' or '.join(map(str, _values(spec.dims()['recipe'])))}, {w.training.epochs} epochs",
-        f"- searched: {', '.join(searched) or 'nothing'}; sampler {spec.sampler.kind}, "
-        f"budget {spec.n_trials} trials, seed {spec.study.seed}",
+        *_code_lines(spec),
+        *([f"- objective function: `{objective}`"] if objective else []),
+        f"- searched: {', '.join(searched) or 'nothing (one design)'}; sampler "
+        f"{spec.sampler.kind}, budget {spec.n_trials} trials, seed {spec.study.seed}",
         f"- fixed: {', '.join(f'{k}={v}' for k, v in fixed.items())}",
         "- cost model: " + (", ".join(f"{k}={v}" for k, v in spec.cost.items())
                             or "memxbar's defaults"),
         f"- evaluation times: {', '.join(time_label(t) for t in spec.evaluation.times)}",
+        _statistics_line(spec, df[df["state"] == "COMPLETE"]),
         "- objectives: " + ", ".join(f"{o.sense} {o.label}" for o in spec.objectives),
         f"- trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.FAIL]} failed, "
         f"{count[TrialState.RUNNING] + count[TrialState.WAITING]} not finished",
@@ -403,36 +456,18 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
         lines.append(f"- the study database also holds {', '.join(map(repr, others))}, not in "
                      "this report (one output folder should hold one study)")
     lines.append("")
-    per_trial = df.drop_duplicates("trial")
-    best = per_trial[per_trial["pareto"]]
-    if not best.empty:
-        cols = ["trial", *searched]
-        values = {}
-        for obj in spec.objectives:
-            if obj.metric == "accuracy":
-                at = df[(df["t_s"] == obj.time) & df["pareto"]].set_index("trial")["accuracy"]
-                values[obj.label] = best["trial"].map(at)
-            else:
-                values[obj.label] = best[obj.metric]
-        table = best[cols].assign(**values)
-        lines += ["## Pareto-optimal designs", "", _md_table(table)]
-    captions = {
-        "pareto": "Accuracy versus energy per inference; the black line is the Pareto front.",
-        "accuracy_vs_time": "Accuracy versus time since programming; bold: best design of "
-                            "each technology at the objective time.",
-        "energy_breakdown": "Energy per inference by component: the Pareto-optimal designs "
-                            "and the most accurate design of each technology.",
-        "technology": "Per technology: best accuracy at each time; lowest cost of each kind "
-                      "(each bar is the best design for that metric, not one design).",
-    }
-    for name in PLOTS:
+    lines += _pareto_section(spec, df)
+    lines += _sensitivity_section(spec, curves)
+    names = [*PLOTS, *(["sensitivity"] if curves else [])]
+    for name in names:
         paths = plots.get(name) or []
+        lines += [f"## {name.replace('_', ' ').capitalize()}", ""]
         if paths:
-            lines += [f"## {name.replace('_', ' ').capitalize()}", "", captions[name], "",
-                      f"![{name}]({paths[0].name})", f"([SVG]({paths[-1].name}))", ""]
+            links = ", ".join(f"[{p.suffix[1:].upper()}]({p.name})" for p in paths[1:])
+            lines += [CAPTIONS[name], "", f"![{name}]({paths[0].name})", f"({links})", ""]
         else:
-            lines += [f"## {name.replace('_', ' ').capitalize()}", "",
-                      "No data for this plot (no complete trial returned what it needs).", ""]
+            lines += ["No data for this plot (no complete trial returned what it needs).", ""]
+    per_trial = df.drop_duplicates("trial")
     failed = per_trial[per_trial["state"] == "FAIL"]
     if not failed.empty:
         lines += ["## Failed trials", "", _md_table(failed[["trial", *searched, "error"]])]
@@ -469,7 +504,8 @@ def _write(study: optuna.Study, spec: StudySpec, folder: Path, out: Path) -> dic
     parts = breakdown_table(study)
     written: dict[str, Path] = {}
     tables = []
-    for name, table in (("results", df), ("energy_breakdown", parts)):
+    for name, table in (("results", df), ("summary", summary_table(df, spec)),
+                        ("energy_breakdown", parts)):
         if name == "energy_breakdown" and table.empty:
             continue
         for fmt in ("csv", "parquet"):
@@ -480,16 +516,24 @@ def _write(study: optuna.Study, spec: StudySpec, folder: Path, out: Path) -> dic
                 table.to_parquet(path, index=False)
             written[f"{name}.{fmt}"] = path
             tables.append(path)
+    t_main = _main_time(spec)
+    chosen = df[df["trial"].isin(chosen_designs(df, spec))].drop_duplicates("trial")
+    curves = figures.sweep_curves(df, spec, t_main)
+    digital = (float(df["accuracy_digital"].max()) if "accuracy_digital" in df
+               and df["accuracy_digital"].notna().any() else None)
     plots = {
-        "pareto": plot_pareto(df, spec, out),
-        "accuracy_vs_time": plot_accuracy_vs_time(df, spec, out),
-        "energy_breakdown": plot_energy_breakdown(df, parts, spec, out),
-        "technology": plot_technology(df, spec, out),
+        "objectives": figures.plot_objectives(df, spec, out),
+        "accuracy_vs_time": figures.plot_accuracy_vs_time(df, spec, out, t_main),
+        "energy_breakdown": figures.plot_energy_breakdown(chosen, parts, spec, out)
+        if not parts.empty else [],
+        "technology": figures.plot_technology(df, spec, out),
+        "sensitivity": figures.plot_sensitivity(curves, spec, out, t_main,
+                                                spec.evaluation.target_accuracy, digital),
     }
     for paths in plots.values():
         for p in paths:
             written[p.name] = p
     md = out / "report.md"
-    md.write_text(_markdown(study, spec, df, plots, tables, folder), encoding="utf-8")
+    md.write_text(_markdown(study, spec, df, plots, tables, folder, curves), encoding="utf-8")
     written["report.md"] = md
     return written

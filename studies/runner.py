@@ -48,6 +48,7 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,14 +62,17 @@ from optuna.trial import FrozenTrial, TrialState
 from memxbar.errors import ConfigError
 from memxbar.studies.spec import StudySpec, load_spec, parse_spec, resolve_study
 from memxbar.studies.trials import (
+    DUPLICATE_ATTR,
     SPEC_ATTR,
     ObjectiveFn,
     StorageError,
     TrialContext,
     _live,
     design_of,
+    distinct,
     hide_password,
     make_storage,
+    objective_identity,
     open_study,
     reap,
     requeue,
@@ -101,12 +105,15 @@ class RunSummary:
     worker_errors: list[str] = field(default_factory=list)
     # failed designs, not run again: {"number", "params", "attempt", "error"}
     failures: list[dict[str, Any]] = field(default_factory=list)
+    reused: int = 0  # trials that drew an evaluated design again and reused its result
 
     def describe(self) -> str:
         """A few lines for the console."""
-        lines = [f"study {self.name!r}: {self.complete} of {self.n_trials} trials complete, "
+        repeats = (f"; {self.reused} repeated designs reused, not evaluated again"
+                   if self.reused else "")
+        lines = [f"study {self.name!r}: {self.complete} of {self.n_trials} designs complete, "
                  f"{self.failed} failed, {self.remaining} waiting or running "
-                 f"({self.ran} run here in {self.elapsed_s:.1f} s)",
+                 f"({self.ran} run here in {self.elapsed_s:.1f} s{repeats})",
                  f"storage {self.storage}; output {self.output}"]
         if self.best:
             lines.append(f"best ({len(self.best)} Pareto-optimal):")
@@ -138,56 +145,90 @@ def _fmt(value: float) -> str:
 
 
 class _Progress:
-    """Rich progress bar: trials done of the budget, failures, best value per objective and
-    ETA, refreshed from the storage every ``interval`` seconds by a thread."""
+    """Progress of a running study, read from the storage every ``interval`` s by a thread.
+
+    On a terminal: one status line, rewritten in place and fitted to the terminal's width
+    (count, failures, elapsed time and ETA first; the best value per objective as room allows,
+    so 80 columns keep the count and the ETA). Not on a terminal (piped, a log file): one line
+    per finished trial, with its outcome and the count so far."""
 
     def __init__(self, study: optuna.Study, spec: StudySpec, enabled: bool,
-                 interval: float) -> None:
+                 interval: float, stream: Any = None) -> None:
         self.study, self.spec, self.enabled, self.interval = study, spec, enabled, interval
-        self._bar: Any = None
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh, daemon=True)
+        self._seen: set[int] = set()
+        self._start = time.monotonic()
+        self._done_at_start = 0
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[failed]}"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[best]}"))
-            self._bar.start()
-            done, failed, total, best = self._state()
-            self._task = self._bar.add_task(self.spec.name, total=total, completed=done,
-                                            failed=failed, best=best)
+            trials = self.study.get_trials(deepcopy=False)
+            self._seen = {t.number for t in trials if t.state.is_finished()}
+            self._done_at_start = len([t for t in distinct(_live(trials))
+                                       if t.state.is_finished()])
+            self._start = time.monotonic()
+            self._update()
             self._thread.start()
         return self
 
-    def _state(self) -> tuple[int, str, int, str]:
-        live = _live(self.study.get_trials(deepcopy=False))
-        done = [t for t in live if t.state.is_finished()]
-        n_fail = sum(t.state == TrialState.FAIL for t in done)
-        complete = [t for t in done if t.state == TrialState.COMPLETE]
+    def _best(self, complete: list[FrozenTrial]) -> list[str]:
         best = []
         for i, obj in enumerate(self.spec.objectives):
             vals = [t.values[i] for t in complete]
             if vals:
                 pick = max(vals) if obj.sense == "maximize" else min(vals)
                 best.append(f"{obj.label} {_fmt(pick)}")
-        failed = f"[red]{n_fail} failed[/red]" if n_fail else ""
+        return best
+
+    def status(self, trials: list[FrozenTrial], width: int) -> str:
+        """The status line for ``trials``, at most ``width`` characters."""
+        live = distinct(_live(trials))
+        done = [t for t in live if t.state.is_finished()]
+        n_fail = sum(t.state == TrialState.FAIL for t in done)
         total = max(self.spec.n_trials, len(live))
-        return len(done), failed, total, ("best: " + ", ".join(best)) if best else ""
+        elapsed = time.monotonic() - self._start
+        ran = len(done) - self._done_at_start
+        eta = "ETA --:--" if ran <= 0 else f"ETA {_clock(elapsed / ran * (total - len(done)))}"
+        head = [f"{len(done)}/{total} designs"] + ([f"{n_fail} failed"] if n_fail else [])
+        head += [_clock(elapsed), eta]
+        line = " ".join(head)
+        name = self.spec.name
+        room = width - len(line) - 1
+        if room >= 4:
+            line = (name if len(name) <= room else name[: room - 1] + "…") + " " + line
+        for part in self._best([t for t in done if t.state == TrialState.COMPLETE]):
+            if len(line) + 3 + len(part) > width:
+                break
+            line += (" | " if "|" not in line else ", ") + part
+        return line[:width]
+
+    def _finished_line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
+        done = len([u for u in distinct(_live(trials)) if u.state.is_finished()])
+        total = max(self.spec.n_trials, len(distinct(_live(trials))))
+        if t.state == TrialState.COMPLETE:
+            values = ", ".join(f"{o.label} {_fmt(v)}"
+                               for o, v in zip(self.spec.objectives, t.values, strict=True))
+            what = (f"repeats design #{t.user_attrs[DUPLICATE_ATTR]} (result reused)"
+                    if DUPLICATE_ATTR in t.user_attrs else "complete")
+            outcome = f"{what}: {values}"
+        else:
+            outcome = f"failed: {t.user_attrs.get('error', 'unknown error')}"
+        return f"trial {t.number} {outcome} [{done}/{total} designs]"
 
     def _update(self) -> None:
-        done, failed, total, best = self._state()
-        self._bar.update(self._task, completed=done, total=total, failed=failed, best=best)
+        trials = self.study.get_trials(deepcopy=False)
+        if self.tty:
+            width = max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
+            self.stream.write("\r" + self.status(trials, width).ljust(width))
+        else:
+            for t in sorted(trials, key=lambda u: u.number):
+                if t.state.is_finished() and t.number not in self._seen:
+                    self._seen.add(t.number)
+                    self.stream.write(self._finished_line(t, trials) + "\n")
+        self.stream.flush()
 
     def _refresh(self) -> None:
         while not self._stop.wait(self.interval):
@@ -195,12 +236,21 @@ class _Progress:
                 self._update()
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
+        if self.enabled:
             self._stop.set()
             self._thread.join()
             with contextlib.suppress(Exception):
                 self._update()
-            self._bar.stop()
+            if self.tty:
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss`` (or ``m:ss`` under an hour)."""
+    s = int(max(seconds, 0.0))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 # --------------------------------------------------------------------------- public API
@@ -208,7 +258,7 @@ class _Progress:
 
 def _default_objective(spec: StudySpec, params: dict[str, Any], ctx: TrialContext) -> Any:
     """memxbar's hardware evaluation, ``memxbar.studies.evaluate.evaluate_design``."""
-    from memxbar.studies.evaluate import evaluate_design  # type: ignore[import-not-found]
+    from memxbar.studies.evaluate import evaluate_design
 
     return evaluate_design(spec, params, cache_dir=ctx.cache_dir, seed=ctx.seed)
 
@@ -229,6 +279,8 @@ def _claim_folder(spec: StudySpec, source: Path) -> None:
     study or storage, or its SQLite file already holds another study."""
     out = spec.output_dir
     here = f"study {spec.name!r} (from {source})"
+    name: str | None
+    url: str | None
     try:
         info = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         name, url = str(info["name"]), str(info["storage"])
@@ -290,11 +342,14 @@ def _failures(live: list[FrozenTrial]) -> list[dict[str, Any]]:
 
 def _summary(study: optuna.Study, spec: StudySpec, ran: int, elapsed: float,
              errors: list[str]) -> RunSummary:
-    live = _live(study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    live = distinct(_live(trials))
     best = []
     complete = [t for t in live if t.state == TrialState.COMPLETE]
     if complete:
         for t in study.best_trials:
+            if DUPLICATE_ATTR in t.user_attrs:  # the same design is listed once
+                continue
             best.append({"number": t.number, "params": dict(t.params),
                          **{o.label: v for o, v in zip(spec.objectives, t.values, strict=True)}})
     failures = _failures(live)
@@ -302,13 +357,15 @@ def _summary(study: optuna.Study, spec: StudySpec, ran: int, elapsed: float,
         name=spec.name, storage=hide_password(spec.storage_url), output=spec.output_dir,
         n_trials=spec.n_trials, complete=len(complete), failed=len(failures),
         remaining=sum(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in live),
-        ran=ran, elapsed_s=elapsed, best=best, worker_errors=errors, failures=failures)
+        ran=ran, elapsed_s=elapsed, best=best, worker_errors=errors, failures=failures,
+        reused=sum(DUPLICATE_ATTR in t.user_attrs for t in trials))
 
 
 def _prepare(path: str | Path, trials: int | None, storage: str | None,
-             output: str | Path | None) -> tuple[StudySpec, Path]:
+             output: str | Path | None,
+             code_path: list[str] | None = None) -> tuple[StudySpec, Path]:
     source = resolve_study(path)
-    spec = load_spec(source)
+    spec = load_spec(source, code_path=code_path)
     changes: dict[str, Any] = {}
     if trials is not None:
         changes["trials"] = trials
@@ -338,7 +395,8 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
               output: str | Path | None = None, progress: bool = True,
               heartbeat_interval: int = 10, grace_period: int = 60,
               poll_interval: float = 1.0, max_retries: int = DEFAULT_MAX_RETRIES,
-              retry_failed: bool = False, in_process: bool | None = None) -> RunSummary:
+              retry_failed: bool = False, in_process: bool | None = None,
+              code_path: list[str] | None = None) -> RunSummary:
     """Run (or continue) the study of a study file with ``workers`` local processes.
 
     ``path``: a study file or a ready-made study's name. ``trials``, ``storage``, ``output``
@@ -352,7 +410,10 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
     A trial whose worker dies (a signal, e.g. SIGKILL from the out-of-memory killer, or no
     heartbeat for ``grace_period`` s, interval ``heartbeat_interval`` s) is recorded as
     failed with the reason and enqueued again, up to ``max_retries`` times.
-    ``retry_failed`` enqueues the failed designs again first. Raises :class:`StorageError`
+    ``retry_failed`` enqueues the failed designs again first. ``code_path``: more folders to
+    find the study's ``"module:function"`` code in (after the study file's folder); a custom
+    ``objective_fn`` is recorded (name and source hash), and a study run with another one is
+    refused. Raises :class:`StorageError`
     (a ``ConfigError``) on a full disk or read-only storage, keeping every finished trial.
     Returns a :class:`RunSummary` (``failed`` > 0: designs failed).
     """
@@ -368,7 +429,7 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
     if in_process and workers > 1:
         raise ConfigError(f"in_process = True with workers = {workers}; allowed: workers <= 1")
     objective_fn = _objective(objective_fn)
-    spec, source = _prepare(path, trials, storage, output)
+    spec, source = _prepare(path, trials, storage, output, code_path)
     if workers > 0 and not in_process:
         try:
             pickle.dumps(objective_fn)
@@ -382,7 +443,8 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
         _write_manifest(spec, source)
         db = make_storage(spec.storage_url, heartbeat_interval=heartbeat_interval,
                           grace_period=grace_period)
-        study, _ = open_study(spec, db, create=True)
+        study, _ = open_study(spec, db, create=True, objective=objective_identity(objective_fn),
+                              check_objective=True)
         reap(study, max_retries)
         if retry_failed:
             requeue_failed(study)
@@ -392,7 +454,7 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
             return _summary(study, spec, 0, 0.0, [])
         with _Progress(study, spec, progress, poll_interval):
             if in_process:
-                errors = []
+                errors: list[str] = []
                 ran = work(study, spec, objective_fn, heartbeat_interval=heartbeat_interval,
                            poll_interval=poll_interval, max_retries=max_retries)
             else:
@@ -403,8 +465,8 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
 def join_worker(path: str | Path, storage: str, objective_fn: ObjectiveFn | None = None, *,
                 output: str | Path | None = None, progress: bool = True,
                 heartbeat_interval: int = 10, grace_period: int = 60,
-                poll_interval: float = 1.0, max_retries: int = DEFAULT_MAX_RETRIES
-                ) -> RunSummary:
+                poll_interval: float = 1.0, max_retries: int = DEFAULT_MAX_RETRIES,
+                code_path: list[str] | None = None) -> RunSummary:
     """Join the study of a study file on a shared storage (e.g. from another machine) and run
     its waiting trials in this process until none is waiting or running. Creates the study
     (and enqueues its budget) only if it does not exist yet. Trial folders and the model
@@ -412,13 +474,15 @@ def join_worker(path: str | Path, storage: str, objective_fn: ObjectiveFn | None
     design whose worker died (seen by its missing heartbeat)."""
     _check_retries(max_retries)
     objective_fn = _objective(objective_fn)
-    spec, source = _prepare(path, None, storage, output)
+    spec, source = _prepare(path, None, storage, output, code_path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with storage_faults(spec):
         _write_manifest(spec, source)
         db = make_storage(spec.storage_url, heartbeat_interval=heartbeat_interval,
                           grace_period=grace_period)
-        study, created = open_study(spec, db, create=True)
+        study, created = open_study(spec, db, create=True,
+                                    objective=objective_identity(objective_fn),
+                                    check_objective=True)
         if created:
             top_up(study, spec, spec.n_trials)
         start = time.perf_counter()
@@ -469,7 +533,7 @@ def open_dashboard(folder: str | Path, *, storage: str | None = None,
     """Serve optuna-dashboard on the study's storage (blocks until Ctrl-C)."""
     url, name = locate_study(folder, storage)
     try:
-        import optuna_dashboard  # type: ignore[import-not-found]
+        import optuna_dashboard
     except ImportError:
         raise ConfigError("optuna-dashboard is not installed; install it with `pip install "
                          f"optuna-dashboard`, then run again (storage: {hide_password(url)}, "

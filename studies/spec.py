@@ -8,18 +8,29 @@ A study file has seven tables (every field below, with defaults, is in ``quickst
 - ``[workload]``: ``dataset``, ``data_dir`` (relative to the study file), ``limit``, ``model``,
   ``model_options``, and ``[workload.training]``: ``recipe`` (digital, hardware-aware, online),
   ``epochs``, ``lr``, ``optimizer``, ``weight_decay``, ``batch_size`` and the recipe options.
+  ``dataset`` and ``model`` are built-in names or your own ``"module:function"``
+  (:mod:`.usercode`: found next to the study file or in ``code_path``; its file's hash is in
+  the ``code`` table memxbar fills at load, part of the study's identity).
 - ``[hardware]``: one value or a search range per field (:mod:`memxbar.studies.hardware`
-  generates them from the configuration classes; ``memxbar study fields`` lists them), and
-  ``[hardware.measured.NAME]`` tables (``file``, ``g_min``, ``g_max``) that make a measured-device
-  file usable as ``device = "NAME"`` (the file is read, fitted and hashed at load).
+  generates them from the configuration classes; ``memxbar study fields`` lists them),
+  ``[hardware.device]`` as a table with ``name`` and the device model's own parameters, noise
+  and drift scales, on/off ratio and temperature (:mod:`.devicefields`; searched ones are named
+  ``device.<field>``), ``device = "module:function"`` for your own Device, and
+  ``[hardware.measured.NAME]`` tables (``file``, ``g_min``, ``g_max``, the measurement's read
+  and write voltages, times and energy) that make a measured-device file usable as
+  ``device = "NAME"`` (the file is read, fitted and hashed at load).
 - ``[cost]``: fixed fields of the cost model (:class:`memxbar.crossbar.cost.CostModel`: node,
   sensing, buffer type...) for the energy, latency and area objectives; default memxbar's
   defaults. The hardware that is costed (ADC model, rows read in parallel) is ``[hardware]``.
 - ``[evaluation]``: ``times`` since programming (seconds, or strings such as ``"1 h"``,
-  ``"10 years"``), ``repeats`` (programming draws per design).
+  ``"10 years"``), ``repeats`` (programming draws per design, each with new programming and
+  read noise: the report's confidence intervals), ``target_accuracy`` (optional, for the
+  report).
 - ``[[objectives]]``: ``metric`` (one of :data:`METRICS`), ``time`` (accuracy only; one of the
   evaluation times), ``direction`` (default: maximize accuracy, minimize the rest).
-- ``[sampler]``: ``kind`` (grid, random, tpe, nsga2) and its options.
+- ``[sampler]``: ``kind`` (grid, sweep, random, tpe, nsga2) and its options. ``sweep`` runs
+  the reference design (every field at its first value) and then each field through its other
+  values with the rest at the reference. A study with nothing searched has one design.
 
 A searchable field holds a value (fixed), ``{choices = [...]}``, or a numeric range
 ``{low = .., high = .., step = .., log = ..}``. A grid study needs every searched field discrete
@@ -50,7 +61,7 @@ from collections.abc import Iterator, Mapping
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, overload
 
 from pydantic import (
     BaseModel,
@@ -70,11 +81,16 @@ from memxbar.crossbar.tile import UPDATE_MODES
 from memxbar.devices import presets
 from memxbar.devices.base import Device
 from memxbar.errors import ConfigError
+from memxbar.studies import usercode
+from memxbar.studies.devicefields import (
+    apply_overrides,
+    device_dims,
+    device_overrides,
+    split_device_table,
+)
 from memxbar.studies.files import (  # noqa: F401  (re-exported)
-    MEASURED_FORMATS,
     expand_path,
     fit_measured,
-    measured_format,
     path_kind,
     writable_folder,
 )
@@ -92,7 +108,17 @@ from memxbar.studies.hardware import (
     dump_dim,
     short_repr,
 )
-from memxbar.studies.workloads import DATASETS, MODELS, N_CLASSES, weight_shapes
+from memxbar.studies.workloads import (
+    DATASETS,
+    MODELS,
+    N_CLASSES,
+    build_model,
+    module_weight_shapes,
+    user_dataset,
+    user_model,
+    weight_shapes,
+)
+from memxbar.studies.workloads import load as load_dataset
 from memxbar.training.digital import OPTIMIZERS
 from memxbar.training.online import ALGORITHMS as ONLINE_ALGORITHMS
 
@@ -101,13 +127,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the tomli backport (same API)
     import tomli as tomllib
 
-SAMPLERS = ("grid", "random", "tpe", "nsga2")
+SAMPLERS = ("grid", "sweep", "random", "tpe", "nsga2")
+ENUMERATED = ("grid", "sweep")  # samplers whose designs are listed in advance
 RECIPES = ("digital", "hardware-aware", "online")
 # fields added after the first release, with the value that reproduces the behaviour from
 # before: at that value they stay out of a study's identity and its model-cache key, so older
 # studies resume
 ADDED_FIELDS: dict[tuple[str, ...], Any] = {
     ("cost",): {},
+    ("code",): {},
+    ("hardware", "device_params"): {},
+    ("evaluation", "target_accuracy"): None,
+    ("evaluation", "inferences"): 0.0,
     ("workload", "training", "adc_recalibrate_every"): 0,
     **{("hardware", f.name): f.default for f in FIELDS if f.added},
 }
@@ -119,6 +150,7 @@ MAX_EPOCHS = 100_000
 MAX_BATCH = 1 << 20
 MAX_LIMIT = 100_000_000  # examples per split
 MAX_TIMES = 100  # evaluation times
+MAX_INFERENCES = 1e18  # inferences answered before the accuracy reads (read disturb)
 MAX_TIME = 1000 * 365.25 * 86400.0  # s: 1000 years after programming
 MAX_REPEATS = 10_000
 MAX_DEPTH = 8  # nesting of tables and lists in a study file
@@ -146,8 +178,10 @@ def _drop_added(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str,
 METRICS = ("accuracy", "energy_per_inference", "latency", "area", "programming_energy")
 METRIC_UNITS = {"accuracy": "1", "energy_per_inference": "J", "latency": "s", "area": "m^2",
                 "programming_energy": "J"}
-DIRECTIONS = ("maximize", "minimize")
-DEFAULT_DIRECTION = {m: "maximize" if m == "accuracy" else "minimize" for m in METRICS}
+Direction = Literal["maximize", "minimize"]
+DIRECTIONS: tuple[Direction, ...] = ("maximize", "minimize")
+DEFAULT_DIRECTION: dict[str, Direction] = {m: "maximize" if m == "accuracy" else "minimize"
+                                           for m in METRICS}
 INPUT_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28),
                 "cifar10": (3, 32, 32)}
 
@@ -240,7 +274,8 @@ def _dim(domain: Domain, name: str | None = None) -> Any:
 def _parse_dim(domain: Domain, name: str | None, raw: Any) -> Dim:
     values = raw.get("choices") if isinstance(raw, dict) else [raw]
     for value in values if isinstance(values, list) else ():
-        new = RENAMED_VALUES.get((name, value)) if isinstance(value, str) else None
+        new = (RENAMED_VALUES.get((name, value))
+               if name is not None and isinstance(value, str) else None)
         if new is not None:
             raise ConfigError(f"{value!r} is now called {new!r}; allowed: {domain.allowed()}")
     return domain.parse(raw)
@@ -256,6 +291,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+@overload
+def _resolve_path(value: str, info: ValidationInfo, what: str = ...) -> str: ...
+@overload
+def _resolve_path(value: None, info: ValidationInfo, what: str = ...) -> None: ...
 def _resolve_path(value: str | None, info: ValidationInfo, what: str = "path") -> str | None:
     if value is None:
         return None
@@ -373,16 +412,20 @@ def check_torch_device(name: str) -> None:
 class TrainingSpec(_Model):
     """``[workload.training]``: how the network's weights are obtained."""
 
-    recipe: _dim(RECIPE_DOMAIN) = Fixed("digital")
+    # [valid-type] ignores in this module: a search field's type (_dim) and Literal[<options>]
+    # are built at import from one source (the domains, the registries' tuples); pydantic
+    # reads them at runtime, a static checker cannot
+    recipe: _dim(RECIPE_DOMAIN) = Fixed("digital")  # type: ignore[valid-type]
     epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS)
     lr: float = Field(default=1e-3, gt=0, le=MAX_SCALE, allow_inf_nan=False)
-    optimizer: Literal[OPTIMIZERS] = "adam"
+    optimizer: Literal[OPTIMIZERS] = "adam"  # type: ignore[valid-type]
     weight_decay: float = Field(default=0.0, ge=0, le=MAX_SCALE, allow_inf_nan=False)
     batch_size: int = Field(default=64, ge=1, le=MAX_BATCH)
     noise_scale: float = Field(default=1.0, ge=0, le=MAX_SCALE,
                                allow_inf_nan=False)  # hardware-aware
-    algorithm: Literal[ONLINE_ALGORITHMS] = "mixed"  # online: plain analog SGD or mixed precision
-    update_mode: Literal[UPDATE_MODES] = "stochastic"  # online "sgd": pulse trains or counts
+    # online: plain analog SGD or mixed precision; "sgd": pulse trains or counts
+    algorithm: Literal[ONLINE_ALGORITHMS] = "mixed"  # type: ignore[valid-type]
+    update_mode: Literal[UPDATE_MODES] = "stochastic"  # type: ignore[valid-type]
     pulse_train_length: int = Field(default=31, ge=1, le=10_000)  # online, stochastic trains
     pulse_threshold: float = Field(default=32.0, ge=1, le=MAX_SCALE,
                                    allow_inf_nan=False)  # online "mixed"
@@ -392,14 +435,30 @@ class TrainingSpec(_Model):
 
 
 class WorkloadSpec(_Model):
-    """``[workload]``: dataset, reference model and training recipe."""
+    """``[workload]``: dataset, reference model and training recipe. ``dataset`` and ``model``
+    are built-in names or your own code, ``"module:function"`` (:mod:`.usercode`)."""
 
-    dataset: Literal[DATASETS] = "digits"
+    dataset: str = "digits"
     data_dir: str | None = None
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
-    model: Literal[MODELS] = "mlp"
+    model: str = "mlp"
     model_options: dict[str, Any] = Field(default_factory=dict)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @field_validator("dataset", "model")
+    @classmethod
+    def _name_or_ref(cls, v: str, info: ValidationInfo) -> str:
+        known = DATASETS if info.field_name == "dataset" else MODELS
+        if v not in known and not usercode.is_ref(v):
+            raise ConfigError(f"{short_repr(v)} is not allowed; allowed: "
+                              f"{', '.join(map(repr, known))}, or your own "
+                              f"'module:function' (next to the study file)")
+        return v
+
+    @property
+    def custom(self) -> bool:
+        """Whether the dataset or the model is the user's code."""
+        return usercode.is_ref(self.dataset) or usercode.is_ref(self.model)
 
     @field_validator("data_dir")
     @classmethod
@@ -411,13 +470,14 @@ class WorkloadSpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> WorkloadSpec:
-        if self.dataset != "digits" and self.data_dir is None:
+        if self.dataset in DATASETS[1:] and self.data_dir is None:
             raise ConfigError(f"workload.data_dir: required for dataset {self.dataset!r} "
                               "(the folder with its files)")
-        try:
-            self.weight_shapes()
-        except ConfigError as e:
-            raise ConfigError(f"workload.model_options: {e}") from None
+        if not self.custom:  # your own code is sized once it is found (StudySpec)
+            try:
+                self.weight_shapes()
+            except ConfigError as e:
+                raise ConfigError(f"workload.model_options: {e}") from None
         return self
 
     def weight_shapes(self) -> list[tuple[int, int]]:
@@ -432,24 +492,70 @@ class MeasuredSpec(_Model):
     The file is read and fitted at load (numbers, finite, enough readings, not constant);
     ``sha256`` is its content hash, taken at load and part of the study's identity, so a file
     changed at the same path is a different study. A study file does not set ``sha256``.
+    ``read_voltage`` (V), ``read_time`` (s), ``write_voltage`` (V), ``write_time`` (s) and
+    ``write_energy`` (J per pulse) are the measurement's, for the cost figures (default: the
+    Device defaults, which mean nothing for your device). ``units`` (S, mS, uS, nS or
+    normalized) is required when the file's header names none. ``retention``: a retention file
+    (conductance against time per level, :func:`~memxbar.devices.measured.read_retention_file`)
+    fitted to a power-law drift, hashed like ``file``; ``retention_units`` as ``units``.
     """
 
     g_min: float | None = Field(default=None, gt=0, le=MAX_CONDUCTANCE, allow_inf_nan=False)
     g_max: float | None = Field(default=None, gt=0, le=MAX_CONDUCTANCE, allow_inf_nan=False)
+    read_voltage: float | None = Field(default=None, gt=0, le=100.0, allow_inf_nan=False)
+    read_time: float | None = Field(default=None, gt=0, le=1.0, allow_inf_nan=False)
+    write_voltage: float | None = Field(default=None, gt=0, le=100.0, allow_inf_nan=False)
+    write_time: float | None = Field(default=None, gt=0, le=1.0, allow_inf_nan=False)
+    write_energy: float | None = Field(default=None, ge=0, le=1.0, allow_inf_nan=False)
+    units: Literal["S", "mS", "uS", "µS", "nS", "normalized"] | None = None
+    retention_units: Literal["S", "mS", "uS", "µS", "nS"] | None = None
+    retention: str | None = None
+    retention_sha256: str | None = Field(default=None, validate_default=True)
     file: str
     sha256: str | None = Field(default=None, validate_default=True)
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        v = _resolve_path(v, info, "retention")
+        if _check_files(info):
+            if path_kind(Path(v), "file") != "file":
+                raise ConfigError(f"file {v} does not exist")
+            from memxbar.devices import measured
+
+            measured.fit_retention(measured.read_retention_file(
+                v, units=info.data.get("retention_units")))
+        return v
+
+    @field_validator("retention_sha256")
+    @classmethod
+    def _retention_sha256(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if not _check_files(info):
+            return v
+        if v is not None:
+            raise ConfigError("memxbar hashes the retention file itself; remove this field")
+        if info.data.get("retention") is None:
+            return None
+        try:
+            return hashlib.sha256(Path(info.data["retention"]).read_bytes()).hexdigest()
+        except OSError as e:
+            raise ConfigError(f"cannot read {info.data['retention']}: {e.strerror}") from None
 
     @field_validator("file")
     @classmethod
     def _file(cls, v: str, info: ValidationInfo) -> str:
-        v = _resolve_path(v, info, "file")  # type: ignore[assignment]
+        v = _resolve_path(v, info, "file")
         if _check_files(info):
             if path_kind(Path(v), "file") != "file":
                 raise ConfigError(f"file {v} does not exist")
             g_min, g_max = info.data.get("g_min"), info.data.get("g_max")
             if "g_min" in info.data and "g_max" in info.data and (
                     g_min is None or g_max is None or g_min < g_max):
-                fit_measured(v, None, g_min, g_max)  # the whole file, as a trial will read it
+                fit_measured(v, None, g_min, g_max, info.data.get("units"),
+                             info.data.get("retention"), None,
+                             info.data.get("retention_units"))  # as a trial will read it
         return v
 
     @field_validator("sha256")
@@ -474,15 +580,48 @@ class MeasuredSpec(_Model):
 
     def build(self) -> Device:
         """Fit a :class:`~memxbar.devices.measured.MeasuredDevice` to the file (refused when
-        its content no longer has the hash taken at load)."""
-        return fit_measured(self.file, self.sha256, self.g_min, self.g_max)
+        its content no longer has the hash taken at load), with the measurement's voltages,
+        times and energy."""
+        device = fit_measured(self.file, self.sha256, self.g_min, self.g_max, self.units,
+                              self.retention, self.retention_sha256, self.retention_units)
+        given = {k: getattr(self, k) for k in MEASURED_ELECTRICAL if getattr(self, k) is not None}
+        return dataclasses.replace(device, **given) if given else device
+
+
+MEASURED_ELECTRICAL = ("read_voltage", "read_time", "write_voltage", "write_time",
+                       "write_energy")
+
+
+def _dump_dims(dims: dict[str, Dim]) -> dict[str, Any]:
+    return {k.removeprefix("device."): dump_dim(v) for k, v in dims.items()}
 
 
 class _HardwareBase(_Model):
     """``[hardware]``: every field a value or a search range (:data:`HARDWARE_DOMAINS`,
-    generated by :mod:`memxbar.studies.hardware`)."""
+    generated by :mod:`memxbar.studies.hardware`); ``[hardware.device]`` may be a table that
+    also sets or searches the device model's parameters (:mod:`.devicefields`)."""
 
     measured: dict[str, MeasuredSpec] = Field(default_factory=dict)
+    device_params: Annotated[dict[str, Any], PlainSerializer(_dump_dims)] = Field(
+        default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _device_table(cls, data: Any) -> Any:
+        """Split a ``[hardware.device]`` table into the device name and its parameters,
+        parsed (``device.<field>`` -> Dim)."""
+        if not isinstance(data, dict):
+            return data
+        data = split_device_table(data)
+        raw = data.get("device_params")
+        if isinstance(raw, dict) and raw and not all(
+                isinstance(v, (Fixed, Choices, Range)) for v in raw.values()):
+            name = data.get("device", "ideal")
+            names = name.get("choices", []) if isinstance(name, dict) else [name]
+            measured = data.get("measured") if isinstance(data.get("measured"), dict) else {}
+            data["device_params"] = device_dims(raw, names if isinstance(names, list) else [],
+                                                list(measured))
+        return data
 
     @field_validator("measured")
     @classmethod
@@ -494,20 +633,35 @@ class _HardwareBase(_Model):
         return v
 
     def dims(self) -> dict[str, Dim]:
-        """Every hardware field's :data:`Dim`, by name."""
-        return {name: getattr(self, name) for name in HARDWARE_DOMAINS}
+        """Every hardware field's :data:`Dim`, by name (device parameters as
+        ``device.<field>``)."""
+        return {**{name: getattr(self, name) for name in HARDWARE_DOMAINS},
+                **self.device_params}
 
 
-HardwareSpec = create_model(
-    "HardwareSpec", __base__=_HardwareBase, __module__=__name__,
-    **{f.name: (_dim(f.domain, f.name), Fixed(f.default)) for f in FIELDS})
+if TYPE_CHECKING:
+    class HardwareSpec(_HardwareBase):
+        """The generated model, as static checkers see it: the FIELDS are Dims (Any)."""
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    _FIELD_DEFS: dict[str, Any] = {f.name: (_dim(f.domain, f.name), Fixed(f.default))
+                                   for f in FIELDS}
+    HardwareSpec = create_model("HardwareSpec", __base__=_HardwareBase, __module__=__name__,
+                                **_FIELD_DEFS)
 
 
 class EvaluationSpec(_Model):
-    """``[evaluation]``: times since programming (s) and programming repeats per design."""
+    """``[evaluation]``: times since programming (s) and programming repeats per design;
+    ``inferences``: inferences the deployed arrays answer before their accuracy is read (the
+    read disturb of their reads, :func:`memxbar.mapping.disturb.apply_read_disturb`; 0 = none).
+    """
 
     times: list[float] = Field(min_length=1, max_length=MAX_TIMES)
     repeats: int = Field(default=1, ge=1, le=MAX_REPEATS)
+    inferences: float = Field(default=0.0, ge=0, le=MAX_INFERENCES, allow_inf_nan=False)
+    # accuracy a design must reach at the accuracy objective's time (for the report)
+    target_accuracy: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
 
     @field_validator("times", mode="before")
     @classmethod
@@ -539,9 +693,9 @@ def _bounded_time(value: object) -> float:
 class ObjectiveSpec(_Model):
     """One ``[[objectives]]`` entry."""
 
-    metric: Literal[METRICS]
+    metric: Literal[METRICS]  # type: ignore[valid-type]  # see TrainingSpec
     time: float | None = None
-    direction: Literal[DIRECTIONS] | None = None
+    direction: Direction | None = None
 
     @field_validator("time", mode="before")
     @classmethod
@@ -554,21 +708,21 @@ class ObjectiveSpec(_Model):
         return metric_key(self.metric, self.time)
 
     @property
-    def sense(self) -> str:
+    def sense(self) -> Direction:
         """``"maximize"`` or ``"minimize"``."""
         return self.direction or DEFAULT_DIRECTION[self.metric]
 
     @property
     def label(self) -> str:
         """Short label for tables and plots."""
-        return (f"accuracy @ {time_label(self.time)}" if self.metric == "accuracy"
-                else self.metric)
+        return (f"accuracy @ {time_label(self.time)}"
+                if self.metric == "accuracy" and self.time is not None else self.metric)
 
 
 class SamplerSpec(_Model):
     """``[sampler]``: Optuna sampler and its options."""
 
-    kind: Literal[SAMPLERS] = "tpe"
+    kind: Literal[SAMPLERS] = "tpe"  # type: ignore[valid-type]  # see TrainingSpec
     population_size: int | None = Field(default=None, ge=2, le=100_000)  # nsga2
     n_startup_trials: int | None = Field(default=None, ge=0, le=MAX_TRIALS)  # tpe
 
@@ -585,11 +739,31 @@ class StudySpec(_Model):
 
     study: StudySection = Field(default_factory=StudySection)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
-    hardware: HardwareSpec = Field(default_factory=HardwareSpec)  # type: ignore[valid-type]
+    hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     cost: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationSpec
     objectives: list[ObjectiveSpec] = Field(min_length=1, max_length=100)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    # your code the study names ("module:function" -> file, sha256, root), found at load
+    code: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _locate_code(cls, data: Any, info: ValidationInfo) -> Any:
+        """Find the file of every ``"module:function"`` the study names (see
+        :mod:`.usercode`) and record its hash."""
+        context = info.context or {}
+        if not isinstance(data, dict) or not context.get("check_files", True):
+            return data
+        if "code" in data:
+            raise ConfigError("code: memxbar finds your code and fills this table itself; "
+                              "remove it")
+        refs = _code_refs(data)
+        if not refs:
+            return data
+        folders = [context.get("base_dir") or "."] + list(context.get("code_path") or ())
+        return {**data, "code": {ref: usercode.locate(ref, folders, what)
+                                 for ref, what in refs.items()}}
 
     @field_validator("cost")
     @classmethod
@@ -617,9 +791,10 @@ class StudySpec(_Model):
         hw = self.hardware
         known = presets.names() + list(hw.measured)
         for value in _values(hw.device):
-            if value not in known:
+            if value not in known and not usercode.is_ref(value):
                 errors.append(f"hardware.device: {short_repr(value)} is not a device preset or a "
-                              f"[hardware.measured] name; allowed: {', '.join(known)}")
+                              f"[hardware.measured] name; allowed: {', '.join(known)}, or your "
+                              "own 'module:function' returning a Device")
         times = self.evaluation.times
         allowed_t = ", ".join(time_label(t) for t in times)
         seen = set()
@@ -628,7 +803,7 @@ class StudySpec(_Model):
                 errors.append(f"objectives[{i}].time: required for metric 'accuracy'; "
                               f"allowed: one of evaluation.times ({allowed_t})")
                 continue
-            if obj.metric == "accuracy" and obj.time not in times:
+            if obj.metric == "accuracy" and obj.time is not None and obj.time not in times:
                 errors.append(f"objectives[{i}].time = {time_label(obj.time)} is not one of "
                               f"evaluation.times; allowed: {allowed_t}")
             elif obj.metric != "accuracy" and obj.time is not None:
@@ -636,11 +811,16 @@ class StudySpec(_Model):
             if obj.key in seen:
                 errors.append(f"objectives[{i}]: {obj.label} is listed twice")
             seen.add(obj.key)
-        if self.sampler.kind == "grid":
+        if not self.search_space():
+            pass  # one design: evaluated once (or ``trials`` times)
+        elif self.sampler.kind in ENUMERATED:
             errors += self._grid_errors()
         elif self.study.trials is None:
             errors.append(f"study.trials: required with sampler.kind = {self.sampler.kind!r}; "
                           "allowed: an integer >= 1")
+        target = self.evaluation.target_accuracy
+        if target is not None and not any(o.metric == "accuracy" for o in self.objectives):
+            errors.append("evaluation.target_accuracy: needs an accuracy objective")
         if not errors and _check_files(info):
             errors += self._hardware_errors()
         if errors:
@@ -650,37 +830,41 @@ class StudySpec(_Model):
     def _grid_errors(self) -> list[str]:
         errors = []
         space = self.search_space()
+        kind = self.sampler.kind
         for name, dim in space.items():
             if isinstance(dim, Range) and not dim.integer and dim.step is None:
-                errors.append(f"{_path(name)}: sampler.kind = 'grid' needs a discrete "
+                errors.append(f"{_path(name)}: sampler.kind = {kind!r} needs a discrete "
                               "search; allowed: {choices = [...]} or a range with a step")
             elif isinstance(dim, Range) and dim.log:
-                errors.append(f"{_path(name)}: sampler.kind = 'grid' cannot use log = "
+                errors.append(f"{_path(name)}: sampler.kind = {kind!r} cannot use log = "
                               "true; allowed: {choices = [...]} or a range with a step")
-        if not space:
-            errors.append("sampler.kind = 'grid' needs at least one searched field")
         if errors:
             return errors
         n = self.grid_size()
         if n > MAX_TRIALS:
-            errors.append(f"the grid has {n:,} points; allowed: at most {MAX_TRIALS:,} "
+            errors.append(f"the {kind} has {n:,} points; allowed: at most {MAX_TRIALS:,} "
                           "(search fewer values, or use another sampler)")
         elif self.study.trials is not None and self.study.trials > n:
             errors.append(f"study.trials = {self.study.trials} is more than the "
-                          f"{n} grid points; allowed: 1 to {n} (or leave it out)")
+                          f"{n} {kind} points; allowed: 1 to {n} (or leave it out)")
         return errors
 
     def _hardware_errors(self) -> list[str]:
         """Build the hardware of every design the study can run (see the module doc): the
         first refusal, in study terms, or a design too large for memory."""
         devices: dict[str, Device] = {}
-        shapes = self.workload.weight_shapes()
+        try:
+            shapes = self.weight_shapes()
+        except ConfigError as e:
+            return [str(e)]
         for point in self.hardware_points():
             name = point["device"]
+            overrides = device_overrides(point)
+            key = json.dumps([name, overrides], sort_keys=True)
             try:
-                if name not in devices:
-                    devices[name] = self.build_device(name)
-                tile, _ = build_hardware(point, devices[name])
+                if key not in devices:
+                    devices[key] = self.build_device(name, overrides)
+                tile, _ = build_hardware(point, devices[key])
                 cells = _cells(tile, shapes)
             except ConfigError as e:
                 return [f"{e}{_design_text(point, self.hardware.dims())}"]
@@ -731,7 +915,7 @@ class StudySpec(_Model):
         return self.study.torch_device
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         """Optuna directions, one per objective."""
         return [o.sense for o in self.objectives]
 
@@ -739,7 +923,7 @@ class StudySpec(_Model):
         """Every searchable field: ``recipe`` and the hardware fields."""
         return {"recipe": self.workload.training.recipe, **self.hardware.dims()}
 
-    def search_space(self) -> dict[str, Dim]:
+    def search_space(self) -> dict[str, Choices | Range]:
         """The searched fields (name -> Choices or Range), in file order."""
         return {k: d for k, d in self.dims().items() if not isinstance(d, Fixed)}
 
@@ -757,47 +941,133 @@ class StudySpec(_Model):
         missing = [k for k in self.search_space() if k not in searched]
         if missing:
             raise ConfigError(f"parameters {missing} are searched by this study but not given")
-        out = {k: searched[k] if k in searched else d.value for k, d in self.dims().items()}
+        out = {k: d.value if isinstance(d, Fixed) else searched[k]
+               for k, d in self.dims().items()}
         if out["tile_cols"] is None:
             out["tile_cols"] = out["tile_rows"]
         return out
 
     def grid(self) -> list[dict[str, Any]]:
-        """All grid points (searched values only), in file order of the fields."""
+        """The designs of an enumerated study (searched values only), in file order of the
+        fields: every combination ("grid"), or ("sweep") the reference design, every field at
+        its first value, then each field through its other values with the rest at the
+        reference (one at a time: the sensitivity to each field). Nothing searched: ``[{}]``."""
         space = self.search_space()
         axes = [list(d.values) if isinstance(d, Choices) else d.points() for d in space.values()]
+        if self.sampler.kind == "sweep":
+            reference = {k: a[0] for k, a in zip(space, axes, strict=True)}
+            return [reference] + [{**reference, k: v} for k, a in zip(space, axes, strict=True)
+                                  for v in a[1:]]
         return [dict(zip(space, combo, strict=True)) for combo in itertools.product(*axes)]
 
     def grid_size(self) -> int:
-        """Number of grid points (computed, not listed)."""
-        return math.prod(len(d.values) if isinstance(d, Choices) else d.n_points()
-                         for d in self.search_space().values())
+        """Number of designs of :meth:`grid` (computed, not listed)."""
+        sizes = [len(d.values) if isinstance(d, Choices) else d.n_points()
+                 for d in self.search_space().values()]
+        if self.sampler.kind == "sweep":
+            return 1 + sum(n - 1 for n in sizes)
+        return math.prod(sizes)
+
+    @property
+    def enumerated(self) -> bool:
+        """Whether the designs are listed in advance (grid, sweep, or nothing searched)."""
+        return self.sampler.kind in ENUMERATED or not self.search_space()
 
     @property
     def n_trials(self) -> int:
-        """Trial budget: ``[study] trials``, or the grid size for a grid study."""
+        """Trial budget: ``[study] trials``, or the number of designs of an enumerated study
+        (one when nothing is searched)."""
         return self.study.trials if self.study.trials is not None else self.grid_size()
 
     def technology(self, device: str) -> str:
-        """Technology of a device name ("pcm", "rram", ..., "measured")."""
+        """Technology of a device name ("pcm", "rram", ..., "measured"; your device's own)."""
         if device in self.hardware.measured:
             return "measured"
+        if usercode.is_ref(device):
+            return self.build_device(device).technology
         return presets.preset(device).technology
 
-    def build_device(self, device: str) -> Device:
-        """The device model of a device name (preset or ``[hardware.measured]`` entry)."""
+    def build_device(self, device: str, overrides: Mapping[str, Any] | None = None) -> Device:
+        """The device model of a device name (preset, ``[hardware.measured]`` entry, or your
+        ``"module:function"``), with a design's device parameters (``overrides``, from
+        :func:`.devicefields.device_overrides`) applied."""
         if device in self.hardware.measured:
             try:
-                return self.hardware.measured[device].build()
+                model = self.hardware.measured[device].build()
             except ConfigError as e:
                 raise ConfigError(f"hardware.measured.{device}.file: {e}") from None
-        return presets.get(device)
+        elif usercode.is_ref(device):
+            model = _user_device(self, device)
+        else:
+            model = presets.get(device)
+        return apply_overrides(model, overrides, device) if overrides else model
 
     def build_hardware(self, params: Mapping[str, Any], *,
                        mapping: Mapping[str, Any] | None = None) -> Any:
         """``(TileConfig, MappingConfig)`` of one design (:func:`.hardware.build_hardware`
         with the design's device built)."""
-        return build_hardware(params, self.build_device(params["device"]), mapping=mapping)
+        device = self.build_device(params["device"], device_overrides(params))
+        return build_hardware(params, device, mapping=mapping)
+
+    # ---------------------------------------------------------------- the workload
+    def user_callable(self, ref: str, what: str) -> Any:
+        """The function your ``"module:function"`` names (located at load, in ``code``)."""
+        if ref not in self.code:
+            raise ConfigError(f"{what} = {ref!r}: its file was not located; load the study "
+                              "file again")
+        return usercode.resolve(ref, self.code[ref], what)
+
+    def load_data(self) -> tuple[Any, Any]:
+        """``(train, test)`` TensorDatasets of the workload (built-in or your function)."""
+        w = self.workload
+        if usercode.is_ref(w.dataset):
+            key = (self.code.get(w.dataset, {}).get("sha256"), w.dataset, self.study.seed,
+                   w.limit, w.data_dir)
+            if key not in _DATA:
+                fn = self.user_callable(w.dataset, "workload.dataset")
+                _DATA.clear()  # one user dataset held at a time
+                _DATA[key] = user_dataset(fn, seed=self.study.seed, limit=w.limit,
+                                          data_dir=w.data_dir)
+            return _DATA[key]
+        return load_dataset(w.dataset, folder=w.data_dir, seed=self.study.seed, limit=w.limit)
+
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example (C, H, W for images)."""
+        if usercode.is_ref(self.workload.dataset):
+            return tuple(self.load_data()[0].tensors[0].shape[1:])
+        return INPUT_SHAPES[self.workload.dataset]
+
+    def n_classes(self) -> int:
+        """Number of classes (your dataset's: the largest label + 1, at least 2)."""
+        if usercode.is_ref(self.workload.dataset):
+            train, test = self.load_data()
+            return max(2, int(max(train.tensors[1].max(), test.tensors[1].max())) + 1)
+        return N_CLASSES[self.workload.dataset]
+
+    def build_model(self) -> Any:
+        """The workload's model, untrained (the caller seeds torch first)."""
+        w = self.workload
+        if usercode.is_ref(w.model):
+            return user_model(self.user_callable(w.model, "workload.model"), self.input_shape(),
+                              self.n_classes(), dict(w.model_options))
+        return build_model(w.model, self.input_shape(), self.n_classes(), **w.model_options)
+
+    def weight_shapes(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of every weight matrix of the model (built-in: computed; your
+        model: built once on the CPU)."""
+        w = self.workload
+        if not w.custom:
+            return w.weight_shapes()
+        if usercode.is_ref(w.model):
+            import torch
+
+            torch.manual_seed(self.study.seed)
+            return module_weight_shapes(self.build_model())
+        try:
+            return weight_shapes(w.model, self.input_shape(), self.n_classes(),
+                                 **w.model_options)
+        except ConfigError as e:
+            raise ConfigError(f"workload.model_options: {e}") from None
 
     def workload_key(self, recipe: str | None = None) -> str:
         """Hash of what determines the digitally trained model: workload, recipe, seed (for
@@ -805,6 +1075,10 @@ class StudySpec(_Model):
         data = _drop_added(self.workload.model_dump(mode="json"), ("workload",))
         data["training"]["recipe"] = recipe
         data["seed"] = self.study.seed
+        code = {ref: self.code[ref]["sha256"] for ref in (self.workload.dataset,
+                                                          self.workload.model) if ref in self.code}
+        if code:
+            data["code"] = code
         return _hash(data)
 
     def cost_model(self) -> CostModel:
@@ -818,6 +1092,13 @@ class StudySpec(_Model):
         data = self.model_dump(mode="json")
         for key in ("trials", "output", "storage", "torch_device"):
             data["study"].pop(key)
+        for entry in data["hardware"]["measured"].values():  # added fields, unset
+            for key in MEASURED_ELECTRICAL:
+                if entry.get(key) is None:
+                    entry.pop(key, None)
+        for source in data.get("code", {}).values():  # where it is found is not what it is
+            source.pop("file", None)
+            source.pop("root", None)
         return _drop_added(data)
 
     def identity_hash(self) -> str:
@@ -867,6 +1148,49 @@ def cost_model(fields: Mapping[str, Any]) -> CostModel:
     except ConfigError as e:
         raise ConfigError(str(e).replace("CostModel: ", "cost: ").replace(
             "CostModel.", "cost.")) from None
+
+
+_DATA: dict[tuple, Any] = {}  # your dataset, loaded once per process
+_DEVICES: dict[tuple, Device] = {}  # your device models, built once per file content
+
+
+def _user_device(spec: StudySpec, ref: str) -> Device:
+    """The Device your ``"module:function"`` returns (called once per file content)."""
+    key = (ref, spec.code.get(ref, {}).get("sha256"))
+    if key not in _DEVICES:
+        fn = spec.user_callable(ref, "hardware.device")
+        try:
+            device = fn()
+        except ConfigError:
+            raise
+        except Exception as e:  # the user's code failed
+            raise ConfigError(f"hardware.device = {ref!r}: your function raised "
+                              f"{type(e).__name__}: {e}") from None
+        if not isinstance(device, Device):
+            raise ConfigError(f"hardware.device = {ref!r}: your function returned "
+                              f"{type(device).__name__}; expected a memxbar Device (e.g. "
+                              "memxbar.devices.pcm.PCM(...))")
+        _DEVICES[key] = device
+    return _DEVICES[key]
+
+
+def _code_refs(data: Mapping[str, Any]) -> dict[str, str]:
+    """Every ``"module:function"`` a raw study names -> the field that names it."""
+    refs: dict[str, str] = {}
+    workload = data.get("workload")
+    if isinstance(workload, dict):
+        for key in ("dataset", "model"):
+            if usercode.is_ref(workload.get(key)):
+                refs[workload[key]] = f"workload.{key}"
+    hardware = data.get("hardware")
+    device = hardware.get("device") if isinstance(hardware, dict) else None
+    if isinstance(device, dict) and set(device) != {"choices"}:
+        device = device.get("name")
+    names = device.get("choices") if isinstance(device, dict) else [device]
+    for name in names if isinstance(names, list) else ():
+        if usercode.is_ref(name):
+            refs[name] = "hardware.device"
+    return refs
 
 
 def _values(dim: Dim) -> list[Any]:
@@ -939,13 +1263,15 @@ def _format_errors(err: ValidationError, prefix: str = "",
 
 def parse_spec(data: Mapping[str, Any], *, base_dir: str | Path | None = None,
                name: str | None = None, check_files: bool = True,
-               source: str = "study", study_file: str | Path | None = None) -> StudySpec:
+               source: str = "study", study_file: str | Path | None = None,
+               code_path: list[str] | None = None) -> StudySpec:
     """Validate a study given as a dict (parsed TOML or :meth:`StudySpec.model_dump` JSON).
 
     Relative file paths are taken from ``base_dir``; ``name`` is the default study name;
     ``check_files=False`` skips the checks of files, folders, the torch device and the
     designs' hardware (for specs read back from storage, validated when first loaded);
-    ``study_file`` is the file it came from (its output may not be that file).
+    ``study_file`` is the file it came from (its output may not be that file);
+    ``code_path``: more folders to find your ``"module:function"`` code in (``--path``).
     Raises :class:`SpecError` whose message starts with ``source``.
     """
     depth = nesting_depth(data)
@@ -958,7 +1284,8 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: str | Path | None = None,
         study.setdefault("name", name)
         data["study"] = study
     context = {"base_dir": None if base_dir is None else str(base_dir),
-               "check_files": check_files, "study_file": study_file}
+               "check_files": check_files, "study_file": study_file,
+               "code_path": [str(p) for p in code_path or ()]}
     try:
         return StudySpec.model_validate(data, context=context)
     except ValidationError as e:
@@ -1003,8 +1330,9 @@ def resolve_study(path_or_name: str | Path) -> Path:
     raise SpecError(f"study file {path} not found; ready-made studies: {', '.join(ready)}")
 
 
-def load_spec(path_or_name: str | Path) -> StudySpec:
-    """Read and validate a study file (a path, or a ready-made study's name)."""
+def load_spec(path_or_name: str | Path, code_path: list[str] | None = None) -> StudySpec:
+    """Read and validate a study file (a path, or a ready-made study's name); your
+    ``"module:function"`` code is found next to it, then in ``code_path``."""
     path = resolve_study(path_or_name)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -1021,5 +1349,5 @@ def load_spec(path_or_name: str | Path) -> StudySpec:
         raise SpecError(f"{path}: tables and lists are nested too deeply; allowed: at most "
                         f"{MAX_DEPTH}") from None
     return parse_spec(data, base_dir=path.parent, name=path.stem, source=str(path),
-                      study_file=path)
+                      study_file=path, code_path=code_path)
 

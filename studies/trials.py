@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import optuna
@@ -37,8 +37,12 @@ from optuna.trial import FrozenTrial, TrialState
 from memxbar.errors import ConfigError
 from memxbar.studies.spec import Choices, Range, StudySpec, accuracy_key, parse_spec
 
+if TYPE_CHECKING:
+    from optuna.storages._heartbeat import BaseHeartbeat
+
 SPEC_ATTR = "memxbar_spec"
 HASH_ATTR = "memxbar_spec_hash"
+OBJECTIVE_ATTR = "memxbar_objective"  # a custom objective function: "module:name sha256 ..."
 
 ObjectiveFn = Callable[[StudySpec, dict[str, Any], "TrialContext"], Any]
 
@@ -68,6 +72,24 @@ def hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _with_driver(url: str) -> str:
+    """``url`` with a PostgreSQL driver that is installed: a bare ``postgresql://`` means
+    psycopg 3 to SQLAlchemy 2.1 (what ``memxbar[postgres]`` installs); psycopg2 is used when
+    only it is there. Other URLs are returned unchanged."""
+    from importlib.util import find_spec
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        if find_spec(module) is not None:
+            return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    raise ConfigError(f"storage {hide_password(url)}: no PostgreSQL driver is installed; "
+                     "install one with pip install 'memxbar[postgres]' (psycopg 3)")
+
+
 def make_storage(url: str, *, heartbeat_interval: int | None = None,
                  grace_period: int | None = None) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage for ``url``. SQLite files get ``BEGIN IMMEDIATE`` transactions
@@ -76,6 +98,7 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
     ones are failed and enqueued again by the workers (:func:`reap`), not by Optuna."""
     from sqlalchemy import event
 
+    url = _with_driver(url)
     sqlite = url.startswith("sqlite")
     if sqlite:
         path = url.split(":///", 1)[-1]
@@ -155,16 +178,17 @@ def storage_fault(e: BaseException, faults: Mapping[int, str] = WRITE_FAULTS) ->
     """What an exception (or one it was raised from) says about the study's storage: a full
     disk, a read-only or unwritable folder or database; None for any other error."""
     seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in faults:
-            return faults[e.errno] + (f" ({e.filename})" if e.filename else "")
-        if not isinstance(e, OSError):
-            text = str(e).lower()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno is not None and cur.errno in faults:
+            return faults[cur.errno] + (f" ({cur.filename})" if cur.filename else "")
+        if not isinstance(cur, OSError):
+            text = str(cur).lower()
             for needle, what in DB_FAULTS.items():
                 if needle in text:
                     return what
-        e = e.__cause__ or e.__context__
+        cur = cur.__cause__ or cur.__context__
     return None
 
 
@@ -200,7 +224,7 @@ def _make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     kind = spec.sampler.kind
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        if kind in ("grid", "random"):
+        if kind in ("grid", "sweep", "random"):
             # grid: every trial is enqueued with its grid point as fixed parameters, so no
             # sampler is asked. Optuna's GridSampler is not used: it picks a point per trial
             # (by trial number, then at random among unvisited ones, which concurrent workers
@@ -208,11 +232,11 @@ def _make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
             return optuna.samplers.RandomSampler(seed=seed)
         if kind == "tpe":
             n = spec.sampler.n_startup_trials
-            return optuna.samplers.TPESampler(seed=seed, **({} if n is None else
-                                                            {"n_startup_trials": n}))
+            tpe: dict[str, Any] = {} if n is None else {"n_startup_trials": n}
+            return optuna.samplers.TPESampler(seed=seed, **tpe)
         n = spec.sampler.population_size
-        return optuna.samplers.NSGAIISampler(seed=seed, **({} if n is None else
-                                                           {"population_size": n}))
+        nsga: dict[str, Any] = {} if n is None else {"population_size": n}
+        return optuna.samplers.NSGAIISampler(seed=seed, **nsga)
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -221,15 +245,48 @@ def trial_seed(seed: int, number: int) -> int:
 
 
 def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
-    study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+    """Store the study file in the study, its storage password hidden: user attributes are
+    served to anyone who can read the storage (optuna-dashboard's ``/api/studies``)."""
+    stored = spec.model_dump(mode="json")
+    if stored["study"].get("storage"):
+        stored["study"]["storage"] = hide_password(stored["study"]["storage"])
+    study.set_user_attr(SPEC_ATTR, stored)
     study.set_user_attr(HASH_ATTR, spec.identity_hash())
 
 
+def objective_identity(fn: Any) -> str | None:
+    """``"module:qualname sha256 <hash of its source file>"`` of a custom objective function
+    (None for memxbar's own evaluation): part of the study, so a changed objective is not
+    silently resumed."""
+    import hashlib
+    import inspect
+
+    if fn is None or getattr(fn, "__module__", "").startswith("memxbar."):
+        return None
+    name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+    try:
+        source = inspect.getsourcefile(fn)
+        digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16] if source else "?"
+    except (TypeError, OSError):
+        digest = "?"
+    return f"{name} sha256 {digest}"
+
+
+def _set_metric_names(study: optuna.Study, spec: StudySpec) -> None:
+    """Name the objectives for optuna-dashboard ("accuracy @ 1 y", "energy_per_inference")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study.set_metric_names([o.label for o in spec.objectives])
+
+
 def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
-               create: bool) -> tuple[optuna.Study, bool]:
+               create: bool, objective: str | None = None,
+               check_objective: bool = False) -> tuple[optuna.Study, bool]:
     """Load the study ``spec.name`` from ``storage`` (creating it when ``create``); returns
     the study and whether this call created it. A study created from another study file
-    (different workload, hardware, times, objectives or sampler) is refused."""
+    (different workload, hardware, times, objectives or sampler) or with another custom
+    objective function (``objective``, :func:`objective_identity`; with ``check_objective``)
+    is refused."""
     sampler = _make_sampler(spec, spec.study.seed)
     url = hide_password(str(storage.engine.url))
     if create:
@@ -238,6 +295,9 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
                 study = optuna.create_study(study_name=spec.name, storage=storage,
                                             directions=spec.directions, sampler=sampler)
                 _store_spec(study, spec)
+                _set_metric_names(study, spec)
+                if objective is not None:
+                    study.set_user_attr(OBJECTIVE_ATTR, objective)
             if got:
                 raise KeyboardInterrupt
             return study, True
@@ -264,6 +324,12 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
         diffs = list(_identity_diff(old, spec.identity()))[:3]
         raise ConfigError(f"study {spec.name!r} in {url} was made from a different study file: "
                          f"{'; '.join(diffs)}; use another [study] name or output folder")
+    stored_objective = study.user_attrs.get(OBJECTIVE_ATTR)
+    if check_objective and stored_objective != objective:
+        raise ConfigError(f"study {spec.name!r} in {url} was run with the objective "
+                          f"{stored_objective or 'memxbar evaluate_design'}; this run uses "
+                          f"{objective or 'memxbar evaluate_design'}: a changed objective is a "
+                          "different study: use another [study] name or output folder")
     return study, False
 
 
@@ -278,6 +344,63 @@ def _live(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 def _params_key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True)
+
+
+DUPLICATE_ATTR = "duplicate_of"  # user attribute of a trial whose design was evaluated before
+MAX_REPEATS = 10  # repeats replaced per trial of the budget, at most
+
+
+def distinct(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that evaluated a design, without those that reused an earlier result."""
+    return [t for t in trials if DUPLICATE_ATTR not in t.user_attrs]
+
+
+def space_size(spec: StudySpec) -> float:
+    """Number of distinct designs the search space holds (``inf`` with a continuous range)."""
+    size = 1.0
+    for dim in spec.search_space().values():
+        if isinstance(dim, Choices):
+            size *= len(dim.values)
+        elif dim.integer or dim.step is not None:
+            size *= dim.n_points()
+        else:
+            return math.inf
+    return size
+
+
+def _evaluated(study: optuna.Study, params: Mapping[str, Any]) -> FrozenTrial | None:
+    """The complete trial that evaluated the design ``params`` (resolved), if any."""
+    key = _params_key(params)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if DUPLICATE_ATTR in t.user_attrs:
+            continue
+        if _params_key(t.user_attrs.get("params", {})) == key:
+            return t
+    return None
+
+
+def _reuse(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
+           original: FrozenTrial) -> TrialState:
+    """Record ``trial`` as a repeat of ``original``'s design: same metrics, no evaluation (a
+    design's result depends only on the design and the study seed). A waiting trial replaces
+    it, so the budget counts distinct designs, while the space has unevaluated designs and at
+    most ``MAX_REPEATS * n_trials`` repeats have been replaced (a sampler that has converged
+    keeps drawing the same designs)."""
+    with deferred_interrupts() as got:
+        trial.set_user_attr(DUPLICATE_ATTR, original.number)
+        trial.set_user_attr("metrics", original.user_attrs.get("metrics", {}))
+        if "breakdown" in original.user_attrs:
+            trial.set_user_attr("breakdown", original.user_attrs["breakdown"])
+        trial.set_user_attr("duration_s", 0.0)
+        state = study.tell(trial, original.values, skip_if_finished=True).state
+        trials = study.get_trials(deepcopy=False)
+        repeats = len(trials) - len(distinct(trials))
+        evaluated = sum(t.state == TrialState.COMPLETE for t in distinct(trials))
+        if repeats <= MAX_REPEATS * spec.n_trials and evaluated < space_size(spec):
+            study.enqueue_trial({}, user_attrs={"attempt": 1, "replaces": trial.number})
+    if got:
+        raise KeyboardInterrupt
+    return state
 
 
 def _grid_points(spec: StudySpec, n: int) -> list[dict[str, Any]]:
@@ -295,28 +418,34 @@ def top_up(study: optuna.Study, spec: StudySpec, n_trials: int) -> int:
     """Enqueue waiting trials until the budget ``n_trials`` is covered; returns how many."""
     live = _live(study.get_trials(deepcopy=False))
     added = 0
-    if spec.sampler.kind == "grid":
+    if spec.enumerated and spec.search_space():
         have = {_params_key(t.system_attrs.get("fixed_params", t.params)) for t in live}
         for point in _grid_points(spec, n_trials):
             if _params_key(point) not in have:
                 study.enqueue_trial(point, user_attrs={"attempt": 1})
                 added += 1
-    else:
-        for _ in range(n_trials - len(live)):
+    else:  # repeats of an evaluated design do not count (they were replaced)
+        for _ in range(n_trials - len(distinct(live))):
             study.enqueue_trial({}, user_attrs={"attempt": 1})
             added += 1
     return added
+
+
+def _heartbeat_storage(study: optuna.Study) -> BaseHeartbeat:
+    """The study's storage as the heartbeat recorder it is: studies run on an RDB storage
+    (make_storage), which Optuna wraps in a cache; both implement Optuna's heartbeat API."""
+    return cast("BaseHeartbeat", study._storage)
 
 
 def _pop(study: optuna.Study) -> int | None:
     """Atomically take a waiting trial (state WAITING -> RUNNING) and record this worker on
     it (user attribute ``worker``); its heartbeat row is made first, so a worker that dies
     right after the pop still leaves a trial that goes stale."""
-    storage = study._storage
+    storage, beat = study._storage, _heartbeat_storage(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
-            if storage.get_heartbeat_interval() is not None:
-                storage.record_heartbeat(t._trial_id)
+            if beat.get_heartbeat_interval() is not None:
+                beat.record_heartbeat(t._trial_id)
             if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
                 storage.set_trial_user_attr(t._trial_id, "worker", _worker_id())
                 return t._trial_id
@@ -328,12 +457,12 @@ def _pop(study: optuna.Study) -> int | None:
 class _Heartbeat:
     """Records a trial's heartbeat every ``interval`` seconds from a daemon thread."""
 
-    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int, interval: float):
+    def __init__(self, storage: BaseHeartbeat, trial_id: int, interval: float):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(storage, trial_id, interval),
                                         daemon=True)
 
-    def _run(self, storage: Any, trial_id: int, interval: float) -> None:
+    def _run(self, storage: BaseHeartbeat, trial_id: int, interval: float) -> None:
         while not self._stop.wait(interval):
             with contextlib.suppress(Exception):  # a missed beat is retried next interval
                 storage.record_heartbeat(trial_id)
@@ -440,7 +569,7 @@ def _run_trial(study: optuna.Study, spec: StudySpec, trial_id: int, objective_fn
     out = spec.output_dir
     ctx = TrialContext(number=number, seed=spec.study.seed,
                        trial_dir=out / "trials" / f"{number:05d}", cache_dir=out / "cache")
-    with _Heartbeat(storage, trial_id, heartbeat_interval):
+    with _Heartbeat(_heartbeat_storage(study), trial_id, heartbeat_interval):
         start = time.perf_counter()
         try:
             trial = optuna.Trial(study, trial_id)
@@ -448,6 +577,8 @@ def _run_trial(study: optuna.Study, spec: StudySpec, trial_id: int, objective_fn
             params = spec.resolve(_suggest(trial, spec))
             trial.set_user_attr("params", params)
             trial.set_user_attr("technology", spec.technology(params["device"]))
+            if (original := _evaluated(study, params)) is not None:
+                return _reuse(study, spec, trial, original)
             ctx.trial_dir.mkdir(parents=True, exist_ok=True)
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
             metrics, breakdown = _metrics(objective_fn(spec, params, ctx), spec)
@@ -487,14 +618,15 @@ def _run_trial(study: optuna.Study, spec: StudySpec, trial_id: int, objective_fn
 def reap(study: optuna.Study, max_retries: int) -> None:
     """Fail trials whose worker stopped sending heartbeats, with the reason; they are enqueued
     again up to ``max_retries`` times."""
-    storage = study._storage
-    if storage.get_heartbeat_interval() is None:
+    storage, beat = study._storage, _heartbeat_storage(study)
+    interval = beat.get_heartbeat_interval()
+    if interval is None:
         return
     with deferred_interrupts() as got:
-        for trial_id in storage._get_stale_trial_ids(study._study_id):
+        for trial_id in beat._get_stale_trial_ids(study._study_id):
             worker = storage.get_trial(trial_id).user_attrs.get("worker", "unknown")
             grace = (getattr(getattr(storage, "_backend", storage), "grace_period", None)
-                     or 2 * storage.get_heartbeat_interval())
+                     or 2 * interval)
             fail_crashed(study, trial_id, f"worker {worker} stopped during the trial (no "
                          f"heartbeat for {grace} s): killed, e.g. out of memory, or its "
                          "machine stopped", max_retries)

@@ -24,8 +24,9 @@ from __future__ import annotations
 import gzip
 import math
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ Split = tuple[TensorDataset, TensorDataset]
 # ----------------------------------------------------------------------------- datasets
 
 
-def _is_pos_int(value: object) -> bool:
+def _is_pos_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
@@ -432,10 +433,10 @@ MAX_PARAMETERS = 200_000_000  # weights of one reference model (0.8 GB in float3
 
 
 def _option(name: str, key: str, value: object, hi: int) -> int:
-    if not _is_pos_int(value) or value > hi:  # type: ignore[operator]
+    if not _is_pos_int(value) or value > hi:
         raise ConfigError(f"model {name!r}: {key} = {_short(value)}; allowed: an integer in "
                           f"[1, {hi}]")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -498,3 +499,99 @@ def build_model(name: str, in_shape: Sequence[int], n_classes: int, **kw: object
     The options are checked first by :func:`weight_shapes` (nothing too large is allocated)."""
     weight_shapes(name, in_shape, n_classes, **kw)
     return _BUILDERS[name.lower()](in_shape, n_classes, **kw)
+
+
+# ----------------------------------------------------------------------------- your own code
+
+
+def _as_tensor_dataset(data: object, what: str, split: str) -> TensorDataset:
+    """A TensorDataset of ``data``: a TensorDataset, or a map-style dataset of ``(x, y)``
+    pairs (stacked), inputs as float32, labels as int64 class indices."""
+    if isinstance(data, TensorDataset):
+        if len(data.tensors) < 2:
+            raise ConfigError(f"{what}: the {split} set holds {len(data.tensors)} tensor(s); "
+                              "expected inputs and labels")
+        x, y = data.tensors[0], data.tensors[1]
+    else:
+        try:
+            # duck-typed: any map-style dataset; what it raises is caught below
+            pairs = [data[i] for i in range(len(data))]  # type: ignore[index, arg-type]
+            x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
+            y = torch.as_tensor([int(p[1]) for p in pairs])
+        except Exception as e:  # anything the user's dataset raises
+            raise ConfigError(f"{what}: the {split} set is not a dataset of (input, label) "
+                              f"pairs ({type(e).__name__}: {e})") from None
+    if len(x) == 0 or len(x) != len(y):
+        raise ConfigError(f"{what}: the {split} set has {len(x)} inputs and {len(y)} labels; "
+                          "expected the same number, at least one")
+    if y.is_floating_point() or y.dim() != 1 or bool((y < 0).any()):
+        raise ConfigError(f"{what}: the {split} labels must be one integer class index >= 0 "
+                          f"per input; got dtype {y.dtype}, shape {tuple(y.shape)}")
+    x = x.to(torch.float32)
+    if not bool(torch.isfinite(x).all()):
+        raise ConfigError(f"{what}: the {split} inputs have non-finite values")
+    return TensorDataset(x, y.to(torch.int64))
+
+
+def user_dataset(fn: Callable[..., object], *, seed: int, limit: int | None,
+                 data_dir: str | None, what: str = "workload.dataset") -> Split:
+    """``(train, test)`` from your dataset function: called with those of ``seed``, ``limit``
+    and ``data_dir`` that it names as parameters; it returns two datasets (see
+    :func:`_as_tensor_dataset`). ``limit`` keeps at most that many examples of each."""
+    import inspect
+
+    offered = {"seed": seed, "limit": limit, "data_dir": data_dir}
+    try:
+        names: Collection[str] = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        names = ()
+    try:
+        out = fn(**{k: v for k, v in offered.items() if k in names})
+    except ConfigError:
+        raise
+    except Exception as e:  # the user's code failed
+        raise ConfigError(f"{what}: your function raised {type(e).__name__}: {e}") from None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ConfigError(f"{what}: your function returned {type(out).__name__}; expected a "
+                          "pair (train set, test set)")
+    train, test = (_as_tensor_dataset(d, what, s) for d, s in zip(out, ("train", "test"),
+                                                                  strict=True))
+    if train.tensors[0].shape[1:] != test.tensors[0].shape[1:]:
+        raise ConfigError(f"{what}: train inputs have shape {tuple(train.tensors[0].shape[1:])}"
+                          f", test inputs {tuple(test.tensors[0].shape[1:])}; they must match")
+    if limit is not None:
+        train, test = (TensorDataset(*(t[:limit] for t in d.tensors)) for d in (train, test))
+    return train, test
+
+
+def user_model(fn: Callable[..., object], in_shape: Sequence[int], n_classes: int,
+               options: dict[str, object], what: str = "workload.model") -> nn.Module:
+    """Your model: ``fn(in_shape, n_classes, **options)``, which must return an nn.Module."""
+    try:
+        model = fn(tuple(in_shape), n_classes, **options)
+    except ConfigError:
+        raise
+    except Exception as e:  # the user's code failed
+        raise ConfigError(f"{what}: your function raised {type(e).__name__}: {e} (it is called "
+                          f"as fn(input_shape={tuple(in_shape)}, n_classes={n_classes}, "
+                          "**model_options))") from None
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{what}: your function returned {type(model).__name__}; expected "
+                          "a torch.nn.Module")
+    return model
+
+
+def module_weight_shapes(model: nn.Module) -> list[tuple[int, int]]:
+    """``(fan_in, fan_out)`` of every weight matrix of a built model (a convolution's as
+    unfolded; fan_in counts the bias row); like :func:`weight_shapes` for built-ins."""
+    out = []
+    for module in model.modules():
+        w = getattr(module, "weight", None)
+        if isinstance(w, Tensor) and w.dim() >= 2:
+            bias = getattr(module, "bias", None)
+            out.append((w[0].numel() + (1 if isinstance(bias, Tensor) else 0), w.shape[0]))
+    n = sum(a * b for a, b in out)
+    if n > MAX_PARAMETERS:
+        raise ConfigError(f"workload.model: your model has {n:,} weights; allowed: at most "
+                          f"{MAX_PARAMETERS:,}")
+    return out

@@ -1,5 +1,6 @@
 """The command line: device library commands and one-line errors with exit code 2."""
 
+import os
 import subprocess
 import sys
 
@@ -147,3 +148,39 @@ def test_spice_check_without_ngspice_is_one_line(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "ngspice is missing" in err and "apt-get install ngspice" in err
+
+
+def test_lists_never_cut_names(capsys):
+    """Piped, lists are tab-separated plain text; on an 80-column terminal the name column is
+    laid out whole (no ellipsis, no wrap), so every name can be copied."""
+    from memxbar.devices import presets
+
+    assert main(["devices", "list"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["name", "technology", "summary", "source"]
+    assert [r[0] for r in rows[1:]] == list(presets.names())
+    assert main(["study", "list"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][0] == "name" and "quickstart" in [r[0] for r in rows[1:]]
+
+    import pty
+
+    code = "from memxbar.cli import main; main(['devices', 'list'])"
+    out = bytearray()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of 80 columns
+        os.environ.update(COLUMNS="80", LINES="50", TERM="xterm")
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert "…" not in text.split("\n")[0]
+    lines = text.splitlines()
+    assert all(any(f" {name} " in line for line in lines) for name in presets.names())

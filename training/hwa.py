@@ -66,7 +66,7 @@ class _Layer:
     clean: Tensor | None = None
 
 
-def _shape(module: nn.Module) -> tuple[int, int]:
+def _shape(module: nn.Linear | nn.Conv2d) -> tuple[int, int]:
     """(out, in) of the weight matrix the arrays hold."""
     w = module.weight
     return w.shape[0], int(w[0].numel())
@@ -179,13 +179,15 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
             return y if module.bias is None else y + module.bias
         return forward
 
+    padding = module.padding
+    assert not isinstance(padding, str)  # _find_layers takes numeric padding only
+
     def forward_conv(x: Tensor) -> Tensor:
         n = x.shape[0]
-        cols = F.unfold(x, module.kernel_size, module.dilation, module.padding,  # type: ignore
-                        module.stride)  # type: ignore[arg-type]
+        cols = F.unfold(x, module.kernel_size, module.dilation, padding, module.stride)
         y = matmul(cols.transpose(1, 2).reshape(-1, cols.shape[1]))
         h, w_ = (
-            (x.shape[d + 2] + 2 * module.padding[d] - module.dilation[d]  # type: ignore
+            (x.shape[d + 2] + 2 * padding[d] - module.dilation[d]
              * (module.kernel_size[d] - 1) - 1) // module.stride[d] + 1 for d in (0, 1))
         y = y.reshape(n, h * w_, -1).transpose(1, 2).reshape(n, -1, h, w_)
         return y if module.bias is None else y + module.bias[:, None, None]
@@ -256,7 +258,9 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     def before_update(m: nn.Module, gen: torch.Generator) -> None:
         with torch.no_grad():
             for layer in layers:
-                layer.module.weight.copy_(layer.clean.reshape(layer.module.weight.shape))
+                clean = layer.clean
+                assert clean is not None  # saved by before_step
+                layer.module.weight.copy_(clean.reshape(layer.module.weight.shape))
                 layer.clean = None
 
     def after_step(m: nn.Module, gen: torch.Generator) -> None:
@@ -271,7 +275,8 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
             hw = layer.hardware
             if hw.dac.bits or hw.adc.bits or hw.out_noise > 0:
                 saved.append((layer.module, layer.module.__dict__.get("forward")))
-                layer.module.forward = _periphery_forward(  # type: ignore[method-assign]
+                # an instance attribute shadows the class's forward until the finally below
+                layer.module.forward = _periphery_forward(  # type: ignore[assignment]
                     layer, mapping, current)
     try:
         return train(model, train_loader, epochs=epochs, lr=lr, optimizer=optimizer,
@@ -284,7 +289,7 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
             if fwd is None:
                 del module.forward
             else:
-                module.forward = fwd  # type: ignore[method-assign]
+                module.forward = fwd
         with torch.no_grad():  # interrupted inside a step: put the clean weights back
             for layer in layers:
                 if layer.clean is not None:

@@ -58,10 +58,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from memxbar.crossbar.cost import CostModel, program_cost
+from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_NONE
 from memxbar.errors import ConfigError
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
+from memxbar.mapping.tiler import TiledMatrix
 from memxbar.training.verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
@@ -77,6 +79,9 @@ class TrainingCost:
     refreshes (program-and-verify); ``verify_reads``: cell reads of refresh checks and
     verification; ``refreshed_cells``: cells re-written; ``max_cell_pulses``: the most pulses
     any one cell received (compare with the device's endurance, ``endurance_used``);
+    ``worn_out_cells``: cells of the analog layers worn out now (failed by wear or with less
+    than half their window left, :func:`memxbar.devices.endurance.worn_out`; every pulse and
+    re-write counts in the cells' ``cycles``);
     ``energy``: write energy (J) of all pulses and reads; ``cells``: cells of the analog layers.
     """
 
@@ -86,6 +91,7 @@ class TrainingCost:
     refreshed_cells: int = 0
     max_cell_pulses: int = 0
     endurance_used: float = 0.0
+    worn_out_cells: int = 0
     energy: float = 0.0
     cells: int = 0
 
@@ -99,7 +105,8 @@ class TrainingCost:
         return dict(pulses=self.pulses, update_pulses=self.update_pulses,
                     refresh_pulses=self.refresh_pulses, verify_reads=self.verify_reads,
                     refreshed_cells=self.refreshed_cells, max_cell_pulses=self.max_cell_pulses,
-                    endurance_used=self.endurance_used, energy=self.energy, cells=self.cells)
+                    endurance_used=self.endurance_used, worn_out_cells=self.worn_out_cells,
+                    energy=self.energy, cells=self.cells)
 
 
 @dataclass
@@ -108,10 +115,10 @@ class _Layer:
 
     name: str
     module: AnalogLayer
+    start_count: Tensor  # the tile's pulse counts when the optimizer was created
     xs: list[Tensor] = field(default_factory=list)
     ds: list[Tensor] = field(default_factory=list)
     chi: Tensor | None = None
-    start_count: Tensor | None = None
     update_pulses: int = 0
     refresh_pulses: int = 0
     reads: int = 0
@@ -120,12 +127,19 @@ class _Layer:
     refresh_energy: float = 0.0
     handles: list[Any] = field(default_factory=list)
 
+    @property
+    def tiled(self) -> TiledMatrix:
+        """The layer's tiled matrix (AnalogSGD takes programmed layers only)."""
+        tiled = self.module.tiled
+        assert tiled is not None
+        return tiled
+
 
 def _check_number(name: str, value: object, *, positive: bool = False, below: float = math.inf
                   ) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > 0 if positive else value >= 0) and value < below  # type: ignore[operator]
-    if not ok:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and (value > 0 if positive else value >= 0)
+            and value < below):
         rel = "> 0" if positive else ">= 0"
         lim = f" and < {below}" if below < math.inf else ""
         raise ConfigError(f"AnalogSGD: {name} = {value!r} is not allowed; allowed: a finite "
@@ -209,8 +223,9 @@ class AnalogSGD:
                                  f"({tiled.hardware.n_slices}); pulse updates need one cell "
                                  "per polarity (bits_per_cell = 0)")
             module.backward_analog = bool(backward_analog)
-            layer = _Layer(name, module,  # type: ignore[arg-type]
-                           start_count=tiled.tile.pulse_count.clone())
+            count = tiled.tile.pulse_count
+            assert count is not None  # set with the cells by program()
+            layer = _Layer(name, module, start_count=count.clone())
             layer.handles.append(module.register_forward_hook(self._forward_hook(layer)))
             self._layers.append(layer)
             analog_params.add(id(module.weight))
@@ -278,11 +293,13 @@ class AnalogSGD:
                 continue
             x = torch.cat(layer.xs)
             d = torch.cat(layer.ds[::-1]) if len(layer.ds) > 1 else layer.ds[0]
-            tiled = layer.module.tiled
-            dtype = tiled.tile.state.g.dtype  # type: ignore[union-attr]
+            tiled = layer.tiled
+            state = tiled.tile.state
+            assert state is not None  # a programmed layer
+            dtype = state.g.dtype
             x, d = x.to(dtype), d.to(dtype)
             if self.algorithm == "sgd":
-                layer.update_pulses += tiled.update(  # type: ignore[union-attr]
+                layer.update_pulses += tiled.update(
                     x, d, self.lr, generator=self.generator, mode=self.mode, bl=self.bl)
             else:
                 layer.update_pulses += self._mixed(layer, x, d)
@@ -297,23 +314,23 @@ class AnalogSGD:
             for layer in self._layers:
                 self._refresh(layer)
         for layer, x, d in seen:  # through the cells as updated and refreshed
-            tiled = layer.module.tiled
-            tiled.calibrate_adc(x)  # type: ignore[union-attr]
+            tiled = layer.tiled
+            tiled.calibrate_adc(x)
             if layer.module.backward_analog:
-                tiled.calibrate_adc_transposed(d)  # type: ignore[union-attr]
+                tiled.calibrate_adc_transposed(d)
         for layer in self._layers:
-            w = layer.module.tiled.effective_weight()  # type: ignore[union-attr]
+            w = layer.tiled.effective_weight()
             layer.module.weight.copy_(w.reshape(layer.module.weight.shape))
 
     def _mixed(self, layer: _Layer, x: Tensor, d: Tensor) -> int:
         """Nandakumar et al. 2020: accumulate ``-lr * d^T x`` in chi, pulse whole steps."""
-        tiled = layer.module.tiled
+        tiled = layer.tiled
         if layer.chi is None:
-            layer.chi = torch.zeros(tiled.out_features, tiled.in_features,  # type: ignore
+            layer.chi = torch.zeros(tiled.out_features, tiled.in_features,
                                     dtype=x.dtype, device=x.device)
         chi = layer.chi
         chi.sub_(self.lr * (d.t() @ x))
-        up, down = tiled.pulse_steps()  # type: ignore[union-attr]
+        up, down = tiled.pulse_steps()
         up, down = up[:, None], down[:, None]
         n = torch.where(chi > 0, torch.floor(chi / up), -torch.floor(-chi / down))
         if self.threshold > 1.0:
@@ -323,16 +340,17 @@ class AnalogSGD:
         n = n.to(torch.int64)
         if not bool((n != 0).any()):
             return 0
-        return tiled.apply_pulses(n, generator=self.generator)  # type: ignore[union-attr]
+        return tiled.apply_pulses(n, generator=self.generator)
 
     def _refresh(self, layer: _Layer) -> None:
         """Re-write differential pairs with a cell above the threshold (module doc)."""
-        tile = layer.module.tiled.tile  # type: ignore[union-attr]
+        tile = layer.tiled.tile
         cfg = tile.config
         if cfg.encoding != "differential":
             return
         dev = cfg.device
         state = tile.state
+        assert state is not None  # AnalogSGD takes programmed layers only
         rng = dev.g_max - dev.g_min
         g = dev.read(state, tile.t, generator=self.generator)
         layer.check_reads += g.numel()
@@ -373,9 +391,11 @@ class AnalogSGD:
         """Pulses, reads and write energy since this optimizer was created."""
         out = TrainingCost()
         for layer in self._layers:
-            tile = layer.module.tiled.tile  # type: ignore[union-attr]
+            tile = layer.tiled.tile
             dev = tile.config.device
-            per_cell = tile.pulse_count - layer.start_count
+            state, count = tile.state, tile.pulse_count
+            assert state is not None and count is not None  # a programmed layer
+            per_cell = count - layer.start_count
             out.update_pulses += layer.update_pulses
             out.refresh_pulses += layer.refresh_pulses
             out.verify_reads += layer.reads + layer.check_reads
@@ -385,6 +405,7 @@ class AnalogSGD:
             most = int(per_cell.max()) if per_cell.numel() else 0
             out.max_cell_pulses = max(out.max_cell_pulses, most)
             out.endurance_used = max(out.endurance_used, most / dev.endurance)
+            out.worn_out_cells += int(endurance.worn_out(dev, state).sum())
             n = max(per_cell.numel(), 1)
             upd = program_cost(dev, n, pulses=layer.update_pulses / n, model=self.cost_model)
             check = program_cost(dev, n, pulses=0.0, verify_iterations=check_reads / n,

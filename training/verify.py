@@ -22,6 +22,10 @@ out of budget or iterations stops where it is. Two ways to write again:
   ``|dG| / n``, kept within a factor 4 of the nominal step (handles nonlinear steps without a
   model of them).
 
+Endurance: every write counts in the cells' ``cycles`` latent (a re-program is one write, a
+burst ``|n|``; :mod:`memxbar.devices.endurance`), so cells near their endurance fail or see a
+closing window while they are verified; ``VerifyResult.worn_out`` counts the worn-out cells.
+
 Everything is vectorized over cells; the only Python loop is over iterations (and the device's
 loop over pulses within a burst). Cost: energy and time of every pulse and verify read by
 :func:`memxbar.crossbar.cost.program_cost`.
@@ -39,6 +43,7 @@ from torch import Tensor
 
 from memxbar.crossbar.cost import CostModel, program_cost
 from memxbar.crossbar.tile import probe_steps
+from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device
 from memxbar.errors import ConfigError
 
@@ -55,6 +60,8 @@ class VerifyResult:
     ``reads``: verify reads per cell. ``converged``: the last verify read was within tolerance.
     ``energy`` (J) and ``time`` (s, one cell at a time): :func:`program_cost` of the pulses and
     reads. Cells outside ``active`` have zero pulses and reads and keep their state.
+    ``worn_out``: cells worn out after the loop (:func:`memxbar.devices.endurance.worn_out`:
+    failed by wear, or their window below half).
     """
 
     state: CellState
@@ -64,6 +71,7 @@ class VerifyResult:
     converged: Tensor
     energy: float
     time: float
+    worn_out: int = 0
 
     def summary(self, active: Tensor | None = None) -> dict[str, float]:
         """RMS and max error (S), mean pulses and reads per cell, converged fraction, energy
@@ -95,9 +103,8 @@ def nominal_steps(device: Device) -> tuple[float, float]:
 
 
 def _positive(name: str, value: object, integer: bool = False) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, (int, float))
-    bad = bad or (integer and not isinstance(value, int)) or not 0 <= float(value) < math.inf
-    if bad:
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (isinstance(value, int) or not integer) and 0 <= value < math.inf):
         kind = "an integer" if integer else "a finite number"
         raise ConfigError(f"program_verify: {name} = {value!r} is not allowed; allowed: {kind} "
                          ">= 0")
@@ -105,7 +112,8 @@ def _positive(name: str, value: object, integer: bool = False) -> None:
 
 def _rewrite(device: Device, state: CellState, target: Tensor, mask: Tensor,
              generator: torch.Generator | None) -> CellState:
-    """Re-program the ``mask`` cells of ``state`` to ``target``; the fault map is kept."""
+    """Re-program the ``mask`` cells of ``state`` to ``target``; the fault map and the write
+    count (one more write per re-programmed cell, which may wear cells out) are kept."""
     new = device.program(target[mask], generator=generator)
     g = state.g.clone()
     g[mask] = new.g.to(g.dtype)
@@ -119,7 +127,7 @@ def _rewrite(device: Device, state: CellState, target: Tensor, mask: Tensor,
     if stuck is not None:
         g = torch.where(stuck == STUCK_ON, device.g_max, g)
         g = torch.where(stuck == STUCK_OFF, device.g_min, g)
-    return CellState(g, latent)
+    return endurance.add_cycles(device, CellState(g, latent), mask.to(torch.int64), generator)
 
 
 def _check_target(device: Device, g_target: Tensor) -> Tensor:
@@ -234,5 +242,6 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     error = (device.read_mean(state, t_read) - target).abs()
     cost = program_cost(device, target.clamp_min(0.0), pulses=pulses.to(torch.float64),
                         verify_iterations=reads.to(torch.float64), model=cost_model)
+    worn = int(endurance.worn_out(device, state).sum())
     return VerifyResult(state=state, error=error, pulses=pulses, reads=reads,
-                        converged=converged, energy=cost.energy, time=cost.time)
+                        converged=converged, energy=cost.energy, time=cost.time, worn_out=worn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memxbar.crossbar.encodings.base import Encoding
+from memxbar.crossbar.encodings.base import Encoding, StoredEncoding
 from memxbar.crossbar.encodings.differential import Differential
 from memxbar.crossbar.encodings.offset import Offset
 from memxbar.crossbar.encodings.sliced import BitSlices
@@ -10,7 +10,7 @@ from memxbar.crossbar.periphery import MAX_BITS
 from memxbar.devices.base import Device
 from memxbar.errors import ConfigError
 
-REGISTRY: dict[str, type[Encoding]] = {cls.name: cls for cls in (Differential, Offset)}
+REGISTRY: dict[str, type[StoredEncoding]] = {cls.name: cls for cls in (Differential, Offset)}
 ENCODINGS: tuple[str, ...] = tuple(REGISTRY)
 LAYOUTS: tuple[str, ...] = ("columns", "arrays")
 

@@ -27,6 +27,8 @@ class BitSlices(Encoding):
     cell_bits: int
 
     # ------------------------------------------------------------ from the wrapped encoding
+    # read-only views of the wrapped encoding's fields; mypy flags a property over a base-class
+    # attribute ([override]), which is the intent here
     @property
     def name(self) -> str:  # type: ignore[override]
         return self.inner.name

@@ -79,8 +79,7 @@ class ADCModel(ABC):
 @functools.cache
 def adc_survey() -> pd.DataFrame:
     """The ADC survey shipped with the package (725 designs; columns as in its README)."""
-    path = importlib.resources.files("memxbar.crossbar").joinpath("data",
-                                                                 "adc_survey_murmann.csv")
+    path = importlib.resources.files("memxbar.crossbar") / "data" / "adc_survey_murmann.csv"
     with path.open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh)
 

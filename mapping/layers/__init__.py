@@ -38,19 +38,19 @@ def _encoder_layer(layer: nn.Module, hardware: TileConfig, mapping: MappingConfi
     return layer
 
 
-def _encoder(encoder: nn.Module, hardware: TileConfig, mapping: MappingConfig | None
-             ) -> nn.Module:
+def _encoder(encoder: nn.TransformerEncoder, hardware: TileConfig,
+             mapping: MappingConfig | None) -> nn.Module:
     """Keep ``nn.TransformerEncoder`` off its nested-tensor path (it reads the first layer's
     weights directly)."""
-    encoder.use_nested_tensor = False  # type: ignore[assignment]
+    encoder.use_nested_tensor = False
     return encoder
 
 
-register(nn.Linear, AnalogLinear.from_digital)  # type: ignore[arg-type]
+register(nn.Linear, AnalogLinear.from_digital)
 register(nn.Conv1d, AnalogConv1d.from_digital)
 register(nn.Conv2d, AnalogConv2d.from_digital)
 register(nn.Conv3d, AnalogConv3d.from_digital)
-register(nn.MultiheadAttention, AnalogMultiheadAttention.from_digital)  # type: ignore[arg-type]
+register(nn.MultiheadAttention, AnalogMultiheadAttention.from_digital)
 register(nn.TransformerEncoderLayer, _encoder_layer)
 register(nn.TransformerEncoder, _encoder)
 

@@ -46,6 +46,16 @@ def _float_mask(mask: Tensor | None, dtype: torch.dtype, name: str) -> Tensor | 
     return mask.to(dtype)
 
 
+def _copy_into(layer: AnalogLinear | None, weight: Tensor | None, bias: Tensor | None) -> None:
+    """Copy a digital projection's weight (and bias, if it has one) into ``layer``; the
+    analog layer was built with the same projections and biases as the digital one."""
+    assert layer is not None and weight is not None
+    layer.weight.copy_(weight)
+    if bias is not None:
+        assert layer.bias is not None
+        layer.bias.copy_(bias)
+
+
 class AnalogMultiheadAttention(nn.Module):
     """``nn.MultiheadAttention`` with its projections on crossbar arrays (same forward
     signature and results)."""
@@ -65,21 +75,27 @@ class AnalogMultiheadAttention(nn.Module):
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.head_dim = embed_dim // num_heads
         self.dropout, self.batch_first, self.add_zero_attn = dropout, batch_first, add_zero_attn
-        kw = dict(hardware=hardware, mapping=mapping)
         self.in_proj: AnalogLinear | None = None
-        self.q_proj = self.k_proj = self.v_proj = None
+        self.q_proj: AnalogLinear | None = None
+        self.k_proj: AnalogLinear | None = None
+        self.v_proj: AnalogLinear | None = None
         if self._qkv_same_embed_dim:
-            self.in_proj = AnalogLinear(embed_dim, 3 * embed_dim, bias, **kw)  # type: ignore
+            self.in_proj = AnalogLinear(embed_dim, 3 * embed_dim, bias, hardware=hardware,
+                                        mapping=mapping)
         else:
-            self.q_proj = AnalogLinear(embed_dim, embed_dim, bias, **kw)  # type: ignore
-            self.k_proj = AnalogLinear(self.kdim, embed_dim, bias, **kw)  # type: ignore
-            self.v_proj = AnalogLinear(self.vdim, embed_dim, bias, **kw)  # type: ignore
-        self.out_proj = AnalogLinear(embed_dim, embed_dim, bias, **kw)  # type: ignore
+            self.q_proj = AnalogLinear(embed_dim, embed_dim, bias, hardware=hardware,
+                                       mapping=mapping)
+            self.k_proj = AnalogLinear(self.kdim, embed_dim, bias, hardware=hardware,
+                                       mapping=mapping)
+            self.v_proj = AnalogLinear(self.vdim, embed_dim, bias, hardware=hardware,
+                                       mapping=mapping)
+        self.out_proj = AnalogLinear(embed_dim, embed_dim, bias, hardware=hardware,
+                                     mapping=mapping)
+        self.bias_k: nn.Parameter | None = None
+        self.bias_v: nn.Parameter | None = None
         if add_bias_kv:
             self.bias_k = nn.Parameter(torch.zeros(1, 1, embed_dim))
             self.bias_v = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        else:
-            self.bias_k = self.bias_v = None
 
     @classmethod
     def from_digital(cls, mha: nn.MultiheadAttention, hardware: TileConfig,
@@ -88,38 +104,31 @@ class AnalogMultiheadAttention(nn.Module):
         new = cls(mha.embed_dim, mha.num_heads, mha.dropout, mha.in_proj_bias is not None,
                   mha.bias_k is not None, mha.add_zero_attn, mha.kdim, mha.vdim,
                   mha.batch_first, hardware=hardware, mapping=mapping)
-        w = mha.out_proj.weight
+        w, b, E = mha.out_proj.weight, mha.in_proj_bias, new.embed_dim
         with torch.no_grad():
             if new.in_proj is not None:
-                new.in_proj.weight.copy_(mha.in_proj_weight)
+                _copy_into(new.in_proj, mha.in_proj_weight, b)
             else:
-                for mine, theirs in ((new.q_proj, mha.q_proj_weight),
-                                     (new.k_proj, mha.k_proj_weight),
-                                     (new.v_proj, mha.v_proj_weight)):
-                    mine.weight.copy_(theirs)  # type: ignore[union-attr]
-            if mha.in_proj_bias is not None:
-                b = mha.in_proj_bias
-                if new.in_proj is not None:
-                    new.in_proj.bias.copy_(b)  # type: ignore[union-attr]
-                else:
-                    for k, p in enumerate((new.q_proj, new.k_proj, new.v_proj)):
-                        p.bias.copy_(b[k * new.embed_dim:(k + 1) * new.embed_dim])  # type: ignore
-            new.out_proj.weight.copy_(w)
-            if mha.out_proj.bias is not None:
-                new.out_proj.bias.copy_(mha.out_proj.bias)  # type: ignore[union-attr]
-            if mha.bias_k is not None:
-                new.bias_k.copy_(mha.bias_k)  # type: ignore[union-attr]
-                new.bias_v.copy_(mha.bias_v)  # type: ignore[union-attr]
+                for k, (mine, theirs) in enumerate(((new.q_proj, mha.q_proj_weight),
+                                                    (new.k_proj, mha.k_proj_weight),
+                                                    (new.v_proj, mha.v_proj_weight))):
+                    _copy_into(mine, theirs, None if b is None else b[k * E:(k + 1) * E])
+            _copy_into(new.out_proj, w, mha.out_proj.bias)
+            if mha.bias_k is not None and mha.bias_v is not None:
+                assert new.bias_k is not None and new.bias_v is not None
+                new.bias_k.copy_(mha.bias_k)
+                new.bias_v.copy_(mha.bias_v)
         return new.to(w.device, w.dtype)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor]:
         E = self.embed_dim
         if self.in_proj is None:
-            return (self.q_proj(query), self.k_proj(key),  # type: ignore[misc]
-                    self.v_proj(value))  # type: ignore[misc]
+            assert self.q_proj is not None and self.k_proj is not None and self.v_proj is not None
+            return self.q_proj(query), self.k_proj(key), self.v_proj(value)
         if query is key and key is value:  # self-attention: one read of the arrays
-            return self.in_proj(query).split(E, dim=-1)  # type: ignore[return-value]
+            q, k, v = self.in_proj(query).split(E, dim=-1)
+            return q, k, v
         if key is value:
             k, v = self.in_proj(key)[..., E:].split(E, dim=-1)
             return self.in_proj(query)[..., :E], k, v
@@ -147,9 +156,9 @@ class AnalogMultiheadAttention(nn.Module):
             mask = torch.ones(L, S, dtype=torch.bool, device=q.device).triu_(1)
             mask = _float_mask(mask, q.dtype, "attn_mask")
         kpm = _float_mask(key_padding_mask, q.dtype, "key_padding_mask")
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             k = torch.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
-            v = torch.cat([v, self.bias_v.expand(N, 1, E)], dim=1)  # type: ignore[union-attr]
+            v = torch.cat([v, self.bias_v.expand(N, 1, E)], dim=1)
             mask = None if mask is None else F.pad(mask, (0, 1))
             kpm = None if kpm is None else F.pad(kpm, (0, 1))
         q = q.reshape(N, L, H, d).transpose(1, 2)

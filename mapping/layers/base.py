@@ -53,8 +53,9 @@ class _HardwareMatmul(torch.autograd.Function):
                 input_amax: Tensor | None = None) -> Tensor:
         ctx.layer = layer
         ctx.save_for_backward(x)
-        return layer.tiled.forward(x, generator=layer.device_generator(x),  # type: ignore
-                                   input_amax=input_amax)
+        tiled = layer.tiled
+        assert tiled is not None  # the hardware path runs programmed layers only
+        return tiled.forward(x, generator=layer.device_generator(x), input_amax=input_amax)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
@@ -124,12 +125,14 @@ class AnalogLayer(nn.Module):
         return torch.empty(shape)
 
     @torch.no_grad()
-    def _copy_from(self, layer: nn.Module) -> None:
-        """Take ``layer``'s weight and bias, and its torch device and dtype."""
-        self.weight.copy_(layer.weight)  # type: ignore[arg-type]
-        if getattr(layer, "bias", None) is not None:
-            self.bias.copy_(layer.bias)  # type: ignore[union-attr, arg-type]
-        self.to(layer.weight.device, layer.weight.dtype)  # type: ignore[arg-type]
+    def _copy_from(self, layer: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d) -> None:
+        """Take ``layer``'s weight and bias, and its torch device and dtype (this layer was
+        built with a bias when ``layer`` has one)."""
+        self.weight.copy_(layer.weight)
+        if layer.bias is not None:
+            assert self.bias is not None
+            self.bias.copy_(layer.bias)
+        self.to(layer.weight.device, layer.weight.dtype)
 
     def _matrix(self) -> Tensor:
         """The weight as the (out, in per group) matrix the arrays hold."""

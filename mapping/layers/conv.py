@@ -31,7 +31,7 @@ _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
-    t = (v,) * nd if isinstance(v, int) and not isinstance(v, bool) else tuple(v)
+    t = (v,) * nd if isinstance(v, int) else tuple(v)  # a bool is refused below
     if len(t) != nd or not all(isinstance(i, int) and not isinstance(i, bool) and i >= lo
                                for i in t):
         raise ConfigError(f"{owner}: {name} = {v!r} is not allowed; allowed: an integer >= "
@@ -93,14 +93,13 @@ class AnalogConv(AnalogLayer):
         self._init_hardware(hardware, mapping, per_group, out_channels, groups)
 
     @classmethod
-    def from_digital(cls, layer: nn.Module, hardware: TileConfig,
+    def from_digital(cls, layer: nn.Conv1d | nn.Conv2d | nn.Conv3d, hardware: TileConfig,
                      mapping: MappingConfig | None = None) -> AnalogConv:
         """An analog copy of ``layer`` (an ``nn.ConvNd`` of the same dimension) with the same
         weights (not yet programmed)."""
-        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size,  # type: ignore
-                  layer.stride, layer.padding, layer.dilation, layer.groups,  # type: ignore
-                  layer.bias is not None, layer.padding_mode,  # type: ignore[arg-type]
-                  hardware=hardware, mapping=mapping)
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                  layer.padding, layer.dilation, layer.groups, layer.bias is not None,
+                  layer.padding_mode, hardware=hardware, mapping=mapping)
         new._copy_from(layer)
         return new
 
@@ -134,7 +133,7 @@ class AnalogConv(AnalogLayer):
             y = tiled.forward_conv(x, self.kernel_size, self.stride, self._conv_padding,
                                    self.dilation, generator=self.device_generator(x))
         else:
-            cols, *osp = self._unfold(x)
+            cols, osp = self._unfold(x)
             amax = None
             if self.mapping.input_scaling == "dynamic":  # largest |x| of each patch, pooled
                 a = x.detach().abs().unflatten(1, (self.groups, -1)).amax(2)
@@ -147,13 +146,13 @@ class AnalogConv(AnalogLayer):
             y = y + self.bias.reshape(-1, *([1] * nd))
         return y[0] if unbatched else y
 
-    def patches(self, x: Tensor) -> tuple[Tensor, ...]:
+    def patches(self, x: Tensor) -> tuple[Tensor, list[int]]:
         """The matrix the arrays see for input ``x`` (N, C, *spatial): unfolded patches
         (N * prod(out_spatial), C * prod(kernel)) in (channel, kernel) order — the channels of
         group g are the g-th slice — and the output spatial sizes."""
         return self._unfold(self._pad(x))
 
-    def _unfold(self, x: Tensor) -> tuple[Tensor, ...]:
+    def _unfold(self, x: Tensor) -> tuple[Tensor, list[int]]:
         """Patches of an input already padded by :meth:`_pad` (a strided view gathered
         once)."""
         n, osp = x.shape[0], self._out_spatial(x)
@@ -165,7 +164,7 @@ class AnalogConv(AnalogLayer):
             xp = xp.unfold(1 + i, d * (k - 1) + 1, self.stride[i])
             if d > 1:
                 xp = xp[..., ::d]
-        return (xp.reshape(n * math.prod(osp), -1), *osp)
+        return xp.reshape(n * math.prod(osp), -1), osp
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -10,6 +10,7 @@ conversion report shows. :func:`register` adds a replacement for a new module ty
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 from torch import nn
 
@@ -19,13 +20,15 @@ from memxbar.mapping.config import MappingConfig
 
 Converter = Callable[[nn.Module, TileConfig, "MappingConfig | None"], nn.Module]
 _REGISTRY: dict[type[nn.Module], Converter] = {}
+_M = TypeVar("_M", bound=nn.Module)
 
 
 class Unsupported(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a converter: the module stays digital; the message says why."""
 
 
-def register(digital_type: type[nn.Module], converter: Converter) -> None:
+def register(digital_type: type[_M],
+             converter: Callable[[_M, TileConfig, MappingConfig | None], nn.Module]) -> None:
     """Convert modules of ``digital_type`` (and its subclasses without a registration of
     their own) with ``converter``; replaces an earlier registration of that type."""
     if not (isinstance(digital_type, type) and issubclass(digital_type, nn.Module)):
@@ -33,7 +36,9 @@ def register(digital_type: type[nn.Module], converter: Converter) -> None:
                          "subclass")
     if not callable(converter):
         raise ConfigError(f"register: converter = {converter!r} is not callable")
-    _REGISTRY[digital_type] = converter
+    # the registry calls it only with modules of digital_type (converter_for): a type-indexed
+    # map that the type system cannot state, hence the cast
+    _REGISTRY[digital_type] = cast(Converter, converter)
 
 
 def converter_for(module: nn.Module) -> Converter | None:

@@ -2,6 +2,7 @@
 the published figures they come from; conversions counted for the converters in use, as the
 tile performs them."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -433,3 +434,100 @@ def test_conversions_and_adc_energy_are_those_the_tile_performs(rows_parallel):
     assert c.conversions == tile.adc_conversions
     assert c.energy["adc"] == pytest.approx(c.conversions * cfg.adc.conversion_energy(m),
                                             rel=1e-12)
+
+
+# ---------------------------------------------------------------------- programming loops
+def test_program_cost_defaults_to_the_device_loop():
+    """Without counts, programming runs the preset's program-and-verify loop (18 pulses and 18
+    verify reads per cell for the CMO acceptance loop), each term as its formula says."""
+    dev, m = presets.get("rram-falcone2025"), CostModel()
+    assert (dev.program_iterations, dev.verify_reads) == (18.0, 18.0)
+    g = torch.linspace(10e-6, 80e-6, 50, dtype=torch.float64)
+    c = program_cost(dev, g, model=m)
+    conv = ADC()
+    e_conv, t_conv = conv.conversion_energy(m), conv.conversion_time(m)
+    want = (50 * 18 * dev.write_energy
+            + 18 * dev.read_voltage ** 2 * dev.read_time * float(g.sum()) + 50 * 18 * e_conv)
+    assert c.pulses == 50 * 18 and c.verify_reads == 50 * 18
+    assert c.energy == pytest.approx(want, rel=1e-12)
+    assert c.time == pytest.approx(50 * 18 * (dev.write_time + dev.read_time + t_conv))
+    # the open loop of before is one pulse and no verify: the loop costs > 18x more
+    open_loop = program_cost(dev, g, pulses=1.0, model=m)
+    assert open_loop.energy == pytest.approx(50 * dev.write_energy)
+    assert c.energy / open_loop.energy > 18
+    # explicit counts keep their meaning (a missing count: 1 pulse, 0 reads)
+    assert program_cost(dev, g, verify_iterations=2.0, model=m).pulses == 50
+    # an open-loop device (ideal, MTJ, FeFET) costs one pulse per cell
+    mtj = presets.get("mtj-neurosim")
+    assert program_cost(mtj, 10, model=m).energy == pytest.approx(10 * mtj.write_energy)
+
+
+def test_hermes_two_device_cell_is_costed_as_two_pcm_devices():
+    one, two = presets.get("pcm-legallo2023-1dev"), presets.get("pcm-legallo2023-2dev")
+    assert (one.devices_per_cell, two.devices_per_cell) == (1, 2)
+    m = CostModel()
+    g = torch.full((20,), 10e-6, dtype=torch.float64)
+    c1, c2 = program_cost(one, g, model=m), program_cost(two, g, model=m)
+    e_conv = ADC().conversion_energy(m)
+    # both devices get the whole loop: 2 x pulses and 2 x conversions; a verify read of one
+    # device sees its half of the cell's conductance, so the ohmic read energy is unchanged
+    assert c2.pulses == 2 * c1.pulses == 2 * 20 * 18
+    assert c2.verify_reads == 2 * c1.verify_reads
+    read = 18 * two.read_voltage ** 2 * two.read_time * float(g.sum())
+    assert c2.energy == pytest.approx(2 * 20 * 18 * (two.write_energy + e_conv) + read)
+    # area: two 1T1R cells per modelled cell; bit line: rows x sqrt(2 cell areas)
+    t1 = make_tile(device=dataclasses.replace(two, devices_per_cell=1))
+    t2 = make_tile(device=two)
+    a1, a2 = tile_area(t1.config, m)["cells"], tile_area(t2.config, m)["cells"]
+    assert a2 == pytest.approx(2 * a1)
+    assert a1 == pytest.approx(t1.config.n_arrays * 16 * 16 * cell_area("1T1R", m))
+    assert bitline_energy(t2.config, m) == pytest.approx(
+        math.sqrt(2) * bitline_energy(t1.config, m))
+
+
+def test_tile_program_cost_uses_the_device_loop_unless_the_cost_model_sets_one():
+    two = presets.get("pcm-legallo2023-2dev")
+    tile = make_tile(device=two, w=0.5)
+    n = tile.state.g.numel()
+    dflt = tile_program_cost(tile)
+    assert dflt.pulses == 2 * 18 * n and dflt.verify_reads == 2 * 18 * n
+    loop = tile_program_cost(tile, CostModel(verify_iterations=2.0))  # 1 + 2 pulses, 2 reads
+    assert loop.pulses == 2 * 3 * n and loop.verify_reads == 2 * 2 * n
+    both = program_cost(two, tile.state.g, verify_adc=tile.config.adc)  # the tile's ADC verifies
+    assert dflt.energy == pytest.approx(both.energy)
+
+
+def test_rram_cell_read_energy_uses_the_array_read_pulse_not_the_noise_fit():
+    """The CMO cells conduct for the array's 9.8 ns read pulse (the RRAM survey's median), not
+    for the 1 us t_r of the noise fit that set it before: the cell energy is 102x lower, and
+    V^2 G t per cell and driven cycle."""
+    dev = presets.get("rram-falcone2025")
+    assert dev.read_time == pytest.approx(9.8e-9) and dev.inference.read_t_r == 1e-6
+    old = dataclasses.replace(dev, read_time=1e-6)
+    x = torch.ones(2, 16, dtype=torch.float64)
+    e = {}
+    for name, d in (("new", dev), ("old", old)):
+        tile = make_tile(device=d, w=0.5)
+        c = mvm_cost(tile, x, CostModel())
+        g = float(d.read_mean(tile.state, tile.t).sum())
+        cycles = tile.config.dac.n_cycles
+        assert c.energy["cells"] == pytest.approx(2 * cycles * d.read_voltage ** 2 * d.read_time
+                                                  * g, rel=1e-9)
+        e[name] = c.energy["cells"]
+    assert e["old"] / e["new"] == pytest.approx(1e-6 / 9.8e-9, rel=1e-9)
+
+
+def test_cell_read_energy_sees_the_access_transistor_in_series():
+    """With a series access resistance R_s the branch conducts G / (1 + G R_s): the cell
+    energy and the verify-read energy use that conductance."""
+    bare = IdealDevice(g_min=0.0, g_max=G_MAX)
+    fet = IdealDevice(g_min=0.0, g_max=G_MAX, access_resistance=50e3)  # G R_s = 0.5 at g_max
+    x = torch.ones(1, 16, dtype=torch.float64)
+    e = [mvm_cost(make_tile(device=d, w=1.0), x).energy["cells"] for d in (bare, fet)]
+    ratio = e[1] / e[0]
+    g_pos = G_MAX  # w = 1: the positive cell at g_max, the negative one at g_min = 0
+    assert ratio == pytest.approx(1 / (1 + g_pos * 50e3), rel=1e-9)
+    g = torch.full((10,), G_MAX, dtype=torch.float64)
+    reads = [program_cost(d, g, pulses=0.0, verify_iterations=1.0).energy
+             - 10 * ADC().conversion_energy(CostModel()) for d in (bare, fet)]
+    assert reads[1] / reads[0] == pytest.approx(1 / 1.5, rel=1e-9)

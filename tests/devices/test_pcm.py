@@ -242,7 +242,8 @@ def test_seed_reproducibility_and_dtypes():
         assert torch.equal(a[2].g, b[2].g)
         assert not torch.equal(a[0].g, c[0].g)
         for s in (a[0], a[2]):
-            assert s.g.dtype == dtype and all(v.dtype == dtype for v in s.latent.values())
+            assert s.g.dtype == dtype and all(v.dtype == dtype for k, v in s.latent.items()
+                                              if k != "cycles")  # int64 write count (endurance)
             assert torch.isfinite(dev.read(s, 0.0)).all() and (dev.read(s, 0.0) >= 0).all()
 
 

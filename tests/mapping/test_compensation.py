@@ -74,3 +74,30 @@ def test_the_same_generator_gives_the_same_result_under_any_global_seed():
     two = program(to_analog(model, hw), calibration=x)
     with torch.no_grad():
         assert torch.equal(one(x), two(x))
+
+
+@pytest.mark.parametrize("read_noise", ["physical", "per_read", "per_mvm"])
+def test_one_ir_drop_solve_per_read_time_with_compensation(monkeypatch, read_noise):
+    """With IR drop and drift compensation, each read time costs one solve per tile: the
+    reference read at the tile's own read time is a read of that period (its installed read,
+    frozen noise sample included), not a second solve of the noise-free means."""
+    from memxbar.crossbar.readout import ReadPath
+
+    solves = []
+    real = ReadPath._effective
+
+    def counting(self, g):  # type: ignore[no-untyped-def]
+        solves.append(g.shape)
+        return real(self, g)
+
+    monkeypatch.setattr(ReadPath, "_effective", counting)
+    hw = TileConfig(rows=64, cols=64, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
+                    adc=ADC(bits=0), read_noise=read_noise, r_row=1.0, r_col=1.0)
+    analog = to_analog(nn.Sequential(nn.Linear(32, 16)), hw,
+                       mapping=MappingConfig(compensation="global"))
+    program(analog, generator=torch.Generator().manual_seed(0))
+    solves.clear()
+    drift(analog, YEAR)
+    assert len(solves) == 1
+    alpha = analog[0].tiled.alpha
+    assert alpha is not None and 1.0 < float(alpha.mean()) < 3.0  # a year of PCM drift

@@ -135,12 +135,33 @@ def test_capture_reuse_and_sparsity(mlp):
 
 
 def test_programming_cost(mlp):
+    # default: the device's program-and-verify loop (PCM: program_iterations pulses and
+    # verify_reads reads per cell); a cost model that sets a loop replaces it (issue 13 item 6)
     rep = estimate_cost(mlp, x_mlp(2), CostModel(verify_iterations=3.0))
+    open_loop = estimate_cost(mlp, x_mlp(2), CostModel(program_pulses=1.0, verify_iterations=0.0))
     base = estimate_cost(mlp, x_mlp(2))
-    assert rep.program_energy > base.program_energy > 0
+    assert base.program_energy > rep.program_energy > open_loop.program_energy > 0
     cells = sum(layer.tiled.tile.state.g.numel() for layer in (mlp[0], mlp[2]))
     dev = HW.device
-    assert base.program_energy == pytest.approx(cells * dev.write_energy)
+    assert open_loop.program_energy == pytest.approx(cells * dev.write_energy)
+    assert dev.program_iterations > 4  # so the device's loop costs more than 1 + 3 pulses
+
+
+def test_hermes_two_device_cells_double_devices_area_and_programming():
+    """pcm-legallo2023-2dev: each modelled cell is two PCM devices (issue 13 item 7)."""
+    net = nn.Sequential(nn.Linear(20, 12))
+    reps = {}
+    for name in ("pcm-legallo2023-1dev", "pcm-legallo2023-2dev"):
+        hw = dataclasses.replace(HW, device=presets.get(name))
+        analog = programmed(net, hw)
+        reps[name] = estimate_cost(analog, x_mlp(2)[:, :20])
+    one, two = reps["pcm-legallo2023-1dev"], reps["pcm-legallo2023-2dev"]
+    tiles = int(one.layers["tiles"].iloc[0])
+    assert one.layers["devices"].iloc[0] == tiles * HW.n_arrays * 16 * 16
+    assert two.layers["devices"].iloc[0] == 2 * one.layers["devices"].iloc[0]
+    assert two.area_breakdown["cells"].sum() == pytest.approx(
+        2 * one.area_breakdown["cells"].sum())
+    assert two.program_energy > 1.9 * one.program_energy  # 2x pulses and verify conversions
 
 
 def test_report_printing_and_plot(mlp, cnn, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -74,16 +75,19 @@ def _run(tmp_path: Path, objective, name: str = "rep") -> Path:
 def test_report_writes_every_table_and_plot(tmp_path: Path) -> None:
     folder = _run(tmp_path, model_objective)
     files = write_report(folder)
-    expected = {"results.csv", "results.parquet", "energy_breakdown.csv",
-                "energy_breakdown.parquet", "report.md",
-                *(f"{p}.{f}" for p in PLOTS for f in ("png", "svg"))}
+    expected = {"results.csv", "results.parquet", "summary.csv", "summary.parquet",
+                "energy_breakdown.csv", "energy_breakdown.parquet", "report.md",
+                *(f"{p}.{f}" for p in PLOTS for f in ("png", "svg", "pdf"))}
     assert set(files) == expected
     for name, path in files.items():
         assert path.parent == folder / "report" and path.stat().st_size > 0
         if name.endswith(".png"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        if name.endswith(".svg"):
-            assert "<svg" in path.read_text()[:2000]
+        if name.endswith(".svg"):  # text kept as text (svg.fonttype = "none"), not paths
+            svg = path.read_text()
+            assert "<svg" in svg[:2000] and "<text" in svg
+        if name.endswith(".pdf"):
+            assert path.read_bytes()[:5] == b"%PDF-"
 
     study, spec = load_study(folder)
     df = pd.read_csv(files["results.csv"])
@@ -141,7 +145,8 @@ def test_report_writes_every_table_and_plot(tmp_path: Path) -> None:
 def test_report_of_a_study_without_results(tmp_path: Path) -> None:
     folder = _run(tmp_path, failing_objective, name="bad")
     files = write_report(folder)
-    assert set(files) == {"results.csv", "results.parquet", "report.md"}  # no data, no plots
+    assert set(files) == {"results.csv", "results.parquet", "summary.csv", "summary.parquet",
+                          "report.md"}  # no data, no plots
     df = pd.read_csv(files["results.csv"])
     assert len(df) == 27 and (df["state"] == "FAIL").all()
     assert df["error"].str.startswith("ValueError: no model for ").all()
@@ -165,13 +170,10 @@ def test_storage_location_and_dashboard(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a password; pass it with --storage URL"):
         write_report(folder)
     assert "report.md" in write_report(folder, storage=url)
-    try:
-        import optuna_dashboard  # noqa: F401
-    except ImportError:
+    with pytest.MonkeyPatch.context() as mp:  # as on a machine without optuna-dashboard
+        mp.setitem(sys.modules, "optuna_dashboard", None)
         with pytest.raises(ValueError, match="optuna-dashboard is not installed; install it"):
             open_dashboard(folder, storage=url)
-    else:
-        pytest.skip("optuna-dashboard is installed; not starting a server in tests")
 
 
 def test_report_of_a_folder_with_two_studies_and_failed_designs(tmp_path: Path) -> None:

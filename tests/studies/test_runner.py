@@ -9,6 +9,7 @@ Multi-process tests are marked slow (they still run by default and in CI).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pwd
 import shutil
@@ -31,8 +32,10 @@ from memxbar.studies.runner import (
     DEFAULT_MAX_RETRIES,
     EXIT_FAILED_DESIGNS,
     MANIFEST,
+    SPEC_ATTR,
     StorageError,
     TrialContext,
+    _Progress,
     join_worker,
     load_study,
     make_storage,
@@ -295,21 +298,87 @@ population_size = 4
         path.write_text(path.read_text().replace('name = "s"', 'name = "s"\ntrials = 8'))
         _seed_cache(path, trained_state)
         summary = run_study(path, objective_fn=digits_objective, **FAST)
-        assert (summary.complete, summary.ran) == (8, 8)
         trials = _trials(path)
-        assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
-        # NSGA-II made two generations of four from the stored population
+        # 8 distinct designs; a repeat drawn on the way reuses its result and is replaced
+        assert (summary.complete, summary.ran) == (8, len(trials))
+        assert len(trials) == 8 + summary.reused
+        assert all(t.state == TrialState.COMPLETE for t in trials)
+        # NSGA-II made generations of four from the stored population
         gens = [t.system_attrs.get("NSGAIISampler:generation") for t in trials]
-        assert gens == [0] * 4 + [1] * 4, gens
-        assert summary.best and all(b["number"] < 8 for b in summary.best)
+        assert gens == [i // 4 for i in range(len(trials))], gens
+        assert summary.best and all(b["number"] < len(trials) for b in summary.best)
         runs.append([t.params for t in trials])
     assert runs[0] == runs[1]  # same seed, same study
     # a larger budget continues the study: the first 8 trials are kept as they were
     before = {t.number: (t.params, t.values) for t in _trials(path)}
     summary = run_study(path, trials=12, objective_fn=digits_objective, **FAST)
-    assert (summary.complete, summary.ran, summary.n_trials) == (12, 4, 12)
     after = _trials(path)
-    assert {t.number: (t.params, t.values) for t in after[:8]} == before
+    assert (summary.complete, summary.n_trials) == (12, 12)
+    assert summary.ran == len(after) - len(before)
+    assert {t.number: (t.params, t.values) for t in after[:len(before)]} == before
+
+
+@pytest.mark.slow
+def test_nsga2_never_evaluates_a_design_twice(tmp_path: Path, trained_state: dict) -> None:
+    """NSGA-II draws designs it has seen (its mutation of a small discrete space): each is
+    evaluated once, repeats reuse the stored result, and the budget counts distinct designs."""
+    body = """
+[workload]
+model_options = { hidden = [32] }
+[hardware]
+device = { choices = ["ideal", "pcm-joshi2020", "rram-wan2022"] }
+adc_bits = { low = 2, high = 8 }
+tile_rows = { choices = [32, 64] }
+[evaluation]
+times = ["1 s"]
+[[objectives]]
+metric = "accuracy"
+time = "1 s"
+[[objectives]]
+metric = "energy_per_inference"
+[sampler]
+kind = "nsga2"
+population_size = 8
+"""
+    path = _study_file(tmp_path, body)
+    path.write_text(path.read_text().replace('name = "s"', 'name = "s"\ntrials = 32'))
+    _seed_cache(path, trained_state)
+    summary = run_study(path, objective_fn=digits_objective, **FAST)
+    trials = _trials(path)
+    evaluated = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    repeats = [t for t in trials if "duplicate_of" in t.user_attrs]
+    keys = [json.dumps(t.user_attrs["params"], sort_keys=True) for t in evaluated]
+    assert len(evaluated) == 32 and len(set(keys)) == 32  # 32 distinct designs (of 42)
+    assert all(len(_runs(path, t.number)) == 1 for t in evaluated)
+    assert repeats and all(not _runs(path, t.number) for t in repeats)  # never run again
+    by_number = {t.number: t for t in trials}
+    for t in repeats:
+        original = by_number[t.user_attrs["duplicate_of"]]
+        assert t.user_attrs["params"] == original.user_attrs["params"]
+        assert t.values == original.values
+    assert (summary.complete, summary.reused, summary.ran) == (32, len(repeats), len(trials))
+    assert len({b["number"] for b in summary.best}) == len(summary.best)
+    assert all("duplicate_of" not in by_number[b["number"]].user_attrs for b in summary.best)
+
+
+def test_progress_one_line_per_trial_when_piped_and_fits_80_columns(
+        tmp_path: Path, trained_state: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    long_name = "a-study-name-long-enough-to-crowd-an-eighty-column-terminal-line"
+    path = _study_file(tmp_path, GRID, name=long_name)
+    _seed_cache(path, trained_state)
+    run_study(path, objective_fn=digits_objective, **{**FAST, "progress": True})
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("trial ")]
+    assert len(lines) == 4  # captured output is not a terminal: one line per finished trial
+    assert all(ln.endswith(f"[{i + 1}/4 designs]") for i, ln in enumerate(lines))
+    assert all(" complete: accuracy @ 1 d " in ln for ln in lines)
+    study, spec = load_study(load_spec(path).output_dir)
+    bar = _Progress(study, spec, True, 1.0)
+    bar._done_at_start = 2  # two designs were done when the bar started: an ETA exists
+    for width in (80, 60, 40):
+        line = bar.status(study.get_trials(), width)
+        assert len(line) <= width and "4/4 designs" in line and "ETA 0:00" in line
+    wide = bar.status(study.get_trials(), 200)
+    assert wide.startswith(long_name) and "best: " not in wide and "accuracy @ 1 d" in wide
 
 
 def test_workers_zero_then_join_worker(tmp_path: Path, trained_state: dict) -> None:
@@ -415,29 +484,43 @@ def test_concurrent_pops_on_sqlite_take_each_trial_once(tmp_path: Path) -> None:
     assert all(t.state == TrialState.RUNNING for t in study.get_trials())
 
 
+PG_PASSWORD = "pg-secret-7f3a"  # noqa: S105  (a throwaway cluster's password: must never be stored)
+
+
 def _postgres(tmp: Path) -> tuple[str, list[str], Path]:
-    """Start a throwaway PostgreSQL cluster on loopback; returns (url, as-user prefix, data)."""
+    """Start a throwaway PostgreSQL cluster on loopback with password authentication; returns
+    (url, as-user prefix, data). The URL is the README's plain ``postgresql://`` form.
+    ``MEMXBAR_REQUIRE_POSTGRES=1`` (set by .ci/run) turns a missing server into a failure."""
+    missing = pytest.fail if os.environ.get("MEMXBAR_REQUIRE_POSTGRES") == "1" else pytest.skip
     if not (PG_BIN / "initdb").is_file():
-        pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN}")
-    pytest.importorskip("psycopg2", reason="psycopg2 missing: pip install 'memxbar[postgres]'")
+        missing(f"PostgreSQL server binaries not found in {PG_BIN}: apt-get install postgresql")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("psycopg missing: pip install 'memxbar[postgres]'")
     prefix: list[str] = []
     data = tmp / "data"
     if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
+            missing("running as root and there is no 'postgres' user to run the server")
         os.chown(tmp, user.pw_uid, user.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)
+    pwfile = tmp / "pw"
+    pwfile.write_text(PG_PASSWORD + "\n")
+    if prefix:
+        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    subprocess.run([*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-A", "scram-sha-256",
+                    "-U", "postgres", f"--pwfile={pwfile}", "--no-sync"], check=True,
+                   capture_output=True)
     opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run([*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-w",
                     "-l", str(data / "server.log"), "start"], check=True, capture_output=True)
-    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres", prefix, data
+    return f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{port}/postgres", prefix, data
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -473,6 +556,42 @@ def test_three_workers_run_every_trial_exactly_once(tmp_path: Path, trained_stat
                             for b in (0, 4, 8))  # no grid point lost or repeated
     assert all(len(_runs(path, t.number)) == 1 for t in trials)  # each executed once
     assert len({t.user_attrs["worker"] for t in trials}) == 3
+
+
+def test_no_storage_password_is_stored_or_written(tmp_path: Path, trained_state: dict,
+                                                  storage_url: str) -> None:
+    """After a two-worker run, neither the database (every row of every table), nor the
+    study's Optuna attributes, nor any file the run wrote contains the storage password."""
+    if not storage_url.startswith("postgresql"):
+        pytest.skip("SQLite URLs carry no password")
+    path = _study_file(tmp_path, GRID)
+    _seed_cache(path, trained_state)
+    summary = run_study(path, workers=2, storage=storage_url, objective_fn=digits_objective,
+                        **FAST)
+    assert summary.complete == 4 and summary.worker_errors == []
+    assert PG_PASSWORD not in summary.storage
+    study = optuna.load_study(study_name="s", storage=make_storage(storage_url))
+    attrs = [study.user_attrs]
+    attrs += [a for t in study.get_trials() for a in (t.user_attrs, t.params)]
+    assert study.user_attrs[SPEC_ATTR]["study"]["storage"].startswith("postgresql://postgres:***@")
+    assert all(PG_PASSWORD not in repr(a) for a in attrs)
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(make_storage(storage_url).engine.url)
+    seen = []
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = "
+                                   "'public'")).scalars().all()
+        assert "studies" in tables and "study_user_attributes" in tables
+        for table in tables:  # every row of every table, as text
+            rows = conn.execute(text(f'SELECT t::text FROM "{table}" t')).scalars().all()
+            assert all(PG_PASSWORD not in row for row in rows), table
+            seen += rows
+    assert any("postgres:***@127.0.0.1" in row for row in seen)  # the scan sees the URL
+    engine.dispose()
+    out = load_spec(path).output_dir
+    files = [p for p in out.rglob("*") if p.is_file() and p.suffix not in (".pt", ".db")]
+    assert files and all(PG_PASSWORD.encode() not in p.read_bytes() for p in files)
 
 
 def _start_run(path: Path, tmp_path: Path) -> subprocess.Popen:
@@ -521,8 +640,10 @@ def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int,
 
 
 def _check_resumed(path: Path, finished: dict) -> dict:
-    """Resume the study; every earlier finished trial is kept, every grid point complete once."""
-    summary = run_study(path, objective_fn=digits_objective, **FAST)
+    """Resume the study; every earlier finished trial is kept, every grid point complete once.
+    It resumes with the objective it was started with: a changed objective is refused as a
+    different study (issue 14)."""
+    summary = run_study(path, objective_fn=slow_objective, **FAST)
     assert (summary.complete, summary.failed, summary.remaining) == (9, 0, 0)
     after = {t.number: t for t in _trials(path)}
     for number, (params, values) in finished.items():  # kept as they were
@@ -612,18 +733,28 @@ def quick_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
 
 
 def poison_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
-    """One design kills its own worker process, as the out-of-memory killer would."""
-    if {k: params[k] for k in POISON} == POISON:
+    """One design kills its own worker process, as the out-of-memory killer would, while the
+    file ``<output>/poisoned`` exists (a run resumes with the objective it started with: a
+    changed objective is a different study, so the fault is switched off by a file)."""
+    if {k: params[k] for k in POISON} == POISON and (spec.output_dir / "poisoned").exists():
         _record_run(ctx)
         os.kill(os.getpid(), signal.SIGKILL)
     return quick_objective(spec, params, ctx)
 
 
 def disk_full_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
-    """The disk fills up while one design writes a file."""
-    if {k: params[k] for k in POISON} == POISON:
+    """The disk fills up while one design writes a file (while ``<output>/full`` exists)."""
+    if {k: params[k] for k in POISON} == POISON and (spec.output_dir / "full").exists():
         raise OSError(errno.ENOSPC, "No space left on device", str(ctx.trial_dir / "big.pt"))
     return quick_objective(spec, params, ctx)
+
+
+def _fault(path: Path, name: str) -> Path:
+    """Create the file that switches a fault of the study at ``path`` on; returns it."""
+    flag = load_spec(path).output_dir / name
+    flag.parent.mkdir(parents=True, exist_ok=True)
+    flag.touch()
+    return flag
 
 
 def _design(t: optuna.trial.FrozenTrial) -> dict:
@@ -633,6 +764,7 @@ def _design(t: optuna.trial.FrozenTrial) -> dict:
 @pytest.mark.slow
 def test_poison_trial_is_retried_then_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
     path = _study_file(tmp_path, GRID)
+    flag = _fault(path, "poisoned")
     summary = run_study(path, workers=2, objective_fn=poison_objective, max_retries=1, **FAST)
     assert (summary.complete, summary.failed, summary.remaining) == (3, 1, 0)
     assert summary.worker_errors == []
@@ -657,7 +789,8 @@ def test_poison_trial_is_retried_then_recorded_and_the_study_goes_on(tmp_path: P
     again = run_study(path, workers=2, objective_fn=poison_objective, **FAST)
     assert (again.ran, again.failed, len(_trials(path))) == (0, 1, 5)
     # --retry-failed runs the failed design again (here it no longer crashes)
-    fixed = run_study(path, objective_fn=quick_objective, retry_failed=True, **FAST)
+    flag.unlink()
+    fixed = run_study(path, objective_fn=poison_objective, retry_failed=True, **FAST)
     assert (fixed.ran, fixed.complete, fixed.failed, fixed.failures) == (1, 4, 0, [])
     last = _trials(path)[-1]
     assert _design(last) == POISON and last.state == TrialState.COMPLETE
@@ -689,7 +822,7 @@ def test_failed_designs_exit_with_their_own_code(tmp_path: Path, monkeypatch,
 
     assert main("study", "run", str(path), "--max-retries", "0") == EXIT_FAILED_DESIGNS == 3
     out = capsys.readouterr().out
-    assert "2 of 4 trials complete, 2 failed" in out and "failed designs (2):" in out
+    assert "2 of 4 designs complete, 2 failed" in out and "failed designs (2):" in out
     assert "adc_bits=4: RuntimeError: ADC exploded" in out
     # --retry-failed runs the two failed designs again (they fail again)
     assert main("study", "run", str(path), "--retry-failed") == 3
@@ -697,7 +830,7 @@ def test_failed_designs_exit_with_their_own_code(tmp_path: Path, monkeypatch,
     monkeypatch.setattr(runner, "run_study", with_objective(failing_objective))
     other = tmp_path / "all"
     assert main("study", "run", str(path), "--output", str(other)) == 3
-    assert "0 of 4 trials complete, 4 failed" in capsys.readouterr().out
+    assert "0 of 4 designs complete, 4 failed" in capsys.readouterr().out
     assert main("study", "run", str(path), "--max-retries", "-1") == 2
 
 
@@ -722,6 +855,7 @@ def test_max_retries_is_checked(tmp_path: Path) -> None:
 
 def test_disk_full_in_a_trial_stops_the_run_and_keeps_finished_trials(tmp_path: Path) -> None:
     path = _study_file(tmp_path, GRID)
+    flag = _fault(path, "full")
     with pytest.raises(StorageError) as info:
         run_study(path, objective_fn=disk_full_objective, **FAST)
     assert isinstance(info.value, ConfigError)  # one line and exit code 2 at the command line
@@ -741,7 +875,8 @@ def test_disk_full_in_a_trial_stops_the_run_and_keeps_finished_trials(tmp_path: 
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == 3)
     assert retry.state == TrialState.WAITING and retry.user_attrs["attempt"] == 1
     finished = {t.number: t.values for t in trials[:3]}
-    summary = run_study(path, objective_fn=quick_objective, **FAST)  # space freed
+    flag.unlink()
+    summary = run_study(path, objective_fn=disk_full_objective, **FAST)  # space freed
     assert (summary.ran, summary.complete, summary.failed) == (1, 4, 0)  # the retry
     assert {t.number: t.values for t in _trials(path)[:3]} == finished
 
@@ -933,7 +1068,8 @@ def test_ctrl_c_at_random_moments_of_the_command_prints_one_line(tmp_path: Path)
             assert not any(t.state == TrialState.RUNNING for t in _trials(path))
         except ConfigError as e:  # interrupted before the study was made
             assert "not found" in str(e) or "not a study output folder" in str(e)
-    summary = run_study(path, objective_fn=quick_objective, **FAST)
+    # the same objective as the interrupted runs (another one would be another study)
+    summary = run_study(path, objective_fn=sleepy_objective, **FAST)
     assert (summary.complete, summary.failed, summary.remaining) == (9, 0, 0)
     complete = [t for t in _trials(path) if t.state == TrialState.COMPLETE]
     assert len(complete) == 9 and all(len(_runs(path, t.number)) == 1 for t in complete)

@@ -60,6 +60,7 @@ drift_compensation = "column"
 
 [hardware.measured.mine]
 file = "pulses.csv"
+units = "normalized"
 g_min = 1e-6
 g_max = 2e-5
 
@@ -309,12 +310,10 @@ BAD = [
         DATA / "rram_agasi_jo2010_ltp_ltd.csv")}}),
      ["hardware.measured: 'ideal' is the name of a device preset"]),
     (lambda d: d.setdefault("hardware", {}).update(measured={"m": {"file": "/etc/hostname"}}),
-     ["hardware.measured.m.file:", "not a known pulse-file format",
-      "up_pulse_response, down_pulse_response"]),
+     ["hardware.measured.m.file:", "not an accepted layout", "WIDE, one column per ramp"]),
     (lambda d: d.update(sampler={"kind": "annealing"}),
-     ["sampler.kind = 'annealing'", "'grid', 'random', 'tpe' or 'nsga2'"]),
-    (lambda d: d.update(sampler={"kind": "grid"}),
-     ["sampler.kind = 'grid' needs at least one searched field"]),
+     ["sampler.kind = 'annealing'", "'grid', 'sweep', 'random', 'tpe' or 'nsga2'"]),
+    # (a grid with nothing searched is no longer refused: it evaluates its one design, issue 14)
     (lambda d: d.update(sampler={"kind": "grid"},
                         hardware={"wire_resistance": {"low": 0.0, "high": 2.0}}),
      ["hardware.wire_resistance: sampler.kind = 'grid' needs a discrete search"]),
@@ -339,7 +338,8 @@ BAD = [
     (lambda d: d["objectives"][0].update(direction="up"),
      ["objectives[0].direction = 'up'", "'maximize' or 'minimize'"]),
     (lambda d: d.pop("objectives"), ["objectives: required field is missing"]),
-    (lambda d: d.update(study={}), ["study.trials: required with sampler.kind = 'tpe'"]),
+    (lambda d: d.update(study={}, hardware={"adc_bits": {"choices": [4, 8]}}),
+     ["study.trials: required with sampler.kind = 'tpe'"]),
     (lambda d: d.update(study={"trials": 0}), ["study.trials = 0", "greater than or equal to 1"]),
     (lambda d: d.update(study={"trials": 2, "name": "a b"}),
      ["study.name: 'a b' is not allowed; allowed: 1-100 letters"]),
@@ -567,7 +567,8 @@ def _measured_study(tmp_path: Path, csv_text: str) -> Path:
     (tmp_path / "m.csv").write_text(csv_text)
     path = tmp_path / "m.toml"
     path.write_text('[study]\ntrials = 1\n[hardware]\ndevice = "m"\n[hardware.measured.m]\n'
-                    'file = "m.csv"\ng_min = 1e-6\ng_max = 2e-5\n[evaluation]\ntimes = [1]\n'
+                    'file = "m.csv"\nunits = "normalized"\ng_min = 1e-6\ng_max = 2e-5\n'
+                    '[evaluation]\ntimes = [1]\n'
                     '[[objectives]]\nmetric = "area"\n')
     return path
 

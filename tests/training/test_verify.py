@@ -147,7 +147,9 @@ def test_partial_rewrite_leaves_other_cells_alone() -> None:
     assert int(r.pulses[~active].sum()) == 0 and int(r.reads[~active].sum()) == 0
     assert bool(r.converged[active].all())
     assert float(r.error[active].max()) <= 0.5 * dev.sigma * (1 + 1e-12)
-    assert set(r.state.latent) == {"tag"}
+    assert set(r.state.latent) == {"tag", "cycles"}   # re-writes count (devices/endurance.py)
+    assert torch.equal(r.state.latent["cycles"][~active], torch.ones(int((~active).sum()),
+                                                                      dtype=torch.int64))
 
 
 def test_errors() -> None:

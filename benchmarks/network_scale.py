@@ -1,0 +1,144 @@
+"""IR drop at network scale: one layer's read times, and a ResNet-18-sized model.
+
+1. ``AnalogLinear(512, 512)`` on 256 x 256 PCM tiles (2 x 4 tiles), 1 ohm segments, 8-bit
+   DAC/ADC, read noise per MVM: program plus the first read (1 s), and a drift to each further
+   read time (1 h, 1 day), against one ``nn.Linear`` forward (batch 256), with the effective
+   matrices solved by nested dissection (the default) and by the row sweep (the old path),
+   interleaved; and the largest relative difference of the two paths' effective weights.
+2. ``--resnet``: a ResNet-18-sized model (11.7M weights; the torchvision-free definition of
+   ``benchmarks/mapping.py``) on 256 x 256 PCM tiles, with 1 ohm segments and without IR drop:
+   program plus the first read (t = 0, the ADC calibration on two 3 x 64 x 64 images), and each
+   further read time, in seconds; the effective conductances of the last tile of the first and
+   of the last layer checked against the row sweep (relative error).
+
+Run: ``python benchmarks/network_scale.py [--resnet]`` (prints Markdown tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
+import torch  # noqa: E402
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import header  # noqa: E402
+
+from mapping import hardware, resnet18  # noqa: E402
+from memxbar.crossbar import circuit  # noqa: E402
+from memxbar.mapping import AnalogLinear, drift, program, to_analog  # noqa: E402
+from memxbar.mapping.layers.base import analog_layers  # noqa: E402
+
+READS = (3600.0, 86400.0)  # further read times, s
+
+
+class _Sweep:
+    """Context: every effective matrix by the row sweep (the path before nested dissection)."""
+
+    def __enter__(self) -> None:
+        self.saved = circuit._NESTED_MIN_CELLS
+        circuit._NESTED_MIN_CELLS = 1 << 62
+
+    def __exit__(self, *exc: object) -> None:
+        circuit._NESTED_MIN_CELLS = self.saved
+
+
+def _time(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def layer_case(rounds: int) -> None:
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    dig = nn.Linear(512, 512)
+    x = torch.rand(256, 512, generator=gen)
+    layer = AnalogLinear.from_digital(dig, hardware("per_mvm", 1.0))
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for path in ("nested", "sweep"):
+            ctx = _Sweep() if path == "sweep" else None
+            if ctx:
+                ctx.__enter__()
+            try:
+                t = _time(lambda: (layer.program(generator=gen), layer.drift(1.0, generator=gen)))
+                times.setdefault(f"{path} program + first read", []).append(t)
+                for tr in READS:
+                    times.setdefault(f"{path} drift to a further read time", []).append(
+                        _time(partial(layer.drift, tr, generator=gen)))
+            finally:
+                if ctx:
+                    ctx.__exit__()
+        with torch.no_grad():
+            times.setdefault("nn.Linear forward", []).append(
+                min(_time(lambda: dig(x)) for _ in range(20)))
+    lin = statistics.median(times["nn.Linear forward"])
+    print("\n| AnalogLinear(512, 512), 1 ohm, PCM | median s | ratio to nn.Linear |")
+    print("|---|---:|---:|")
+    for name, ts in times.items():
+        m = statistics.median(ts)
+        print(f"| {name} | {m:.4f} | {m / lin:.0f}x |")
+    g = layer.tiled.tile.state.g.double()  # type: ignore[union-attr]
+    M = circuit.effective_conductance(g, 1.0, 1.0)
+    with _Sweep():
+        ref = circuit.effective_conductance(g, 1.0, 1.0)
+    err = float((M - ref).abs().max() / ref.abs().max())
+    print(f"\nnested vs row sweep, effective conductances of the 8 tiles: max rel. error {err:.2e}")
+
+
+def resnet_case(r_wire: float, reads: tuple[float, ...]) -> None:
+    torch.manual_seed(0)
+    model = resnet18()
+    analog = to_analog(model, hardware("per_mvm", r_wire))
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    t0 = time.perf_counter()
+    program(analog, generator=gen, calibration=images)  # reads the cells at t = 0
+    first = time.perf_counter() - t0
+    further = [_time(partial(drift, analog, tr, generator=gen)) for tr in reads]
+    layers = [layer for _, layer in analog_layers(analog)]
+    tiles = sum(int(layer.tiled.tile.shape.numel()) for layer in layers)  # type: ignore
+    err = 0.0
+    if r_wire:  # the last tile of the first and the last layer, against the row sweep
+        for layer in (layers[0], layers[-1]):
+            g = layer.tiled.tile.state.g.double()  # type: ignore[union-attr]
+            one = g.reshape(-1, *g.shape[-3:])[-1]
+            M = circuit.effective_conductance(one, r_wire, r_wire)
+            with _Sweep():
+                ref = circuit.effective_conductance(one, r_wire, r_wire)
+            err = max(err, float((M - ref).abs().max() / ref.abs().max()))
+    ir = f"{r_wire:g} ohm segments" if r_wire else "no IR drop"
+    print(f"| ResNet-18-sized, {tiles} tiles, {ir} | {first:.1f} | "
+          f"{', '.join(f'{t:.1f}' for t in further)} | {err:.1e} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resnet", action="store_true", help="also the ResNet-18-sized model")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the layer case")
+    ap.add_argument("--reads", type=int, default=len(READS), choices=range(1, len(READS) + 1),
+                    help="further read times of the model case (the last ones of 1 h, 1 day)")
+    ap.add_argument("--no-layer", action="store_true", help="skip the layer case")
+    args = ap.parse_args()
+    print(header("network-scale IR drop"))
+    if not args.no_layer:
+        layer_case(args.rounds)
+    if args.resnet:
+        print("\n| model | program + first read (s) | each further read time (s) | "
+              "max rel. error vs row sweep |")
+        print("|---|---:|---:|---:|")
+        for r in (0.0, 1.0):
+            resnet_case(r, READS[-args.reads:])
+
+
+if __name__ == "__main__":
+    main()
