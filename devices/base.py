@@ -427,10 +427,11 @@ class Device(Parametrized, ABC):
         doc="on-resistance of the cell's access transistor in series with the device; every "
             "read and the IR-drop network see G_eff = G / (1 + G * R_s); 0 = no transistor, or "
             "one already inside the measured conductances",
-        source="0 for every shipped preset: their conductances are read currents of whole "
-               "1T1R cells (transistor included). A bare device behind a transistor: NeuroSim "
-               "uses 15 kOhm (1T1R, MLP_NeuroSim V3.0 Cell.cpp RealDevice) and 5 kOhm (1T1MTJ, "
-               "DigitalNVM; device-parameters.md §5)")
+        source="0 by default: the RRAM, PCM and FeFET presets' conductances are read "
+               "currents of whole cells (transistor included). A bare device behind a "
+               "transistor: NeuroSim uses 15 kOhm (1T1R, MLP_NeuroSim V3.0 Cell.cpp RealDevice) "
+               "and 5 kOhm (1T1MTJ, DigitalNVM; device-parameters.md §5), which mtj-neurosim "
+               "sets (its 8/24 kOhm are the bare junction's)")
     row_fault_fraction: float = param(
         0.0, ge=0.0, le=1.0,
         doc="fraction of array rows (the cells' second-to-last dimension) whose every cell is "
