@@ -84,12 +84,13 @@ def file_lock(path: Path) -> Iterator[None]:
 _FITTED: dict[tuple, Device] = {}
 
 
-def _digest(path: Path, sha256: str | None) -> str:
-    """The file's sha256; refused when ``sha256`` is given and the content no longer has it."""
+def file_sha256(path: Path, sha256: str | None = None) -> str:
+    """The file's sha256 (hex); refused when ``sha256`` is given and the content no longer
+    has it."""
     try:
         content = path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
     digest = hashlib.sha256(content).hexdigest()
     if sha256 is not None and digest != sha256:
         raise ConfigError(f"{path} changed since the study was loaded (sha256 {digest[:12]}..., "
@@ -110,8 +111,8 @@ def fit_measured(file: str, sha256: str | None, g_min: float | None, g_max: floa
     from memxbar.devices import measured
 
     path = Path(file)
-    digest = _digest(path, sha256)
-    r_digest = None if retention is None else _digest(Path(retention), retention_sha256)
+    digest = file_sha256(path, sha256)
+    r_digest = None if retention is None else file_sha256(Path(retention), retention_sha256)
     key = (str(path), digest, g_min, g_max, units, retention, r_digest, retention_units)
     if key not in _FITTED:
         data = measured.read_pulse_file(path, units=units)

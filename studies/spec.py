@@ -90,6 +90,7 @@ from memxbar.studies.devicefields import (
 )
 from memxbar.studies.files import (  # noqa: F401  (re-exported)
     expand_path,
+    file_sha256,
     fit_measured,
     path_kind,
     writable_folder,
@@ -538,10 +539,7 @@ class MeasuredSpec(_Model):
             raise ConfigError("memxbar hashes the retention file itself; remove this field")
         if info.data.get("retention") is None:
             return None
-        try:
-            return hashlib.sha256(Path(info.data["retention"]).read_bytes()).hexdigest()
-        except OSError as e:
-            raise ConfigError(f"cannot read {info.data['retention']}: {e.strerror}") from None
+        return file_sha256(Path(info.data["retention"]))
 
     @field_validator("file")
     @classmethod
@@ -567,10 +565,7 @@ class MeasuredSpec(_Model):
             raise ConfigError("memxbar hashes the file itself; remove this field")
         if "file" not in info.data:
             return None
-        try:
-            return hashlib.sha256(Path(info.data["file"]).read_bytes()).hexdigest()
-        except OSError as e:
-            raise ConfigError(f"cannot read {info.data['file']}: {e.strerror}") from None
+        return file_sha256(Path(info.data["file"]))
 
     @model_validator(mode="after")
     def _range(self) -> MeasuredSpec:
