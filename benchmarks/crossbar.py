@@ -31,6 +31,8 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear

@@ -6,9 +6,11 @@ same run, so they hold across machines better than the times).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -16,8 +16,10 @@ benchmarks/energy_breakdown.png); prints the per-layer, per-component tables.
 
 from __future__ import annotations
 
+import os
 import sys
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 from memxbar.crossbar.periphery import ADC, DAC

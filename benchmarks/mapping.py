@@ -19,11 +19,13 @@ Run: ``python benchmarks/mapping.py`` (prints a Markdown table).
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 from torch import nn
 

@@ -126,9 +126,11 @@ the plot of the like-for-like breakdown goes to benchmarks/neurosim_vgg8.png by 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 from torch import nn
 

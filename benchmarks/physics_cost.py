@@ -35,8 +35,10 @@ benchmarks/physics_cost.png). Takes a few seconds.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 from memxbar.crossbar.cost import CostModel, mvm_cost, program_cost

@@ -25,6 +25,7 @@ counts are the data's, not the full-scale bound): test accuracy after N inferenc
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +33,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import TensorDataset  # noqa: E402

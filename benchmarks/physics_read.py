@@ -15,12 +15,15 @@ transistor. Prints three tables and writes ``physics_read.png``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch  # noqa: E402
 
 from memxbar.crossbar.periphery import ADC, DAC  # noqa: E402

@@ -11,12 +11,15 @@ off), with its own IR drop and conversion. Prints a table and writes ``rows_para
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch  # noqa: E402
 
 from memxbar.crossbar.cost import CostModel, mvm_cost  # noqa: E402

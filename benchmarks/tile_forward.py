@@ -11,9 +11,11 @@ Run: ``.venv/bin/python benchmarks/tile_forward.py`` (prints a table; ratios are
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 from memxbar.crossbar.periphery import ADC, DAC
