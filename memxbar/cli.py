@@ -157,8 +157,9 @@ def _toml_value(text: str) -> Any:
 
 
 def _cost(args: argparse.Namespace) -> None:
+    from memxbar.studies.devicefields import PREFIX, device_dims
     from memxbar.studies.evaluate import design_cost
-    from memxbar.studies.hardware import BY_NAME
+    from memxbar.studies.hardware import BY_NAME, Fixed
     from memxbar.studies.spec import Choices, cost_model, load_spec
 
     spec = load_spec(args.file)
@@ -179,15 +180,26 @@ def _cost(args: argparse.Namespace) -> None:
             searched[name] = match[0]
         else:
             searched[name] = options[0]
-    for name in sorted(set(chosen) - set(searched)):
+    device_set = sorted(n for n in set(chosen) - set(searched) if n.startswith(PREFIX))
+    for name in sorted(set(chosen) - set(searched) - set(device_set)):
         if name not in BY_NAME:  # a hardware field the study does not search: any value
             raise UserError(f"--set {name}: not a hardware field; allowed: "
-                            f"{', '.join(BY_NAME)} (memxbar study fields)")
+                            f"{', '.join(BY_NAME)}, or device.<parameter> "
+                            "(memxbar study fields)")
         try:
             overrides[name] = BY_NAME[name].domain.check(_toml_value(chosen[name]))
         except ConfigError as e:
             raise UserError(f"--set {name}={chosen[name]}: {e}") from None
     params = {**spec.resolve(searched), **overrides}
+    for name in device_set:  # a device parameter, checked against the design's device model
+        try:
+            dim = device_dims({name[len(PREFIX):]: _toml_value(chosen[name])}, [params["device"]],
+                              list(spec.hardware.measured))[name]
+        except ConfigError as e:
+            raise UserError(f"--set {name}={chosen[name]}: {e}") from None
+        if not isinstance(dim, Fixed):
+            raise UserError(f"--set {name}={chosen[name]}: give one value, not a search")
+        params[name] = overrides[name] = dim.value
     if "tile_rows" in overrides and "tile_cols" not in chosen and \
             spec.fixed_params().get("tile_cols", 0) is None:  # tile_cols follows tile_rows
         params["tile_cols"] = params["tile_rows"]
@@ -378,8 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     cost = sub.add_parser("cost", help="energy, latency and area of one design of a study")
     cost.add_argument("file", help="study file or ready-made study name")
     cost.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                      help="value of a searched field (default: its first value), or of any "
-                           "other [hardware] field, e.g. rows_parallel=32, adc_model=neurosim")
+                      help="value of a searched field (default: its first value), of any "
+                           "other [hardware] field, e.g. rows_parallel=32, adc_model=neurosim, "
+                           "or of a device parameter, e.g. device.read_time=5e-9")
     cost.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                       help="cost-model field over the study's [cost] table, e.g. "
                            "sensing=per_column, buffer_type=register")

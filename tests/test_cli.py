@@ -1,6 +1,7 @@
 """The command line: device library commands and one-line errors with exit code 2."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -69,6 +70,22 @@ def test_cost_prints_one_design_of_a_study(tmp_path, capsys, monkeypatch):
     assert "allowed: 5, 8" in capsys.readouterr().err
     assert main(["cost", "quickstart", "--set", "dac_bits=1"]) == 2  # refused in study terms
     assert "hardware.dac_bits = 1 is not allowed" in capsys.readouterr().err
+    # a device parameter: a shorter read pulse costs less energy; bad values name the field
+    assert main(["cost", "quickstart", "--set", "device=rram-falcone2025",
+                 "--set", "device.read_time=2e-9"]) == 0
+    short = capsys.readouterr().out
+    assert "device.read_time=2e-09" in short
+    assert main(["cost", "quickstart", "--set", "device=rram-falcone2025"]) == 0
+    default = capsys.readouterr().out
+
+    def pj(text: str) -> float:
+        return float(re.search(r"energy +([0-9.]+) pJ", text).group(1))
+
+    assert pj(short) < pj(default)
+    assert main(["cost", "quickstart", "--set", "device.read_time=-1"]) == 2
+    assert "device.read_time" in capsys.readouterr().err
+    assert main(["cost", "quickstart", "--set", "device.nope=1"]) == 2
+    assert "hardware.device.nope: not a parameter" in capsys.readouterr().err
 
 
 def test_study_fields_lists_every_hardware_field(capsys):
