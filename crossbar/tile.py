@@ -449,8 +449,10 @@ class Tile(ReadPath, TileState):
         management); probabilities are clipped at 1 (update saturates when lr is too large
         for ``bl``). Differential: increases potentiate G+, decreases potentiate G-. Offset:
         increases potentiate, decreases depress the cell. Returns pulses applied per tile
-        ``(*shape)`` (int64); ``pulse_count`` accumulates them per cell. The read state is
-        refreshed at the current time afterwards. Bit-sliced weights are refused.
+        ``(*shape)`` (int64); ``pulse_count`` accumulates them per cell. Counts beyond the
+        device's ``max_pulses`` per call (more than crosses any preset's window) saturate at it.
+        The read state is refreshed at the current time afterwards. Bit-sliced weights are
+        refused.
         """
         self._require_programmed("update")
         cfg = self.config
@@ -478,7 +480,8 @@ class Tile(ReadPath, TileState):
         else:
             dw_min = 0.5 * (step_inc + step_dec) * w_per_s
             inc, dec = self._coincidences(x, d, lr / (bl * dw_min), bl, generator)
-        return self._apply_counts(inc, dec, generator)
+        cap = cfg.device.max_pulses  # a longer train only holds the cell at its bound
+        return self._apply_counts(inc.clamp_(max=cap), dec.clamp_(max=cap), generator)
 
     @torch.no_grad()
     def weight_steps(self) -> tuple[float, float]:

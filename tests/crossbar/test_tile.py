@@ -16,6 +16,7 @@ from memxbar.crossbar.periphery import ADC, DAC, quantize
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import IdealDevice
 from memxbar.devices.base import CellState, Device, param
+from memxbar.devices.pcm import PCM
 
 F64 = torch.float64
 
@@ -370,6 +371,21 @@ def test_counts_update_moves_weights_by_lr_x_d(encoding: str) -> None:
     assert abs(int(n) - float(want.abs().sum() / step)) <= want.numel()
     if encoding == "differential":
         assert torch.all(tile.state.g >= g0)  # only potentiation, of G+ or G-
+
+
+def test_counts_update_saturates_at_max_pulses() -> None:
+    """An update asking more pulses per cell than the device takes in one call saturates the
+    cells at their bound instead of refusing (a pulse-by-pulse PCM: 10,000 per call)."""
+    dev = PCM()
+    tile, _ = make(rows=4, cols=6, device=dev)
+    wc = tile.config.weight_cols
+    tile.program(torch.zeros(4, wc), generator=gen(30))
+    x, d = torch.ones(1, 4), -torch.ones(1, wc)  # W -= lr x d: every weight up
+    n = tile.update(x, d, lr=1e6, mode="counts", generator=gen(31))
+    assert int(tile.pulse_count.max()) == dev.max_pulses
+    assert int(n) == int(tile.pulse_count.sum())
+    w = tile.weights()  # driven to the top of the window (each cell its own saturation)
+    assert float(w.mean()) > 0.7 and bool((w > 0.3).all())
 
 
 @pytest.mark.parametrize("budget", [2**24, 1])
