@@ -3,13 +3,15 @@ onto crossbars of a given device, then program it with :func:`memxbar.mapping.to
 
 :func:`hardware_aware_train` runs :func:`memxbar.training.digital.train` with three hooks:
 
-- ``before_step``: every ``nn.Linear`` / ``nn.Conv2d`` weight is replaced by what the hardware
-  would realise: the weight matrix is mapped onto a :class:`~memxbar.mapping.TiledMatrix` of
-  the target :class:`~memxbar.crossbar.tile.TileConfig` exactly as ``to_analog`` will map it
-  (scaling and clipping, encoding, conductance targets, level quantization), the cells are
-  programmed through the device model (programming noise, stuck cells), read at
-  ``t_inference`` (drift or relaxation) with the mapping's drift compensation, and one read-noise
-  sample is added; ``W <- W + noise_scale * (W_hardware - W)``. One fresh draw per batch.
+- ``before_step``: every weight matrix that ``to_analog`` puts on arrays (``nn.Linear``, the
+  convolutions of any dimension, groups and padding, the input projections of
+  ``nn.MultiheadAttention``) is replaced by what the hardware would realise: the matrix is
+  mapped onto a :class:`~memxbar.mapping.TiledMatrix` of the target
+  :class:`~memxbar.crossbar.tile.TileConfig` exactly as ``to_analog`` will map it (scaling and
+  clipping, encoding, conductance targets, level quantization), the cells are programmed
+  through the device model (programming noise, stuck cells), read at ``t_inference`` (drift or
+  relaxation) with the mapping's drift compensation, and one read-noise sample is added;
+  ``W <- W + noise_scale * (W_hardware - W)``. One fresh draw per batch.
 - ``before_update``: the clean weights are put back, so the gradient computed at the perturbed
   weights updates the clean ones (straight-through; the noise-injection training of Joshi et
   al., Nat. Commun. 11:2473 (2020), with the noise taken from the device model itself).
@@ -17,7 +19,8 @@ onto crossbars of a given device, then program it with :func:`memxbar.mapping.to
   layer for ``weight_scaling="layer"``), so that the mapping's scale (largest weight -> g_max)
   is not set by a few outliers and the typical weight uses more of the conductance range.
 
-Periphery (``periphery=True``): the layers' forward runs a differentiable model of the tile's
+Periphery (``periphery=True``): the forward of ``nn.Linear`` and ungrouped, zero-padded
+``nn.Conv2d`` layers runs a differentiable model of the tile's
 converters through the hardware's own DAC and ADC objects with straight-through rounding
 (``DAC.quantize`` and ``ADC.quantize`` with ``ste=True``): inputs scaled as the mapping scales
 them and quantized by the DAC; one partial sum per row block of ``rows`` inputs and row group
@@ -27,7 +30,8 @@ scales its ``ADC.full_scales`` gives for the largest values of the batch per con
 row group (fixed, one per tile or one per column, the digital stand-in for the calibration);
 the partial sums are added digitally and scaled back. Bit-serial DAC cycles, bit slices and
 the offset reference column are not modelled separately (one conversion per weight column,
-row block and row group).
+row block and row group). Other layers train with the weight noise only; a warning names
+them when their converters quantize.
 
 Vectorized: each perturbation is one tile programming and read per layer; no per-cell loops.
 """
@@ -60,21 +64,41 @@ Override = TileConfig | None
 @dataclass
 class _Layer:
     name: str
-    module: nn.Linear | nn.Conv2d
+    module: nn.Module
     hardware: TileConfig
     tiled: TiledMatrix
+    param: str = "weight"  # the module's parameter that the arrays hold
+    periphery: bool = False  # the straight-through DAC/ADC forward applies
     clean: Tensor | None = None
 
+    @property
+    def weight(self) -> Tensor:
+        w = getattr(self.module, self.param)
+        assert isinstance(w, Tensor)
+        return w
 
-def _shape(module: nn.Linear | nn.Conv2d) -> tuple[int, int]:
-    """(out, in) of the weight matrix the arrays hold."""
-    w = module.weight
-    return w.shape[0], int(w[0].numel())
+
+def _matrices(module: nn.Module) -> list[tuple[str, int]]:
+    """``(parameter name, groups)`` of the weight matrices ``to_analog`` maps onto arrays for
+    ``module`` (its own parameters; sub-modules such as ``out_proj`` are found themselves)."""
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return [("weight", module.groups if isinstance(module, nn.modules.conv._ConvNd) else 1)]
+    if isinstance(module, nn.MultiheadAttention):
+        if module.in_proj_weight is not None:
+            return [("in_proj_weight", 1)]
+        return [(n, 1) for n in ("q_proj_weight", "k_proj_weight", "v_proj_weight")]
+    return []
+
+
+def _periphery_covered(module: nn.Module) -> bool:
+    return type(module) is nn.Linear or (isinstance(module, nn.Conv2d) and (
+        module.groups == 1 and not isinstance(module.padding, str)
+        and module.padding_mode == "zeros"))
 
 
 def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
                  overrides: Mapping[str, Override] | None) -> list[_Layer]:
-    """Linear and Conv2d layers that ``to_analog`` would convert, with their noise tiles."""
+    """The weight matrices that ``to_analog`` would put on arrays, with their noise tiles."""
     if not isinstance(hardware, TileConfig):
         raise ConfigError(f"hardware_aware_train: hardware = {hardware!r} is not a TileConfig")
     overrides = dict(overrides or {})
@@ -82,31 +106,38 @@ def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ConfigError(f"hardware_aware_train: overrides name unknown modules {unknown}")
-    layers, uncovered = [], []
+    layers, uncovered, no_periphery = [], [], []
     for name, module in model.named_modules():
         hw = overrides.get(name, hardware)
         if hw is None:
             continue
-        covered = isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and (
-            module.groups == 1 and not isinstance(module.padding, str)
-            and module.padding_mode == "zeros"))
-        if not covered:
+        matrices = _matrices(module) if converter_for(module) is not None else []
+        if not matrices:
             if converter_for(module) is not None and any(
                     True for _ in module.parameters(recurse=False)):
                 uncovered.append(f"{name or '(model)'} ({type(module).__name__})")
             continue
-        out_f, in_f = _shape(module)
+        periphery = _periphery_covered(module)
+        if not periphery and (hw.dac.bits or hw.adc.bits or hw.out_noise > 0):
+            no_periphery.append(f"{name or '(model)'} ({type(module).__name__})")
         noise_hw = dataclasses.replace(
             hw, dac=DAC(), adc=ADC(), out_noise=0.0,
             read_noise="off" if hw.read_noise == "off" else "per_mvm")
-        layers.append(_Layer(name, module, hw, TiledMatrix(noise_hw, in_f, out_f, mapping)))
+        for param, groups in matrices:
+            w = getattr(module, param)
+            tiled = TiledMatrix(noise_hw, int(w[0].numel()), w.shape[0], mapping, groups=groups)
+            layers.append(_Layer(name, module, hw, tiled, param, periphery))
     if uncovered:  # to_analog runs them analog; the noise model here covers fewer types
         warnings.warn("hardware_aware_train: " + ", ".join(uncovered) + " will run analog "
-                      "after to_analog but train without hardware noise (noise injection covers "
-                      "nn.Linear and ungrouped, zero-padded nn.Conv2d)", stacklevel=3)
+                      "after to_analog but train without hardware noise", stacklevel=3)
+    if no_periphery:
+        warnings.warn("hardware_aware_train: " + ", ".join(no_periphery) + " train with the "
+                      "hardware's weight noise but without its DAC/ADC quantization (the "
+                      "straight-through periphery covers nn.Linear and ungrouped, zero-padded "
+                      "nn.Conv2d)", stacklevel=3)
     if not layers:
-        raise ConfigError("hardware_aware_train: the model has no nn.Linear or nn.Conv2d layer "
-                         "to put on the hardware")
+        raise ConfigError("hardware_aware_train: the model has no layer with weights that "
+                          "to_analog puts on the hardware")
     return layers
 
 
@@ -132,7 +163,9 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
                        current: dict[str, torch.Generator]) -> Callable[[Tensor], Tensor]:
     """A forward of ``layer.module`` with straight-through DAC/ADC rounding (module doc);
     output noise draws from ``current["gen"]`` (the training generator, set each step)."""
-    module, hw = layer.module, layer.hardware
+    assert isinstance(layer.module, (nn.Linear, nn.Conv2d))  # _periphery_covered
+    module: nn.Linear | nn.Conv2d = layer.module
+    hw = layer.hardware
     rows, wc = hw.rows, hw.weight_cols
     rp = min(hw.rows_parallel or rows, rows)  # rows per conversion
     ng = -(-rows // rp)  # row groups per tile
@@ -179,23 +212,24 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
             return y if module.bias is None else y + module.bias
         return forward
 
-    padding = module.padding
+    conv: nn.Conv2d = module
+    padding = conv.padding
     assert not isinstance(padding, str)  # _find_layers takes numeric padding only
 
     def forward_conv(x: Tensor) -> Tensor:
         n = x.shape[0]
-        cols = F.unfold(x, module.kernel_size, module.dilation, padding, module.stride)
+        cols = F.unfold(x, conv.kernel_size, conv.dilation, padding, conv.stride)
         y = matmul(cols.transpose(1, 2).reshape(-1, cols.shape[1]))
         h, w_ = (
-            (x.shape[d + 2] + 2 * padding[d] - module.dilation[d]
-             * (module.kernel_size[d] - 1) - 1) // module.stride[d] + 1 for d in (0, 1))
+            (x.shape[d + 2] + 2 * padding[d] - conv.dilation[d]
+             * (conv.kernel_size[d] - 1) - 1) // conv.stride[d] + 1 for d in (0, 1))
         y = y.reshape(n, h * w_, -1).transpose(1, 2).reshape(n, -1, h, w_)
         return y if module.bias is None else y + module.bias[:, None, None]
     return forward_conv
 
 
 def _clip(layer: _Layer, sigma: float, per_output: bool) -> None:
-    w = layer.module.weight
+    w = layer.weight
     m = w.detach().reshape(w.shape[0], -1)
     if per_output:
         bound = sigma * m.std(dim=1, keepdim=True)
@@ -249,7 +283,7 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
         current["gen"] = gen
         with torch.no_grad():
             for layer in layers:
-                w = layer.module.weight
+                w = layer.weight
                 clean = w.detach().reshape(w.shape[0], -1).clone()
                 layer.clean = clean
                 hard = hardware_weights(layer.tiled, clean, t, generator=gen)
@@ -260,7 +294,7 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
             for layer in layers:
                 clean = layer.clean
                 assert clean is not None  # saved by before_step
-                layer.module.weight.copy_(clean.reshape(layer.module.weight.shape))
+                layer.weight.copy_(clean.reshape(layer.weight.shape))
                 layer.clean = None
 
     def after_step(m: nn.Module, gen: torch.Generator) -> None:
@@ -273,11 +307,10 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     if periphery:
         for layer in layers:
             hw = layer.hardware
-            if hw.dac.bits or hw.adc.bits or hw.out_noise > 0:
+            if layer.periphery and (hw.dac.bits or hw.adc.bits or hw.out_noise > 0):
                 saved.append((layer.module, layer.module.__dict__.get("forward")))
                 # an instance attribute shadows the class's forward until the finally below
-                layer.module.forward = _periphery_forward(  # type: ignore[assignment]
-                    layer, mapping, current)
+                layer.module.forward = _periphery_forward(layer, mapping, current)
     try:
         return train(model, train_loader, epochs=epochs, lr=lr, optimizer=optimizer,
                      weight_decay=weight_decay, momentum=momentum, generator=generator,
@@ -293,7 +326,7 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
         with torch.no_grad():  # interrupted inside a step: put the clean weights back
             for layer in layers:
                 if layer.clean is not None:
-                    layer.module.weight.copy_(layer.clean.reshape(layer.module.weight.shape))
+                    layer.weight.copy_(layer.clean.reshape(layer.weight.shape))
                     layer.clean = None
 
 

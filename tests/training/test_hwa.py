@@ -187,13 +187,74 @@ def test_conv_model_trains_and_keeps_clean_weights() -> None:
     assert len(acc) == 2 and all(a > 0.5 for a in acc)
 
 
-def test_layers_run_analog_but_trained_without_noise_are_named() -> None:
-    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(8, 2))
+class _Mixed(nn.Module):
+    """Conv1d, a depthwise Conv2d, a Conv3d and self-attention: every matrix runs analog."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 4, 3, padding="same")
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.c3 = nn.Conv3d(4, 4, 1)
+        self.att = nn.MultiheadAttention(4, 2, batch_first=True)
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x: Tensor) -> Tensor:  # x (B, 2, 4)
+        h = self.c1(x)  # (B, 4, 4)
+        h = self.dw(h.unsqueeze(-1).expand(-1, -1, -1, 4)).mean(-1)
+        h = self.c3(h[..., None, None]).flatten(2).mT  # (B, 4 tokens, 4)
+        h = self.att(h, h, h, need_weights=False)[0]
+        return self.head(h.flatten(1))
+
+
+def test_every_analog_matrix_trains_with_hardware_noise() -> None:
+    """Conv1d, depthwise Conv2d, Conv3d, the attention's in_proj and out_proj: the loss sees
+    noisy draws of all of them, the update lands on the clean weights, and a warning names
+    the layers whose DAC/ADC rounding is not modelled."""
+    torch.manual_seed(3)
+    model = _Mixed().double()
+    names = ["c1.weight", "dw.weight", "c3.weight", "att.in_proj_weight",
+             "att.out_proj.weight", "head.weight"]
+    clean = {n: p.detach().clone() for n, p in model.named_parameters() if n in names}
+    seen: dict[str, Tensor] = {}
+
+    def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
+        seen.update({n: p.detach().clone() for n, p in model.named_parameters() if n in names})
+        return nn.functional.cross_entropy(logits, labels)
+
+    hw = TileConfig(rows=8, cols=8, device=NoisyDriftCell(sigma=5e-7), dac=DAC(bits=6))
+    x = torch.randn(8, 2, 4, generator=gen(3), dtype=F64)
+    loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=8)
+    with pytest.warns(UserWarning, match=r"c1 \(Conv1d\), dw \(Conv2d\), c3 \(Conv3d\), "
+                      r"att \(MultiheadAttention\), att.out_proj .* without its DAC/ADC"):
+        hardware_aware_train(model, hw, loader, epochs=1, lr=1e-12, optimizer="sgd",
+                             clip_sigma=None, loss_fn=loss_fn, generator=4)
+    for n in names:
+        rel = float((seen[n] - clean[n]).norm() / clean[n].norm())
+        assert 1e-3 < rel < 1.0, (n, rel)  # a hardware draw, not the clean weights
+        torch.testing.assert_close(dict(model.named_parameters())[n].detach(), clean[n],
+                                   rtol=0, atol=1e-9)  # the tiny step landed on the clean ones
+
+
+def test_layers_run_analog_but_trained_without_noise_are_named(monkeypatch) -> None:
+    """A module type the noise model has no matrix for (a registered user converter) is
+    named: it runs analog after to_analog but trains without noise."""
+    from memxbar.mapping.layers import registry
+
+    class Scale(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return x * self.w
+
+    monkeypatch.setitem(registry._REGISTRY, Scale, lambda m, hw, mp: m)
+    model = nn.Sequential(nn.Linear(4, 2), Scale())
     hw = TileConfig(rows=8, cols=8, device=IdealDevice())
-    x = torch.randn(8, 2, 4, generator=gen(3))
+    x = torch.randn(8, 4, generator=gen(3))
     loader = DataLoader(TensorDataset(x, torch.zeros(8, dtype=torch.long)), batch_size=4)
-    with pytest.warns(UserWarning, match=r"0 \(Conv1d\) will run analog .* without hardware "
-                      "noise"):
+    with pytest.warns(UserWarning, match=r"1 \(Scale\) will run analog .* without "
+                      "hardware noise"):
         hardware_aware_train(model, hw, loader, epochs=1, lr=1e-3, generator=4)
 
 
@@ -229,7 +290,7 @@ def test_errors() -> None:
         hardware_aware_train(nn.Linear(3, 2), hw, loader, epochs=1, lr=0.1, noise_scale=-1.0)
     with pytest.raises(ValueError, match="clip_sigma"):
         hardware_aware_train(nn.Linear(3, 2), hw, loader, epochs=1, lr=0.1, clip_sigma=0.0)
-    with pytest.raises(ValueError, match="no nn.Linear"):
+    with pytest.raises(ValueError, match="no layer with weights that to_analog puts"):
         hardware_aware_train(nn.Sequential(nn.ReLU()), hw, loader, epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="TileConfig"):
         hardware_aware_train(nn.Linear(3, 2), "pcm", loader, epochs=1, lr=0.1)  # type: ignore
