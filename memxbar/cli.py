@@ -193,13 +193,13 @@ def _cost(args: argparse.Namespace) -> None:
     params = {**spec.resolve(searched), **overrides}
     for name in device_set:  # a device parameter, checked against the design's device model
         try:
-            dim = device_dims({name[len(PREFIX):]: _toml_value(chosen[name])}, [params["device"]],
-                              list(spec.hardware.measured))[name]
+            given = device_dims({name[len(PREFIX):]: _toml_value(chosen[name])},
+                                [params["device"]], list(spec.hardware.measured))[name]
         except ConfigError as e:
             raise UserError(f"--set {name}={chosen[name]}: {e}") from None
-        if not isinstance(dim, Fixed):
+        if not isinstance(given, Fixed):
             raise UserError(f"--set {name}={chosen[name]}: give one value, not a search")
-        params[name] = overrides[name] = dim.value
+        params[name] = overrides[name] = given.value
     if "tile_rows" in overrides and "tile_cols" not in chosen and \
             spec.fixed_params().get("tile_cols", 0) is None:  # tile_cols follows tile_rows
         params["tile_cols"] = params["tile_rows"]
