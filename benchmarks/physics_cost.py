@@ -23,6 +23,13 @@ compute-in-memory macro, and the programming cost of each technology's program-a
    choices the title does not give (input encoding, ADC resolution), so it is quoted with
    that caveat.
 
+   PCM against a measured PCM chip: Le Gallo et al., "A 64-core mixed-signal in-memory compute
+   chip based on phase-change memory for deep neural network inference", Nat. Electron. 6:680
+   (2023) (the HERMES chip, 14 nm, 256 x 256 cores), abstract: for 8-bit input/output MVMs,
+   2.48 TOPS/W in the four-phase (high-precision) and 9.76 TOPS/W in the one-phase
+   (low-precision) read mode, i.e. 0.806 and 0.205 pJ per 8-bit MAC for the whole chip. The
+   same tile as above with the HERMES presets (and Joshi's) is compared with both.
+
 2. Programming cost per device (one cell at mid-range conductance, 8-bit survey ADC for the
    verify reads): the open loop costed before issue 13 (one pulse, no verify) and the preset's
    own program-and-verify loop (``program_iterations`` pulses and ``verify_reads`` reads per
@@ -53,6 +60,9 @@ PROGRAM_PRESETS = ("rram-falcone2025", "rram-wan2022", "pcm-joshi2020", "pcm-leg
 # the default RRAM, NeuroSim's 5 ns read for the NeuRRAM and Milo presets
 OLD_READ_TIME = {"rram-falcone2025": 1e-6, "rram-wan2022": 5e-9, "rram-milo2021": 5e-9}
 XUE2021_PJ_PER_MAC = 2.0 / 11.91e12 * 1e12  # 0.168 pJ per 8-bit MAC, whole macro
+PCM_PRESETS = ("pcm-legallo2023-1dev", "pcm-legallo2023-2dev", "pcm-joshi2020")
+# pJ per 8-bit MAC of the whole HERMES chip (Le Gallo 2023, abstract): 2 ops per MAC
+HERMES_PJ_PER_MAC = {"one-phase": 2.0 / 9.76e12 * 1e12, "four-phase": 2.0 / 2.48e12 * 1e12}
 ROWS = COLS = 256
 VECTORS = 64
 VERIFY_ADC = ADC(bits=8, full_scale=1.0)  # survey energy of an 8-bit conversion
@@ -98,13 +108,14 @@ def programming(name: str) -> dict[str, float]:
 
 
 def plot(read: dict[str, dict[str, dict[str, float]]], prog: dict[str, dict[str, float]],
-         path: str) -> None:
+         path: str, pcm: dict[str, dict[str, float]] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(19, 5),
+                                     gridspec_kw={"width_ratios": [1.2, 1.2, 0.8]})
     names = list(read)
     xs = range(len(names))
     wid = 0.2
@@ -136,6 +147,21 @@ def plot(read: dict[str, dict[str, dict[str, float]]], prog: dict[str, dict[str,
     a2.set_title("Programming one mid-range cell")
     a2.legend(fontsize="small", loc="upper left")
     a2.grid(axis="y", alpha=0.3, which="both")
+    if pcm:
+        pn3 = list(pcm)
+        xs3 = range(len(pn3))
+        a3.bar([x - 0.2 for x in xs3], [pcm[n]["cells_pJ"] for n in pn3], 0.4,
+               label="cells", color="tab:blue")
+        a3.bar([x + 0.2 for x in xs3], [pcm[n]["total_pJ"] for n in pn3], 0.4,
+               label="whole tile", color="tab:cyan")
+        for (mode, e), ls in zip(HERMES_PJ_PER_MAC.items(), ("--", ":"), strict=True):
+            a3.axhline(e, color="k", ls=ls, label=f"HERMES chip, whole, {mode} (Le Gallo 2023)")
+        a3.set_xticks(list(xs3), pn3, rotation=20, ha="right", fontsize="small")
+        a3.set_ylabel("energy per 8-bit MAC (pJ)")
+        a3.set_title("PCM read energy per MAC vs a measured PCM chip")
+        a3.set_ylim(0, 1.2)
+        a3.legend(fontsize="x-small", loc="upper left")
+        a3.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -155,6 +181,16 @@ def main(path: str = "benchmarks/physics_cost.png") -> None:
                   f"{e['cells_pJ']:>9.4g} {e['formula_pJ']:>9.4g} {e['total_pJ']:>9.4g} "
                   f"{e['cells_pJ'] / XUE2021_PJ_PER_MAC:>9.3g} "
                   f"{e['total_pJ'] / XUE2021_PJ_PER_MAC:>9.3g}")
+    pcm = {n: read_energy_per_mac(n) for n in PCM_PRESETS}
+    one, four = HERMES_PJ_PER_MAC["one-phase"], HERMES_PJ_PER_MAC["four-phase"]
+    print(f"\nPCM read energy per 8-bit MAC (pJ); measured chip (HERMES, Le Gallo 2023): "
+          f"{one:.3f} one-phase, {four:.3f} four-phase, whole chip")
+    print(f"{'preset':<22} {'G mean uS':>9} {'t_read':>8} {'cells':>9} {'total':>9} "
+          f"{'total/1-ph':>10} {'total/4-ph':>10}")
+    for n, e in pcm.items():
+        print(f"{n:<22} {e['g_mean_uS']:>9.3g} {e['read_time_ns']:>6.3g}ns "
+              f"{e['cells_pJ']:>9.4g} {e['total_pJ']:>9.4g} {e['total_pJ'] / one:>10.3g} "
+              f"{e['total_pJ'] / four:>10.3g}")
     prog = {n: programming(n) for n in PROGRAM_PRESETS}
     print("\nProgramming one mid-range cell: open loop (before) vs the preset's loop (now)")
     print(f"{'preset':<22} {'pulses':>6} {'reads':>6} {'open pJ':>10} {'loop pJ':>10} "
@@ -163,7 +199,7 @@ def main(path: str = "benchmarks/physics_cost.png") -> None:
         print(f"{n:<22} {p['pulses']:>6.0f} {p['reads']:>6.0f} {p['open_pJ']:>10.4g} "
               f"{p['loop_pJ']:>10.4g} {p['loop_pJ'] / p['open_pJ']:>7.3g} "
               f"{p['open_ns']:>9.4g} {p['loop_ns']:>9.4g}")
-    plot(read, prog, path)
+    plot(read, prog, path, pcm)
     print(f"\nplot: {path}")
 
 

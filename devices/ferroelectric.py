@@ -107,7 +107,10 @@ _FIT = ("[D] least-squares fit here of this model's mean switched fraction (Deng
 _VT = ("assumption inside the tens-of-mV V_T spreads of 28 nm HKMG FeFETs (state-dependent D2D "
        "and C2C conductance spread measured by Manna et al., IEEE TED 71:2963 (2024); D2D "
        "V_T/MW dispersion from E_C and t_FE scatter: Preisach+MVS Monte Carlo, MDPI "
-       "Electronics [A]); device-parameters.md §4 has no number")
+       "Electronics [A]); checked against measured V_th histograms of 4 states, Soliman et "
+       "al., Nat. Commun. 14:6348 (2023), Fig. 1g, digitised: 44 / 48 / 38 / <= 16 mV (erased "
+       "to fully programmed; their simulation framework draws 40 mV); the 60/64-domain "
+       "presets give 32 / 53-54 / 56-58 / 32 mV (benchmarks/physics_published.py)")
 Q_E = 1.602176634e-19  # elementary charge, C (SI 2019)
 EPS0 = 8.8541878128e-12  # vacuum permittivity, F/m (CODATA 2018)
 _EPS_FE, _T_FE = 28.0, 8e-9  # Deng 2020 stack: eps_FE 28, t_FE 8 nm
@@ -361,7 +364,9 @@ class FeFET(Device):
         return (super().describe() + "\n  choices: NLS kinetics of Deng 2020 with NeuroSim's cell "
                 "electrical values; program() writes round(f*N) domains on the nominal curve "
                 "(blind to the cell's V_T offset); V_T sigmas (D2D 30 mV, C2C 10 mV) are "
-                "assumptions in the tens-of-mV range of measured 28 nm HKMG FeFETs; retention "
+                "assumptions in the tens-of-mV range of measured 28 nm HKMG FeFETs (Soliman "
+                "2023 Fig. 1g: 38-48 mV in the erased and intermediate states, <= 16 mV fully "
+                "programmed; the offsets here do not depend on the state); retention "
                 "activation energy = the Heracles HfO2 switching barrier (1.05 eV); read noise "
                 "includes the shot-noise floor q*G/(V_read*t_read); write energy includes "
                 "word-line charging and a full polarization reversal 2*P_r*A*V per pulse")

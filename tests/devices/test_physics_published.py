@@ -1,0 +1,112 @@
+"""Device models against published figures (issue 13; benchmarks/physics_published.py and
+physics_cost.py hold the data and the comparisons): the RRAM wear law's window vs write cycles
+(Lammie et al., SST 2021, Fig. 2A), the PCM drift exponent at 25 C and 85 C (Wang et al., Nat.
+Mater. 2025), the FeFET V_th spread per level (Soliman et al., Nat. Commun. 2023, Fig. 1g) and
+the PCM read energy per MAC (HERMES, Le Gallo et al., Nat. Electron. 2023)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from memxbar.devices import endurance, presets
+from memxbar.devices.endurance import WEAR_LAWS, WearLaw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import physics_published as pub  # noqa: E402
+
+_RRAM = WEAR_LAWS["rram"]
+assert isinstance(_RRAM, WearLaw)
+LAW: WearLaw = _RRAM
+
+
+@pytest.mark.parametrize("name", ["10 nm", "20 nm"])
+def test_rram_window_closure_follows_the_published_curve(name: str) -> None:
+    """Digitised points are +-5 % in resistance, so the tolerances are loose: the law's shape
+    (s = 0.5, N_e fitted) stays within 0.08 rms of the published window, better than the s = 1
+    shape it replaced, and inside the range of the free fits' slopes."""
+    d = pub.window(name)
+    n_free, s_free, rms_free = pub.fit_shape(d)
+    _, _, rms_one = pub.fit_shape(d, slope=1.0)
+    n_law, _, rms_law = pub.fit_shape(d, slope=LAW.window_slope)
+    assert 0.35 < s_free < 0.65 and abs(s_free - LAW.window_slope) < 0.1
+    assert rms_law < 0.08 and rms_law < 0.85 * rms_one
+    assert rms_law < rms_free + 0.005  # fixing s to the law's costs almost nothing
+    assert n_law == pytest.approx(n_free, rel=0.15)
+    # where the window closes: the law's point within 0.05 of each fit, lo/hi rms < 0.08
+    p_fit, _ = pub.fit_point(d, n_free, s_free)
+    assert abs(p_fit - LAW.window_point) < 0.05
+    assert pub.point_rms(d, n_law, LAW.window_slope, LAW.window_point) < 0.08
+    # half the window left at the fitted N_e: 10 nm at ~4e5 cycles, 20 nm at ~1e8
+    expect = {"10 nm": 4.4e5, "20 nm": 9.4e7}[name]
+    assert n_law == pytest.approx(expect, rel=0.1)
+
+
+def test_device_reads_follow_the_fitted_law() -> None:
+    """Cells worn through Device.pulse read the law's lo/hi at c / N_e = 0.1, 1, 10."""
+    dev = pub.clean_rram(100.0)
+    rel = [0.1, 1.0, 10.0]
+    got = pub.window_mc(dev, [r * 100.0 for r in rel], m=50)
+    for r, (lo, hi) in zip(rel, got, strict=True):
+        w = 1.0 / (1.0 + r ** LAW.window_slope)
+        assert lo == pytest.approx((1 - w) * LAW.window_point, abs=1e-9)
+        assert hi == pytest.approx(1 - (1 - w) * (1 - LAW.window_point), abs=1e-9)
+
+
+def test_rram_preset_endurance_sits_between_the_published_devices() -> None:
+    """The RRAM presets' N_e (1e6, the survey median) lies between the 10 nm (4.4e5) and 20 nm
+    (9.4e7) cells of the published figure; at N_e a preset's window is half closed."""
+    dev = presets.get("rram-falcone2025")
+    assert 4.4e5 < dev.endurance < 9.4e7
+    assert float(endurance.window_fraction(dev, torch.tensor(dev.endurance))) == pytest.approx(
+        0.5)
+
+
+@pytest.mark.parametrize("name", ["pcm-joshi2020", "pcm-legallo2023-1dev"])
+def test_pcm_drift_exponent_at_25_and_85C_matches_the_published_value(name: str) -> None:
+    """Wang et al., Nat. Mater. 2025: amorphous GST drifts with nu ~ 0.11 from RT to 100 C. The
+    model's median per-cell exponent over a 1-h hold near RESET is within 20 % of it at 25 C
+    and at 85 C (films vs devices, and "~0.11" is a rounded value: loose tolerance), and the
+    same at both temperatures within 6 % (the Arrhenius clock shifts time, not nu)."""
+    n25 = pub.apparent_nu(name, pub.T25)
+    n85 = pub.apparent_nu(name, pub.T85)
+    for nu in (n25, n85):
+        assert nu == pytest.approx(pub.NU_GST, rel=0.2)
+    assert n85 / n25 == pytest.approx(1.0, abs=0.06)
+
+
+def test_pcm_read_energy_per_mac_lies_within_the_measured_hermes_chip_range() -> None:
+    """Le Gallo et al., Nat. Electron. 2023 (HERMES, abstract): 8-bit MVMs at 9.76 TOPS/W
+    (one-phase read) and 2.48 TOPS/W (four-phase), 0.205 and 0.806 pJ per MAC for the whole
+    chip. The HERMES one-device preset's whole 256 x 256 tile (8-bit bit-serial inputs and ADC)
+    costs 0.56 pJ per MAC: inside that range; its cells alone cost V^2 t sum(code^2 G)."""
+    import physics_cost as cost
+
+    e = cost.read_energy_per_mac("pcm-legallo2023-1dev")
+    lo, hi = cost.HERMES_PJ_PER_MAC["one-phase"], cost.HERMES_PJ_PER_MAC["four-phase"]
+    assert lo == pytest.approx(0.205, abs=1e-3) and hi == pytest.approx(0.806, abs=1e-3)
+    assert lo < e["total_pJ"] < hi
+    assert e["cells_pJ"] == pytest.approx(e["formula_pJ"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fefet-jerry2017", "fefet-neurosim"])
+def test_fefet_vt_spread_per_state_against_measured_28nm_devices(name: str) -> None:
+    """Soliman et al., Nat. Commun. 2023, Fig. 1g (digitised, +-15 %): V_th std of 44, 48, 38
+    and <= 16 mV over 4 states. The 60/64-domain presets are within 35 % at the erased state
+    and within +60 % at the two intermediate states; their extremes carry only the V_T offsets,
+    sqrt(d2d^2 + c2c^2), so the nearly spread-free programmed state (16 mV) is not reproduced
+    (documented in BENCHMARKS.md, a state-independent offset cannot narrow there)."""
+    dev = presets.get(name)
+    got = pub.fefet_vt_sigma(name)
+    meas = [pub.SOLIMAN_VT[k][1] for k in range(4)]
+    assert got[0] == pytest.approx(meas[0], rel=0.35)
+    for k in (1, 2):
+        assert meas[k] * 0.85 < got[k] < meas[k] * 1.6
+    offsets = math.hypot(dev.vt_sigma_d2d, dev.vt_sigma_c2c)  # type: ignore[attr-defined]
+    for k in (0, 3):
+        assert got[k] == pytest.approx(offsets, rel=0.05)
+    assert got[3] > meas[3]  # the known gap at the fully programmed state
