@@ -3,20 +3,30 @@
 1. ``AnalogLinear(512, 512)`` on 256 x 256 PCM tiles (2 x 4 tiles), 1 ohm segments, 8-bit
    DAC/ADC, read noise per MVM: program plus the first read (1 s), and a drift to each further
    read time (1 h, 1 day), against one ``nn.Linear`` forward (batch 256), with the effective
-   matrices solved by nested dissection (the default) and by the row sweep (the old path),
-   interleaved; and the largest relative difference of the two paths' effective weights.
+   matrices solved by nested dissection (the default; ``--baseline FILE``: also by another
+   version of ``crossbar/nested.py``; ``--sweep``: also by the row sweep, the old path;
+   interleaved); the largest relative difference of the two paths' effective
+   conductances, and the tiles' own achieved error (``Tile.ir_error``, against CG).
 2. ``--resnet``: a ResNet-18-sized model (11.7M weights; the torchvision-free definition of
    ``benchmarks/mapping.py``) on 256 x 256 PCM tiles, with 1 ohm segments and without IR drop:
    program plus the first read (t = 0, the ADC calibration on two 3 x 64 x 64 images), and each
    further read time, in seconds; the effective conductances of the last tile of the first and
-   of the last layer checked against the row sweep (relative error).
+   of the last layer checked against the row sweep (relative error), and the largest achieved
+   error the layers report (``mapping_report(...).ir_error``).
 
-Run: ``python benchmarks/network_scale.py [--resnet]`` (prints Markdown tables).
+``--first-order``: also the first-order approximation (``TileConfig(ir_drop="first_order")``),
+its time and its achieved error against the exact solve.
+
+Run: ``python benchmarks/network_scale.py [--resnet] [--sweep] [--baseline FILE]
+[--first-order]`` (prints Markdown tables).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import importlib.util
 import os
 import statistics
 import sys
@@ -24,6 +34,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch  # noqa: E402
@@ -34,7 +45,7 @@ from _timing import header  # noqa: E402
 
 from mapping import hardware, resnet18  # noqa: E402
 from memxbar.crossbar import circuit  # noqa: E402
-from memxbar.mapping import AnalogLinear, drift, program, to_analog  # noqa: E402
+from memxbar.mapping import AnalogLinear, drift, mapping_report, program, to_analog  # noqa: E402
 from memxbar.mapping.layers.base import analog_layers  # noqa: E402
 
 READS = (3600.0, 86400.0)  # further read times, s
@@ -51,33 +62,58 @@ class _Sweep:
         circuit._NESTED_MIN_CELLS = self.saved
 
 
+class _Baseline:
+    """Context: nested dissection by another version of ``crossbar/nested.py`` (a file, e.g.
+    ``git show e5dfcba:crossbar/nested.py > /tmp/nested_before.py``)."""
+
+    def __init__(self, path: str) -> None:
+        spec = importlib.util.spec_from_file_location("nested_baseline", path)
+        assert spec is not None and spec.loader is not None, path
+        self.module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(self.module)
+
+    def __enter__(self) -> None:
+        self.saved = circuit.effective_nested
+        circuit.effective_nested = self.module.effective_nested
+
+    def __exit__(self, *exc: object) -> None:
+        circuit.effective_nested = self.saved
+
+
 def _time(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
 
 
-def layer_case(rounds: int) -> None:
+def layer_case(rounds: int, sweep: bool, baseline: str | None, first_order: bool) -> None:
     gen = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     dig = nn.Linear(512, 512)
     x = torch.rand(256, 512, generator=gen)
     layer = AnalogLinear.from_digital(dig, hardware("per_mvm", 1.0))
     times: dict[str, list[float]] = {}
+    paths: dict[str, contextlib.AbstractContextManager[None]] = {
+        "nested": contextlib.nullcontext()}
+    approx = AnalogLinear.from_digital(
+        dig, dataclasses.replace(hardware("per_mvm", 1.0), ir_drop="first_order"))
+    if baseline:
+        paths["baseline nested"] = _Baseline(baseline)
+    if sweep:
+        paths["sweep"] = _Sweep()
     for _ in range(rounds):
-        for path in ("nested", "sweep"):
-            ctx = _Sweep() if path == "sweep" else None
-            if ctx:
-                ctx.__enter__()
-            try:
+        for path, ctx in paths.items():
+            with ctx:
                 t = _time(lambda: (layer.program(generator=gen), layer.drift(1.0, generator=gen)))
                 times.setdefault(f"{path} program + first read", []).append(t)
                 for tr in READS:
                     times.setdefault(f"{path} drift to a further read time", []).append(
                         _time(partial(layer.drift, tr, generator=gen)))
-            finally:
-                if ctx:
-                    ctx.__exit__()
+        if first_order:
+            approx.program(generator=gen)
+            approx.drift(1.0, generator=gen)
+            times.setdefault("first_order drift to a further read time", []).append(
+                _time(partial(approx.drift, READS[0], generator=gen)))
         with torch.no_grad():
             times.setdefault("nn.Linear forward", []).append(
                 min(_time(lambda: dig(x)) for _ in range(20)))
@@ -92,19 +128,27 @@ def layer_case(rounds: int) -> None:
     with _Sweep():
         ref = circuit.effective_conductance(g, 1.0, 1.0)
     err = float((M - ref).abs().max() / ref.abs().max())
-    print(f"\nnested vs row sweep, effective conductances of the 8 tiles: max rel. error {err:.2e}")
+    print(f"\nnested vs row sweep, effective conductances of the 8 tiles: max rel. error "
+          f"{err:.2e}; achieved error reported by the tile (vs CG): "
+          f"{layer.tiled.tile.ir_error:.1e}")  # type: ignore[union-attr]
+    if first_order:
+        print(f"first_order: achieved error (Tile.ir_error, vs CG) "
+              f"{approx.tiled.tile.ir_error:.1e}")  # type: ignore[union-attr]
 
 
-def resnet_case(r_wire: float, reads: tuple[float, ...]) -> None:
+def resnet_case(r_wire: float, reads: tuple[float, ...],
+                ir_drop: Literal["exact", "first_order"] = "exact") -> None:
     torch.manual_seed(0)
     model = resnet18()
-    analog = to_analog(model, hardware("per_mvm", r_wire))
+    analog = to_analog(model, dataclasses.replace(hardware("per_mvm", r_wire), ir_drop=ir_drop))
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     t0 = time.perf_counter()
     program(analog, generator=gen, calibration=images)  # reads the cells at t = 0
     first = time.perf_counter() - t0
+    c0 = time.process_time()
     further = [_time(partial(drift, analog, tr, generator=gen)) for tr in reads]
+    cpu = (time.process_time() - c0) / len(reads)  # CPU seconds of all threads, per read
     layers = [layer for _, layer in analog_layers(analog)]
     tiles = sum(int(layer.tiled.tile.shape.numel()) for layer in layers)  # type: ignore
     err = 0.0
@@ -116,9 +160,11 @@ def resnet_case(r_wire: float, reads: tuple[float, ...]) -> None:
             with _Sweep():
                 ref = circuit.effective_conductance(one, r_wire, r_wire)
             err = max(err, float((M - ref).abs().max() / ref.abs().max()))
-    ir = f"{r_wire:g} ohm segments" if r_wire else "no IR drop"
+    ir = f"{r_wire:g} ohm segments, {ir_drop}" if r_wire else "no IR drop"
+    achieved = mapping_report(analog).ir_error.max() if r_wire else 0.0
     print(f"| ResNet-18-sized, {tiles} tiles, {ir} | {first:.1f} | "
-          f"{', '.join(f'{t:.1f}' for t in further)} | {err:.1e} |")
+          f"{', '.join(f'{t:.1f}' for t in further)} | {cpu:.1f} | {err:.1e} | "
+          f"{achieved:.1e} |")
 
 
 def main() -> None:
@@ -128,16 +174,25 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=len(READS), choices=range(1, len(READS) + 1),
                     help="further read times of the model case (the last ones of 1 h, 1 day)")
     ap.add_argument("--no-layer", action="store_true", help="skip the layer case")
+    ap.add_argument("--sweep", action="store_true",
+                    help="time the layer case with the row sweep too (about 10x slower)")
+    ap.add_argument("--first-order", action="store_true",
+                    help="also the first-order IR-drop approximation (TileConfig.ir_drop)")
+    ap.add_argument("--baseline", metavar="NESTED_PY",
+                    help="time the layer case with this version of crossbar/nested.py too")
     args = ap.parse_args()
     print(header("network-scale IR drop"))
     if not args.no_layer:
-        layer_case(args.rounds)
+        layer_case(args.rounds, args.sweep, args.baseline, args.first_order)
     if args.resnet:
-        print("\n| model | program + first read (s) | each further read time (s) | "
-              "max rel. error vs row sweep |")
-        print("|---|---:|---:|---:|")
+        print("\n| model | program + first read (s) | each further read time (s) | its CPU "
+              "time, all threads (s) | max rel. error vs row sweep | max achieved error "
+              "(ir_error) |")
+        print("|---|---:|---:|---:|---:|---:|")
         for r in (0.0, 1.0):
             resnet_case(r, READS[-args.reads:])
+        if args.first_order:
+            resnet_case(1.0, READS[-args.reads:], "first_order")
 
 
 if __name__ == "__main__":

@@ -11,27 +11,52 @@ and column node) joined by the cell. A block's Dirichlet-to-Neumann matrix ``K``
 matrix onto the ports. Two neighbouring blocks share the ports on their common edge; merging
 them means adding their matrices and eliminating the shared ports, a Schur complement again.
 Blocks are merged in pairs, alternately along rows and along columns (keeping them near square),
-so an a x b block has ``2 a + 2 b`` ports and the work is dominated by the last merges (about
-2 GFlop for a 256 x 256 array, against 14 GFlop for the row sweep: :func:`nested_cost`,
-:func:`sweep_cost`); every merge of a level runs as one batched factorization over all blocks
-(and arrays, in cache-sized batches).
+so an a x b block has up to ``2 a + 2 b`` ports and the work is dominated by the last merges.
 
-The whole array's ports: the left ends (sources), the bottom ends (virtual grounds), and the open
-right and top ends, which are eliminated. The remaining half segment to each source and to each
-ground is added, and one solve with the R sources as right-hand sides gives the column currents
-``I_j = 2 g_c v_j`` of the bottom ports. Arrays whose sides are not powers of two are padded with
-open cells (G = 0) beyond their open ends (rows before row 0, columns after column C-1), which
-carry no current and change nothing. Port matrices hold conductances of the wires (1/r) with the
-cells' much smaller conductances as corrections: float64 keeps those to ~1e-16 * g_wire / G
-relative, as the row sweep does.
+Open far ends: the right ends of the row wires and the top ends of the column wires carry no
+current. While the blocks are many (more than :data:`_CLASS_BLOCKS` per array) every block keeps
+all four sides, so a level is one batched factorization over all blocks; after that the blocks
+are merged one pair at a time (batched over the arrays), and a block on the array's top or right
+edge eliminates its open ports in the same Schur step as its shared ones, so the last merges
+carry about half the ports (1.1 GFlop for a 256 x 256 array, 2.0 with the open ends eliminated
+last and a final solve: :func:`nested_cost`).
+
+Layout. The cells are numbered so that at every level the first half of the blocks pairs with
+the second half (the bit of the row or column index merged next is the most significant), and a
+block's ports are kept in the order its next merge needs (left, top, bottom, right before a
+merge along the columns; top, left, right, bottom before one along the rows): the shared ports
+and the others are contiguous runs, and a merge copies whole runs. While at most
+:data:`_LAST_SHARED` ports are shared, the blocks' index is the last dimension of the port
+matrices (p, p, N) and the elimination runs column by column, vectorized over the blocks; then
+the first, with batched Cholesky factors and matrix products.
+
+The crossings in column 0 reach their source through a whole segment, and those in the last
+row their virtual ground, so the whole array's ports are the sources and the grounds themselves,
+and its port matrix K gives the effective matrix without a further solve: the current into
+ground j per volt at source i is ``-K[ground j, source i]`` (the last merge forms only that
+block).
+Arrays whose sides are not powers of two are padded with open cells (G = 0) beyond their open
+ends (rows before row 0, columns after column C-1), which carry no current and change nothing.
+Port matrices hold conductances of the wires (1/r) with the cells' much smaller conductances as
+corrections: float64 keeps those to ~1e-16 * g_wire / G relative, as the row sweep does.
+
+A stack of arrays is solved in batches of about one 256 x 256 array's port matrices (larger
+batches fall out of the caches), each with one torch thread; with two or more torch threads
+the batches run on memxbar's helper threads, so the result does not depend on the thread
+count.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
+
+from memxbar.devices.base import _workers
 
 __all__ = ["effective_nested", "nested_cost", "sweep_cost"]
 
@@ -39,26 +64,66 @@ _F64 = torch.float64
 # port-matrix entries per batch: one 256 x 256 array (larger batches fall out of the caches
 # and ran 1.7-2x slower per array, measured)
 BATCH_ENTRIES = 1 << 20
-_RANK1_MAX = 16  # shared ports up to which a merge eliminates them one by one (vectorized)
+_LAST_SHARED = 8  # shared ports up to which the blocks' index is the last dimension
+_CLASS_BLOCKS = 8  # blocks per array up to which pairs merge one by one, open sides dropped
+
+Sides = tuple[int, int, int, int]  # port counts of a block's left, top, bottom, right sides
+Run = tuple[int | None, int | None, int]  # a run of ports: offset in A, offset in B, length
+_L, _T, _B, _R = range(4)
 
 
 def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def nested_cost(R: int, C: int) -> float:
-    """Flops (approximate) of :func:`effective_nested` for one R x C array."""
+def _padded(R: int, C: int) -> tuple[int, int]:
+    return _pow2(R), max(2, _pow2(C))  # at least one merge
+
+
+def _directions(Rp: int, Cp: int) -> list[bool]:
+    """Merge directions (True: along the columns) from single crossings to the whole array."""
     h = w = 1
-    Rp, Cp = _pow2(R), _pow2(C)
-    total = 0.0
+    out = []
     while (h, w) != (Rp, Cp):
         horizontal = w < Cp and (w <= h or h == Rp)
+        out.append(horizontal)
+        h, w = (h, 2 * w) if horizontal else (2 * h, w)
+    return out
+
+
+def _order(horizontal: bool) -> tuple[int, ...]:
+    """Side order before a merge along the columns (shared right ends last, left ends first)
+    or along the rows (shared bottom ends last, top ends first)."""
+    return (_L, _T, _B, _R) if horizontal else (_T, _L, _R, _B)
+
+
+def _offsets(sides: Sides, horizontal: bool) -> list[int]:
+    off, pos = [0] * 4, 0
+    for side in _order(horizontal):
+        off[side], pos = pos, pos + sides[side]
+    return off
+
+
+def nested_cost(R: int, C: int) -> float:
+    """Flops (approximate) of :func:`effective_nested` for one R x C array."""
+    Rp, Cp = _padded(R, C)
+    h = w = 1
+    total = 0.0
+    for horizontal in _directions(Rp, Cp):
         s = h if horizontal else w  # shared ports
         h, w = (h, 2 * w) if horizontal else (2 * h, w)
-        p = 2 * (h + w)
-        total += (Rp // h) * (Cp // w) * (2.0 * p * p * s + p * s * s + s**3 / 3)
-    n = Rp + Cp
-    return total + n**3 / 3 + 2.0 * n * n * R
+        nr, nc = Rp // h, Cp // w
+        classes = nr * nc <= _CLASS_BLOCKS
+        for top, right, count in ((1, 1, 1), (1, 0, nc - 1), (0, 1, nr - 1),
+                                  (0, 0, (nr - 1) * (nc - 1))):
+            if classes:  # open sides dropped (eliminated in the step that reaches them)
+                p = 2 * (h + w) - top * w - right * h
+                e = s + top * w + right * h if nr * nc * 2 > _CLASS_BLOCKS else s
+            else:
+                p, e = 2 * (h + w), s
+            product = 2.0 * Rp * Cp * e if nr * nc == 1 else 2.0 * p * p * e  # last: one block
+            total += count * (product + p * e * e + e**3 / 3)
+    return total
 
 
 def sweep_cost(R: int, C: int) -> float:
@@ -68,98 +133,280 @@ def sweep_cost(R: int, C: int) -> float:
     return n * (2.0 * m**3 + m**3 / 3) + n * n * m * m
 
 
-def _crossings(G: Tensor, a: float, c: float) -> Tensor:
-    """Port matrices ``(..., R, C, 4, 4)`` of single crossings, ports ordered (left, right, top,
-    bottom); ``a = 2 g_r`` and ``c = 2 g_c`` are the half segments' conductances."""
-    # inner nodes u (row), w (column): [[2a + G, -G], [-G, 2c + G]]; ports couple a to u, c to w
-    det = (2 * a + G) * (2 * c + G) - G * G
-    iuu, iww, iuw = (2 * c + G) / det, (2 * a + G) / det, G / det
-    K = G.new_zeros((*G.shape, 4, 4))
-    uu = a - a * a * iuu  # a port of the row line seen with the other ports grounded
-    K[..., 0, 0] = K[..., 1, 1] = uu
-    K[..., 0, 1] = K[..., 1, 0] = -a * a * iuu
-    ww = c - c * c * iww
-    K[..., 2, 2] = K[..., 3, 3] = ww
-    K[..., 2, 3] = K[..., 3, 2] = -c * c * iww
-    cross = -a * c * iuw  # row port to column port, through the cell
-    for i in (0, 1):
-        for j in (2, 3):
-            K[..., i, j] = K[..., j, i] = cross
+def _crossings(G: Tensor, ends: dict[int, Tensor | float], horizontal: bool) -> Tensor:
+    """Port matrices ``(4, 4, N)`` of single crossings G (N,), ports in :func:`_order`;
+    ``ends``: the conductance from each side's port to the crossing's row node (left, right)
+    or column node (top, bottom): a half segment, or a whole one where the port is the source
+    or the virtual ground itself."""
+    aL, aR, cT, cB = ends[_L], ends[_R], ends[_T], ends[_B]
+    # inner nodes u (row), w (column): [[aL + aR + G, -G], [-G, cT + cB + G]]
+    du, dw = G + aL + aR, G + cT + cB
+    det = du * dw - G * G
+    inv = {(0, 0): dw / det, (1, 1): du / det, (0, 1): G / det, (1, 0): G / det}
+    node = {_L: 0, _R: 0, _T: 1, _B: 1}
+    pos = _offsets((1, 1, 1, 1), horizontal)
+    K = G.new_empty((4, 4, G.shape[0]))
+    for i in range(4):
+        for j in range(i, 4):  # ports couple to their node only: K = diag(g) - g g^T inv
+            k = -(ends[i] * ends[j]) * inv[node[i], node[j]]
+            if i == j:
+                k = k + ends[i]
+            K[pos[i], pos[j]] = k
+            K[pos[j], pos[i]] = k
     return K
 
 
-def _schur(Koo_a: Tensor, Koo_b: Tensor | None, Koi: Tensor, Kii: Tensor) -> Tensor:
-    """``blockdiag(Koo_a, Koo_b) - Koi Kii^-1 Koi^T``: the ports ``o`` with the shared ports
-    ``i`` eliminated (``Koo_b`` None: ``Koo_a`` alone)."""
-    s = Kii.shape[-1]
-    if s <= _RANK1_MAX:  # Gauss-Jordan on [Kii | Koi^T], vectorized over the batch
-        W = torch.cat([Kii, Koi.mT], -1)
-        for k in range(s):
-            W[..., k, :] /= W[..., k, k:k + 1].clone()
-            col = W[..., :, k:k + 1].clone()
-            col[..., k, :] = 0.0
-            W -= col * W[..., k:k + 1, :]
-        S = Koi @ W[..., s:]
+def _block(X: Tensor, r0: int, nr: int, c0: int, nc: int, last: bool) -> Tensor:
+    """Rows r0.. and columns c0.. of port matrices X: (p, p, N) if ``last`` else (..., p, p)."""
+    if last:
+        return X[r0:r0 + nr, c0:c0 + nc]
+    return X[..., r0:r0 + nr, c0:c0 + nc]
+
+
+def _fill(out: Tensor, A: Tensor, B: Tensor, rows: list[Run], cols: list[Run],
+          last: bool, add: bool = False) -> Tensor:
+    """``out`` from A's and B's entries between the runs of ports (their sum where both hold
+    a run, as for the shared ports; zero where neither holds both); ``add``: added to
+    ``out``."""
+    pr = 0
+    for ra, rb, nr in rows:
+        pc = 0
+        for ca, cb, nc in cols:
+            dst = _block(out, pr, nr, pc, nc, last)
+            done = add
+            if ra is not None and ca is not None:
+                src = _block(A, ra, nr, ca, nc, last)
+                dst.add_(src) if done else dst.copy_(src)
+                done = True
+            if rb is not None and cb is not None:
+                src = _block(B, rb, nr, cb, nc, last)
+                dst.add_(src) if done else dst.copy_(src)
+                done = True
+            if not done:
+                dst.zero_()
+            pc += nc
+        pr += nr
+    return out
+
+
+def _eliminate(S: Tensor, Koi: Tensor, Kii: Tensor, infos: list[Tensor], last: bool,
+               split: int | None = None) -> None:
+    """``S = -Koi Kii^-1 Koi^T``, S overwritten (Kii positive definite); ``last``: the blocks'
+    index is the last dimension (a few eliminated ports), else the first; ``split``: only the
+    block of S between the ports from ``split`` on (rows) and those before it (columns)."""
+    s = Kii.shape[1] if last else Kii.shape[-1]
+    if last:  # Cholesky column by column, vectorized over the blocks (few shared ports)
+        assert split is None  # the last merge runs with the blocks' index first
+        L = Kii.new_zeros(Kii.shape)
+        Y = Koi.new_empty((s, *Koi.shape[:1], Koi.shape[-1]))  # (s, p, N): L^-1 Koi^T
+        for j in range(s):
+            d = Kii[j, j] - L[j, :j].square().sum(0) if j else Kii[j, j]
+            ljj = d.sqrt()
+            infos.append(torch.isnan(ljj))
+            L[j, j] = ljj
+            if j + 1 < s:
+                below = Kii[j + 1:, j] - (L[j + 1:, :j] * L[j, :j]).sum(1) if j else \
+                    Kii[j + 1:, j]
+                L[j + 1:, j] = below / ljj
+            y = Koi[:, j] - (L[j, :j, None] * Y[:j]).sum(0) if j else Koi[:, j]
+            Y[j] = y / ljj
+            if j:
+                S.addcmul_(Y[j, :, None], Y[j, None, :], value=-1.0)
+            else:
+                torch.mul(Y[j, :, None], Y[j, None, :].neg(), out=S)
+        return
+    if s <= 2:  # closed-form Cholesky; the update as outer products
+        k = [[Kii[..., i, j, None] for j in range(s)] for i in range(s)]
+        o = [Koi[..., j] for j in range(s)]
+        l11 = k[0][0].sqrt()
+        infos.append(torch.isnan(l11))
+        ys = [o[0] / l11]
+        if s == 2:
+            l21 = k[1][0] / l11
+            l22 = (k[1][1] - l21 * l21).sqrt()
+            infos.append(torch.isnan(l22))
+            ys.append((o[1] - l21 * ys[0]) / l22)
+        c = ys[0].shape[-1] if split is None else split
+        r = 0 if split is None else split
+        torch.mul(ys[0][..., r:, None], ys[0][..., None, :c].neg(), out=S)
+        for y in ys[1:]:
+            S.addcmul_(y[..., r:, None], y[..., None, :c], value=-1.0)
+        return
+    L, info = torch.linalg.cholesky_ex(Kii)
+    infos.append(info != 0)
+    Y = torch.linalg.solve_triangular(L, Koi.mT, upper=False)
+    Yr, Yc = (Y, Y) if split is None else (Y[..., split:], Y[..., :split])
+    out = S.view(-1, *S.shape[-2:])
+    torch.baddbmm(out, Yr.mT.reshape(-1, Yr.shape[-1], s), Yc.reshape(-1, s, Yc.shape[-1]),
+                  beta=0.0, alpha=-1.0, out=out)
+
+
+def _merge(A: Tensor, B: Tensor, sa: Sides, sb: Sides, horizontal: bool, nxt: bool,
+           drop: tuple[bool, bool], infos: list[Tensor], last: bool,
+           final: bool = False) -> tuple[Tensor, Sides]:
+    """Merge blocks A (left or upper) and B, ports in :func:`_order` of ``horizontal``, with
+    side counts ``sa``, ``sb``: the merged block's matrix, ports in the order of the next
+    merge (``nxt``), with its open top and/or right side (``drop``) eliminated together with
+    the shared ports, and its side counts. ``last``: port matrices (p, p, N), else (..., p, p).
+    ``final``: the whole array; only its block between the grounds (rows) and the sources
+    (columns) is formed."""
+    oa, ob = _offsets(sa, horizontal), _offsets(sb, horizontal)
+
+    def run_a(side: int) -> Run:
+        return (oa[side], None, sa[side])
+
+    def run_b(side: int) -> Run:
+        return (None, ob[side], sb[side])
+
+    if horizontal:  # A's right ends are B's left ends
+        shared: Run = (oa[_R], ob[_L], sa[_R])
+        parts = {_L: [run_a(_L)], _T: [run_a(_T), run_b(_T)], _B: [run_a(_B), run_b(_B)],
+                 _R: [run_b(_R)]}
+    else:  # A's bottom ends are B's top ends
+        shared = (oa[_B], ob[_T], sa[_B])
+        parts = {_T: [run_a(_T)], _L: [run_a(_L), run_b(_L)], _R: [run_a(_R), run_b(_R)],
+                 _B: [run_b(_B)]}
+    gone = {side for side, d in zip((_T, _R), drop, strict=True) if d}
+    keep = [r for side in _order(nxt) if side not in gone for r in parts[side] if r[2]]
+    elim = [shared] + [r for side in sorted(gone) for r in parts[side] if r[2]]
+    pk, pe = sum(r[2] for r in keep), sum(r[2] for r in elim)
+    if last:
+        def new(m: int, q: int) -> Tensor:
+            return A.new_empty((m, q, A.shape[-1]))
     else:
-        L, info = torch.linalg.cholesky_ex(Kii)
-        if bool((info != 0).any()):
-            raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
-        Y = torch.linalg.solve_triangular(L, Koi.mT, upper=False)
-        S = Y.mT @ Y
-    S = S.neg_()
-    na = Koo_a.shape[-1]
-    S[..., :na, :na] += Koo_a
-    if Koo_b is not None:
-        S[..., na:, na:] += Koo_b
-    return S
+        lead = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+
+        def new(m: int, q: int) -> Tensor:
+            return A.new_empty((*lead, m, q))
+    Koi, Kii = _fill(new(pk, pe), A, B, keep, elim, last), _fill(new(pe, pe), A, B, elim, elim,
+                                                                  last)
+    if final:  # the whole array: only its grounds' rows and sources' columns are needed
+        nl = sum(r[2] for r in parts[_L])
+        S = new(pk - nl, nl)
+        _eliminate(S, Koi, Kii, infos, last, split=nl)
+        _fill(S, A, B, [r for r in parts[_B] if r[2]], [r for r in parts[_L] if r[2]], last,
+              add=True)
+        return S, (nl, 0, pk - nl, 0)
+    S = new(pk, pk)
+    _eliminate(S, Koi, Kii, infos, last)
+    _fill(S, A, B, keep, keep, last, add=True)
+    size = [0 if side in gone else sum(r[2] for r in parts[side]) for side in range(4)]
+    return S, (size[0], size[1], size[2], size[3])
 
 
-def _sub(K: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
-    """``K[..., rows, :][..., cols]`` for index sets made of a few contiguous runs (every port
-    set here is): copies of whole runs, far faster than a gather."""
-    return _take(_take(K, rows, -2), cols, -1)
+def _merge_order(G: Tensor, dirs: list[bool]) -> Tensor:
+    """Cells G (n, Rp, Cp) flattened so that the blocks of every level pair up as the first
+    and the second half: the bit of the row or column index merged first is the most
+    significant, the array index the least."""
+    n, Rp, Cp = G.shape
+    kr, kc = Rp.bit_length() - 1, Cp.bit_length() - 1
+    dims, cr, cc = [], 0, 0
+    for horizontal in dirs:
+        if horizontal:
+            dims.append(1 + kr + kc - 1 - cc)
+            cc += 1
+        else:
+            dims.append(1 + kr - 1 - cr)
+            cr += 1
+    return G.reshape(n, *[2] * (kr + kc)).permute(*dims, 0).reshape(-1)
 
 
-def _take(K: Tensor, idx: Tensor, dim: int) -> Tensor:
-    cut = (torch.nonzero(idx[1:] != idx[:-1] + 1).flatten() + 1).tolist()
-    starts, stops = [0, *cut], [*cut, idx.numel()]
-    first = idx.tolist()
-    runs = [K.narrow(dim, first[a], b - a) for a, b in zip(starts, stops, strict=True)]
-    return runs[0] if len(runs) == 1 else torch.cat(runs, dim)
+def _positions(dirs: list[bool], k: int) -> list[tuple[int, int]]:
+    """(block row, block column) of each block after the first ``k`` merges, in the order of
+    :func:`_merge_order`."""
+    rest = dirs[k:]
+    mr, mc = k - sum(dirs[:k]), sum(dirs[:k])  # row and column bits merged so far
+    out = []
+    for b in range(1 << len(rest)):
+        i = j = 0
+        cr, cc = mr, mc
+        for t, horizontal in enumerate(rest):
+            bit = (b >> (len(rest) - 1 - t)) & 1
+            if horizontal:
+                j, cc = j + (bit << (cc - mc)), cc + 1
+            else:
+                i, cr = i + (bit << (cr - mr)), cr + 1
+        out.append((i, j))
+    return out
 
 
-Ports = dict[str, Tensor]  # "left", "right", "top", "bottom" -> indices into a port matrix
+def _batch_first(K: Tensor) -> Tensor:
+    """(p, p, N) -> (N, p, p), by torch's tiled 2-D transpose (2x faster than a permute)."""
+    p, N = K.shape[0], K.shape[-1]
+    return K.reshape(p * p, N).t().contiguous().view(N, p, p)
 
 
-def _merge(K: Tensor, ports: Ports, horizontal: bool) -> tuple[Tensor, Ports]:
-    """Merge neighbouring blocks of the grid ``K`` (..., nr, nc, p, p) in pairs along the
-    columns (``horizontal``: A's right ports are B's left ports) or along the rows (A's bottom
-    ports are B's top ports). The merged matrix holds A's remaining ports, then B's."""
-    if horizontal:
-        A, B = K[..., :, 0::2, :, :], K[..., :, 1::2, :, :]
-        sa, sb = ports["right"], ports["left"]
-        oa = torch.cat([ports["left"], ports["top"], ports["bottom"]])
-        ob = torch.cat([ports["right"], ports["top"], ports["bottom"]])
-    else:
-        A, B = K[..., 0::2, :, :, :], K[..., 1::2, :, :, :]
-        sa, sb = ports["bottom"], ports["top"]
-        oa = torch.cat([ports["left"], ports["right"], ports["top"]])
-        ob = torch.cat([ports["left"], ports["right"], ports["bottom"]])
-    Koi = torch.cat([_sub(A, oa, sa), _sub(B, ob, sb)], -2)
-    Kii = _sub(A, sa, sa) + _sub(B, sb, sb)
-    S = _schur(_sub(A, oa, oa), _sub(B, ob, ob), Koi, Kii)
-    h, w = ports["left"].numel(), ports["top"].numel()
-    n = oa.numel()
-    ar = torch.arange
-    if horizontal:  # A: left h, top w, bottom w; B: right h, top w, bottom w
-        new = {"left": ar(h), "right": n + ar(h),
-               "top": torch.cat([h + ar(w), n + h + ar(w)]),
-               "bottom": torch.cat([h + w + ar(w), n + h + w + ar(w)])}
-    else:  # A: left h, right h, top w; B: left h, right h, bottom w
-        new = {"left": torch.cat([ar(h), n + ar(h)]),
-               "right": torch.cat([h + ar(h), n + h + ar(h)]),
-               "top": 2 * h + ar(w), "bottom": n + 2 * h + ar(w)}
-    return S, new
+def _top_block(G: Tensor, a: float, c: float, infos: list[Tensor]) -> Tensor:
+    """The block (n, Cp, Rp) of the port matrix of whole padded arrays G (n, Rp, Cp) between
+    the virtual grounds (column order) and the sources (row order)."""
+    n, Rp, Cp = G.shape
+    dirs = _directions(Rp, Cp)
+    # the row wires' sources are at column 0's left ends, the columns' grounds at row Rp - 1's
+    # bottom ends: there the port is the source (ground) itself, one whole segment away
+    edge = torch.zeros((2, 1, Rp, Cp), dtype=G.dtype, device=G.device)
+    edge[0, :, :, 0] = edge[1, :, -1, :] = 1.0
+    left, bottom = (_merge_order(x, dirs).repeat_interleave(n) for x in edge)
+    ends: dict[int, Tensor | float] = {_L: a - 0.5 * a * left, _R: a, _T: c,
+                                       _B: c - 0.5 * c * bottom}
+    K = _crossings(_merge_order(G, dirs), ends, dirs[0])
+    last = True  # (p, p, N) while at most _LAST_SHARED ports are shared, then (N, p, p)
+    sides: Sides = (1, 1, 1, 1)
+    h = w = 1
+    blocks: list[tuple[Tensor, Sides, tuple[int, int]]] | None = None
+    for k, horizontal in enumerate(dirs):
+        nxt = dirs[k + 1] if k + 1 < len(dirs) else True
+        s = sides[_R] if horizontal else sides[_B]
+        h, w = (h, 2 * w) if horizontal else (2 * h, w)
+        nr, nc = Rp // h, Cp // w
+        if blocks is None and nr * nc > _CLASS_BLOCKS:  # every block alike: one batch
+            if last and s > _LAST_SHARED:
+                K, last = _batch_first(K), False
+            half = (K.shape[-1] if last else K.shape[0]) // 2
+            A, B = (K[..., :half], K[..., half:]) if last else (K[:half], K[half:])
+            K, sides = _merge(A, B, sides, sides, horizontal, nxt, (False, False), infos,
+                              last)
+            continue
+        if blocks is None:
+            if last:
+                K, last = _batch_first(K), False
+            blocks = [(K[b * n:(b + 1) * n], sides, ij)
+                      for b, ij in enumerate(_positions(dirs, k))]
+        half = len(blocks) // 2
+        merged = []
+        for (KA, sa, (i, j)), (KB, sb, _) in zip(blocks[:half], blocks[half:], strict=True):
+            i, j = (i, j // 2) if horizontal else (i // 2, j)
+            S, sd = _merge(KA, KB, sa, sb, horizontal, nxt, (i == 0, j == nc - 1), infos,
+                           False, final=k + 1 == len(dirs))
+            merged.append((S, sd, (i, j)))
+        blocks = merged
+    assert blocks is not None and blocks[0][1] == (Rp, 0, Cp, 0)  # only sources and grounds
+    return blocks[0][0]
+
+
+def _effective(G: Tensor, g_r: float, g_c: float) -> Tensor:
+    """Effective matrices (n, R, C) of arrays G (n, R, C), float64."""
+    R, C = G.shape[-2:]
+    Rp, Cp = _padded(R, C)
+    if (Rp, Cp) != (R, C):  # open cells before row 0 and after column C-1
+        G = torch.nn.functional.pad(G, (0, Cp - C, Rp - R, 0))
+    infos: list[Tensor] = []
+    K = _top_block(G, 2.0 * g_r, 2.0 * g_c, infos)
+    if bool(torch.cat([i.reshape(-1) for i in infos]).any()):
+        raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
+    # the current into ground j per volt at source i is minus the port matrix's entry between
+    # them (the real rows are the last R sources, the real columns the first C grounds)
+    return K[:, :C, Rp - R:].mT.contiguous().neg_()
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch's own threads set to one while memxbar's helper threads share the cores."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def effective_nested(G: Tensor, g_r: float, g_c: float) -> Tensor:
@@ -167,44 +414,28 @@ def effective_nested(G: Tensor, g_r: float, g_c: float) -> Tensor:
     finite wire conductances ``g_r = 1 / r_row`` and ``g_c = 1 / r_col`` (S), in float64.
 
     A stack of arrays is solved in batches of about :data:`BATCH_ENTRIES` port-matrix entries
-    (each level of merges holds ~16 R C per array)."""
+    (each level of merges holds ~16 R C per array), each with one torch thread, on memxbar's
+    helper threads when torch has two or more: the same bits for any thread count (a lone
+    array on two torch threads was 1.1x faster, and differed by 1e-15)."""
     G = G.to(_F64)
     R, C = G.shape[-2:]
     lead = G.shape[:-2]
     n = math.prod(lead)
-    per = max(1, BATCH_ENTRIES // (16 * _pow2(R) * _pow2(C)))
-    if n <= per:
-        return _effective(G, g_r, g_c)
+    Rp, Cp = _padded(R, C)
+    per = max(1, BATCH_ENTRIES // (16 * Rp * Cp))
     flat = G.reshape(n, R, C)
-    parts = [_effective(flat[i:i + per], g_r, g_c) for i in range(0, n, per)]
-    return torch.cat(parts).reshape(*lead, R, C)
+    chunks = [flat[i:i + per] for i in range(0, n, per)]
+    on_helper = threading.current_thread().name.startswith("memxbar-")
+    if G.device.type != "cpu" or on_helper:
+        parts = [_effective(x, g_r, g_c) for x in chunks]
+    else:  # one torch thread per batch: torch's kernels round by their split points
+        threads = min(torch.get_num_threads(), len(chunks))
 
+        def one(x: Tensor) -> Tensor:
+            torch.set_num_threads(1)  # this helper thread's own torch threads
+            return _effective(x, g_r, g_c)
 
-def _effective(G: Tensor, g_r: float, g_c: float) -> Tensor:
-    R, C = G.shape[-2:]
-    Rp, Cp = _pow2(R), _pow2(C)
-    if (Rp, Cp) != (R, C):  # open cells before row 0 and after column C-1
-        G = torch.nn.functional.pad(G, (0, Cp - C, Rp - R, 0))
-    a, c = 2.0 * g_r, 2.0 * g_c
-    K = _crossings(G, a, c)
-    ar = torch.arange
-    ports: Ports = {"left": ar(1), "right": ar(1, 2), "top": ar(2, 3), "bottom": ar(3, 4)}
-    h = w = 1
-    while (h, w) != (Rp, Cp):
-        horizontal = w < Cp and (w <= h or h == Rp)
-        K, ports = _merge(K, ports, horizontal)
-        h, w = (h, 2 * w) if horizontal else (2 * h, w)
-    K = K[..., 0, 0, :, :]
-    keep = torch.cat([ports["left"], ports["bottom"]])
-    drop = torch.cat([ports["right"], ports["top"]])  # the open far ends
-    K = _schur(_sub(K, keep, keep), None, _sub(K, keep, drop), _sub(K, drop, drop))
-    # the other half segment to each source (a) and to each virtual ground (c)
-    K = K + torch.diag(torch.cat([G.new_full((Rp,), a), G.new_full((Cp,), c)]))
-    L, info = torch.linalg.cholesky_ex(K)
-    if bool((info != 0).any()):
-        raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
-    rhs = torch.zeros((Rp + Cp, R), dtype=_F64, device=G.device)
-    rhs[ar(Rp - R, Rp), ar(R)] = a  # the real rows are the last R of the padded ones
-    v = torch.cholesky_solve(rhs.expand(*K.shape[:-2], Rp + Cp, R), L)
-    return (c * v[..., Rp: Rp + C, :]).mT.contiguous()
-
+        with _one_torch_thread():
+            parts = [_effective(x, g_r, g_c) for x in chunks] if threads < 2 else list(
+                _workers(threads).map(one, chunks))
+    return (parts[0] if len(parts) == 1 else torch.cat(parts)).reshape(*lead, R, C)

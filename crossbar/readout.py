@@ -45,13 +45,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from memxbar.crossbar.circuit import effective_conductance, solve_nonlinear
+from memxbar.crossbar.circuit import (
+    effective_conductance,
+    effective_first_order,
+    solve,
+    solve_nonlinear,
+)
 from memxbar.crossbar.periphery import shift_add
 from memxbar.crossbar.tilestate import TileAttributes
 from memxbar.devices.base import CellState, randn
 from memxbar.errors import ConfigError
 
 NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlinear read
+IR_TOLERANCE = 1e-6  # relative error allowed of an IR-drop solve (issue 15), at most
 
 
 class ReadPath(TileAttributes):
@@ -93,17 +99,54 @@ class ReadPath(TileAttributes):
         rows = torch.arange(self.config.rows, device=like.device) // k
         return (rows == torch.arange(G, device=like.device)[:, None]).to(like.dtype)
 
+    ir_error: float | None = None  # achieved relative error of the last IR-drop solve
+
     def _effective(self, g: Tensor) -> Tensor:
         """Physical conductances ``(*shape, A, R, Cp)`` -> effective ones (IR drop), every
-        row from its own row group's solve."""
+        row from its own row group's solve; the solve checked by :meth:`_check_ir`."""
         cfg = self.config
         if cfg.r_row == 0.0 and cfg.r_col == 0.0:
             return g
+        solver = effective_first_order if cfg.ir_drop == "first_order" else \
+            effective_conductance
         if cfg.row_groups == 1:
-            return effective_conductance(g, cfg.r_row, cfg.r_col)
+            eff = solver(g, cfg.r_row, cfg.r_col)
+            self._check_ir(g, eff)
+            return eff
         mask = self._group_mask(g)[:, None, :, None]  # (G, 1, R, 1)
-        eff = effective_conductance(g.unsqueeze(-4) * mask, cfg.r_row, cfg.r_col)
+        eff = solver(g.unsqueeze(-4) * mask, cfg.r_row, cfg.r_col)
+        self._check_ir(g.unsqueeze(-4) * mask, eff)
         return (eff * mask).sum(-4)
+
+    def ir_tolerance(self, dtype: torch.dtype = torch.float32) -> float:
+        """Relative error allowed of the IR-drop solves: :data:`IR_TOLERANCE`, or a quarter of
+        the ADC's step relative to its full scale (``2^-bits / 4``) where that is smaller, but
+        not below half the rounding unit of ``dtype`` (the effective matrices' dtype: float32
+        stores them to ~1e-8 relative, which a 24-bit ADC's 1.5e-8 would refuse)."""
+        bits = self.config.adc.bits
+        tol = min(IR_TOLERANCE, 0.25 * 2.0**-bits) if bits else IR_TOLERANCE
+        return max(tol, 0.5 * torch.finfo(dtype).eps)
+
+    def _check_ir(self, g: Tensor, eff: Tensor) -> None:
+        """Measure the IR-drop solve's error (``ir_error``): the first array's column currents
+        for all rows at 1 V (``V @ eff``, in the dtype used) against an independent solve
+        (conjugate gradients on the cell currents, float64, residual 1e-13); refuse an exact
+        result (RuntimeError) whose error exceeds :meth:`ir_tolerance` (``ir_drop =
+        "first_order"``: the approximation's error, reported only)."""
+        cfg = self.config
+        G0 = g.detach().reshape(-1, *g.shape[-2:])[0].double()
+        v = torch.ones(1, G0.shape[0], dtype=torch.float64, device=G0.device)
+        with torch.no_grad():
+            ref = solve(G0, v, cfg.r_row, cfg.r_col, method="cg")
+            got = v @ eff.detach().reshape(-1, *eff.shape[-2:])[0].double()
+        scale = float(ref.abs().max())
+        self.ir_error = float((got - ref).abs().max()) / scale if scale > 0 else 0.0
+        tol = self.ir_tolerance(eff.dtype)
+        if cfg.ir_drop == "exact" and self.ir_error > tol:
+            raise RuntimeError(f"IR-drop solve: relative error {self.ir_error:.2e} exceeds the "
+                               f"tolerance {tol:.2e} (ADC bits "
+                               f"{cfg.adc.bits}); the wire and cell conductances are too far "
+                               "apart for float64")
 
     def _require_programmed(self, op: str) -> CellState:
         if self.state is None:
@@ -501,21 +544,25 @@ class ReadPath(TileAttributes):
 
     @torch.no_grad()
     def mvm_custom(self, x: Tensor, mac: Callable[[Tensor, Tensor], Tensor],
-                   scale: float = 1.0, *, generator: torch.Generator | None = None) -> Tensor:
+                   scale: float | Tensor = 1.0, *, generator: torch.Generator | None = None,
+                   encoded: bool = False) -> Tensor:
         """:meth:`mvm_rows` with the inputs in the caller's own layout: the DAC codes of
-        ``x / scale`` (elementwise, any shape) and the side-by-side matrices ``(*shape[:-1],
-        rows, M)`` go to ``mac(codes, A)``, which returns the analog dot products
-        ``(*shape[:-1], B, M)`` (a convolution computes them from the image without unfolding
-        it). ``M = shape[-1] * adc_cols``; with row groups the G groups' zero-padded matrices
-        are side by side too, ``M = G * shape[-1] * adc_cols``. One-shot DACs and ohmic cells
-        only."""
+        ``x / scale`` (elementwise, any shape; a tensor ``scale`` broadcasts against ``x``)
+        and the side-by-side matrices ``(*shape[:-1], rows, M)`` go to ``mac(codes, A)``,
+        which returns the analog dot products ``(*shape[:-1], B, M)`` (a convolution computes
+        them from the image without unfolding it, or from patches in its own layout).
+        ``M = shape[-1] * adc_cols``; with row groups the G groups' zero-padded matrices are
+        side by side too, ``M = G * shape[-1] * adc_cols``. One-shot DACs and ohmic cells
+        only. ``encoded``: ``x`` holds the DAC codes already (:meth:`DAC.codes`, e.g. written
+        while gathering the caller's layout), so they are not recomputed and ``scale`` is not
+        used; the caller has checked that its inputs are finite."""
         self._require_programmed("mvm_custom")
         dac = self.config.dac
         if dac.n_cycles != 1 or not self.shape:
             raise ConfigError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
                               "signed='voltage') and a stacked tile")
         self._refuse_nonohmic("mvm_custom")
-        if not isinstance(x, Tensor) or x.is_complex() or (
+        if not isinstance(x, Tensor) or x.is_complex() or not encoded and (
                 not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all())):
             raise ConfigError("Tile.mvm_custom: x must be a real tensor of finite values")
         wa = self._wa
@@ -523,14 +570,15 @@ class ReadPath(TileAttributes):
             raise ConfigError(f"Tile.mvm_custom: x is on {x.device}, the tile on "
                               f"{wa.device}; move one of them")
         self._check_generator(generator, x, "mvm_custom")
-        return self._forward(x.to(wa.dtype), scale, generator,
-                             "custom", mac=mac)
+        return self._forward(x.to(wa.dtype), scale, generator, "custom", mac=mac,
+                             encoded=encoded)
 
     def _forward(self, x: Tensor, scale: Tensor | float | None,
                  generator: torch.Generator | None, layout: str,
-                 mac: Callable = torch.matmul) -> Tensor:
+                 mac: Callable = torch.matmul, encoded: bool = False) -> Tensor:
         cfg = self.config
-        planes, wts, volt = cfg.dac.encode(x, scale)
+        planes, wts, volt = ((x.unsqueeze(0), (1.0,), cfg.dac.step_volts) if encoded
+                             else cfg.dac.encode(x, scale))
         a, v, add, post = self._plan(False, volt, "mvm", layout)
         nc, B = planes.shape[0], x.shape[-2]
         xin = planes[0] if nc == 1 else planes.movedim(0, -3).flatten(-3, -2)

@@ -43,6 +43,7 @@ from memxbar.devices.base import STUCK_NONE, CellState, Device, Parametrized, pa
 from memxbar.errors import ConfigError
 
 READ_NOISE = ("physical", "per_read", "per_mvm", "off")
+IR_DROP = ("exact", "first_order")
 UPDATE_MODES = ("stochastic", "counts")
 PROBE_CELLS = 4096
 PROBE_TRAINS = (1, 4, 16, 64)  # pulse-train lengths tried by probe_steps
@@ -74,7 +75,8 @@ class TileConfig(Parametrized):
     """One crossbar array and its periphery; checked on construction.
 
     ``rows`` x ``cols`` is the physical array (each of the two arrays in the differential
-    "arrays" layout). ``r_row``/``r_col``: wire resistance per segment (ohm; 0 = ideal wires).
+    "arrays" layout). ``r_row``/``r_col``: wire resistance per segment (ohm; 0 = ideal wires);
+    ``ir_drop``: "exact" (default) or the "first_order" approximation of their IR drop.
     ``out_noise``: Gaussian noise added to every analog conversion, std in units
     U = V_read*(g_max-g_min) (for analog differential weights this is aihwkit's ``out_noise``,
     relative to one full-scale weight at full input). ``read_noise``: "physical" (default)
@@ -113,6 +115,13 @@ class TileConfig(Parametrized):
                                                       "0 = ideal wire")
     r_col: float = param(0.0, unit="ohm", ge=0.0, doc="column-wire resistance per cell segment; "
                                                       "0 = ideal wire")
+    ir_drop: Literal["exact", "first_order"] = param(
+        "exact", options=IR_DROP,
+        doc="IR-drop model with wire resistance: exact (the network solved, checked to "
+            "Tile.ir_tolerance) or first_order (circuit.effective_first_order: O(R C), error "
+            "second order in the drop, measured against the exact solve in Tile.ir_error)",
+        source="first order: own derivation; peers correct approximately too (aihwkit: a "
+               "polynomial along the output line)")
     dac: DAC = field(default_factory=DAC, metadata={"doc": "input DAC (row drivers)"})
     adc: ADC = field(default_factory=ADC, metadata={"doc": "output ADC (one per converter)"})
     out_noise: float = param(0.0, unit="U", ge=0.0,
@@ -335,8 +344,10 @@ class Tile(ReadPath, TileState):
         self._check_generator(generator, targets, "program")
         generator = self._rng(generator, targets)
         self.state = self.config.device.program(targets, generator=generator)
-        self.pulse_count = torch.zeros(self.state.shape, dtype=torch.int64,
-                                       device=targets.device)
+        # no pulses yet: one zero broadcast to the cells (a 4-byte-per-cell fill costs a
+        # program as much as drawing a latent); the first pulses make it a full tensor
+        self.pulse_count = torch.zeros((), dtype=torch.int64,
+                                       device=targets.device).expand(self.state.shape)
         self.adc_fs = self.adc_fs_t = self.adc_amax = self.adc_amax_t = None
         self.analog = self.analog_var = self.read_g = None
         self.adc_conversions = 0
@@ -386,6 +397,7 @@ class Tile(ReadPath, TileState):
         if tuple(W.shape) != want:
             raise ConfigError(f"Tile.{op}: W has shape {tuple(W.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want}")
+        W = W.detach().contiguous()  # one copy of a strided view: the passes below stream
         lo, hi = (float(v) for v in torch.aminmax(W)) if W.numel() else (0.0, 0.0)
         if not (math.isfinite(lo) and math.isfinite(hi)):  # min/max propagate NaN
             raise ConfigError(f"Tile.{op}: W has non-finite values; weights must be finite "
@@ -393,7 +405,7 @@ class Tile(ReadPath, TileState):
         if max(-lo, hi) > 1.0 + 1e-6:
             raise ConfigError(f"Tile.{op}: W spans [{lo:.4g}, {hi:.4g}]; allowed: normalised "
                              "weights in [-1, 1] (scale them first)")
-        return cfg.scheme.targets(W.clamp(-1.0, 1.0))
+        return cfg.scheme.targets(W if -1.0 <= lo and hi <= 1.0 else W.clamp(-1.0, 1.0))
 
     def physical_cells(self, cells: Tensor, ref: Tensor | None = None) -> Tensor:
         """Per-weight cells ``(..., P, n_slices, rows, weight_cols)`` -> physical layout
@@ -526,7 +538,7 @@ class Tile(ReadPath, TileState):
         for n in trains:
             state = self.config.device.pulse(state, n, generator=generator)
         self.state = state
-        count += counts  # in place, on the buffer
+        self.pulse_count = count + counts
         self.set_time(self.t, generator=generator)
         return (inc + dec).sum(dim=(-2, -1))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -238,6 +239,17 @@ def _workers(n: int) -> ThreadPoolExecutor:
     return _pool[2]
 
 
+def _in_parallel(fn: Callable[[range], None], groups: list[range]) -> None:
+    """``fn(group)`` for every group at once: the first on this thread (no hand-over to wait
+    for), the others on helper threads."""
+    pending = [_workers(len(groups)).submit(fn, g) for g in groups[1:]]
+    try:
+        fn(groups[0])
+    finally:
+        for done in pending:
+            done.result()
+
+
 def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal samples of ``like``'s shape, dtype and device.
 
@@ -263,9 +275,8 @@ def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     if threads < 2:
         fill(range(blocks))
         return out
-    groups = [range(blocks * i // threads, blocks * (i + 1) // threads) for i in range(threads)]
-    for done in [_workers(threads).submit(fill, ks) for ks in groups]:
-        done.result()
+    _in_parallel(fill, [range(blocks * i // threads, blocks * (i + 1) // threads)
+                        for i in range(threads)])
     return out
 
 
@@ -349,28 +360,59 @@ def _kind(x: Tensor) -> str:
     return "float" if x.is_floating_point() else "bool" if x.dtype == torch.bool else "int"
 
 
-def _latent_or_zeros(part: CellState, key: str, parts: list[Any]) -> Tensor:
-    """``part``'s latent ``key``, or zeros of its kind when only other blocks made it (wear
-    failures, devices/endurance.py: ``stuck`` 0 = none, ``worn`` False)."""
-    v = part.latent.get(key)
-    if v is not None:
-        return v
-    ref = next(p.latent[key] for p in parts if key in p.latent)
-    return torch.zeros((part.g.shape[0], *ref.shape[1:]), dtype=ref.dtype, device=ref.device)
+class _Assembly:
+    """The whole result of a blockwise computation, written block by block as each block
+    finishes (no list of parts and no concatenation; the block's values are still in cache).
 
+    A block's result is a tensor, a tuple of tensors or a CellState, flat cells first. A latent
+    that only some blocks make (wear failures, devices/endurance.py: ``stuck`` 0 = none,
+    ``worn`` False) is zero in the others."""
 
-def _cat(parts: list[Any], shape: torch.Size) -> Any:
-    """Join per-block results (flat cells first) and restore the cells' ``shape``."""
-    first = parts[0]
-    if isinstance(first, CellState):
-        g = _cat([p.g for p in parts], shape)
-        keys = dict.fromkeys(k for p in parts for k in p.latent)
-        return CellState(g, {k: _cat([_latent_or_zeros(p, k, parts) for p in parts], shape)
-                             for k in keys})
-    if isinstance(first, tuple):
-        return tuple(_cat([p[i] for p in parts], shape) for i in range(len(first)))
-    x = torch.cat(parts)
-    return x.reshape(*shape, *x.shape[1:])
+    def __init__(self, cells: int) -> None:
+        self.cells = cells
+        self.lock = threading.Lock()
+        self.out: Any = None
+
+    def _whole(self, part: Tensor, zeros: bool = False) -> Tensor:
+        size = (self.cells, *part.shape[1:])
+        return part.new_zeros(size) if zeros else part.new_empty(size)
+
+    def store(self, sl: slice, part: Any) -> None:
+        with self.lock:  # the first block sets the structure; a late latent starts at zeros
+            if self.out is None:
+                self.out = (CellState(self._whole(part.g), {k: self._whole(v) for k, v in
+                                                           part.latent.items()})
+                            if isinstance(part, CellState) else
+                            tuple(self._whole(p) for p in part) if isinstance(part, tuple)
+                            else self._whole(part))
+            elif isinstance(part, CellState):
+                for k, v in part.latent.items():
+                    if k not in self.out.latent:
+                        self.out.latent[k] = self._whole(v, zeros=True)
+            out = self.out
+            keys = list(out.latent.items()) if isinstance(out, CellState) else []
+        if isinstance(part, CellState):
+            out.g[sl].copy_(part.g)
+            for k, dest in keys:
+                src = part.latent.get(k)
+                dest[sl].zero_() if src is None else dest[sl].copy_(src)
+        elif isinstance(part, tuple):
+            for dest, p in zip(out, part, strict=True):
+                dest[sl].copy_(p)
+        else:
+            out[sl].copy_(part)
+
+    def result(self, shape: torch.Size) -> Any:
+        """The assembled result with the cells' ``shape`` restored."""
+        def shaped(x: Tensor) -> Tensor:
+            return x.reshape(*shape, *x.shape[1:])
+
+        out = self.out
+        if isinstance(out, CellState):
+            return CellState(shaped(out.g), {k: shaped(v) for k, v in out.latent.items()})
+        if isinstance(out, tuple):
+            return tuple(shaped(x) for x in out)
+        return shaped(out)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -795,8 +837,9 @@ class Device(Parametrized, ABC):
         ``args`` broadcast to the cells (0-d tensors are passed whole). One block: ``fn`` sees
         the tensors as given, with ``generator``. Several: ``fn`` sees flat blocks of cells,
         in parallel on helper threads, each block (if ``random``) with its own generator
-        seeded by one draw of ``generator`` (None: of torch's default generator); the results
-        (a tensor, a tuple of tensors or a CellState) are reassembled.
+        seeded by one draw of ``generator`` (None: of torch's default generator); each block's
+        result (a tensor, a tuple of tensors or a CellState) is written into the whole result
+        as soon as the block is done.
         """
         shape, cells = state.g.shape, state.g.numel()
         per = max(1, BLOCK // width)
@@ -809,17 +852,25 @@ class Device(Parametrized, ABC):
         blocks = -(-cells // per)
         seeds = (torch.randint(0, 2**62, (blocks,), generator=generator).tolist() if random
                  else None)
+        whole = _Assembly(cells)
 
-        def one(b: int) -> Any:
+        def one(b: int) -> None:
             sl = slice(b * per, min(cells, (b + 1) * per))
             gen = None if seeds is None else torch.Generator().manual_seed(seeds[b])
             st = CellState(g[sl], {k: v[sl] for k, v in latent.items()})
-            return fn(st, *[a if a.dim() == 0 else a[sl] for a in flat], gen)
+            whole.store(sl, fn(st, *[a if a.dim() == 0 else a[sl] for a in flat], gen))
+
+        def run(bs: range) -> None:
+            for b in bs:
+                one(b)
 
         threads = min(torch.get_num_threads(), blocks)
-        parts = [one(b) for b in range(blocks)] if threads < 2 else list(
-            _workers(threads).map(one, range(blocks)))
-        return _cat(parts, shape)
+        if threads < 2:
+            run(range(blocks))
+        else:  # one task per thread: a run of neighbouring blocks each
+            _in_parallel(run, [range(blocks * i // threads, blocks * (i + 1) // threads)
+                               for i in range(threads)])
+        return whole.result(shape)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
         if not (self.stuck_on_fraction or self.stuck_off_fraction or self.row_fault_fraction

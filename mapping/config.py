@@ -27,11 +27,15 @@ class MappingConfig(Parametrized):
     - ``weight_clip``: the bound is the largest ``|W|`` ("max"), the ``clip_value``-th
       percentile of ``|W|`` ("percentile", e.g. 99.5), or ``clip_value`` itself ("fixed",
       weight units); weights beyond it saturate at the device range.
-    - ``input_scaling``: "dynamic" (per input vector, largest magnitude), "fixed"
-      (``input_range`` in activation units; larger inputs saturate at the DAC range) or
-      "calibrated" (a fixed range per layer: the largest ``|input|`` seen in calibration,
-      as a chip quantizes activations to one range per layer). With "fixed" or "calibrated"
-      and a one-shot DAC, convolutions run without unfolding (see ``forward_conv``).
+    - ``input_scaling``: "dynamic" (the default: per input vector, largest magnitude; a
+      convolution's vectors are its patches), "fixed" (``input_range`` in activation units;
+      larger inputs saturate at the DAC range) or "calibrated" (a fixed range per layer: the
+      largest ``|input|`` seen in calibration, as a chip quantizes activations to one range
+      per layer; refused with a ConfigError naming ``calibrate`` until one ran). "dynamic" is
+      aihwkit's default too (``IOParameters.noise_management = ABS_MAX``), and the default is
+      kept so results do not change. With "fixed" or "calibrated" and a one-shot DAC,
+      convolutions run without unfolding (see ``forward_conv``); "dynamic" convolutions
+      gather their patches once (see :class:`~memxbar.mapping.layers.conv.AnalogConv`).
     - ``compensation``: drift compensation by a reference read (see
       :mod:`memxbar.mapping.compensation`): "none", "global" (one factor per layer) or
       "column" (one factor per output).
@@ -48,7 +52,8 @@ class MappingConfig(Parametrized):
         "bound in weight units (weight_clip 'fixed')")
     input_scaling: Literal["dynamic", "fixed", "calibrated"] = param(
         "dynamic", options=INPUT_SCALING,
-        doc="input full scale: per input vector, fixed (input_range) or calibrated per layer")
+        doc="input full scale: per input vector, fixed (input_range) or calibrated per layer",
+        source="aihwkit 1.2 IOParameters.noise_management default ABS_MAX (per input vector)")
     input_range: float = param(
         1.0, gt=0.0, unit="activation units",
         doc="input full scale for input_scaling 'fixed'; larger inputs saturate")

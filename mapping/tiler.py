@@ -187,7 +187,7 @@ class TiledMatrix(InSituOps, nn.Module):
         if not isinstance(weight, Tensor) or tuple(weight.shape) != want:
             shape = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
             raise ConfigError(f"TiledMatrix.program: weight has shape {shape}; expected {want}")
-        if not weight.is_floating_point() or not bool(torch.isfinite(weight).all()):
+        if not weight.is_floating_point() or not _all_finite(weight.detach()):
             raise ConfigError("TiledMatrix.program: weight must be finite floating-point values")
         self.scale = self.weight_bounds(weight)
         w = (weight.detach() / self.scale[:, None]).clamp(-1.0, 1.0)
@@ -404,8 +404,9 @@ class TiledMatrix(InSituOps, nn.Module):
 
     # ----------------------------------------------------------------- bookkeeping
     def report(self) -> dict[str, float | int | str]:
-        """Tiles, arrays and cells used by this matrix, the weights one tile holds, and cell
-        utilization."""
+        """Tiles, arrays and cells used by this matrix, the weights one tile holds, cell
+        utilization, and ``ir_error``: the achieved relative error of the tile's last IR-drop
+        solve (NaN without wire resistance or before the first read)."""
         hw = self.hardware
         tiles = math.prod(self.stack)
         cells_total = tiles * hw.n_arrays * hw.rows * hw.cols
@@ -417,7 +418,8 @@ class TiledMatrix(InSituOps, nn.Module):
                     col_blocks=self.n_col_blocks, tiles=tiles, arrays=tiles * hw.n_arrays,
                     weights_per_tile=f"{rows}x{wc}", weight_rows_per_tile=rows,
                     weight_cols_per_tile=wc, cells_used=cells_used, cells_total=cells_total,
-                    utilization=cells_used / cells_total)
+                    utilization=cells_used / cells_total,
+                    ir_error=math.nan if self.tile.ir_error is None else self.tile.ir_error)
 
     def extra_repr(self) -> str:
         groups = f", groups={self.groups}" if self.groups > 1 else ""
@@ -452,3 +454,9 @@ class TiledMatrix(InSituOps, nn.Module):
             self._buffers[name] = v.detach().clone().to(dtype)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+
+def _all_finite(x: Tensor) -> bool:
+    """Whether every element of ``x`` is finite: one sum (NaN and inf make it non-finite),
+    and the element-wise check only when the sum overflowed."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())

@@ -331,6 +331,7 @@ FIELDS: tuple[HardwareField, ...] = (
     _config("rows_parallel", TileConfig, "rows_parallel", added=True, hi=MAX_TILE),
     _config("input_range", MappingConfig, "input_range", added=True, hi=MAX_INPUT_RANGE),
     _config("out_noise", TileConfig, "out_noise", added=True, hi=MAX_NOISE),
+    _config("ir_drop", TileConfig, "ir_drop", added=True),
 )
 BY_NAME: dict[str, HardwareField] = {f.name: f for f in FIELDS}
 HARDWARE_DOMAINS: dict[str, Domain] = {f.name: f.domain for f in FIELDS}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import math
 import os
 import random
@@ -98,6 +99,12 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
     ones are failed and enqueued again by the workers (:func:`reap`), not by Optuna."""
     from sqlalchemy import event
 
+    # A Ctrl-C or a worker's SIGTERM that lands inside a connection's close is logged by
+    # SQLAlchemy's pool with a traceback before it re-raises; the interrupt itself is handled
+    # (one line, trials kept), so that log would be the only traceback the user sees.
+    pool_log = logging.getLogger("sqlalchemy.pool")
+    if not any(isinstance(h, logging.NullHandler) for h in pool_log.handlers):
+        pool_log.addHandler(logging.NullHandler())
     url = _with_driver(url)
     sqlite = url.startswith("sqlite")
     if sqlite:

@@ -45,10 +45,16 @@ class Differential(StoredEncoding):
     def conductances(self, q: Tensor) -> Tensor:
         # one cell per polarity: G+ / G- written straight into the physical layout
         k = (self.g_max - self.g_min) / self.code_max
-        pair = [torch.mul(q, k).clamp_(min=0.0), torch.mul(q, -k).clamp_(min=0.0)]
-        if self.layout == "arrays":
-            return torch.stack(pair, dim=-3).add_(self.g_min)
-        return torch.stack(pair, dim=-1).add_(self.g_min).flatten(-2).unsqueeze(-3)
+        arrays = self.layout == "arrays"
+        out = q.new_empty((*q.shape[:-2], 2, *q.shape[-2:]) if arrays else (*q.shape, 2))
+        pos, neg = (out[..., 0, :, :], out[..., 1, :, :]) if arrays else (out[..., 0],
+                                                                          out[..., 1])
+        torch.mul(q, k, out=pos)
+        torch.mul(q, -k, out=neg)
+        out.clamp_(min=0.0)
+        if self.g_min:
+            out.add_(self.g_min)
+        return out if arrays else out.flatten(-2).unsqueeze(-3)
 
     def arrange(self, cells: Tensor, ref: Tensor | None = None) -> Tensor:
         lead, rows = cells.shape[:-4], cells.shape[-2]

@@ -74,6 +74,35 @@ class DAC(Parametrized):
         straight-through gradient (hardware-aware training)."""
         return quantize(x, self.bits, self.input_range, ste=ste)
 
+    @property
+    def step_volts(self) -> float:
+        """Row voltage of one code step of a one-shot drive, in units of ``V_read``: ``1/n``
+        (1 for an ideal DAC, whose codes are the analog values)."""
+        return 1.0 if self.bits == 0 else 1.0 / (2 ** (self.bits - 1) - 1)
+
+    def codes(self, x: Tensor, scale: Tensor | float | None = None, *,
+              out: Tensor | None = None, saturate: bool = True) -> Tensor:
+        """One-shot codes of ``x / scale``: ``k = round(x / scale * n / input_range)`` clipped
+        to ``[-n, n]`` (an ideal DAC: ``x / scale / input_range``, not rounded); the codes of
+        :meth:`encode`, by the same arithmetic.
+
+        ``scale`` (broadcast against ``x``, > 0; None = 1): the digital pre-scale, applied as
+        ``x * (n / input_range / scale)``. ``out``: the codes are written there (one pass;
+        ``x`` may be a strided view, gathered by that pass). ``saturate=False`` skips the clip
+        where it cannot act: ``|x| <= scale`` and ``input_range >= 1``."""
+        ir = float(self.input_range)
+        n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
+        if scale is None or isinstance(scale, (int, float)):
+            gain: Tensor | float = n / ir / (1.0 if scale is None else scale)
+        else:
+            gain = scale.reciprocal().mul_(n / ir)
+        if self.bits == 0:
+            if out is None and isinstance(gain, float) and gain == 1.0:
+                return x
+            return torch.mul(x, gain, out=out)
+        k = torch.mul(x, gain, out=out).round_()
+        return k.clamp_(-n, n) if saturate else k
+
     def encode(self, x: Tensor, scale: Tensor | float | None = None
                ) -> tuple[Tensor, tuple[float, ...], float]:
         """Cycle inputs of ``x / scale``: ``(planes, weights, volt)``.
@@ -88,18 +117,9 @@ class DAC(Parametrized):
         One-shot: codes ``k``, ``volt = 1/n``; bit-serial: bits of ``|k|`` (signed by ``k`` in
         "voltage" mode), ``volt = 1``, weights ``2^j / n``; two-phase negates phase-2 weights.
         """
-        ir = float(self.input_range)
         two = self.signed == "two_phase"
         n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
-        if scale is None or isinstance(scale, (int, float)):
-            gain = n / ir / (1.0 if scale is None else scale)
-        else:
-            gain = scale.reciprocal().mul_(n / ir)
-        if self.bits == 0:
-            k, volt = (x if isinstance(gain, float) and gain == 1.0 else x * gain), 1.0
-        else:
-            k = torch.mul(x, gain).round_().clamp_(-n, n)
-            volt = 1.0 / n
+        k, volt = self.codes(x, scale), self.step_volts
         if not self.bit_serial:
             if not two:
                 return k.unsqueeze(0), (1.0,), volt

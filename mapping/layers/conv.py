@@ -8,9 +8,19 @@ batched matmul per layer; each group's tiles see only its own channels). Every p
 padding modes "zeros", "reflect", "replicate", "circular" (asymmetric or non-zero padding is
 applied to the input digitally first, as a chip's input buffer would).
 
-Inference with a fixed or calibrated input range and a one-shot DAC runs without unfolding
-(a convolution of the DAC codes with the conductances, :meth:`TiledMatrix.forward_conv`);
-training, calibration and "dynamic" input scaling unfold the patches.
+Inference with a one-shot DAC on ohmic cells:
+
+- a fixed or calibrated input range runs without unfolding (a convolution of the DAC codes
+  with the conductances, :meth:`TiledMatrix.forward_conv`);
+- "dynamic" (per-patch) input scaling writes the DAC codes of the patches once, while
+  gathering them channel-major (each kernel tap's output positions contiguous, as
+  ``F.unfold`` lays them out), scaled by each patch's largest ``|x|`` (separable max pooling
+  of the image), and multiplies each row block's codes by its conductances in one batched
+  matmul (:meth:`Tile.mvm_custom`). Same codes and conductances as the unfolded MVM, sums in
+  another order.
+
+Training, calibration, bit-serial DACs and non-ohmic cells unfold the patches row-major and
+run :meth:`TiledMatrix.forward`.
 """
 
 from __future__ import annotations
@@ -25,9 +35,9 @@ from memxbar.crossbar.tile import TileConfig
 from memxbar.errors import ConfigError
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.layers.base import AnalogLayer
+from memxbar.mapping.tiler import TiledMatrix
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
@@ -129,16 +139,19 @@ class AnalogConv(AnalogLayer):
             raise ConfigError(f"{o}: input of shape {tuple(x.shape)} (padded) is smaller than "
                              f"the kernel {self.kernel_size} (dilation {self.dilation})")
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        if tiled.conv_ready and not needs_grad and self.calibrating is None:
+        hw = self.hardware
+        one_shot = (not needs_grad and self.calibrating is None and hw.dac.n_cycles == 1
+                    and hw.device.is_ohmic)  # inference that Tile.mvm_custom can run
+        if one_shot and tiled.conv_ready:
             y = tiled.forward_conv(x, self.kernel_size, self.stride, self._conv_padding,
                                    self.dilation, generator=self.device_generator(x))
+        elif one_shot and self.mapping.input_scaling == "dynamic":
+            y = self._forward_patches(x, tiled)
         else:
             cols, osp = self._unfold(x)
             amax = None
             if self.mapping.input_scaling == "dynamic":  # largest |x| of each patch, pooled
-                a = x.detach().abs().unflatten(1, (self.groups, -1)).amax(2)
-                a = F.pad(a, tuple(p for p in reversed(self._conv_padding) for _ in (0, 1)))
-                a = _POOL[nd](a, self.kernel_size, self.stride, 0, self.dilation)
+                a = self._patch_amax(self._conv_pad(x))
                 amax = a.movedim(1, -1).reshape(-1, self.groups)
             y = self._hardware_mvm(cols, amax)
             y = y.reshape(x.shape[0], *osp, self.out_channels).movedim(-1, 1)
@@ -152,19 +165,106 @@ class AnalogConv(AnalogLayer):
         group g are the g-th slice — and the output spatial sizes."""
         return self._unfold(self._pad(x))
 
-    def _unfold(self, x: Tensor) -> tuple[Tensor, list[int]]:
-        """Patches of an input already padded by :meth:`_pad` (a strided view gathered
-        once)."""
-        n, osp = x.shape[0], self._out_spatial(x)
+    def _conv_pad(self, x: Tensor) -> Tensor:
+        """``x`` (already padded by :meth:`_pad`) with the convolution's zero padding."""
         pads = tuple(p for p in reversed(self._conv_padding) for _ in (0, 1))
-        xp = F.pad(x, pads) if any(pads) else x
-        xp = xp.movedim(1, -1)  # (N, *spatial, C)
+        return F.pad(x, pads) if any(pads) else x
+
+    def _windows(self, t: Tensor, first: int) -> Tensor:
+        """The sliding windows of ``t`` over its ``nd`` dimensions from ``first`` on: a strided
+        view, those dimensions become the output positions and the window (kernel) dimensions
+        are appended last."""
         for i in range(self.nd):
             d, k = self.dilation[i], self.kernel_size[i]
-            xp = xp.unfold(1 + i, d * (k - 1) + 1, self.stride[i])
+            t = t.unfold(first + i, d * (k - 1) + 1, self.stride[i])
             if d > 1:
-                xp = xp[..., ::d]
+                t = t[..., ::d]
+        return t
+
+    def _patch_amax(self, xp: Tensor) -> Tensor:
+        """Largest ``|x|`` of each patch and group, ``(N, groups, *out_spatial)``, of a
+        zero-padded input ``xp``: the maximum over the group's channels, then over the window
+        one dimension at a time (max pooling is separable; exact)."""
+        a = xp.detach().abs().unflatten(1, (self.groups, -1)).amax(2)
+        for i in range(self.nd):
+            d, k = self.dilation[i], self.kernel_size[i]
+            a = a.unfold(2 + i, d * (k - 1) + 1, self.stride[i])
+            a = (a[..., ::d] if d > 1 else a).amax(-1)
+        return a
+
+    def _unfold(self, x: Tensor) -> tuple[Tensor, list[int]]:
+        """Row-major patches (N * prod(out_spatial), C * prod(kernel)) of an input already
+        padded by :meth:`_pad` (a strided view gathered once)."""
+        n, osp = x.shape[0], self._out_spatial(x)
+        xp = self._windows(self._conv_pad(x).movedim(1, -1), 1)  # (N, *osp, C, *kernel)
         return xp.reshape(n * math.prod(osp), -1), osp
+
+    def _forward_patches(self, x: Tensor, tiled: TiledMatrix) -> Tensor:
+        """Inference with per-patch ("dynamic") input scaling, ``x`` padded by :meth:`_pad`
+        -> (N, out, *out_spatial).
+
+        The DAC codes of the patches are written once, while gathering them (:meth:`DAC.codes`
+        with each patch's largest ``|x|``, :meth:`_patch_amax`: the scale and arithmetic of
+        :meth:`TiledMatrix.forward`, so the same codes), into a buffer in which each input
+        row's output positions are contiguous: ``(N, in, L)`` (L output positions) for one
+        group on one row block, else ``(groups, row blocks * rows, N * L)`` (a partial last
+        block zero padded). Each row block's dot products are one batched matmul of its
+        conductances with its codes; the tiles' outputs are converted and added as in
+        :meth:`TiledMatrix.forward`, then rescaled by the patch scale, the weight scale and the
+        drift compensation."""
+        nd, G, n = self.nd, self.groups, x.shape[0]
+        R, nrb, fin = tiled.sim.rows, tiled.n_row_blocks, tiled.in_features
+        dac = tiled.hardware.dac
+        xp = self._conv_pad(x)
+        osp = self._out_spatial(x)
+        L = math.prod(osp)
+        amax = self._patch_amax(xp).reshape(n, G, L)
+        if not bool(torch.isfinite(amax).all()):  # every input a patch reads is in its amax
+            raise ConfigError(f"{type(self).__name__}: input has non-finite values; inputs "
+                              "must be finite")
+        amax = torch.where(amax > 0, amax, torch.ones_like(amax))  # an all-zero patch: 1
+        win = self._windows(xp, 2)  # (N, C, *osp, *kernel)
+        order = (*range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # kernel, then positions
+        ones = (1,) * nd
+        saturate = float(dac.input_range) < 1.0  # else |codes| <= n already: |x| <= amax
+        single = G == 1 and nrb == 1
+        if single:  # (N, in, L)
+            buf = xp.new_empty(n, fin, L)
+            dac.codes(win.permute(0, 1, *order), amax.view(n, 1, *ones, *osp),
+                      out=buf.view(n, -1, *self.kernel_size, *osp), saturate=saturate)
+        else:  # (G, P, N * L), P = rows of the row blocks
+            P = fin if nrb == 1 else nrb * R
+            buf = xp.new_empty(G, P, n * L)
+            if P > fin:
+                buf[:, fin:].zero_()
+            scale = amax.permute(1, 0, 2).reshape(G, 1, *ones, n, *osp)
+            dac.codes(win.permute(1, *order[:nd], 0, *order[nd:]).unflatten(0, (G, -1)), scale,
+                      out=buf[:, :fin].view(G, -1, *self.kernel_size, n, *osp),
+                      saturate=saturate)
+
+        def mac(codes: Tensor, A: Tensor) -> Tensor:
+            """Codes in ``buf``'s layout, matrices (*lead, R, M) -> (*lead, N * L, M)."""
+            M = A.shape[-1]
+            if single:  # A (1, R, M): (M, in) @ (N, in, L) -> (N, M, L)
+                y = torch.matmul(A[0, :fin].t(), codes)
+                return y.transpose(1, 2).reshape(1, n * L, M)
+            A = A if G > 1 else A[None]  # (G, nrb, R, M)
+            rows = min(R, codes.shape[1] // nrb)
+            y = torch.matmul(A[..., :rows, :].transpose(-1, -2),
+                             codes.view(G, nrb, rows, n * L)).transpose(-1, -2)
+            return y if G > 1 else y[0]
+
+        y = tiled.tile.mvm_custom(buf, mac, generator=self.device_generator(x), encoded=True)
+        y = y.select(-3, 0) if nrb == 1 else y.sum(-3)  # row blocks added digitally
+        y = y[..., : tiled.group_out]
+        if G > 1:  # (G, N * L, out / G)
+            y = y.mul_(amax.permute(1, 0, 2).reshape(G, n * L, 1))
+            y = y.transpose(0, 1).reshape(n * L, self.out_channels)
+        else:
+            y = y.mul_(amax.reshape(n * L, 1))
+        assert tiled.scale is not None  # programmed (checked by the caller)
+        s = tiled.scale if tiled.alpha is None else tiled.scale * tiled.alpha
+        return y.mul_(s).reshape(n, *osp, self.out_channels).movedim(-1, 1)
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -51,14 +51,17 @@ def test_effective_conductance_uses_it_for_large_wired_arrays(monkeypatch):
     assert used == ["nested"]
 
 
-def test_identical_for_one_and_two_threads():
+@pytest.mark.parametrize("R, C", [(64, 64), (128, 256)])
+def test_identical_for_one_and_two_threads(R, C):
+    """A lone array too (128 x 256: with two torch threads it differed by 1e-15)."""
     from helpers import torch_threads
 
-    G, _ = random_array(64, 64, seed=4, lo=1e-6, hi=1e-4)
+    G, _ = random_array(R, C, seed=4, lo=1e-6, hi=1e-4)
     with torch_threads(1):
         one = effective_nested(G, 1.0, 0.5)
     with torch_threads(2):
         two = effective_nested(G, 1.0, 0.5)
+        assert torch.get_num_threads() == 2
     assert torch.equal(one, two)
 
 
@@ -75,3 +78,116 @@ def test_a_wired_tile_reads_the_same_weights_as_with_the_row_sweep(monkeypatch):
     monkeypatch.setattr(circuit, "_NESTED_MIN_CELLS", 1 << 62)
     sweep = tile.weights(3600.0).double()
     assert rel_err(nested, sweep) < 1e-6
+
+
+@pytest.mark.parametrize("R, C, r_row, r_col", [(64, 48, 1.0, 2.5), (40, 64, 3.0, 0.5)])
+def test_open_edges_and_layouts_against_the_row_sweep(R, C, r_row, r_col):
+    """Arrays large enough for every stage (blocks' index last, then first, then pairs merged
+    one by one with the open top and right sides dropped), padded, non-square, asymmetric
+    wires, G over two decades, a row and a column of open cells: the float64 row sweep."""
+    gen = torch.Generator().manual_seed(R * C)
+    G = 1e-6 * 100 ** torch.rand(2, R, C, generator=gen, dtype=F64)
+    G[0, :, -1] = 0.0  # the last column open
+    G[1, 0, :] = 0.0  # the first (top) row open
+    M = effective_nested(G, 1 / r_row, 1 / r_col)
+    for k in range(2):
+        assert rel_err(M[k], circuit._sweep64(G[k], r_row, r_col)) < 1e-10
+
+
+def test_stack_on_helper_threads_is_identical_for_any_thread_count(monkeypatch):
+    """Batches of one array each run on the helper threads: the same bits as one thread,
+    and as each array solved alone."""
+    from helpers import torch_threads
+
+    from memxbar.crossbar import nested
+
+    monkeypatch.setattr(nested, "BATCH_ENTRIES", 16 * 32 * 32)  # one 32 x 32 array per batch
+    gen = torch.Generator().manual_seed(3)
+    G = 1e-6 * 100 ** torch.rand(5, 32, 32, generator=gen, dtype=F64)
+    with torch_threads(1):
+        one = effective_nested(G, 1.0, 0.5)
+    with torch_threads(2):
+        two = effective_nested(G, 1.0, 0.5)
+        assert torch.get_num_threads() == 2  # restored after the helper threads ran
+    assert torch.equal(one, two)
+    assert torch.equal(two[3], effective_nested(G[3], 1.0, 0.5))
+
+
+def test_the_flop_count_halves_with_the_open_ends_dropped():
+    """nested_cost of a 256 x 256 array: 1.1 GFlop (2.0 with every block keeping all four
+    sides, the open ends eliminated last and a final solve; the row sweep: 14.3)."""
+    from memxbar.crossbar.nested import nested_cost, sweep_cost
+
+    assert 1.0e9 < nested_cost(256, 256) < 1.25e9
+    assert sweep_cost(256, 256) > 10 * nested_cost(256, 256)
+
+
+def _wired_tile(bits, **kw):
+    from memxbar.crossbar.periphery import ADC
+    from memxbar.crossbar.tile import Tile, TileConfig
+    from memxbar.devices import presets
+
+    cfg = TileConfig(rows=64, cols=64, device=presets.get("pcm-joshi2020"), r_row=1.0,
+                     r_col=2.0, read_noise="off", adc=ADC(bits=bits, range_mode="calibrated"),
+                     **kw)
+    tile = Tile(cfg, (2,))
+    gen = torch.Generator().manual_seed(0)
+    tile.program(torch.rand(2, 64, 32, generator=gen) * 2 - 1, generator=gen)
+    return tile
+
+
+def test_a_wired_tile_reports_the_achieved_ir_drop_error(monkeypatch):
+    """ir_error: the first array's column currents for all rows at 1 V against the CG solve,
+    within the tolerance tied to the ADC (1e-6, or a quarter ADC step where that is finer)."""
+    from memxbar.crossbar import readout
+
+    tile = _wired_tile(8)
+    tile.set_time(3600.0)
+    assert tile.ir_tolerance() == 1e-6
+    assert tile.ir_error is not None and tile.ir_error < 1e-6
+    g = tile.config.device.effective_g(tile.config.device.read_mean(tile.state, 3600.0))
+    v = torch.ones(1, 64, dtype=F64)
+    ref = solve(g[0, 0].double(), v, 1.0, 2.0, method="cg")
+    got = v @ tile._effective(g)[0, 0].double()
+    assert tile.ir_error == pytest.approx(rel_err(got, ref), rel=1e-3, abs=1e-15)
+    t24 = _wired_tile(24)
+    assert t24.ir_tolerance(F64) == pytest.approx(0.25 * 2.0**-24)
+    assert t24.ir_tolerance() == pytest.approx(2.0**-24)  # float32 matrices: half their ulp
+    t24.set_time(3600.0)  # a 24-bit ADC does not refuse the float32 matrices' rounding
+    exact = readout.effective_conductance  # a solve 1e-5 off is refused
+    monkeypatch.setattr(readout, "effective_conductance", lambda *a: exact(*a) * (1 + 1e-5))
+    with pytest.raises(RuntimeError, match="IR-drop solve: relative error 1.0"):
+        tile.set_time(7200.0)
+
+
+def test_first_order_ir_drop_is_second_order_accurate():
+    """effective_first_order against the exact matrix: the error falls 4x per halving of the
+    wires (second order in the drop) on a random non-square array, asymmetric wires, G over
+    two decades; at 256 x 256, 1 ohm, PCM-like G it keeps the all-rows signal gain to 1e-3."""
+    from memxbar.crossbar.circuit import effective_first_order
+
+    G, _ = random_array(32, 24, seed=5)
+    errs = []
+    for r in (0.2, 0.1, 0.05):
+        M = effective_conductance(G, r, 2 * r)
+        errs.append(rel_err(effective_first_order(G, r, 2 * r), M))
+    assert 3.3 < errs[0] / errs[1] < 4.5 and 3.5 < errs[1] / errs[2] < 4.5
+    assert errs[2] < 1e-4
+    G = 0.25e-6 * 100 ** torch.rand(256, 256, generator=torch.Generator().manual_seed(0),
+                                    dtype=F64)
+    v = torch.ones(256, dtype=F64)
+    exact = (v @ effective_conductance(G, 1.0, 1.0)).sum() / (v @ G).sum()
+    approx = (v @ effective_first_order(G, 1.0, 1.0)).sum() / (v @ G).sum()
+    assert 0.75 < float(exact) < 0.85 and abs(float(approx - exact)) < 1e-3
+
+
+def test_a_first_order_tile_reports_its_error_and_is_never_the_default():
+    exact = _wired_tile(8)
+    assert exact.config.ir_drop == "exact"
+    approx = _wired_tile(8, ir_drop="first_order")
+    for tile in (exact, approx):
+        tile.set_time(3600.0)
+    assert exact.ir_error < 1e-6  # checked against the tolerance
+    assert 1e-6 < approx.ir_error < 1e-2  # the approximation's measured error, not refused
+    w_exact, w_approx = exact.weights(3600.0), approx.weights(3600.0)
+    assert 0 < rel_err(w_approx, w_exact) < 1e-2

@@ -81,6 +81,28 @@ def test_dac_encode_recombines_exactly(bits: int, serial: bool, signed: str) -> 
         assert dac.quantize(big).tolist() == [0.8, -0.8]  # saturates at the input range
 
 
+@pytest.mark.parametrize("bits,input_range", [(8, 1.0), (6, 2.0), (5, 0.5), (0, 1.0)])
+def test_dac_codes_written_into_a_buffer_equal_the_encoded_codes(bits: int,
+                                                                 input_range: float) -> None:
+    """``DAC.codes`` from a strided (transposed) view into a buffer, scaled per column, gives
+    the one-shot codes of ``encode`` bit for bit; the clip it may skip cannot act when
+    ``|x| <= scale`` and ``input_range >= 1``, and does act below."""
+    dac = DAC(bits=bits, input_range=input_range)
+    x = torch.randn(50, 40, generator=torch.Generator().manual_seed(0))
+    scale = x.abs().amax(0, keepdim=True)  # per column: |x| <= scale
+    want = dac.encode(x, scale)[0][0]
+    out = torch.empty(40, 50)
+    got = dac.codes(x.t(), scale.t(), out=out)
+    assert got.data_ptr() == out.data_ptr() and torch.equal(got.t(), want)
+    assert dac.step_volts == (1.0 if bits == 0 else 1.0 / (2 ** (bits - 1) - 1))
+    free = dac.codes(x, scale, saturate=False)
+    n = 2 ** (bits - 1) - 1
+    if input_range >= 1.0 or bits == 0:
+        assert torch.equal(free, want)
+    else:  # x / scale reaches 1 = twice the input range: only the clip keeps the codes in range
+        assert float(free.abs().max()) == 2 * n and float(want.abs().max()) == n
+
+
 def test_shift_add_matches_powers_of_two() -> None:
     parts = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])  # bits 0, 1, 2 of two numbers
     assert torch.equal(shift_add(parts, [1.0, 2.0, 4.0]), torch.tensor([3.0, 6.0]))

@@ -113,3 +113,28 @@ def test_large_normal_draws_are_parallel_streams_independent_of_threads():
     small = torch.empty(100)
     assert torch.equal(randn(small, torch.Generator().manual_seed(3)),
                        torch.randn(100, generator=torch.Generator().manual_seed(3)))
+
+
+def test_blockwise_results_are_assembled_with_late_latents_zero_elsewhere():
+    """Blocks write into one whole result; a latent that only some blocks make (as wear
+    failures do) is zero in the others, on 1 and 2 threads alike."""
+    from helpers import torch_threads
+
+    from memxbar.devices.base import BLOCK
+
+    dev = IdealDevice()
+    g = torch.arange(7 * 14_100, dtype=torch.float64).reshape(-1, 7)  # 3 blocks and a part
+
+    def fn(st: CellState, gen: None) -> CellState:
+        latent = {"twice": 2 * st.g}
+        if float(st.g[0]) >= BLOCK:  # not the first block
+            latent["late"] = torch.ones_like(st.g, dtype=torch.int8)
+        return CellState(st.g + 1, latent)
+
+    for threads in (1, 2):
+        with torch_threads(threads):
+            out = dev._blockwise(fn, CellState(g), (), None, 1)
+        assert torch.equal(out.g, g + 1) and torch.equal(out.latent["twice"], 2 * g)
+        late = out.latent["late"].reshape(-1)
+        assert late.dtype == torch.int8 and out.latent["late"].shape == g.shape
+        assert int(late[:BLOCK].sum()) == 0 and bool((late[BLOCK:] == 1).all())

@@ -119,6 +119,24 @@ def test_read_noise_grows_with_log_time_per_formula():
     assert stds == sorted(stds) and stds[0] == pytest.approx(4.184, rel=1e-3)  # finite at t = 0
 
 
+def test_one_read_time_and_per_cell_times_give_the_same_mean_and_std():
+    """A read time shared by all cells takes its drift and bandwidth factors as numbers (and
+    Q_s as one exp2 of a log2); per-cell times take them as tensors: same values, float32,
+    across Q_s's ceiling (x < 0.1 %) and its power law."""
+    dev = PCM()
+    x = torch.tensor([0.0, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0])
+    state = dev.program(x * dev.g_max, generator=torch.Generator().manual_seed(5))
+    for t in (0.0, 3600.0, 365.25 * 86400.0):
+        m1, s1 = dev.read_stats(state, t)
+        m2, s2 = dev.read_stats(state, torch.full_like(state.g, t))
+        torch.testing.assert_close(m1, m2, rtol=1e-6, atol=0)
+        torch.testing.assert_close(s1, s2, rtol=1e-6, atol=0)
+        xp = (state.g.double() / dev.g_max).clamp_min(1e-7)
+        q_s = torch.clamp(0.0088 / xp**0.65, max=0.2)
+        band = math.sqrt(math.log((t + 20.0 + T_READ) / (2 * T_READ)))
+        torch.testing.assert_close(s1.double(), m1.double() * q_s * band, rtol=1e-5, atol=0)
+
+
 def test_longer_read_integrates_less_noise():
     short, long = PCM(), PCM(read_time=1e-6)
     state = short.program(torch.full((4,), 10 * uS, dtype=torch.float64))
