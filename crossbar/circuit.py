@@ -498,7 +498,9 @@ def _cg_currents(
 # dense blocks), fitted to its 7.3 ms at 64 x 64 and 432 ms at 256 x 256 (BENCHMARKS.md).
 _CG_STEP_S, _CG_CELL_S = 50e-6, 20e-9
 _SWEEP_ROW_S, _SWEEP_WORK_S = 90e-6, 0.1e-9
-_NESTED_SPEEDUP = 2.5  # the nested-dissection path against the sweep (2.5-5x measured)
+# nested dissection's speed-up over the sweep per flop ratio (sweep_cost / nested_cost):
+# measured 1.3x / 3.3x / 7.0x at 64 / 128 / 256 squared (1 thread), flop ratios 3.3 / 6.5 / 12.8
+_NESTED_EFFICIENCY = 0.5
 _CG_STEPS_USED = 0.4  # fraction of _cg_budget's bound that CG takes (0.3-0.45 in the tests)
 
 
@@ -510,7 +512,7 @@ def _prefer_iterative(n_rhs: int, n_direct: int, R: int, C: int, bound: int,
     t_cg = _CG_STEPS_USED * bound * (_CG_STEP_S + _CG_CELL_S * n_rhs * R * C)
     t_direct = n_direct * (_SWEEP_ROW_S * max(R, C) + _SWEEP_WORK_S * R * C * m * m)
     if nested and _prefer_nested(R, C):
-        t_direct /= _NESTED_SPEEDUP
+        t_direct /= max(1.0, _NESTED_EFFICIENCY * sweep_cost(R, C) / nested_cost(R, C))
     return t_cg < t_direct
 
 
