@@ -239,9 +239,11 @@ def _workers(n: int) -> ThreadPoolExecutor:
     return _pool[2]
 
 
-def _in_parallel(fn: Callable[[range], None], groups: list[range]) -> None:
-    """``fn(group)`` for every group at once: the first on this thread (no hand-over to wait
-    for), the others on helper threads."""
+def _in_parallel(fn: Callable[[range], None], blocks: int, threads: int) -> None:
+    """``fn(run)`` for ``threads`` runs of neighbouring block indices covering ``range(blocks)``,
+    at once: the first on this thread (no hand-over to wait for), the others on helper
+    threads."""
+    groups = [range(blocks * i // threads, blocks * (i + 1) // threads) for i in range(threads)]
     pending = [_workers(len(groups)).submit(fn, g) for g in groups[1:]]
     try:
         fn(groups[0])
@@ -275,8 +277,7 @@ def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     if threads < 2:
         fill(range(blocks))
         return out
-    _in_parallel(fill, [range(blocks * i // threads, blocks * (i + 1) // threads)
-                        for i in range(threads)])
+    _in_parallel(fill, blocks, threads)
     return out
 
 
@@ -868,8 +869,7 @@ class Device(Parametrized, ABC):
         if threads < 2:
             run(range(blocks))
         else:  # one task per thread: a run of neighbouring blocks each
-            _in_parallel(run, [range(blocks * i // threads, blocks * (i + 1) // threads)
-                               for i in range(threads)])
+            _in_parallel(run, blocks, threads)
         return whole.result(shape)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:

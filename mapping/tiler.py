@@ -318,10 +318,16 @@ class TiledMatrix(InSituOps, nn.Module):
         return y if self.alpha is None else y.mul_(self.alpha)
 
     @property
+    def custom_ready(self) -> bool:
+        """True when the tile's :meth:`~memxbar.crossbar.tile.Tile.mvm_custom` can run the
+        matrix: a one-shot DAC and ohmic cells."""
+        return self.hardware.dac.n_cycles == 1 and self.hardware.device.is_ohmic
+
+    @property
     def conv_ready(self) -> bool:
-        """True when :meth:`forward_conv` applies: a fixed or calibrated input range and a
-        one-shot DAC (the DAC codes are then per pixel, independent of the patch)."""
-        return self.mapping.input_scaling != "dynamic" and self.hardware.dac.n_cycles == 1
+        """True when :meth:`forward_conv` applies: :attr:`custom_ready` and a fixed or
+        calibrated input range (the DAC codes are then per pixel, independent of the patch)."""
+        return self.custom_ready and self.mapping.input_scaling != "dynamic"
 
     @torch.no_grad()
     def forward_conv(self, x: Tensor, kernel_size: tuple[int, ...], stride: tuple[int, ...],

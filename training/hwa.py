@@ -82,7 +82,7 @@ def _matrices(module: nn.Module) -> list[tuple[str, int]]:
     """``(parameter name, groups)`` of the weight matrices ``to_analog`` maps onto arrays for
     ``module`` (its own parameters; sub-modules such as ``out_proj`` are found themselves)."""
     if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-        return [("weight", module.groups if isinstance(module, nn.modules.conv._ConvNd) else 1)]
+        return [("weight", 1 if isinstance(module, nn.Linear) else module.groups)]
     if isinstance(module, nn.MultiheadAttention):
         if module.in_proj_weight is not None:
             return [("in_proj_weight", 1)]

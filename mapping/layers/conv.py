@@ -139,9 +139,8 @@ class AnalogConv(AnalogLayer):
             raise ConfigError(f"{o}: input of shape {tuple(x.shape)} (padded) is smaller than "
                              f"the kernel {self.kernel_size} (dilation {self.dilation})")
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        hw = self.hardware
-        one_shot = (not needs_grad and self.calibrating is None and hw.dac.n_cycles == 1
-                    and hw.device.is_ohmic)  # inference that Tile.mvm_custom can run
+        # inference that Tile.mvm_custom can run
+        one_shot = not needs_grad and self.calibrating is None and tiled.custom_ready
         if one_shot and tiled.conv_ready:
             y = tiled.forward_conv(x, self.kernel_size, self.stride, self._conv_padding,
                                    self.dilation, generator=self.device_generator(x))
