@@ -5,7 +5,10 @@ The layer of ``benchmarks/mapping.py`` (256 x 256 PCM tiles, differential pairs 
 1 day, against one ``nn.Linear(512, 512)`` forward at batch 256. Each ``--against`` revision
 is extracted with ``git archive`` and imported under its own module tree in this process, so
 the working tree, the revisions and ``nn.Linear`` run in turn, round after round, under the
-same load. 1 thread: thread CPU time; more: wall time. Prints medians and minima (ms).
+same load. 1 thread: thread CPU time; more: wall time. Prints medians and minima (ms). The
+row "2 normal draws" is the floor of the PCM model's statistics: one standard normal per cell
+for the programming error and one for the drift exponent, drawn from one generator as the
+model draws them (torch's CPU sampler; no other work).
 
 Run: ``python benchmarks/program_drift.py --threads 1 2 --against 9685d91^ HEAD``
 """
@@ -113,6 +116,10 @@ def main() -> None:
         x = torch.rand(256, 512, generator=torch.Generator().manual_seed(1))
         fns: dict[str, Callable[[], object]] = {k: make(dig) for k, make in makers.items()}
         fns["nn.Linear"] = lambda: dig(x)
+        cells = 2 * 512 * 512  # differential pairs
+        draws, gen = torch.empty(cells), torch.Generator().manual_seed(2)
+        fns["2 normal draws"] = lambda: [torch.randn(cells, generator=gen, out=draws)
+                                         for _ in range(2)]
         print(f"program + drift to 1 day, AnalogLinear(512, 512), torch {torch.__version__}, "
               f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f}")
         for threads in args.threads:

@@ -15,9 +15,10 @@ Inference with a one-shot DAC on ohmic cells:
 - "dynamic" (per-patch) input scaling writes the DAC codes of the patches once, while
   gathering them channel-major (each kernel tap's output positions contiguous, as
   ``F.unfold`` lays them out), scaled by each patch's largest ``|x|`` (separable max pooling
-  of the image), and multiplies each row block's codes by its conductances in one batched
-  matmul (:meth:`Tile.mvm_custom`). Same codes and conductances as the unfolded MVM, sums in
-  another order.
+  of the image), and multiplies each row block's codes by its conductances in batched
+  matmuls, a few images at a time while their codes are in the cache
+  (:meth:`Tile.mvm_custom`). Same codes and conductances as the unfolded MVM, sums in another
+  order.
 
 Training, calibration, bit-serial DACs and non-ohmic cells unfold the patches row-major and
 run :meth:`TiledMatrix.forward`.
@@ -38,6 +39,9 @@ from memxbar.mapping.layers.base import AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# patch codes per chunk of images in the per-patch path (2 MiB of float32: written and
+# multiplied while in the cache; 2^18-2^20 measured within 10 % of each other)
+CHUNK_ELEMENTS = 1 << 19
 
 
 def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
@@ -207,8 +211,9 @@ class AnalogConv(AnalogLayer):
         :meth:`TiledMatrix.forward`, so the same codes), into a buffer in which each input
         row's output positions are contiguous: ``(N, in, L)`` (L output positions) for one
         group on one row block, else ``(groups, row blocks * rows, N * L)`` (a partial last
-        block zero padded). Each row block's dot products are one batched matmul of its
-        conductances with its codes; the tiles' outputs are converted and added as in
+        block zero padded). They are written a few images at a time (:data:`CHUNK_ELEMENTS`),
+        each chunk multiplied by each row block's conductances (a batched matmul) while it is
+        in the cache; the tiles' outputs are converted and added as in
         :meth:`TiledMatrix.forward`, then rescaled by the patch scale, the weight scale and the
         drift compensation."""
         nd, G, n = self.nd, self.groups, x.shape[0]
@@ -227,30 +232,48 @@ class AnalogConv(AnalogLayer):
         ones = (1,) * nd
         saturate = float(dac.input_range) < 1.0  # else |codes| <= n already: |x| <= amax
         single = G == 1 and nrb == 1
-        if single:  # (N, in, L)
+        if single:  # (N, in, L); images along dimension 0
             buf = xp.new_empty(n, fin, L)
-            dac.codes(win.permute(0, 1, *order), amax.view(n, 1, *ones, *osp),
-                      out=buf.view(n, -1, *self.kernel_size, *osp), saturate=saturate)
-        else:  # (G, P, N * L), P = rows of the row blocks
+            src, scale = win.permute(0, 1, *order), amax.view(n, 1, *ones, *osp)
+        else:  # (G, P, N * L), P = rows of the row blocks; images along dimension 2 + nd
             P = fin if nrb == 1 else nrb * R
             buf = xp.new_empty(G, P, n * L)
             if P > fin:
                 buf[:, fin:].zero_()
+            src = win.permute(1, *order[:nd], 0, *order[nd:]).unflatten(0, (G, -1))
             scale = amax.permute(1, 0, 2).reshape(G, 1, *ones, n, *osp)
-            dac.codes(win.permute(1, *order[:nd], 0, *order[nd:]).unflatten(0, (G, -1)), scale,
-                      out=buf[:, :fin].view(G, -1, *self.kernel_size, n, *osp),
-                      saturate=saturate)
+        # images per chunk: each chunk's codes are written, then multiplied while they are in
+        # the cache (one pass over the whole buffer ran 1.6-3x slower for LeNet's conv1)
+        step = max(1, CHUNK_ELEMENTS // max(1, fin * L))
+        calls = 0
 
         def mac(codes: Tensor, A: Tensor) -> Tensor:
-            """Codes in ``buf``'s layout, matrices (*lead, R, M) -> (*lead, N * L, M)."""
-            M = A.shape[-1]
+            """Codes in ``buf``'s layout, matrices (*lead, R, M) -> (*lead, N * L, M). The
+            first call (``buf``, or the tile's copy of it in its dtype) writes the codes into
+            it chunk by chunk as it multiplies them; a second call (the squared codes, for the
+            read-noise variance) only multiplies."""
+            nonlocal calls
+            fill, calls, M = calls == 0, calls + 1, A.shape[-1]
             if single:  # A (1, R, M): (M, in) @ (N, in, L) -> (N, M, L)
-                y = torch.matmul(A[0, :fin].t(), codes)
+                At, y = A[0, :fin].t(), codes.new_empty(n, M, L)
+                dst = codes.view(n, -1, *self.kernel_size, *osp)
+                for i in range(0, n, step):
+                    j = min(n, i + step)
+                    if fill:
+                        dac.codes(src[i:j], scale[i:j], out=dst[i:j], saturate=saturate)
+                    torch.matmul(At, codes[i:j], out=y[i:j])
                 return y.transpose(1, 2).reshape(1, n * L, M)
             A = A if G > 1 else A[None]  # (G, nrb, R, M)
             rows = min(R, codes.shape[1] // nrb)
-            y = torch.matmul(A[..., :rows, :].transpose(-1, -2),
-                             codes.view(G, nrb, rows, n * L)).transpose(-1, -2)
+            At, cv = A[..., :rows, :].transpose(-1, -2), codes.view(G, nrb, rows, n * L)
+            dst, axis = codes[:, :fin].view(G, -1, *self.kernel_size, n, *osp), 2 + nd
+            y = codes.new_empty(G, nrb, n * L, M)
+            for i in range(0, n, step):
+                j = min(n, i + step)
+                if fill:
+                    dac.codes(src.narrow(axis, i, j - i), scale.narrow(axis, i, j - i),
+                              out=dst.narrow(axis, i, j - i), saturate=saturate)
+                y[:, :, i * L:j * L] = torch.matmul(At, cv[..., i * L:j * L]).transpose(-1, -2)
             return y if G > 1 else y[0]
 
         y = tiled.tile.mvm_custom(buf, mac, generator=self.device_generator(x), encoded=True)

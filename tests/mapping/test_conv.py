@@ -21,6 +21,7 @@ from memxbar.mapping import (
     TiledMatrix,
     calibrate,
 )
+from memxbar.mapping.layers import conv as conv_module
 
 PCM = presets.get("pcm-joshi2020")
 
@@ -68,10 +69,14 @@ GEOMETRIES = [
 ]
 
 
+@pytest.mark.parametrize("chunk", [None, 1], ids=["one chunk", "an image per chunk"])
 @pytest.mark.parametrize(("conv", "size"), GEOMETRIES, ids=lambda g: repr(g))
-def test_dynamic_inference_equals_the_unfolded_mvm(conv, size):
+def test_dynamic_inference_equals_the_unfolded_mvm(conv, size, chunk, monkeypatch):
     """Same DAC codes, conductances and per-MVM read-noise draws; sums in another order, so
-    equal to float tolerance (an ideal ADC: no conversion threshold to cross)."""
+    equal to float tolerance (an ideal ADC: no conversion threshold to cross), whether the
+    codes of the whole batch are written and multiplied at once or one image at a time."""
+    if chunk is not None:
+        monkeypatch.setattr(conv_module, "CHUNK_ELEMENTS", chunk)
     torch.manual_seed(0)
     layer = type_of(conv).from_digital(conv, hardware(), MappingConfig(input_scaling="dynamic"))
     layer.program(generator=torch.Generator().manual_seed(1))
