@@ -48,7 +48,9 @@ Time conventions (t = seconds since programming ended, t = 0 is the programmed s
 
 Temperature: relaxation (CMO, NeuRRAM) is thermally activated; ``t`` seconds at
 ``temperature`` T relax as ``a t`` at 300 K, ``a = arrhenius_factor(relaxation_activation_energy,
-T)``. The read-noise band stays on the physical clock.
+T)``; E_a = 1.56 eV is an Arrhenius fit to HfOx bake tests at 200-300 C (Lammie et al. 2021,
+Fig. 3B: ``benchmarks/physics_published.py``), so 85 C runs about 1.8e4 times the 300 K clock.
+The read-noise band stays on the physical clock.
 
 Stuck cells: aihwkit's array presets of Gong & Rasch (IEDM 2022) report 13.48 % (optimised
 material) and 9.77 % (baseline HfO2) corrupt devices, which aihwkit pins at a random conductance.
@@ -116,16 +118,21 @@ _LOOP = ("derived from Falcone et al. 2025: the CMO states are set by an identic
          "target uniform over the window lies 35 / 2 = 17.5, i.e. 18, pulses from its edge on "
          "average [D]; the 0.2 % acceptance needs more, not counted (lower bound)")
 _LOOP_OTHER = ("the paper's write-verify (NeuRRAM incremental pulses; Milo IGVVA) gives no mean "
-               "iteration count in the sources read; memxbar uses the CMO loop's 18 pulses + "
-               "18 verify reads [U]")
+               "iteration count in the sources read (NeuRRAM's is in Wan 2022 Extended Data "
+               "Fig. 3f, not readable; its chip software, github.com/weierwan/Neurram_48core "
+               "python/wupdate_control.py, caps the loop at 30 pulses per direction and 20-50 "
+               "iterations); memxbar uses the CMO loop's 18 pulses + 18 verify reads [U]")
 _ENERGY = ("derived: NeuroSim 1T1R formula E = V_w^2 * G * t_w at G = g_max "
            "(device-parameters.md §2.5)")
 
-_RETENTION = ("Arrhenius retention of filamentary HfOx RRAM (time-temperature superposition "
-              "of bake tests to 10 years at 85 C, e.g. the NVMExplorer RRAM survey's retention "
-              "at 20-250 C, device-parameters.md §2.4); the 1.1 eV value is a memxbar choice in "
-              "the ~1-1.5 eV range reported for oxygen-vacancy diffusion in HfOx, not taken "
-              "from a cited figure [U]")
+_RETENTION = ("[D] Arrhenius fit here of the time to a 10x rise of the LRS resistance of HfOx "
+              "and HfAlOx RRAM baked at 200, 250 and 300 C (Lammie et al., Semicond. Sci. "
+              "Technol. 36:065003 (2021) Fig. 3B, github.com/coreylammie/SST-Reproducibility "
+              "3B_LRS_{O,Al}_*.csv): 1.56 eV (3x and 5x rises, less well resolved: 1.85 and "
+              "1.78 eV; benchmarks/physics_published.py); assumes the vacancy diffusion that "
+              "fails the LRS at 200-300 C also sets the analog relaxation (one E_a for "
+              "retention and switching: hourglass model, doi:10.1016/j.mee.2017.04.032); "
+              "was 1.1 eV, unsourced")
 
 # time anchors of the Wan 2022 fits (s)
 _DAY = 86400.0
@@ -404,7 +411,7 @@ class RRAM(Device):
     verify_reads: float = param(18.0, ge=0.0, doc="verify reads per programmed cell (one per "
                                 "iteration of the closed loop)", source=_LOOP)
     relaxation_activation_energy: float = param(
-        1.1, unit="eV", ge=0.0,
+        1.56, unit="eV", ge=0.0,
         doc="activation energy of conductance relaxation (oxygen-vacancy diffusion in the "
             "filament): t seconds at temperature T relax as arrhenius_factor(E_a, T) * t do "
             "at 300 K",

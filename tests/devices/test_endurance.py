@@ -182,7 +182,7 @@ def test_technology_modes() -> None:
 
 def test_fefet_cycled_to_its_endurance_has_half_its_window() -> None:
     dev = dataclasses.replace(presets.get("fefet-deng2020"), vt_sigma_d2d=0.0, vt_sigma_c2c=0.0,
-                              endurance=40.0)
+                              vt_sigma_d2d_programmed=None, endurance=40.0)
     st = dev.program(torch.tensor([dev.g_max, dev.g_min], dtype=F64))
     st = dev.pulse(st, torch.tensor([39, -39]), generator=gen(1))   # 40 writes each
     g = dev.read_mean(st)

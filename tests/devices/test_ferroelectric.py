@@ -13,7 +13,8 @@ from memxbar.devices import presets
 from memxbar.devices.base import K_B_EV
 from memxbar.devices.ferroelectric import Q_E, FeFET
 
-QUIET = dict(domain_size_std=0.0, vt_sigma_d2d=0.0, vt_sigma_c2c=0.0)  # the PR-13 physics off
+QUIET = dict(domain_size_std=0.0, vt_sigma_d2d=0.0, vt_sigma_d2d_programmed=None,
+             vt_sigma_c2c=0.0)  # the PR-13 physics off
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -249,6 +250,7 @@ def test_stuck_cells_hold() -> None:
     (dict(write_voltage=1.0), "fe_offset_voltage"),
     (dict(write_voltage_end=1.0), "write_voltage_end"),
     (dict(vt_sigma_d2d=-0.01), "vt_sigma_d2d"),
+    (dict(vt_sigma_d2d_programmed=-0.01), "vt_sigma_d2d_programmed"),
     (dict(retention_activation_energy=-1.0), "retention_activation_energy"),
     (dict(memory_window=0.1), "memory_window"),
     (dict(retention_loss_per_decade=1.0), "retention_loss_per_decade"),
@@ -277,7 +279,8 @@ def test_programming_spread_at_every_level_follows_the_vt_spread() -> None:
     domains the spread is the V_T offset through the read-out curve: sigma_G = |dG/dV_T| *
     sqrt(s_d2d^2 + s_c2c^2) for small offsets (delta method)."""
     m = 2000
-    small = FeFET(domain_size_std=0.0, vt_sigma_d2d=0.004, vt_sigma_c2c=0.003, n_domains=32)
+    small = FeFET(domain_size_std=0.0, vt_sigma_d2d=0.004, vt_sigma_d2d_programmed=None,
+                  vt_sigma_c2c=0.003, n_domains=32)
     f = torch.linspace(0, 1, 9, dtype=torch.float64)
     target = small.conductance(f).repeat(m, 1)
     g = small.program(target, generator=gen(11)).g
@@ -312,6 +315,66 @@ def test_c2c_offset_is_new_at_every_write_d2d_is_kept() -> None:
                                                     a.latent["vt_d2d"] + a.latent["vt_c2c"]))
     same = dev.pulse(full, torch.zeros(m, dtype=torch.int64), generator=gen(3))
     assert torch.equal(same.latent["vt_c2c"], full.latent["vt_c2c"])   # no pulse, no write
+
+
+def test_d2d_vt_spread_runs_from_the_erased_to_the_programmed_sigma() -> None:
+    """Each cell's window scatters: the D2D V_T std at switched fraction f is
+    sqrt(s_p^2 + (1 - f)^2 (s_e^2 - s_p^2)) (s_e erased, s_p fully programmed; f in place of
+    1 - f when the programmed state is the wider one); None keeps one state-independent sigma."""
+    m = 20000
+    f = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    cases = [(0.043, 0.010, lambda x: (0.010 ** 2 + (1 - x) ** 2 * (0.043 ** 2 - 0.010 ** 2))),
+             (0.010, 0.040, lambda x: (0.010 ** 2 + x ** 2 * (0.040 ** 2 - 0.010 ** 2))),
+             (0.030, None, lambda x: torch.full_like(x, 0.030 ** 2))]
+    for s_e, s_p, var in cases:
+        dev = FeFET(**{**QUIET, "vt_sigma_d2d": s_e, "vt_sigma_d2d_programmed": s_p},
+                    n_domains=32)
+        st = dev.program(dev.conductance(f).clamp(dev.g_min, dev.g_max).repeat(m, 1),
+                         generator=gen(21))
+        torch.testing.assert_close(frac(dev, st)[0], f, rtol=0, atol=1e-12)
+        torch.testing.assert_close(dev.vt_offset(st).std(0), var(f).sqrt(), rtol=0.03, atol=0)
+        assert ("vt_window" in st.latent) == (s_p is not None)
+        torch.testing.assert_close(st.g, dev.conductance(frac(dev, st), dev.vt_offset(st)))
+
+
+def test_window_scatter_is_kept_and_follows_the_switched_fraction_through_pulses() -> None:
+    """A pulse that switches domains moves a cell's offset along its own line: vt_d2d and
+    vt_window are kept (D2D), the C2C part is new, and G reads the offset at the new f."""
+    dev = FeFET(**{**QUIET, "vt_sigma_d2d": 0.043, "vt_sigma_d2d_programmed": 0.010,
+                   "vt_sigma_c2c": 0.010})
+    m = 4000
+    st = erased(dev, m, seed=5)
+    after = dev.pulse(st, torch.ones(m, dtype=torch.int64), generator=gen(6))
+    f = frac(dev, after)
+    assert 0.2 < float(f.mean()) < 0.95  # the pulse moved most cells
+    for key in ("vt_d2d", "vt_window"):
+        assert torch.equal(after.latent[key], st.latent[key])
+    assert not torch.equal(after.latent["vt_c2c"], st.latent["vt_c2c"])
+    want = after.latent["vt_d2d"] + (1 - f) * after.latent["vt_window"] + after.latent["vt_c2c"]
+    torch.testing.assert_close(dev.vt_offset(after), want)
+    torch.testing.assert_close(after.g, dev.conductance(f, want))
+    # retention reads the offset at the retained fraction (toward the wide, erased state)
+    t = 3.156e8
+    f_t = f * dev.retained_fraction(torch.tensor(t, dtype=f.dtype))
+    torch.testing.assert_close(dev.read_mean(after, t), dev.conductance(f_t, dev.vt_offset(
+        after, f_t)))
+
+
+def test_state_dependent_spread_is_the_same_for_any_thread_count() -> None:
+    dev = presets.get("fefet-neurosim")
+    target = torch.linspace(dev.g_min, dev.g_max, 32, dtype=torch.float64).repeat(300, 1)
+    threads = torch.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            st = dev.program(target, generator=gen(31))
+            st = dev.pulse(st, torch.ones(target.shape, dtype=torch.int64), generator=gen(32))
+            out.append(st)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(out[0].g, out[1].g)
+    assert torch.equal(out[0].latent["vt_window"], out[1].latent["vt_window"])
 
 
 def test_amplitude_modulated_updates_do_not_saturate() -> None:

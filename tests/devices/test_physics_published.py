@@ -93,20 +93,42 @@ def test_pcm_read_energy_per_mac_lies_within_the_measured_hermes_chip_range() ->
     assert e["cells_pJ"] == pytest.approx(e["formula_pJ"], rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["fefet-jerry2017", "fefet-neurosim"])
+@pytest.mark.parametrize("name", ["fefet-deng2020", "fefet-jerry2017", "fefet-neurosim"])
 def test_fefet_vt_spread_per_state_against_measured_28nm_devices(name: str) -> None:
     """Soliman et al., Nat. Commun. 2023, Fig. 1g (digitised, +-15 %): V_th std of 44, 48, 38
-    and <= 16 mV over 4 states. The 60/64-domain presets are within 35 % at the erased state
-    and within +60 % at the two intermediate states; their extremes carry only the V_T offsets,
-    sqrt(d2d^2 + c2c^2), so the nearly spread-free programmed state (16 mV) is not reproduced
-    (documented in BENCHMARKS.md, a state-independent offset cannot narrow there)."""
+    and <= 16 mV erased to fully programmed. Changed in the state-dependent-spread fix: the
+    D2D sigma now runs from 43 mV (erased) to 10 mV (fully programmed) through each cell's
+    window scatter (both a fit to that figure), so the presets reproduce the narrow programmed
+    state the old state-independent 30 mV offset could not (it gave 32 mV there). The
+    60/64-domain presets (domain sizes fitted to states 1 and 2) are within 15 % at all four
+    states; fefet-deng2020 keeps Deng's 20 domains of normrnd(1, 0.27)^2, which are coarse:
+    its extremes match, its intermediate states are 1.5-2.5x the measurement (BENCHMARKS.md)."""
     dev = presets.get(name)
     got = pub.fefet_vt_sigma(name)
     meas = [pub.SOLIMAN_VT[k][1] for k in range(4)]
-    assert got[0] == pytest.approx(meas[0], rel=0.35)
+    assert got[0] == pytest.approx(meas[0], rel=0.15)
+    # state 3 is an upper bound; the model keeps at least its C2C offset there
+    assert dev.vt_sigma_c2c < got[3] <= meas[3]  # type: ignore[attr-defined]
+    want = math.hypot(dev.vt_sigma_d2d_programmed, dev.vt_sigma_c2c)  # type: ignore[attr-defined]
+    assert got[3] == pytest.approx(want, rel=0.05)  # only the offsets at full switching
     for k in (1, 2):
-        assert meas[k] * 0.85 < got[k] < meas[k] * 1.6
-    offsets = math.hypot(dev.vt_sigma_d2d, dev.vt_sigma_c2c)  # type: ignore[attr-defined]
-    for k in (0, 3):
-        assert got[k] == pytest.approx(offsets, rel=0.05)
-    assert got[3] > meas[3]  # the known gap at the fully programmed state
+        if name == "fefet-deng2020":
+            assert 1.5 * meas[k] < got[k] < 2.5 * meas[k]
+        else:
+            assert got[k] == pytest.approx(meas[k], rel=0.15)
+    assert got[0] > 2.5 * got[3]  # widest erased, narrowest fully programmed, as measured
+
+
+def test_rram_relaxation_activation_energy_is_the_published_bake_fit() -> None:
+    """Lammie et al. 2021 Fig. 3B (HfOx and HfAlOx LRS bakes at 200-300 C): the Arrhenius fit
+    of the 10x rise times gives the E_a of every RRAM preset's relaxation clock to 0.02 eV;
+    the less resolved 3x and 5x rises give more, not less (1.7-1.9 eV)."""
+    ea10, points = pub.retention_fit(10.0)
+    assert len(points) == 5  # HfAlOx at 200 C never reaches 10x within its bake
+    for name in pub.RRAMS:
+        assert presets.get(name).relaxation_activation_energy == pytest.approx(ea10, abs=0.02)
+    for factor in (3.0, 5.0):
+        assert 1.7 < pub.retention_fit(factor)[0] < 1.9
+    # the interpolation: a curve that reaches 10x exactly at a point returns that time
+    assert pub.rise_time(((1, 1.0), (100, 10.0), (1000, 50.0)), 10.0) == pytest.approx(100.0)
+    assert pub.rise_time(((1, 1.0), (100, 2.0)), 10.0) is None
