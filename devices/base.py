@@ -252,6 +252,27 @@ def _in_parallel(fn: Callable[[range], None], blocks: int, threads: int) -> None
             done.result()
 
 
+def in_parallel_single_threaded(fn: Callable[[range], None], blocks: int) -> None:
+    """``fn(run)`` over ``range(blocks)`` split into runs on this and memxbar's helper threads
+    (as many as torch's thread count), each thread running torch with one thread of its own;
+    on one thread simply ``fn(range(blocks))``. For independent block computations whose bits
+    must not depend on the thread count (every block is computed single-threaded)."""
+    threads = min(torch.get_num_threads(), blocks)
+    if threads < 2:
+        fn(range(blocks))
+        return
+    saved = torch.get_num_threads()
+
+    def one(run: range) -> None:
+        torch.set_num_threads(1)  # this thread's own torch threads
+        fn(run)
+
+    try:
+        _in_parallel(one, blocks, threads)
+    finally:
+        torch.set_num_threads(saved)
+
+
 def randn(like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal samples of ``like``'s shape, dtype and device.
 

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from memxbar.crossbar.tile import TileConfig
+from memxbar.devices.base import in_parallel_single_threaded
 from memxbar.errors import ConfigError
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.layers.base import AnalogLayer
@@ -213,7 +214,8 @@ class AnalogConv(AnalogLayer):
         group on one row block, else ``(groups, row blocks * rows, N * L)`` (a partial last
         block zero padded). They are written a few images at a time (:data:`CHUNK_ELEMENTS`),
         each chunk multiplied by each row block's conductances (a batched matmul) while it is
-        in the cache; the tiles' outputs are converted and added as in
+        in the cache, the chunks split between memxbar's helper threads (one torch thread
+        each: the same bits for any thread count); the tiles' outputs are converted and added as in
         :meth:`TiledMatrix.forward`, then rescaled by the patch scale, the weight scale and the
         drift compensation."""
         nd, G, n = self.nd, self.groups, x.shape[0]
@@ -257,23 +259,30 @@ class AnalogConv(AnalogLayer):
             if single:  # A (1, R, M): (M, in) @ (N, in, L) -> (N, M, L)
                 At, y = A[0, :fin].t(), codes.new_empty(n, M, L)
                 dst = codes.view(n, -1, *self.kernel_size, *osp)
-                for i in range(0, n, step):
-                    j = min(n, i + step)
-                    if fill:
-                        dac.codes(src[i:j], scale[i:j], out=dst[i:j], saturate=saturate)
-                    torch.matmul(At, codes[i:j], out=y[i:j])
+
+                def chunks(run: range) -> None:
+                    for c in run:
+                        i, j = c * step, min(n, (c + 1) * step)
+                        if fill:
+                            dac.codes(src[i:j], scale[i:j], out=dst[i:j], saturate=saturate)
+                        torch.matmul(At, codes[i:j], out=y[i:j])
+                in_parallel_single_threaded(chunks, -(-n // step))
                 return y.transpose(1, 2).reshape(1, n * L, M)
             A = A if G > 1 else A[None]  # (G, nrb, R, M)
             rows = min(R, codes.shape[1] // nrb)
             At, cv = A[..., :rows, :].transpose(-1, -2), codes.view(G, nrb, rows, n * L)
             dst, axis = codes[:, :fin].view(G, -1, *self.kernel_size, n, *osp), 2 + nd
-            y = codes.new_empty(G, nrb, n * L, M)
-            for i in range(0, n, step):
-                j = min(n, i + step)
-                if fill:
-                    dac.codes(src.narrow(axis, i, j - i), scale.narrow(axis, i, j - i),
-                              out=dst.narrow(axis, i, j - i), saturate=saturate)
-                y[:, :, i * L:j * L] = torch.matmul(At, cv[..., i * L:j * L]).transpose(-1, -2)
+            yt = codes.new_empty(G, nrb, M, n * L)
+
+            def blocks(run: range) -> None:
+                for c in run:
+                    i, j = c * step, min(n, (c + 1) * step)
+                    if fill:
+                        dac.codes(src.narrow(axis, i, j - i), scale.narrow(axis, i, j - i),
+                                  out=dst.narrow(axis, i, j - i), saturate=saturate)
+                    torch.matmul(At, cv[..., i * L:j * L], out=yt[..., i * L:j * L])
+            in_parallel_single_threaded(blocks, -(-n // step))
+            y = yt.transpose(-1, -2)
             return y if G > 1 else y[0]
 
         y = tiled.tile.mvm_custom(buf, mac, generator=self.device_generator(x), encoded=True)

@@ -5,6 +5,7 @@ ADC conversion count."""
 
 import pytest
 import torch
+from helpers import torch_threads
 from torch import nn
 from torch.nn import functional as F
 
@@ -95,6 +96,23 @@ def test_dynamic_inference_equals_the_unfolded_mvm(conv, size, chunk, monkeypatc
     layer.generator = torch.Generator().manual_seed(8)
     with torch.no_grad():
         assert not torch.allclose(layer(x), fast)
+
+
+@pytest.mark.parametrize(("conv", "size"), [GEOMETRIES[0], GEOMETRIES[3], GEOMETRIES[4]],
+                         ids=lambda g: repr(g))
+def test_dynamic_inference_is_identical_for_one_and_two_threads(conv, size, monkeypatch):
+    """The chunks of images run on two threads (each with one torch thread) give the bits of
+    one thread: one row block, several row blocks, groups."""
+    monkeypatch.setattr(conv_module, "CHUNK_ELEMENTS", 1)  # an image per chunk
+    torch.manual_seed(0)
+    layer = type_of(conv).from_digital(conv, hardware(), MappingConfig(input_scaling="dynamic"))
+    layer.program(generator=torch.Generator().manual_seed(1))
+    x = torch.randn(5, conv.in_channels, *([size] * layer.nd))
+    outs = []
+    for threads in (1, 2):
+        with torch_threads(threads):
+            outs.append(seeded(layer, x, layer))
+    assert torch.equal(outs[0], outs[1])
 
 
 def test_dynamic_inference_with_ir_drop_row_groups_and_compensation():
