@@ -4,10 +4,10 @@
    DAC/ADC, read noise per MVM: program plus the first read (1 s), and a drift to each further
    read time (1 h, 1 day), against one ``nn.Linear`` forward (batch 256), with the effective
    matrices solved by nested dissection (the default, mixed precision; ``--float64``: also in
-   float64 throughout; ``--baseline FILE``: also by another
-   version of ``crossbar/nested.py``; ``--sweep``: also by the row sweep, the old path;
-   interleaved); the largest relative difference of the two paths' effective
-   conductances, and the tiles' own achieved error (``Tile.ir_error``, against CG).
+   float64 throughout; ``--baseline FILE``: also by another version of ``crossbar/nested.py``,
+   and with ``--resnet`` the model's read times alternately with it; ``--sweep``: also by the
+   row sweep, the old path; interleaved); the largest relative difference of the two paths'
+   effective conductances, and the tiles' own achieved error (``Tile.ir_error``, against CG).
 2. ``--resnet``: a ResNet-18-sized model (11.7M weights; the torchvision-free definition of
    ``benchmarks/mapping.py``) on 256 x 256 PCM tiles, with 1 ohm segments and without IR drop:
    program plus the first read (t = 0, the ADC calibration on two 3 x 64 x 64 images), and each
@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
+import inspect
 import os
 import statistics
 import sys
@@ -79,10 +80,11 @@ class _Baseline:
     def __enter__(self) -> None:
         self.saved = circuit.effective_nested
         old = self.module.effective_nested
+        takes_mixed = "mixed" in inspect.signature(old).parameters
 
         def baseline(G: torch.Tensor, g_r: float, g_c: float, *, mixed: bool = False
-                     ) -> torch.Tensor:
-            return old(G, g_r, g_c)
+                     ) -> torch.Tensor:  # the mixed path where that version has it
+            return old(G, g_r, g_c, mixed=mixed) if takes_mixed else old(G, g_r, g_c)
 
         circuit.effective_nested = baseline
 
@@ -197,6 +199,26 @@ def resnet_case(r_wire: float, reads: tuple[float, ...],
           f"{achieved:.1e} |")
 
 
+def resnet_alternating(baseline: str, order: str = "ABBAAB") -> None:
+    """The ResNet's further read times (1 ohm), alternately with this tree's nested dissection
+    (A) and with ``baseline`` (B) in one process (this VM's speed drifts within minutes)."""
+    torch.manual_seed(0)
+    analog = to_analog(resnet18(), hardware("per_mvm", 1.0))
+    gen = torch.Generator().manual_seed(0)
+    program(analog, generator=gen, calibration=torch.rand(
+        2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
+    times: dict[str, list[float]] = {"A": [], "B": []}
+    tr = READS[0]
+    for k in order:
+        with _Baseline(baseline) if k == "B" else contextlib.nullcontext():
+            times[k].append(_time(partial(drift, analog, tr, generator=gen)))
+        tr *= 1.5
+    a, b = (statistics.median(times[k]) for k in "AB")
+    print(f"\nResNet further read times, alternated {order}: this tree "
+          f"{', '.join(f'{t:.1f}' for t in times['A'])} s, baseline "
+          f"{', '.join(f'{t:.1f}' for t in times['B'])} s; median ratio {b / a:.2f}x")
+
+
 def _column_error(G: torch.Tensor, M: torch.Tensor, r: float) -> float:
     """Tile._check_ir's metric: column currents, all rows at 1 V, against CG (float64)."""
     v = torch.ones(1, G.shape[-2], dtype=torch.float64)
@@ -259,7 +281,8 @@ def main() -> None:
                     help="also the float64 nested dissection (the layer case interleaved; "
                          "the model once more)")
     ap.add_argument("--baseline", metavar="NESTED_PY",
-                    help="time the layer case with this version of crossbar/nested.py too")
+                    help="time the layer case with this version of crossbar/nested.py "
+                         "too (interleaved), and the model's read times alternately")
     ap.add_argument("--arrays", type=int, metavar="REPEATS", default=0,
                     help="also one array: mixed against float64 nested dissection, and the "
                          "mixed path's error per geometry")
@@ -276,6 +299,8 @@ def main() -> None:
         print("|---|---:|---:|---:|---:|---:|")
         for r in (0.0, 1.0):
             resnet_case(r, READS[-args.reads:])
+        if args.baseline:
+            resnet_alternating(args.baseline)
         if args.float64:
             with _Float64():
                 resnet_case(1.0, READS[-args.reads:], label=", float64 nested")

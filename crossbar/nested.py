@@ -27,8 +27,11 @@ block's ports are kept in the order its next merge needs (left, top, bottom, rig
 merge along the columns; top, left, right, bottom before one along the rows): the shared ports
 and the others are contiguous runs, and a merge copies whole runs. While at most
 :data:`_LAST_SHARED` ports are shared, the blocks' index is the last dimension of the port
-matrices (p, p, N) and the elimination runs column by column, vectorized over the blocks; then
-the first, with batched Cholesky factors and matrix products.
+matrices (p, p, N) and the elimination runs pivot by pivot (Gaussian elimination of the
+shared ports, as stable as Cholesky's for these positive definite blocks and with ~2.5x fewer
+torch calls per pivot than column-by-column Cholesky factors: these levels are many small
+operations), vectorized over the blocks; then the first, with batched Cholesky factors and
+matrix products.
 
 The crossings in column 0 reach their source through a whole segment, and those in the last
 row their virtual ground, so the whole array's ports are the sources and the grounds themselves,
@@ -184,18 +187,20 @@ def _fill(out: Tensor, A: Tensor, B: Tensor, rows: list[Run], cols: list[Run],
     for ra, rb, nr in rows:
         pc = 0
         for ca, cb, nc in cols:
-            dst = _block(out, pr, nr, pc, nc, last)
-            done = add
-            if ra is not None and ca is not None:
-                src = _block(A, ra, nr, ca, nc, last)
-                dst.add_(src) if done else dst.copy_(src)
-                done = True
-            if rb is not None and cb is not None:
-                src = _block(B, rb, nr, cb, nc, last)
-                dst.add_(src) if done else dst.copy_(src)
-                done = True
-            if not done:
-                dst.zero_()
+            in_a, in_b = ra is not None and ca is not None, rb is not None and cb is not None
+            if in_a or in_b or not add:  # (nothing to add where neither holds the block)
+                dst = _block(out, pr, nr, pc, nc, last)
+                done = add
+                if in_a:
+                    src = _block(A, ra, nr, ca, nc, last)  # type: ignore[arg-type]
+                    dst.add_(src) if done else dst.copy_(src)
+                    done = True
+                if in_b:
+                    src = _block(B, rb, nr, cb, nc, last)  # type: ignore[arg-type]
+                    dst.add_(src) if done else dst.copy_(src)
+                    done = True
+                if not done:
+                    dst.zero_()
             pc += nc
         pr += nr
     return out
@@ -207,25 +212,23 @@ def _eliminate(S: Tensor, Koi: Tensor, Kii: Tensor, infos: list[Tensor], last: b
     index is the last dimension (a few eliminated ports), else the first; ``split``: only the
     block of S between the ports from ``split`` on (rows) and those before it (columns)."""
     s = Kii.shape[1] if last else Kii.shape[-1]
-    if last:  # Cholesky column by column, vectorized over the blocks (few shared ports)
+    if last:  # elimination pivot by pivot, vectorized over the blocks (few shared ports)
         assert split is None  # the last merge runs with the blocks' index first
-        L = Kii.new_zeros(Kii.shape)
-        Y = Koi.new_empty((s, *Koi.shape[:1], Koi.shape[-1]))  # (s, p, N): L^-1 Koi^T
+        K, Y = Kii.clone(), Koi.clone()  # (s, s, N), (p, s, N), reduced in place
         for j in range(s):
-            d = Kii[j, j] - L[j, :j].square().sum(0) if j else Kii[j, j]
-            ljj = d.sqrt()
-            infos.append(torch.isnan(ljj))
-            L[j, j] = ljj
-            if j + 1 < s:
-                below = Kii[j + 1:, j] - (L[j + 1:, :j] * L[j, :j]).sum(1) if j else \
-                    Kii[j + 1:, j]
-                L[j + 1:, j] = below / ljj
-            y = Koi[:, j] - (L[j, :j, None] * Y[:j]).sum(0) if j else Koi[:, j]
-            Y[j] = y / ljj
+            piv = K[j, j]
+            infos.append(~(piv > 0))  # not positive definite (or NaN)
+            inv = piv.reciprocal()
+            y = Y[:, j]
+            if j + 1 < s:  # the remaining shared ports: K -= k k^T / piv, Y -= y k^T / piv
+                kr = K[j, j + 1:] * inv
+                K[j + 1:, j + 1:].addcmul_(K[j + 1:, j, None], kr[None], value=-1.0)
+                Y[:, j + 1:].addcmul_(y[:, None], kr[None], value=-1.0)
+            yr = y * inv
             if j:
-                S.addcmul_(Y[j, :, None], Y[j, None, :], value=-1.0)
+                S.addcmul_(yr[:, None], y[None, :], value=-1.0)
             else:
-                torch.mul(Y[j, :, None], Y[j, None, :].neg(), out=S)
+                torch.mul(yr[:, None], y[None, :].neg(), out=S)
         return
     if s <= 2:  # closed-form Cholesky; the update as outer products
         k = [[Kii[..., i, j, None] for j in range(s)] for i in range(s)]
