@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -557,9 +558,9 @@ class ReadPath(TileAttributes):
         return self._forward(x, scale, generator, "side")
 
     @torch.no_grad()
-    def mvm_custom(self, x: Tensor, mac: Callable[[Tensor, Tensor], Tensor],
+    def mvm_custom(self, x: Tensor, mac: Callable[..., Any],
                    scale: float | Tensor = 1.0, *, generator: torch.Generator | None = None,
-                   encoded: bool = False) -> Tensor:
+                   encoded: bool = False, fused: bool = False) -> Tensor:
         """:meth:`mvm_rows` with the inputs in the caller's own layout: the DAC codes of
         ``x / scale`` (elementwise, any shape; a tensor ``scale`` broadcasts against ``x``)
         and the side-by-side matrices ``(*shape[:-1], rows, M)`` go to ``mac(codes, A)``,
@@ -569,14 +570,18 @@ class ReadPath(TileAttributes):
         side by side too, ``M = G * shape[-1] * adc_cols``. One-shot DACs and ohmic cells
         only. ``encoded``: ``x`` holds the DAC codes already (:meth:`DAC.codes`, e.g. written
         while gathering the caller's layout), so they are not recomputed and ``scale`` is not
-        used; the caller has checked that its inputs are finite."""
+        used; the caller has checked that its inputs are finite. ``fused``: the caller writes
+        the codes itself, as it multiplies them: ``mac(x, A, V)`` returns the dot products with
+        ``A`` and, when ``V`` (the read-noise variances of the cells) is not None, those of the
+        squared codes with ``V``, else None; ``x`` is only passed on (and checked for its
+        device), and the caller has checked that its inputs are finite."""
         self._require_programmed("mvm_custom")
         dac = self.config.dac
         if dac.n_cycles != 1 or not self.shape:
             raise ConfigError("Tile.mvm_custom: needs a one-shot DAC (bit_serial=False, "
                               "signed='voltage') and a stacked tile")
         self._refuse_nonohmic("mvm_custom")
-        if not isinstance(x, Tensor) or x.is_complex() or not encoded and (
+        if not isinstance(x, Tensor) or x.is_complex() or not (encoded or fused) and (
                 not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all())):
             raise ConfigError("Tile.mvm_custom: x must be a real tensor of finite values")
         wa = self._wa
@@ -585,11 +590,12 @@ class ReadPath(TileAttributes):
                               f"{wa.device}; move one of them")
         self._check_generator(generator, x, "mvm_custom")
         return self._forward(x.to(wa.dtype), scale, generator, "custom", mac=mac,
-                             encoded=encoded)
+                             encoded=encoded or fused, fused=fused)
 
     def _forward(self, x: Tensor, scale: Tensor | float | None,
                  generator: torch.Generator | None, layout: str,
-                 mac: Callable = torch.matmul, encoded: bool = False) -> Tensor:
+                 mac: Callable = torch.matmul, encoded: bool = False,
+                 fused: bool = False) -> Tensor:
         cfg = self.config
         planes, wts, volt = ((x.unsqueeze(0), (1.0,), cfg.dac.step_volts) if encoded
                              else cfg.dac.encode(x, scale))
@@ -602,8 +608,8 @@ class ReadPath(TileAttributes):
             y = y.mul_(self._gain_as(layout))
             var = None if v is None else xin.square() @ v
         elif layout == "custom":
-            y = mac(xin, a)
-            var = None if v is None else mac(xin * xin, v)
+            y, var = mac(xin, a, v) if fused else (
+                mac(xin, a), None if v is None else mac(xin * xin, v))
             if grouped:  # (..., B, G n K) -> (..., G, B, n K)
                 y = y.unflatten(-1, (cfg.row_groups, -1)).movedim(-2, -3)
                 var = None if var is None else var.unflatten(

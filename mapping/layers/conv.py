@@ -185,6 +185,24 @@ class AnalogConv(AnalogLayer):
                 t = t[..., ::d]
         return t
 
+    def _shifted_windows(self, xp: Tensor) -> Tensor:
+        """The view of :meth:`_windows` ``(N, C, *out_spatial, *kernel)`` of a zero-padded
+        input ``xp``, backed by one copy of ``xp`` per tap of the last kernel dimension (its
+        stride and dilation applied), so that the last output dimension has stride 1 and,
+        with stride 1 along the one before, the two are one contiguous run: gathering the
+        patches then streams whole output planes (1.4x faster for LeNet's conv1 than windows
+        of ``xp`` itself, whose runs are one output row long)."""
+        nd, d, k = self.nd, self.dilation[-1], self.kernel_size[-1]
+        t = xp.unfold(-1, d * (k - 1) + 1, self.stride[-1])  # (N, C, *sp[:-1], OW, span)
+        t = (t[..., ::d] if d > 1 else t).movedim(-1, 2).contiguous()  # (N, C, K_w, ..., OW)
+        for i in range(nd - 1):  # windows over the other dimensions, appended last
+            di, ki = self.dilation[i], self.kernel_size[i]
+            t = t.unfold(3 + i, di * (ki - 1) + 1, self.stride[i])
+            if di > 1:
+                t = t[..., ::di]
+        # (N, C, K_w, *out_spatial, K_0 .. K_{nd-2}) -> (N, C, *out_spatial, *kernel)
+        return t.permute(0, 1, *range(3, 3 + nd), *range(3 + nd, 2 + 2 * nd), 2)
+
     def _patch_amax(self, xp: Tensor) -> Tensor:
         """Largest ``|x|`` of each patch and group, ``(N, groups, *out_spatial)``, of a
         zero-padded input ``xp``: the maximum over the group's channels, then over the window
@@ -209,13 +227,15 @@ class AnalogConv(AnalogLayer):
 
         The DAC codes of the patches are written once, while gathering them (:meth:`DAC.codes`
         with each patch's largest ``|x|``, :meth:`_patch_amax`: the scale and arithmetic of
-        :meth:`TiledMatrix.forward`, so the same codes), into a buffer in which each input
-        row's output positions are contiguous: ``(N, in, L)`` (L output positions) for one
-        group on one row block, else ``(groups, row blocks * rows, N * L)`` (a partial last
-        block zero padded). They are written a few images at a time (:data:`CHUNK_ELEMENTS`),
-        each chunk multiplied by each row block's conductances (a batched matmul) while it is
-        in the cache, the chunks split between memxbar's helper threads (one torch thread
-        each: the same bits for any thread count); the tiles' outputs are converted and added as in
+        :meth:`TiledMatrix.forward`, so the same codes), a few images at a time
+        (:data:`CHUNK_ELEMENTS`), into a buffer of one chunk in which each input row's output
+        positions are contiguous: ``(m, in, L)`` (L output positions) for one group on one row
+        block, else ``(groups, row blocks * rows, m * L)`` (a partial last block zero padded).
+        Each chunk is multiplied by each row block's conductances (a batched matmul; its
+        squares by the variances for the read noise) while it is in the cache
+        (:meth:`Tile.mvm_custom` with ``fused=True``), the chunks split between memxbar's
+        helper threads (one torch thread each: the same bits for any thread count); the
+        tiles' outputs are converted and added as in
         :meth:`TiledMatrix.forward`, then rescaled by the patch scale, the weight scale and the
         drift compensation."""
         nd, G, n = self.nd, self.groups, x.shape[0]
@@ -229,63 +249,59 @@ class AnalogConv(AnalogLayer):
             raise ConfigError(f"{type(self).__name__}: input has non-finite values; inputs "
                               "must be finite")
         amax = torch.where(amax > 0, amax, torch.ones_like(amax))  # an all-zero patch: 1
-        win = self._windows(xp, 2)  # (N, C, *osp, *kernel)
+        win = self._shifted_windows(xp)  # (N, C, *osp, *kernel)
         order = (*range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # kernel, then positions
         ones = (1,) * nd
         saturate = float(dac.input_range) < 1.0  # else |codes| <= n already: |x| <= amax
         single = G == 1 and nrb == 1
-        if single:  # (N, in, L); images along dimension 0
-            buf = xp.new_empty(n, fin, L)
-            src, scale = win.permute(0, 1, *order), amax.view(n, 1, *ones, *osp)
-        else:  # (G, P, N * L), P = rows of the row blocks; images along dimension 2 + nd
-            P = fin if nrb == 1 else nrb * R
-            buf = xp.new_empty(G, P, n * L)
-            if P > fin:
-                buf[:, fin:].zero_()
+        P = fin if nrb == 1 else nrb * R  # rows of the row blocks (a partial last one padded)
+        if single:  # codes (m, in, L) per chunk of m images; images along dimension 0
+            src, scale, axis = win.permute(0, 1, *order), amax.view(n, 1, *ones, *osp), 0
+        else:  # codes (G, P, m * L) per chunk; images along dimension 2 + nd
             src = win.permute(1, *order[:nd], 0, *order[nd:]).unflatten(0, (G, -1))
-            scale = amax.permute(1, 0, 2).reshape(G, 1, *ones, n, *osp)
-        # images per chunk: each chunk's codes are written, then multiplied while they are in
-        # the cache (one pass over the whole buffer ran 1.6-3x slower for LeNet's conv1)
+            scale, axis = amax.permute(1, 0, 2).reshape(G, 1, *ones, n, *osp), 2 + nd
+        # images per chunk: each chunk's codes are written into a buffer of that size and
+        # multiplied while in the cache (writing the whole batch's codes first ran 1.6-3x slower
+        # for LeNet's conv1: the 20 MB of codes went through memory twice)
         step = max(1, CHUNK_ELEMENTS // max(1, fin * L))
-        calls = 0
 
-        def mac(codes: Tensor, A: Tensor) -> Tensor:
-            """Codes in ``buf``'s layout, matrices (*lead, R, M) -> (*lead, N * L, M). The
-            first call (``buf``, or the tile's copy of it in its dtype) writes the codes into
-            it chunk by chunk as it multiplies them; a second call (the squared codes, for the
-            read-noise variance) only multiplies."""
-            nonlocal calls
-            fill, calls, M = calls == 0, calls + 1, A.shape[-1]
-            if single:  # A (1, R, M): (M, in) @ (N, in, L) -> (N, M, L)
-                At, y = A[0, :fin].t(), codes.new_empty(n, M, L)
-                dst = codes.view(n, -1, *self.kernel_size, *osp)
+        def mac(_: Tensor, A: Tensor, V: Tensor | None) -> tuple[Tensor, Tensor | None]:
+            """Matrices ``A`` (and ``V``, the read-noise variances) (*lead, R, M) -> the dot
+            products of every patch's codes with them, (*lead, N * L, M) each."""
+            M, rows = A.shape[-1], min(R, P // nrb)
+            if single:  # A (1, R, M): (M, in) @ (m, in, L) -> (m, M, L)
+                mats = [a[0, :fin].t() for a in (A, V) if a is not None]
+                outs = [A.new_empty(n, M, L) for _ in mats]
+            else:  # A (G, nrb, R, M) (or (nrb, R, M) for one group)
+                mats = [(a if G > 1 else a[None])[..., :rows, :].transpose(-1, -2)
+                        for a in (A, V) if a is not None]
+                outs = [A.new_empty(G, nrb, M, n * L) for _ in mats]
 
-                def chunks(run: range) -> None:
-                    for c in run:
-                        i, j = c * step, min(n, (c + 1) * step)
-                        if fill:
-                            dac.codes(src[i:j], scale[i:j], out=dst[i:j], saturate=saturate)
-                        torch.matmul(At, codes[i:j], out=y[i:j])
-                in_parallel_single_threaded(chunks, -(-n // step))
-                return y.transpose(1, 2).reshape(1, n * L, M)
-            A = A if G > 1 else A[None]  # (G, nrb, R, M)
-            rows = min(R, codes.shape[1] // nrb)
-            At, cv = A[..., :rows, :].transpose(-1, -2), codes.view(G, nrb, rows, n * L)
-            dst, axis = codes[:, :fin].view(G, -1, *self.kernel_size, n, *osp), 2 + nd
-            yt = codes.new_empty(G, nrb, M, n * L)
-
-            def blocks(run: range) -> None:
+            def chunks(run: range) -> None:
+                codes = A.new_empty((step, fin, L) if single else (G, P, step * L))
+                if not single and P > fin:
+                    codes[:, fin:].zero_()
                 for c in run:
-                    i, j = c * step, min(n, (c + 1) * step)
-                    if fill:
-                        dac.codes(src.narrow(axis, i, j - i), scale.narrow(axis, i, j - i),
-                                  out=dst.narrow(axis, i, j - i), saturate=saturate)
-                    torch.matmul(At, cv[..., i * L:j * L], out=yt[..., i * L:j * L])
-            in_parallel_single_threaded(blocks, -(-n // step))
-            y = yt.transpose(-1, -2)
-            return y if G > 1 else y[0]
+                    i, m = c * step, min(step, n - c * step)
+                    if single:
+                        k = codes[:m]
+                        dst, cv, part = k.view(m, -1, *self.kernel_size, *osp), k, slice(i, i + m)
+                    else:
+                        k = codes[..., :m * L]
+                        dst = k[:, :fin].view(G, -1, *self.kernel_size, m, *osp)
+                        cv, part = k.view(G, nrb, rows, m * L), slice(i * L, (i + m) * L)
+                    dac.codes(src.narrow(axis, i, m), scale.narrow(axis, i, m), out=dst,
+                              saturate=saturate)
+                    for w, (mat, out) in enumerate(zip(mats, outs, strict=True)):
+                        if w:  # the variances multiply the squared codes
+                            cv = cv.square_()
+                        torch.matmul(mat, cv, out=out[part] if single else out[..., part])
+            in_parallel_single_threaded(chunks, -(-n // step))
+            ys = [o.transpose(1, 2).reshape(1, n * L, M) if single else
+                  (o.transpose(-1, -2) if G > 1 else o[0].transpose(-1, -2)) for o in outs]
+            return ys[0], ys[1] if len(ys) > 1 else None
 
-        y = tiled.tile.mvm_custom(buf, mac, generator=self.device_generator(x), encoded=True)
+        y = tiled.tile.mvm_custom(xp, mac, generator=self.device_generator(x), fused=True)
         y = y.select(-3, 0) if nrb == 1 else y.sum(-3)  # row blocks added digitally
         y = y[..., : tiled.group_out]
         if G > 1:  # (G, N * L, out / G)
