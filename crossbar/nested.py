@@ -63,14 +63,11 @@ count.
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import _workers
+from memxbar.devices.base import in_parallel_single_threaded
 
 __all__ = ["effective_nested", "nested_cost", "sweep_cost"]
 
@@ -530,17 +527,6 @@ def _effective(G: Tensor, g_r: float, g_c: float, split: torch.dtype | None = No
     return K[:, :C, Rp - R:].mT.contiguous().neg_()
 
 
-@contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """torch's own threads set to one while memxbar's helper threads share the cores."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
 def effective_nested(G: Tensor, g_r: float, g_c: float, *, mixed: bool = False) -> Tensor:
     """Effective conductance matrix ``(..., R, C)`` (S) of arrays ``G`` (..., R, C) (S) with
     finite wire conductances ``g_r = 1 / r_row`` and ``g_c = 1 / r_col`` (S), in float64.
@@ -563,18 +549,15 @@ def effective_nested(G: Tensor, g_r: float, g_c: float, *, mixed: bool = False) 
     per = max(1, BATCH_ENTRIES // (16 * Rp * Cp))
     flat = G.reshape(n, R, C)
     chunks = [flat[i:i + per] for i in range(0, n, per)]
-    on_helper = threading.current_thread().name.startswith("memxbar-")
     split = torch.float32 if mixed else None
-    if G.device.type != "cpu" or on_helper:
-        parts = [_effective(x, g_r, g_c, split) for x in chunks]
+    parts: list[Tensor] = [G.new_empty(0)] * len(chunks)
+
+    def run(ks: range) -> None:
+        for k in ks:
+            parts[k] = _effective(chunks[k], g_r, g_c, split)
+
+    if G.device.type != "cpu":
+        run(range(len(chunks)))
     else:  # one torch thread per batch: torch's kernels round by their split points
-        threads = min(torch.get_num_threads(), len(chunks))
-
-        def one(x: Tensor) -> Tensor:
-            torch.set_num_threads(1)  # this helper thread's own torch threads
-            return _effective(x, g_r, g_c, split)
-
-        with _one_torch_thread():
-            parts = [_effective(x, g_r, g_c, split) for x in chunks] if threads < 2 else list(
-                _workers(threads).map(one, chunks))
+        in_parallel_single_threaded(run, len(chunks))
     return (parts[0] if len(parts) == 1 else torch.cat(parts)).reshape(*lead, R, C)

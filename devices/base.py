@@ -253,14 +253,16 @@ def _in_parallel(fn: Callable[[range], None], blocks: int, threads: int) -> None
 
 
 def in_parallel_single_threaded(fn: Callable[[range], None], blocks: int) -> None:
-    """``fn(run)`` over ``range(blocks)`` split into runs on this and memxbar's helper threads
-    (as many as torch's thread count), each thread running torch with one thread of its own;
-    on one thread simply ``fn(range(blocks))``. For independent block computations whose bits
-    must not depend on the thread count (every block is computed single-threaded)."""
-    threads = min(torch.get_num_threads(), blocks)
-    if threads < 2:
+    """``fn(run)`` over ``range(blocks)``, every block computed with one torch thread: split
+    into runs on this and memxbar's helper threads (as many as torch's thread count) when
+    there are two or more, else on this thread alone (its torch threads set to one for the
+    call). For independent block computations whose bits must not depend on the thread count
+    (torch's kernels round by their split points). On a helper thread itself, the runs stay
+    there (no task waits on its own pool)."""
+    if threading.current_thread().name.startswith("memxbar-"):
         fn(range(blocks))
         return
+    threads = min(torch.get_num_threads(), blocks)
     saved = torch.get_num_threads()
 
     def one(run: range) -> None:
@@ -268,7 +270,10 @@ def in_parallel_single_threaded(fn: Callable[[range], None], blocks: int) -> Non
         fn(run)
 
     try:
-        _in_parallel(one, blocks, threads)
+        if threads < 2:
+            one(range(blocks))
+        else:
+            _in_parallel(one, blocks, threads)
     finally:
         torch.set_num_threads(saved)
 
