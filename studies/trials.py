@@ -553,7 +553,7 @@ def deferred_interrupts() -> Iterator[list[int]]:
                 signal.signal(sig, handler)
 
 
-def _fail_interrupted(study: optuna.Study, trial_id: int,
+def fail_interrupted(study: optuna.Study, trial_id: int,
                       why: str = "Ctrl-C or SIGTERM") -> None:
     """Record a trial cut short (by Ctrl-C or SIGTERM, or ``why``) as failed and enqueue it
     again, counting no attempt."""
@@ -591,11 +591,11 @@ def _run_trial(study: optuna.Study, spec: StudySpec, trial_id: int, objective_fn
             metrics, breakdown = _metrics(objective_fn(spec, params, ctx), spec)
             values = [metrics[o.key] for o in spec.objectives]
         except KeyboardInterrupt:
-            _fail_interrupted(study, trial_id)
+            fail_interrupted(study, trial_id)
             raise
         except Exception as e:
             if (what := storage_fault(e, DISK_FAULTS)) is not None:  # not the design's fault
-                _fail_interrupted(study, trial_id, what)
+                fail_interrupted(study, trial_id, what)
                 raise StorageError(storage_message(spec, what)) from None
             with deferred_interrupts() as got:
                 with contextlib.suppress(UpdateFinishedTrialError):
@@ -651,7 +651,7 @@ def work(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn, *,
             trial_id = _pop(study)
         if got:
             if trial_id is not None:
-                _fail_interrupted(study, trial_id)
+                fail_interrupted(study, trial_id)
             raise KeyboardInterrupt
         if trial_id is None:
             if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -661,7 +661,7 @@ def work(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn, *,
         try:
             _run_trial(study, spec, trial_id, objective_fn, heartbeat_interval)
         except BaseException:  # Ctrl-C (also before _run_trial's own handler), storage faults
-            _fail_interrupted(study, trial_id)  # no-op for a trial already recorded
+            fail_interrupted(study, trial_id)  # no-op for a trial already recorded
             raise
         ran += 1
 

@@ -33,6 +33,7 @@ from memxbar.studies.trials import (
     StorageError,
     deferred_interrupts,
     fail_crashed,
+    fail_interrupted,
     make_storage,
     open_study,
     storage_fault,
@@ -267,7 +268,9 @@ def _run_workers(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn
                 if pending and len(alive) < workers and idle_crashes <= workers:
                     start()
     except BaseException:
+        ours = ids | {w.id for w in alive if w.process.pid is not None}  # one just started too
         _stop(alive)
+        _requeue_orphans(study, ours)
         raise
     if fault is not None:
         _stop(alive)
@@ -277,6 +280,17 @@ def _run_workers(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn
               and t.user_attrs.get("worker") in ids
               and not str(t.user_attrs.get("error", "")).startswith("interrupted"))
     return ran, errors
+
+
+def _requeue_orphans(study: optuna.Study, ids: set[str]) -> None:
+    """After our workers have ended on a Ctrl-C: a trial still running under one of them was
+    popped but not recorded (the signal came between two of the worker's steps, or its
+    record lost a race for the database's lock) — recorded as interrupted and enqueued again
+    here, so that no trial is left running for a worker that is gone."""
+    with contextlib.suppress(Exception):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker") in ids:
+                fail_interrupted(study, t._trial_id)
 
 
 def _stop(workers: list[_Worker]) -> None:

@@ -1073,3 +1073,27 @@ def test_ctrl_c_at_random_moments_of_the_command_prints_one_line(tmp_path: Path)
     assert (summary.complete, summary.failed, summary.remaining) == (9, 0, 0)
     complete = [t for t in _trials(path) if t.state == TrialState.COMPLETE]
     assert len(complete) == 9 and all(len(_runs(path, t.number)) == 1 for t in complete)
+
+
+def test_trials_left_running_by_interrupted_workers_are_enqueued_again(tmp_path: Path) -> None:
+    """After a Ctrl-C has ended the local workers, a trial still running under one of them (a
+    signal between two of its steps) is recorded as interrupted and enqueued again with the
+    same parameters; a trial of a worker that is not ours is left alone."""
+    from memxbar.studies.workers import _requeue_orphans
+
+    study = optuna.create_study(study_name="q", storage=make_storage(
+        f"sqlite:///{tmp_path / 'q.db'}"))
+    for x in (1, 2):
+        study.enqueue_trial({"x": x})
+    mine, other = _pop(study), _pop(study)
+    assert mine is not None and other is not None
+    study._storage.set_trial_user_attr(mine, "worker", "host:1")
+    study._storage.set_trial_user_attr(other, "worker", "elsewhere:2")
+    _requeue_orphans(study, {"host:1"})
+    trials = {t._trial_id: t for t in study.get_trials()}
+    assert trials[mine].state == TrialState.FAIL
+    assert str(trials[mine].user_attrs["error"]).startswith("interrupted")
+    assert trials[other].state == TrialState.RUNNING
+    waiting = [t for t in trials.values() if t.state == TrialState.WAITING]
+    assert len(waiting) == 1 and waiting[0].user_attrs["retry_of"] == trials[mine].number
+    assert waiting[0].system_attrs["fixed_params"] == trials[mine].system_attrs["fixed_params"]
