@@ -10,7 +10,9 @@ inside :func:`main`'s handlers, so Ctrl-C while torch loads is one line too.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -406,10 +408,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CtrlC:
+    """SIGINT handler: KeyboardInterrupt, as Python's default, remembering that one came."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command. A :class:`ConfigError` becomes one line on stderr and exit
     code 2; any other exception is an internal error (traceback, bug-report line, exit 1);
-    Ctrl-C is one line and exit code 130."""
+    Ctrl-C is one line and exit code 130, also when the error it leads to is another one (a
+    Ctrl-C inside an import, e.g. numpy's while torch loads, leaves an ImportError behind)."""
+    ctrl_c = _CtrlC()
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if ours:
+        signal.signal(signal.SIGINT, ctrl_c)
     try:
         try:
             args = build_parser().parse_args(argv)
@@ -420,12 +439,17 @@ def main(argv: list[str] | None = None) -> int:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:
+            if ctrl_c.seen:  # the error is the Ctrl-C's doing
+                raise KeyboardInterrupt from None
             traceback.print_exc()
             print(BUG_REPORT, file=sys.stderr)
             return 1
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     return 0
 
 

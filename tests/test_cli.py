@@ -1,5 +1,6 @@
 """The command line: device library commands and one-line errors with exit code 2."""
 
+import contextlib
 import os
 import re
 import subprocess
@@ -201,3 +202,29 @@ def test_lists_never_cut_names(capsys):
     assert "…" not in text.split("\n")[0]
     lines = text.splitlines()
     assert all(any(f" {name} " in line for line in lines) for name in presets.names())
+
+
+def test_an_error_left_behind_by_a_ctrl_c_is_reported_as_the_interrupt(capsys, monkeypatch):
+    """A Ctrl-C that an import swallows leaves another error (numpy: "cannot load module more
+    than once per process"): one line, exit code 130, no traceback. Without a Ctrl-C the same
+    error is an internal error."""
+    import signal
+    import time
+
+    from memxbar import cli
+
+    def cut_short(args, interrupt: bool = True) -> None:
+        if interrupt:
+            with contextlib.suppress(KeyboardInterrupt):  # swallowed, as an import may
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # the handler runs here
+        raise ImportError("cannot load module more than once per process")
+
+    monkeypatch.setattr(cli, "_devices_list", cut_short)
+    assert cli.main(["devices", "list"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == cli.INTERRUPTED and "Traceback" not in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    monkeypatch.setattr(cli, "_devices_list", lambda args: cut_short(args, interrupt=False))
+    assert cli.main(["devices", "list"]) == 1
+    assert "Traceback" in capsys.readouterr().err
