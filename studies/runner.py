@@ -205,8 +205,10 @@ class _Progress:
             line += (" | " if "|" not in line else ", ") + part
         return line[:width]
 
-    def _finished_line(self, t: FrozenTrial, trials: list[FrozenTrial]) -> str:
-        done = len([u for u in distinct(_live(trials)) if u.state.is_finished()])
+    def _finished_line(self, t: FrozenTrial, trials: list[FrozenTrial], later: int = 0) -> str:
+        """The line of finished trial ``t``; ``later``: how many trials that finished since the
+        last update are listed after it (each line counts the designs done up to itself)."""
+        done = len([u for u in distinct(_live(trials)) if u.state.is_finished()]) - later
         total = max(self.spec.n_trials, len(distinct(_live(trials))))
         if t.state == TrialState.COMPLETE:
             values = ", ".join(f"{o.label} {_fmt(v)}"
@@ -224,10 +226,11 @@ class _Progress:
             width = max(shutil.get_terminal_size((80, 24)).columns - 1, 20)
             self.stream.write("\r" + self.status(trials, width).ljust(width))
         else:
-            for t in sorted(trials, key=lambda u: u.number):
-                if t.state.is_finished() and t.number not in self._seen:
-                    self._seen.add(t.number)
-                    self.stream.write(self._finished_line(t, trials) + "\n")
+            new = [t for t in sorted(trials, key=lambda u: u.number)
+                   if t.state.is_finished() and t.number not in self._seen]
+            for j, t in enumerate(new):
+                self._seen.add(t.number)
+                self.stream.write(self._finished_line(t, trials, len(new) - 1 - j) + "\n")
         self.stream.flush()
 
     def _refresh(self) -> None:
