@@ -37,12 +37,15 @@ MAX_PULSES_CLOSED_FORM = 2**31 - 1
 """``max_pulses`` of devices whose response to a train is computed in one step (ideal, MTJ,
 domain wall)."""
 
-BLOCK = 1 << 15
-"""Elements per block of device arithmetic on the CPU. torch splits larger element-wise operations
-over its threads, and a split's edge moves elements between the vectorized and the scalar code of
-functions such as ``exp``, which round differently in the last bit; so the device models work on
-blocks of cells no larger than this (each single-threaded in torch, the blocks run in parallel on
-helper threads), and results do not depend on the thread count."""
+BLOCK = 1 << 17
+"""Elements per block of device arithmetic on the CPU. torch splits element-wise operations of more
+than :data:`GRAIN` elements over its threads, and a split's edge moves elements between the
+vectorized and the scalar code of functions such as ``exp``, which round differently in the last
+bit; so the device models work on blocks of cells no larger than this, each with one torch thread
+(the blocks in parallel on helper threads), and results do not depend on the thread count. Blocks
+of 2^15 cells spent more on the interpreter and on each block's fresh temporaries than on the
+arithmetic (program + read of 2^19 PCM cells: 1.2-1.3x slower, BENCHMARKS.md)."""
+GRAIN = 1 << 15  # torch's grain: element-wise operations up to this size run on one thread
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 NEWTON_STEPS = 8  # Newton steps of a non-ohmic device in series with its access transistor
@@ -870,8 +873,12 @@ class Device(Parametrized, ABC):
         """
         shape, cells = state.g.shape, state.g.numel()
         per = max(1, BLOCK // width)
-        if state.g.device.type != "cpu" or cells <= per:
+        if state.g.device.type != "cpu" or cells * width <= GRAIN:
             return fn(state, *args, generator)
+        if cells <= per:  # one block, on one torch thread
+            out: list[Any] = []
+            in_parallel_single_threaded(lambda _: out.append(fn(state, *args, generator)), 1)
+            return out[0]
         nd = len(shape)
         g = state.g.reshape(-1)
         latent = {k: v.reshape(cells, *v.shape[nd:]) for k, v in state.latent.items()}

@@ -123,7 +123,8 @@ def test_blockwise_results_are_assembled_with_late_latents_zero_elsewhere():
     from memxbar.devices.base import BLOCK
 
     dev = IdealDevice()
-    g = torch.arange(7 * 14_100, dtype=torch.float64).reshape(-1, 7)  # 3 blocks and a part
+    g = torch.arange(7 * (3 * BLOCK // 7 + 100), dtype=torch.float64).reshape(-1, 7)  # 3 blocks
+    # and a part
 
     def fn(st: CellState, gen: None) -> CellState:
         latent = {"twice": 2 * st.g}
