@@ -25,7 +25,10 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Literal
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
@@ -48,9 +51,11 @@ from memxbar.mapping import (  # noqa: E402
 from memxbar.studies.workloads import LeNet  # noqa: E402
 
 DAY = 86400.0
+ReadNoise = Literal["physical", "per_read", "per_mvm", "off"]
+Scaling = Literal["dynamic", "fixed", "calibrated"]
 
 
-def hardware(read_noise: str, r_wire: float = 1.0) -> TileConfig:
+def hardware(read_noise: ReadNoise, r_wire: float = 1.0) -> TileConfig:
     return TileConfig(rows=256, cols=256, device=presets.get("pcm-joshi2020"), dac=DAC(bits=8),
                       adc=ADC(bits=8, range_mode="calibrated"), r_row=r_wire, r_col=r_wire,
                       read_noise=read_noise)
@@ -97,17 +102,18 @@ def main() -> None:
     torch.manual_seed(0)
     dig = nn.Linear(512, 512)
     x = torch.rand(256, 512, generator=gen)
-    rows = []
+    rows: list[tuple[str, float, float | None, float | None]] = []
+    modes: tuple[ReadNoise, ...] = ("physical", "per_read", "per_mvm")
     with torch.no_grad():
         layers = {}
-        for mode in ("physical", "per_read", "per_mvm"):
+        for mode in modes:
             layer = AnalogLinear.from_digital(dig, hardware(mode))
             layer.program(generator=gen)
             calibrate(layer, x)
             layer.drift(DAY, generator=gen)
             layers[mode] = layer
-        fns = {"digital": lambda: dig(x)}
-        fns.update({mode: (lambda layer=layer: layer(x)) for mode, layer in layers.items()})
+        fns: dict[str, Callable[[], object]] = {"digital": lambda: dig(x)}
+        fns.update({mode: partial(layer, x) for mode, layer in layers.items()})
         for r_wire in (0.0, 1.0):
             layer = AnalogLinear.from_digital(dig, hardware("per_mvm", r_wire))
 
@@ -130,30 +136,30 @@ def main() -> None:
         torch.manual_seed(0)
         net = LeNet((3, 32, 32), 10).eval()
         xi = torch.rand(64, 3, 32, 32, generator=gen)
-        fns = {"digital": lambda: net(xi)}
-        cases = [(noise, scaling) for noise in ("physical", "per_read", "per_mvm")
-                 for scaling in ("dynamic", "calibrated")]
+        scalings: tuple[Scaling, ...] = ("dynamic", "calibrated")
+        cases = [(noise, scaling) for noise in modes for scaling in scalings]
+        conv: dict[str, Callable[[], object]] = {"digital": lambda: net(xi)}
         for noise, scaling in cases:
             analog = to_analog(net, hardware(noise, 0.0),
                                mapping=MappingConfig(input_scaling=scaling))
             program(analog, generator=gen, calibration=xi)
             drift(analog, DAY, generator=gen)
-            fns[(noise, scaling)] = lambda analog=analog: analog(xi)
-        t = best_times(fns, repeat=10)
+            conv[f"{noise} {scaling}"] = partial(analog, xi)
+        t = best_times(conv, repeat=10)
         rows.append(("LeNet 3x32x32 forward, batch 64 (digital)", t["digital"], None, None))
         how = {"dynamic": "per-patch input scaling, patch codes written once",
                "calibrated": "calibrated input range per layer, conv2d of DAC codes"}
         for noise, scaling in cases:
             rows.append((f"LeNet analog forward (PCM, 8-bit DAC/ADC, read noise {noise}, no IR "
-                         f"drop; {how[scaling]})", t[(noise, scaling)],
-                         t[(noise, scaling)] / t["digital"], 3.0))
+                         f"drop; {how[scaling]})", t[f"{noise} {scaling}"],
+                         t[f"{noise} {scaling}"] / t["digital"], 3.0))
 
     print("\n| case | time (ms) | ratio to digital | target |")
     print("|---|---:|---:|---:|")
-    for name, t, ratio, target in rows:
+    for name, seconds, ratio, goal in rows:
         r = f"{ratio:.2f}x" if ratio is not None else "baseline"
-        tg = f"<= {target}x" if target is not None else ""
-        print(f"| {name} | {t * 1e3:.2f} | {r} | {tg} |")
+        tg = f"<= {goal}x" if goal is not None else ""
+        print(f"| {name} | {seconds * 1e3:.2f} | {r} | {tg} |")
 
     out = subprocess.run([sys.executable, __file__, "--memory-child"], capture_output=True,
                          text=True, check=True).stdout.split()

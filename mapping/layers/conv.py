@@ -174,15 +174,19 @@ class AnalogConv(AnalogLayer):
         pads = tuple(p for p in reversed(self._conv_padding) for _ in (0, 1))
         return F.pad(x, pads) if any(pads) else x
 
+    def _window(self, t: Tensor, dim: int, i: int) -> Tensor:
+        """``t``'s dimension ``dim`` as the output positions of kernel dimension ``i`` (its
+        stride and dilation), the window appended last (a strided view)."""
+        d, k = self.dilation[i], self.kernel_size[i]
+        t = t.unfold(dim, d * (k - 1) + 1, self.stride[i])
+        return t[..., ::d] if d > 1 else t
+
     def _windows(self, t: Tensor, first: int) -> Tensor:
         """The sliding windows of ``t`` over its ``nd`` dimensions from ``first`` on: a strided
         view, those dimensions become the output positions and the window (kernel) dimensions
         are appended last."""
         for i in range(self.nd):
-            d, k = self.dilation[i], self.kernel_size[i]
-            t = t.unfold(first + i, d * (k - 1) + 1, self.stride[i])
-            if d > 1:
-                t = t[..., ::d]
+            t = self._window(t, first + i, i)
         return t
 
     def _shifted_windows(self, xp: Tensor) -> Tensor:
@@ -192,14 +196,11 @@ class AnalogConv(AnalogLayer):
         with stride 1 along the one before, the two are one contiguous run: gathering the
         patches then streams whole output planes (1.4x faster for LeNet's conv1 than windows
         of ``xp`` itself, whose runs are one output row long)."""
-        nd, d, k = self.nd, self.dilation[-1], self.kernel_size[-1]
-        t = xp.unfold(-1, d * (k - 1) + 1, self.stride[-1])  # (N, C, *sp[:-1], OW, span)
-        t = (t[..., ::d] if d > 1 else t).movedim(-1, 2).contiguous()  # (N, C, K_w, ..., OW)
+        nd = self.nd
+        t = self._window(xp, -1, nd - 1)  # (N, C, *sp[:-1], OW, K_w)
+        t = t.movedim(-1, 2).contiguous()  # (N, C, K_w, *sp[:-1], OW)
         for i in range(nd - 1):  # windows over the other dimensions, appended last
-            di, ki = self.dilation[i], self.kernel_size[i]
-            t = t.unfold(3 + i, di * (ki - 1) + 1, self.stride[i])
-            if di > 1:
-                t = t[..., ::di]
+            t = self._window(t, 3 + i, i)
         # (N, C, K_w, *out_spatial, K_0 .. K_{nd-2}) -> (N, C, *out_spatial, *kernel)
         return t.permute(0, 1, *range(3, 3 + nd), *range(3 + nd, 2 + 2 * nd), 2)
 
@@ -209,9 +210,7 @@ class AnalogConv(AnalogLayer):
         one dimension at a time (max pooling is separable; exact)."""
         a = xp.detach().abs().unflatten(1, (self.groups, -1)).amax(2)
         for i in range(self.nd):
-            d, k = self.dilation[i], self.kernel_size[i]
-            a = a.unfold(2 + i, d * (k - 1) + 1, self.stride[i])
-            a = (a[..., ::d] if d > 1 else a).amax(-1)
+            a = self._window(a, 2 + i, i).amax(-1)
         return a
 
     def _unfold(self, x: Tensor) -> tuple[Tensor, list[int]]:
