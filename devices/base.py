@@ -898,11 +898,7 @@ class Device(Parametrized, ABC):
             for b in bs:
                 one(b)
 
-        threads = min(torch.get_num_threads(), blocks)
-        if threads < 2:
-            run(range(blocks))
-        else:  # one task per thread: a run of neighbouring blocks each
-            _in_parallel(run, blocks, threads)
+        in_parallel_single_threaded(run, blocks)  # a run of neighbouring blocks per thread
         return whole.result(shape)
 
     def _apply_faults(self, state: CellState, generator: torch.Generator | None) -> CellState:
