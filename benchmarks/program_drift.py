@@ -8,9 +8,12 @@ the working tree, the revisions and ``nn.Linear`` run in turn, round after round
 same load. 1 thread: thread CPU time; more: wall time. Prints medians and minima (ms). The
 row "2 normal draws" is the floor of the PCM model's statistics: one standard normal per cell
 for the programming error and one for the drift exponent, drawn from one generator as the
-model draws them (torch's CPU sampler; no other work).
+model draws them (torch's CPU sampler; no other work). The row "device arithmetic, whole
+tensors" is the PCM model's programming and read statistics on all cells at once, no blocks and
+no tile: the device's floor in eager torch. ``--blocks k ...``: the working tree once more with
+device blocks of ``2^k`` cells.
 
-Run: ``python benchmarks/program_drift.py --threads 1 2 --against 9685d91^ HEAD``
+Run: ``python benchmarks/program_drift.py --threads 1 2 --against 1d732e3 --blocks 15 16 18``
 """
 
 from __future__ import annotations
@@ -52,11 +55,16 @@ def extract(rev: str, into: Path) -> Path:
     return pkg.parent
 
 
-def load(root: Path) -> Callable[[nn.Linear], Callable[[], None]]:
+Maker = Callable[..., Callable[[], None]]
+
+
+def load(root: Path) -> Maker:
     """Import memxbar from ``root``; returns a maker of the program + drift call for a digital
-    layer. The modules are taken out of ``sys.modules`` afterwards (the objects keep them)."""
+    layer (``block``: the device blocks' size, ``devices.base.BLOCK``, set around each call).
+    The modules are taken out of ``sys.modules`` afterwards (the objects keep them)."""
     sys.path.insert(0, str(root))
     try:
+        base = importlib.import_module("memxbar.devices.base")
         mapping = importlib.import_module("memxbar.mapping")
         periphery = importlib.import_module("memxbar.crossbar.periphery")
         tile = importlib.import_module("memxbar.crossbar.tile")
@@ -71,15 +79,35 @@ def load(root: Path) -> Callable[[nn.Linear], Callable[[], None]]:
         for name in [m for m in sys.modules if m == "memxbar" or m.startswith("memxbar.")]:
             del sys.modules[name]
 
-    def make(dig: nn.Linear) -> Callable[[], None]:
+    def make(dig: nn.Linear, block: int | None = None) -> Callable[[], None]:
         layer = layer_class.from_digital(dig, hw)
         gen = torch.Generator().manual_seed(0)
+        default = getattr(base, "BLOCK")  # noqa: B009
 
         def life() -> None:
-            layer.program(generator=gen)
-            layer.drift(DAY, generator=gen)
+            setattr(base, "BLOCK", block or default)  # noqa: B010 (a module of any tree)
+            try:
+                layer.program(generator=gen)
+                layer.drift(DAY, generator=gen)
+            finally:
+                setattr(base, "BLOCK", default)  # noqa: B010
         return life
     return make
+
+
+def device_floor(cells: int) -> Callable[[], None]:
+    """The PCM model's own arithmetic for ``cells`` cells on whole tensors: programming (the
+    two draws included) and the read statistics at 1 day, no blocks, no tile."""
+    from memxbar.devices import presets
+
+    dev = presets.get("pcm-joshi2020")
+    target = torch.rand(cells, generator=torch.Generator().manual_seed(3)) * dev.g_max
+    gen = torch.Generator().manual_seed(4)
+    day = torch.tensor(DAY)
+
+    def run() -> None:
+        dev._stats(dev._program(target, gen), day)
+    return run
 
 
 def measure(fns: dict[str, Callable[[], object]], threads: int, rounds: int
@@ -104,6 +132,8 @@ def main() -> None:
     ap.add_argument("--against", nargs="*", default=["HEAD"], help="git revisions")
     ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
     ap.add_argument("--rounds", type=int, default=25)
+    ap.add_argument("--blocks", nargs="*", type=int, default=[],
+                    help="also the working tree with device blocks of 2^k cells, for these k")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         makers = {}
@@ -115,8 +145,11 @@ def main() -> None:
         dig = nn.Linear(512, 512)
         x = torch.rand(256, 512, generator=torch.Generator().manual_seed(1))
         fns: dict[str, Callable[[], object]] = {k: make(dig) for k, make in makers.items()}
+        fns.update({f"working tree, blocks of 2^{k}": makers["working tree"](dig, 1 << k)
+                    for k in args.blocks})
         fns["nn.Linear"] = lambda: dig(x)
         cells = 2 * 512 * 512  # differential pairs
+        fns["device arithmetic, whole tensors"] = device_floor(cells)
         draws, gen = torch.empty(cells), torch.Generator().manual_seed(2)
         fns["2 normal draws"] = lambda: [torch.randn(cells, generator=gen, out=draws)
                                          for _ in range(2)]
