@@ -75,6 +75,9 @@ _F64 = torch.float64
 # port-matrix entries per batch: one 256 x 256 array (larger batches fall out of the caches
 # and ran 1.7-2x slower per array, measured)
 BATCH_ENTRIES = 1 << 20
+# on an accelerator: ~128 arrays of 256 x 256 at once (1 GiB of float64 per level of merges),
+# so that each kernel launch does many arrays' work
+BATCH_ENTRIES_ACCELERATOR = 1 << 27
 _LAST_SHARED = 8  # shared ports up to which the blocks' index is the last dimension
 _CLASS_BLOCKS = 8  # blocks per array up to which pairs merge one by one, open sides dropped
 _MIXED_CLASS_BLOCKS = 4  # the same for the mixed path (whose last three merges run in float64)
@@ -538,15 +541,17 @@ def effective_nested(G: Tensor, g_r: float, g_c: float, *, mixed: bool = False) 
     as the tiles' (whose check redoes a solve beyond its tolerance in float64).
 
     A stack of arrays is solved in batches of about :data:`BATCH_ENTRIES` port-matrix entries
-    (each level of merges holds ~16 R C per array), each with one torch thread, on memxbar's
-    helper threads when torch has two or more: the same bits for any thread count (a lone
+    (each level of merges holds ~16 R C per array; :data:`BATCH_ENTRIES_ACCELERATOR` on a
+    GPU), on the CPU each with one torch thread, on memxbar's helper threads when torch has
+    two or more: the same bits for any thread count (a lone
     array on two torch threads was 1.1x faster, and differed by 1e-15)."""
     G = G.to(_F64)
     R, C = G.shape[-2:]
     lead = G.shape[:-2]
     n = math.prod(lead)
     Rp, Cp = _padded(R, C)
-    per = max(1, BATCH_ENTRIES // (16 * Rp * Cp))
+    budget = BATCH_ENTRIES if G.device.type == "cpu" else BATCH_ENTRIES_ACCELERATOR
+    per = max(1, budget // (16 * Rp * Cp))
     flat = G.reshape(n, R, C)
     chunks = [flat[i:i + per] for i in range(0, n, per)]
     split = torch.float32 if mixed else None
