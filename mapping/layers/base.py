@@ -154,7 +154,7 @@ class AnalogLayer(nn.Module):
         if g is None:  # a private generator (seed 0), never torch's global one
             g = self.generator = torch.Generator(device=like.device).manual_seed(0)
         if g.device.type != like.device.type:
-            seed = int(torch.randint(0, 2**62, (1,), generator=g))
+            seed = int(torch.randint(0, 2**62, (1,), generator=g, device=g.device))
             g = torch.Generator(device=like.device).manual_seed(seed)
             self.generator = g
         return g

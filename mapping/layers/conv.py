@@ -43,6 +43,9 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # patch codes per chunk of images in the per-patch path (2 MiB of float32: written and
 # multiplied while in the cache; 2^18-2^20 measured within 10 % of each other)
 CHUNK_ELEMENTS = 1 << 19
+# the same on an accelerator, which has no such cache to fit and launches each chunk's ~10
+# kernels separately: 512 MiB of float32 codes, the whole batch in one chunk as a rule
+CHUNK_ELEMENTS_ACCELERATOR = 1 << 27
 
 
 def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
@@ -227,9 +230,10 @@ class AnalogConv(AnalogLayer):
         The DAC codes of the patches are written once, while gathering them (:meth:`DAC.codes`
         with each patch's largest ``|x|``, :meth:`_patch_amax`: the scale and arithmetic of
         :meth:`TiledMatrix.forward`, so the same codes), a few images at a time
-        (:data:`CHUNK_ELEMENTS`), into a buffer of one chunk in which each input row's output
-        positions are contiguous: ``(m, in, L)`` (L output positions) for one group on one row
-        block, else ``(groups, row blocks * rows, m * L)`` (a partial last block zero padded).
+        (:data:`CHUNK_ELEMENTS`; :data:`CHUNK_ELEMENTS_ACCELERATOR` on a GPU), into a buffer
+        of one chunk in which each input row's output positions are contiguous: ``(m, in, L)``
+        (L output positions) for one group on one row block, else ``(groups, row blocks *
+        rows, m * L)`` (a partial last block zero padded).
         Each chunk is multiplied by each row block's conductances (a batched matmul; its
         squares by the variances for the read noise) while it is in the cache
         (:meth:`Tile.mvm_custom` with ``fused=True``), the chunks split between memxbar's
@@ -262,7 +266,8 @@ class AnalogConv(AnalogLayer):
         # images per chunk: each chunk's codes are written into a buffer of that size and
         # multiplied while in the cache (writing the whole batch's codes first ran 1.6-3x slower
         # for LeNet's conv1: the 20 MB of codes went through memory twice)
-        step = max(1, CHUNK_ELEMENTS // max(1, fin * L))
+        budget = CHUNK_ELEMENTS if x.device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
+        step = max(1, budget // max(1, fin * L))
 
         def mac(_: Tensor, A: Tensor, V: Tensor | None) -> tuple[Tensor, Tensor | None]:
             """Matrices ``A`` (and ``V``, the read-noise variances) (*lead, R, M) -> the dot

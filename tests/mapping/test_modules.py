@@ -100,12 +100,14 @@ def test_corrupted_or_mismatched_state_dicts_are_refused_naming_the_key():
 def test_cuda_after_programming_matches_cpu():
     analog = programmed("per_mvm")
     with torch.no_grad():
-        cpu = analog(X)
+        cpu, again = analog(X), analog(X)
         gpu = analog.to("cuda")(X.cuda()).cpu()
         drift(analog, 2 * DAY)  # generators follow the tensors' torch device
         assert torch.isfinite(analog(X.cuda())).all()
-    # per-MVM read noise is drawn on another device: compare its statistics
-    assert float((gpu - cpu).abs().mean()) < 0.1 * float(cpu.abs().mean())
+    # per-MVM read noise is drawn on another device: the GPU's output differs from the CPU's
+    # as much as two CPU draws do (10 % of the mean output here)
+    spread = float((again - cpu).abs().mean())
+    assert 0.8 * spread < float((gpu - cpu).abs().mean()) < 1.25 * spread
 
 
 def test_calibration_is_a_public_protocol():
