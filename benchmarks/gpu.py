@@ -12,9 +12,9 @@ baselines on the same device, in one run.
 4. ``--resnet``: the ResNet-18-sized model (11.7M weights, 370 tiles of 256 x 256) with 1 ohm
    segments and without IR drop: program plus the first read (ADC calibration on two
    3 x 64 x 64 images) and each further read time (1 h, 1 day), in seconds, and the largest
-   achieved IR-drop error the layers report, and a forward of 32 images of 3 x 64 x 64 against
-   the digital model's; ``--batch-entries N ...`` repeats the further
-   read times with :data:`memxbar.crossbar.nested.BATCH_ENTRIES_ACCELERATOR` = N.
+   achieved IR-drop error the layers report, a forward of 32 images of 3 x 64 x 64 against
+   the digital model's, and the peak GPU memory allocated; ``--batch-entries N ...`` repeats
+   the further read times with :data:`memxbar.crossbar.nested.BATCH_ENTRIES_ACCELERATOR` = N.
 
 Every timed call ends with a device synchronisation. Medians / minima over the rounds.
 Run: ``python benchmarks/gpu.py [--device cuda] [--resnet]`` (prints Markdown tables);
@@ -178,6 +178,9 @@ def conv_cases(dev: torch.device, clock: Clock, rounds: int) -> None:
 def resnet_case(dev: torch.device, clock: Clock, r_wire: float,
                 batch_entries: tuple[int, ...]) -> None:
     torch.manual_seed(0)
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
     model = resnet18().eval().to(dev)
     analog = to_analog(model, hardware("per_mvm", r_wire)).to(dev)
     gen = torch.Generator(device=dev).manual_seed(0)
@@ -189,9 +192,11 @@ def resnet_case(dev: torch.device, clock: Clock, r_wire: float,
     with torch.no_grad():
         t = clock.rounds({"digital": partial(model, batch), "analog": partial(analog, batch)}, 5)
     ir = f"{r_wire:g} ohm segments, exact" if r_wire else "no IR drop"
+    peak = (f"{torch.cuda.max_memory_allocated(dev) / 2**30:.1f}" if dev.type == "cuda"
+            else "-")
     print(f"| ResNet-18-sized, 370 tiles, {ir} | {first:.2f} | "
           f"{', '.join(f'{t:.2f}' for t in further)} | {achieved:.1e} | "
-          f"{t['analog'][0] * 1e3:.1f} ({t['analog'][0] / t['digital'][0]:.1f}x) |")
+          f"{t['analog'][0] * 1e3:.1f} ({t['analog'][0] / t['digital'][0]:.1f}x) | {peak} |")
     if not r_wire:
         return
     saved = nested.BATCH_ENTRIES_ACCELERATOR
@@ -199,7 +204,7 @@ def resnet_case(dev: torch.device, clock: Clock, r_wire: float,
         nested.BATCH_ENTRIES_ACCELERATOR = n
         ts = [clock.once(partial(drift, analog, DAY * 2.0 ** k, generator=gen)) for k in (1, 2)]
         print(f"| the same, BATCH_ENTRIES_ACCELERATOR = 2^{n.bit_length() - 1} | | "
-              f"{', '.join(f'{x:.2f}' for x in ts)} | | |")
+              f"{', '.join(f'{x:.2f}' for x in ts)} | | | |")
     nested.BATCH_ENTRIES_ACCELERATOR = saved
 
 
@@ -222,8 +227,9 @@ def main() -> None:
         conv_cases(dev, clock, args.rounds)
     if args.resnet:
         print("\n| model | program + first read (s) | each further read time (s) | max "
-              "achieved error (ir_error) | forward, 32 x 3 x 64 x 64 (ms; ratio to digital) |")
-        print("|---|---:|---:|---:|---:|")
+              "achieved error (ir_error) | forward, 32 x 3 x 64 x 64 (ms; ratio to digital) | "
+              "peak GPU memory (GiB) |")
+        print("|---|---:|---:|---:|---:|---:|")
         for r in (0.0, 1.0):
             resnet_case(dev, clock, r, tuple(args.batch_entries))
 

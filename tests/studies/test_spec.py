@@ -605,20 +605,23 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-@pytest.mark.skipif(not _cuda(), reason="needs a CUDA device")
-def test_a_trial_runs_on_the_study_torch_device(tmp_path: Path) -> None:
+@pytest.mark.parametrize("torch_device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not _cuda(), reason="needs a CUDA device"))])
+def test_a_trial_runs_on_the_study_torch_device(tmp_path: Path, torch_device: str) -> None:
+    """Each training recipe, evaluation and cost of one design on the study's torch device."""
     from memxbar.studies.evaluate import evaluate_design
 
-    data = {"study": {"trials": 1, "torch_device": "cuda"},
+    data = {"study": {"trials": 1, "torch_device": torch_device},
             "workload": {"limit": 200, "model_options": {"hidden": [8]},
-                         "training": {"recipe": {"choices": ["digital", "online"]},
+                         "training": {"recipe": {"choices": ["digital", "hardware-aware",
+                                                             "online"]},
                                       "epochs": 1}},
             "hardware": {"device": "pcm-joshi2020", "tile_rows": 32, "adc_bits": 6,
                          "wire_resistance": 1.0},
             "evaluation": {"times": [1, 3600]},
             "objectives": [{"metric": "accuracy", "time": 3600}]}
     spec = parse_spec(data)
-    for recipe in ("digital", "online"):
+    for recipe in ("digital", "hardware-aware", "online"):
         out = evaluate_design(spec, spec.resolve({"recipe": recipe}), cache_dir=tmp_path)
         assert 0.0 <= out[accuracy_key(3600.0)] <= 1.0 and out["energy_per_inference"] > 0
 
