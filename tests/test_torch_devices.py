@@ -20,6 +20,7 @@ from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import presets
 from memxbar.mapping import (
     MappingConfig,
+    apply_read_disturb,
     calibrate,
     drift,
     estimate_cost,
@@ -207,3 +208,26 @@ def test_the_same_seed_gives_the_same_cells_on_the_device(dev: str) -> None:
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
     other = device.program(target, generator=gen(dev, 8)).g
     assert not torch.equal(other, runs[0][0])
+
+
+@pytest.mark.parametrize("dev", DEVICES)
+@pytest.mark.parametrize("name", ["mtj-neurosim", "rram-falcone2025"])
+def test_read_disturb_on_the_device_matches_the_cpu(dev: str, name: str) -> None:
+    """Read disturb of many inferences on ``dev`` (MTJ: stochastic flips drawn there, its
+    barrier lowered to 30 k_B T so that some flip; RRAM: filament decay) changes about as many
+    cells as on the CPU, and the cells stay on ``dev``."""
+    device = presets.get(name)
+    if name.startswith("mtj"):
+        device = dataclasses.replace(device, delta=30.0)
+    hw = dataclasses.replace(hardware(0.0), device=device, rows=32, cols=32)
+    x = torch.rand(16, 40, generator=gen("cpu", 5))
+    changed = {}
+    for where in ("cpu", dev):
+        analog = to_analog(_mlp(), hw).to(where)
+        program(analog, generator=gen(where, 0), calibration=x.to(where))
+        report = apply_read_disturb(analog, 1e11, x.to(where), generator=gen(where, 1))
+        changed[where] = report.changed
+        for _, buf in analog.named_buffers():
+            assert buf.device.type == where
+    assert changed["cpu"] > 100, changed
+    assert abs(changed[dev] - changed["cpu"]) <= 0.1 * changed["cpu"] + 10, changed
