@@ -543,8 +543,8 @@ def effective_nested(G: Tensor, g_r: float, g_c: float, *, mixed: bool = False) 
     A stack of arrays is solved in batches of about :data:`BATCH_ENTRIES` port-matrix entries
     (each level of merges holds ~16 R C per array; :data:`BATCH_ENTRIES_ACCELERATOR` on a
     GPU), on the CPU each with one torch thread, on memxbar's helper threads when torch has
-    two or more: the same bits for any thread count (a lone
-    array on two torch threads was 1.1x faster, and differed by 1e-15)."""
+    two or more: the same bits for any thread count (a lone array on two torch threads was
+    1.1x faster, and differed by 1e-15)."""
     G = G.to(_F64)
     R, C = G.shape[-2:]
     lead = G.shape[:-2]
