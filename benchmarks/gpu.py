@@ -195,7 +195,7 @@ def resnet_case(dev: torch.device, clock: Clock, r_wire: float,
     peak = (f"{torch.cuda.max_memory_allocated(dev) / 2**30:.1f}" if dev.type == "cuda"
             else "-")
     print(f"| ResNet-18-sized, 370 tiles, {ir} | {first:.2f} | "
-          f"{', '.join(f'{t:.2f}' for t in further)} | {achieved:.1e} | "
+          f"{', '.join(f'{s:.2f}' for s in further)} | {achieved:.1e} | "
           f"{t['analog'][0] * 1e3:.1f} ({t['analog'][0] / t['digital'][0]:.1f}x) | {peak} |")
     if not r_wire:
         return
