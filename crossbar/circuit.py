@@ -111,6 +111,12 @@ def _as_conductance(G: Tensor) -> Tensor:
     return G
 
 
+# largest wire resistance per segment, ohm: a sanity bound above the cells' own resistance
+# (10 kohm - 1 Mohm for RRAM / PCM states), where an array no longer reads; metal segments are
+# ohms. Far beyond it the solves lose the cells (float32 currents underflow near 1e35 ohm).
+MAX_WIRE_RESISTANCE = 1e6
+
+
 def _as_resistance(r: float, name: str) -> float:
     if isinstance(r, Tensor):
         if r.numel() != 1:
@@ -119,8 +125,9 @@ def _as_resistance(r: float, name: str) -> float:
     if isinstance(r, bool) or not isinstance(r, (int, float)):
         raise ConfigError(f"{name} must be a number (ohm); got {r!r}")
     r = float(r)
-    if not math.isfinite(r) or r < 0:
-        raise ConfigError(f"{name} = {r!r} ohm is not allowed; allowed: finite and >= 0")
+    if not 0 <= r <= MAX_WIRE_RESISTANCE:
+        raise ConfigError(f"{name} = {r!r} ohm is not allowed; allowed: [0, "
+                          f"{MAX_WIRE_RESISTANCE:g}] ohm per segment")
     return r
 
 

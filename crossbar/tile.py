@@ -28,6 +28,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from memxbar.crossbar.circuit import MAX_WIRE_RESISTANCE
 from memxbar.crossbar.encodings import ENCODINGS, LAYOUTS, Encoding, make_encoding
 from memxbar.crossbar.periphery import ADC, DAC, MAX_BITS
 from memxbar.crossbar.readout import ReadPath
@@ -111,10 +112,10 @@ class TileConfig(Parametrized):
     bits_per_cell: int = param(0, unit="bit", integer=True, ge=0, le=MAX_BITS,
                                doc="bits per cell of bit-sliced weights; 0 = one cell per "
                                    "weight code", source="ISAAC (Shafiee et al., ISCA 2016)")
-    r_row: float = param(0.0, unit="ohm", ge=0.0, doc="row-wire resistance per cell segment; "
-                                                      "0 = ideal wire")
-    r_col: float = param(0.0, unit="ohm", ge=0.0, doc="column-wire resistance per cell segment; "
-                                                      "0 = ideal wire")
+    r_row: float = param(0.0, unit="ohm", ge=0.0, le=MAX_WIRE_RESISTANCE,
+                         doc="row-wire resistance per cell segment; 0 = ideal wire")
+    r_col: float = param(0.0, unit="ohm", ge=0.0, le=MAX_WIRE_RESISTANCE,
+                         doc="column-wire resistance per cell segment; 0 = ideal wire")
     ir_drop: Literal["exact", "first_order"] = param(
         "exact", options=IR_DROP,
         doc="IR-drop model with wire resistance: exact (the network solved, checked to "

@@ -27,7 +27,6 @@ from memxbar.errors import ConfigError
 from memxbar.mapping.config import MappingConfig
 
 MAX_TILE = 4096  # largest tile_rows / tile_cols / rows_parallel of a study (cells)
-MAX_WIRE_RESISTANCE = 1e6  # ohm per segment
 MAX_FULL_SCALE = 1e7  # ADC full scale, units V_read*(g_max-g_min)
 MAX_NOISE = 1e3  # out_noise, same units
 MAX_INPUT_RANGE = 1e9  # activation units
@@ -303,7 +302,7 @@ def _config(name: str, cls: type, attr: str, default: Any = dataclasses.MISSING,
                          (f"{cls.__name__}.{attr}",), added)
 
 
-_WIRE = domain_of(TileConfig, "r_row", hi=MAX_WIRE_RESISTANCE,
+_WIRE = domain_of(TileConfig, "r_row",
                   doc="wire resistance per cell segment, rows and columns (0 = ideal wires)")
 FIELDS: tuple[HardwareField, ...] = (
     HardwareField("device", Domain("str", doc="device preset name (memxbar devices list) or a "

@@ -278,6 +278,9 @@ def test_bad_inputs_are_refused():
             solve(G, V, 1.0, r)
     with pytest.raises(ValueError, match="r_row"):
         effective_conductance(G, -0.5, 1.0)
+    # beyond the bound the cells are lost (1e30 ohm: the float16 array's solve broke down)
+    with pytest.raises(ValueError, match=r"r_row = 1e\+30 ohm .*\[0, 1e\+06\] ohm"):
+        effective_conductance(G.half(), 10**30, 1.0)
 
 
 # --- the two exact paths of solve: conjugate gradients on the cell currents, effective matrix
