@@ -60,7 +60,8 @@ def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: 
     state = device.program(targets.repeat_interleave(cells), generator=gen)
     g0 = device.read(state, 0.0, generator=gen).reshape(n_lv, cells) * US
     g_day = device.read(state, 86400.0, generator=gen).reshape(n_lv, cells) * US
-    bins = np.linspace(min(g0.min(), g_day.min()), max(g0.max(), g_day.max()), 120)
+    bins = np.linspace(min(g0.min().item(), g_day.min().item()),
+                       max(g0.max().item(), g_day.max().item()), 120)
     for i in range(n_lv):
         color = f"C{i}"
         ax.hist(g0[i].numpy(), bins=bins, color=color, alpha=0.55,
