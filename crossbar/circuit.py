@@ -58,11 +58,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from memxbar.crossbar.nested import effective_nested, nested_cost, sweep_cost
+from memxbar.crossbar.nested import SingularNetwork, effective_nested, nested_cost, sweep_cost
 from memxbar.errors import ConfigError
 
-__all__ = ["NotConverged", "effective_conductance", "effective_first_order", "solve",
-           "solve_nonlinear"]
+__all__ = ["NotConverged", "SingularNetwork", "effective_conductance", "effective_first_order",
+           "solve", "solve_nonlinear"]
 
 CellCurrent = Callable[[Tensor, Tensor], Tensor]
 
@@ -219,7 +219,7 @@ def _line_inverse(diag: Tensor, lam: Tensor, scale: Tensor | None = None) -> Ten
 
 def _check_info(info: Tensor) -> None:
     if bool((info != 0).any()):
-        raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
+        raise SingularNetwork("crossbar network matrix is not positive definite (check G and r)")
 
 
 def _cholesky(A: Tensor) -> Tensor:
@@ -770,12 +770,23 @@ def solve_nonlinear(
         norm = (Fu.square() + Fw.square()).flatten(-2).sum(-1)
         return Fu, Fw, df, norm
 
+    def linear_step(df: Tensor, Vs: Tensor, Ju: Tensor, Jw: Tensor, it: int
+                    ) -> tuple[Tensor, Tensor]:
+        try:
+            return _node_voltages(df, Vs, Ju, Jw, g_r, g_c, method)
+        except SingularNetwork:
+            raise NotConverged(
+                f"solve_nonlinear: the network linearised at Newton step {it} is singular in "
+                f"float64: cell dI/dV spans {float(df.min()):.3e} .. {float(df.max()):.3e} S "
+                f"against wire conductances {g_r:.3g} / {g_c:.3g} S (an I-V this steep at "
+                f"inputs up to {v_scale:.3g} V)") from None
+
     _, df0 = _cell_eval(current, derivative, g, zero)
-    u, w = _node_voltages(df0, Vs, zero, zero, g_r, g_c, method)
+    u, w = linear_step(df0, Vs, zero, zero, 0)
     Fu, Fw, df, norm = residual(u, w)
     done = torch.zeros(shape[:-2], dtype=torch.bool, device=G.device)
     for it in range(1, max_iter + 1):
-        du, dw = _node_voltages(df, torch.zeros_like(Vs), -Fu, -Fw, g_r, g_c, method)
+        du, dw = linear_step(df, torch.zeros_like(Vs), -Fu, -Fw, it)
         step = torch.maximum(du.abs(), dw.abs()).flatten(-2).amax(-1)
         alpha = torch.where(done, 0.0, 1.0).to(_F64)
         small = step <= tol * v_scale

@@ -68,8 +68,15 @@ import torch
 from torch import Tensor
 
 from memxbar.devices.base import in_parallel_single_threaded
+from memxbar.errors import ConfigError
 
 __all__ = ["effective_nested", "nested_cost", "sweep_cost"]
+
+
+class SingularNetwork(ConfigError, RuntimeError):
+    """The network's nodal matrix is not positive definite in floating point: a NaN conductance,
+    or cell and wire conductances too far apart (e.g. a cell I-V this steep at these voltages)."""
+
 
 _F64 = torch.float64
 # port-matrix entries per batch: one 256 x 256 array (larger batches fall out of the caches
@@ -524,7 +531,7 @@ def _effective(G: Tensor, g_r: float, g_c: float, split: torch.dtype | None = No
     infos: list[Tensor] = []
     K = _top_block(G, 2.0 * g_r, 2.0 * g_c, infos, split)
     if bool(torch.cat([i.reshape(-1) for i in infos]).any()):
-        raise RuntimeError("crossbar network matrix is not positive definite (check G and r)")
+        raise SingularNetwork("crossbar network matrix is not positive definite (check G and r)")
     # the current into ground j per volt at source i is minus the port matrix's entry between
     # them (the real rows are the last R sources, the real columns the first C grounds)
     return K[:, :C, Rp - R:].mT.contiguous().neg_()

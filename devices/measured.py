@@ -96,6 +96,12 @@ from memxbar.errors import ConfigError
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
+# Bounds of a pulse train's highest reading in siemens; outside them the data are in other
+# units (uS, mS). The NVMExplorer survey of RRAM (shared/data/surveys/nvm/RRAM.csv, n = 19) has
+# low-resistance states of 1 kohm - 9 Gohm, compact models down to 50 ohm (VTEAM, in MemTorch):
+# 1 ohm and 1 Tohm leave a margin of 50x and 100x beyond them.
+MAX_CONDUCTANCE = 1.0
+MIN_CONDUCTANCE = 1e-12
 STEP_FLOOR = 0.01  # smallest mean step, as a fraction of the median step of that direction
 
 GONG2018_SOURCE = ("Gong et al., Nat. Commun. 9, 2102 (2018), HfO2 RRAM, 1000 up + 1000 down "
@@ -303,9 +309,10 @@ def _curves(x: Any, name: str) -> list[np.ndarray]:
 
 def _window(n_pulses: int, window: int | None) -> int:
     w = max(5, round(n_pulses / 10)) if window is None else window
-    if isinstance(w, bool) or int(w) != w or w < 5:
-        raise ConfigError(f"fit: window = {window!r}; allowed: an integer >= 5 (pulses)")
-    w = min(int(w), n_pulses)
+    if isinstance(w, bool) or int(w) != w or not 5 <= w <= n_pulses // 2:
+        raise ConfigError(f"fit: window = {window!r}; allowed: an integer from 5 to half the "
+                         f"shortest curve ({n_pulses // 2} pulses)")
+    w = int(w)
     return w if w % 2 else w - 1
 
 
@@ -444,11 +451,16 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
         raise ConfigError(f"fit: n_bins = {n_bins!r}; allowed: an integer >= 2")
     n_bins = int(n_bins)
     for nm, v in (("g_min", g_min), ("g_max", g_max)):
-        if v is not None and (not math.isfinite(v) or v < 0):
-            raise ConfigError(f"fit: {nm} = {v!r} S; allowed: a finite conductance >= 0 S")
+        if v is not None and not 0 <= v <= MAX_CONDUCTANCE:
+            raise ConfigError(f"fit: {nm} = {v!r} S; allowed: a conductance in "
+                             f"[0, {MAX_CONDUCTANCE:g}] S")
     if g_min is not None and g_max is not None and not g_min < g_max:
         raise ConfigError(f"fit: g_min = {g_min} S must be below g_max = {g_max} S")
     raw = (_curves(potentiation, "potentiation"), _curves(depression, "depression"))
+    steps = min(sum(len(c) - 1 for c in r) for r in raw)
+    if n_bins > steps:
+        raise ConfigError(f"fit: n_bins = {n_bins} state bins for {steps} measured steps (the "
+                         "fewer of the two phases); allowed: 2 .. one bin per step")
     w = _window(min(len(c) for r in raw for c in r), window)  # validated before use
     trend = tuple([_trend(c[None, :], w)[0] for c in r] for r in raw)
     w_lo = min(float(c.min()) for t in trend for c in t)
@@ -463,6 +475,11 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
         if w_lo < 0:
             raise ConfigError(f"fit: readings in siemens go down to {w_lo:.4g} S; conductances "
                              "must be >= 0 (use units='normalized' for weight units)")
+        if not MIN_CONDUCTANCE <= w_hi <= MAX_CONDUCTANCE:
+            raise ConfigError(f"fit: readings in siemens go up to {w_hi:.4g} S; allowed: a "
+                             f"highest reading from {MIN_CONDUCTANCE:g} to {MAX_CONDUCTANCE:g} S "
+                             "(readings in uS or mS must be converted to S; weight units take "
+                             "units='normalized')")
         lo = float(f"{w_lo:.6g}") if g_min is None else g_min
         hi = float(f"{w_hi:.6g}") if g_max is None else g_max
         if not lo < hi:

@@ -80,6 +80,7 @@ from memxbar.crossbar.cost import MOVED_TO_HARDWARE, CostModel
 from memxbar.crossbar.tile import UPDATE_MODES
 from memxbar.devices import presets
 from memxbar.devices.base import Device
+from memxbar.devices.measured import MAX_CONDUCTANCE
 from memxbar.errors import ConfigError
 from memxbar.studies import usercode
 from memxbar.studies.devicefields import (
@@ -159,7 +160,6 @@ MAX_FILE_BYTES = 1 << 20  # size of a study file
 MAX_BUILT = 2000  # hardware combinations built at load (each ~0.1 ms)
 MAX_CELLS = 1 << 28  # cells of one design's tiles (about 5 GB of cell state in float32)
 MAX_SCALE = 1e6  # learning rates, weight decay, noise scale, pulse threshold
-MAX_CONDUCTANCE = 1.0  # S, g_min / g_max of a measured device
 MAX_TEXT = 4096  # characters of a path or a storage URL
 TORCH_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,2})?")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear
+from memxbar.crossbar.circuit import NotConverged, effective_conductance, solve, solve_nonlinear
 
 F64 = torch.float64
 
@@ -234,7 +234,6 @@ def test_damping_keeps_newton_convergent_on_a_wiggly_i_v(monkeypatch):
 
 
 def test_nonconvergence_raises_with_iterations_and_residual():
-    from memxbar.crossbar.circuit import NotConverged
     from memxbar.errors import ConfigError
 
     G, V = random_array(6, 6, seed=10, lo=1e-3, hi=1e-1)
@@ -255,6 +254,10 @@ def test_nonlinear_refuses_bad_cells():
         solve_nonlinear(G, V, 1.0, 1.0, cubic, tol=0.0)
     with pytest.raises(ValueError, match="max_iter"):
         solve_nonlinear(G, V, 1.0, 1.0, cubic, max_iter=0)
+    # a cubic I-V at 1e30 V: cell slopes of 1e55 S against 1 S wires leave no positive
+    # definite linearised network in float64 (was a bare RuntimeError from the factorization)
+    with pytest.raises(NotConverged, match=r"singular in float64.*dI/dV spans"):
+        solve_nonlinear(G, V * 1e31, 1.0, 2.5, cubic)
 
 
 def test_bad_inputs_are_refused():

@@ -117,14 +117,16 @@ def test_gong_fit_agrees_with_the_published_aihwkit_fit():
     non-accumulating 'write noise' 75 x 0.00135 = 0.101 (ES) and 56 x 0.002 = 0.112 (SB),
     which is the memory-less part that our fit calls read noise."""
     data = read_gong2018()
-    # shifted by +2 so the readings are positive, "siemens" here are the normalised units
-    dev = fit(data.potentiation + 2, data.depression + 2, units="S")
-    assert 0.5 * 0.00135 <= float(np.median(dev.dg_up)) <= 2 * 0.002
-    assert 0.5 * 0.00135 <= -float(np.median(dev.dg_down)) <= 2 * 0.002
-    assert dev.read_noise == pytest.approx(0.106, rel=0.2)
+    # shifted by +2 so the readings are positive and read as u = 1 uS per normalised unit, so
+    # the fit in siemens keeps the data's own scale
+    u = 1e-6
+    dev = fit((data.potentiation + 2) * u, (data.depression + 2) * u, units="S")
+    assert 0.5 * 0.00135 <= float(np.median(dev.dg_up)) / u <= 2 * 0.002
+    assert 0.5 * 0.00135 <= -float(np.median(dev.dg_down)) / u <= 2 * 0.002
+    assert dev.read_noise / u == pytest.approx(0.106, rel=0.2)
     # compliance-adjusted range of HfO2 arrays (Gong & Rasch IEDM 2022): w in [-1.03, 1.15]
-    assert dev.g_min - 2 == pytest.approx(-1.03, abs=0.3)
-    assert dev.g_max - 2 == pytest.approx(1.15, abs=0.3)
+    assert dev.g_min / u - 2 == pytest.approx(-1.03, abs=0.3)
+    assert dev.g_max / u - 2 == pytest.approx(1.15, abs=0.3)
 
 
 def test_jo_fit_agrees_with_neurosim():
@@ -242,7 +244,18 @@ def test_read_noise_no_drift_and_stuck_cells():
     (np.linspace(2, 1, 20), np.linspace(1, 2, 20), {}, "which array is which"),
     (np.linspace(-1, 2, 20), np.linspace(2, -1, 20), {}, "units='normalized'"),
     (np.ones(20), np.ones(20), {}, "do not change"),
-    (np.linspace(1, 2, 20), np.linspace(2, 1, 20), dict(dg_up=(1.0, 2.0)), "fitted from"),
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(dg_up=(1.0, 2.0)),
+     "fitted from"),
+    # readings in uS or in nonsense units passed as siemens
+    (np.linspace(1, 20, 20), np.linspace(20, 1, 20), {}, "up to 20 S"),
+    (np.linspace(1, 2, 20) * 1e-300, np.linspace(2, 1, 20) * 1e-300, {}, "from 1e-12 to 1 S"),
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(g_max=10.0), "g_max"),
+    # more state bins than measured steps (one 10**9 request used to exhaust the memory)
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(n_bins=10**9),
+     "19 measured steps"),
+    # a window longer than half a curve leaves no residuals to estimate the noise from
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(window=11),
+     "half the shortest curve"),
 ])
 def test_fit_rejects_bad_input(pot, dep, kwargs, match):
     with pytest.raises(ValueError, match=match):
