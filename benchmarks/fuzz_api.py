@@ -2,7 +2,8 @@
 
 Each case is rebuilt from ``(seed, index)`` alone: a family (device program / read / pulse,
 circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
-``program`` / ``drift`` / ``state_dict``) and its random arguments (wrong shapes and dtypes,
+``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted)
+and its random arguments (wrong shapes and dtypes,
 NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
 (memory-limited), each under a timeout, and end as one of:
 
@@ -364,10 +365,119 @@ def case_mapping(r: random.Random) -> Callable[[], Any]:
     return run
 
 
+def _pulse_csv(r: random.Random, odd: bool) -> tuple[str, str | None]:
+    """A pulse-response file (wide or long layout) of a saturating up / down train in uS,
+    written in a random unit, and the ``units`` argument to read it with."""
+    n = r.choice([40, 40, 12, 200] + ([9, 1] if odd else []))
+    k = [i / max(n - 1, 1) for i in range(n)]
+    noise = random.Random(r.getrandbits(31))
+    up = [1 + 9 * (1 - math.exp(-4 * x)) + noise.gauss(0, 0.05) for x in k]
+    down = [10 - 9 * (1 - math.exp(-4 * x)) + noise.gauss(0, 0.05) for x in k]
+    unit, factor = r.choice([("uS", 1.0), ("S", 1e-6), ("nS", 1e3), ("mS", 1e-3),
+                             ("normalized", 0.1)])
+    if odd and r.random() < 0.2:  # the right numbers under the wrong unit
+        factor = r.choice([1.0, 1e-6, 1e6, 1e-300, -1.0])
+    suffix = {"uS": " (uS)", "S": "_s", "nS": " [nS]", "mS": "_ms", "normalized": ""}[unit]
+    units = None if suffix and r.random() < 0.7 else unit
+    if odd and r.random() < 0.1:
+        units = r.choice(["uA", "", "us", 3, None])
+    if r.random() < 0.5:  # wide
+        head = [f"up_1{suffix}", f"down_1{suffix}"]
+        rows = [[f"{a * factor:.6g}", f"{b * factor:.6g}"] for a, b in zip(up, down, strict=True)]
+    else:  # long
+        head = ["phase", "curve", "pulse_number", f"conductance{suffix or '_value'}"]
+        if not suffix:
+            head[3] = "conductance"
+        rows = [[ph, "1", str(i), f"{v * factor:.6g}"] for ph, vs in (("potentiation", up),
+                ("depression", down)) for i, v in enumerate(vs)]
+    if odd:
+        for _ in range(r.choice([0, 0, 1, 3])):
+            if rows:
+                row = r.choice(rows)
+                row[r.randrange(len(row))] = r.choice(["", "abc", "nan", "inf", "-5", "1e400",
+                                                       "0", "1,2", " ", "-0"])
+        if r.random() < 0.1:
+            head = r.choice([[], head[:1], head + head[:1], [h.upper() for h in head]])
+        if r.random() < 0.05:
+            rows = r.choice([[], rows[: len(rows) // 3], rows[::-1]])
+    text = "\n".join(",".join(x) for x in [head, *rows]) + "\n"
+    if odd and r.random() < 0.05:
+        text = r.choice(["", "\ufeff" + text, text.replace(",", ";"), text[: len(text) // 2],
+                         "\x00" * 10])
+    return text, units
+
+
+def _retention_csv(r: random.Random, odd: bool) -> tuple[str, str | None]:
+    """A retention file: two levels x two cells drifting as (t / 1 s)^-nu, in uS."""
+    times = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]
+    rows = [["time_s", "level", "cell", "conductance_us"]]
+    noise = random.Random(r.getrandbits(31))
+    for level, g0, nu in (("L1", 5.0, 0.05), ("L2", 20.0, 0.03)):
+        for cell in ("0", "1"):
+            rows += [[f"{t:g}", level, cell, f"{g0 * t ** -(nu + noise.gauss(0, 0.005)):.6g}"]
+                     for t in times]
+    units = None
+    if odd:
+        for _ in range(r.choice([0, 1, 3])):
+            row = r.choice(rows[1:])
+            col = r.randrange(4)
+            row[col] = r.choice(["", "abc", "nan", "-1", "0", "1e400", "inf", "L1", "-0"])
+        if r.random() < 0.1:
+            rows[0] = r.choice([["time (h)", "level", "cell", "g (nS)"],
+                                ["time (y)", "level", "cell", "conductance_us"],
+                                ["time_s", "level", "cell", "weight"],
+                                ["time_s", "cell", "conductance_us"]])
+        if r.random() < 0.1:
+            rows = rows[:1] + [x for x in rows[1:] if x[2] == "0"][:r.choice([1, 2, 7])]
+        if r.random() < 0.1:
+            units = r.choice(["uS", "normalized", "S", "ohm"])
+    return "\n".join(",".join(x) for x in rows) + "\n", units
+
+
+def case_measured(r: random.Random) -> Callable[[], Any]:
+    """A researcher's measured files read and fitted: pulse trains to a MeasuredDevice (then
+    a few cells programmed and read), retention readings to a power-law drift."""
+    import tempfile
+
+    import torch
+
+    from memxbar.devices import measured
+
+    odd = r.random() < 0.7
+    retention = r.random() < 0.3
+    text, units = (_retention_csv if retention else _pulse_csv)(r, odd)
+    kwargs: dict[str, Any] = {}
+    if odd and not retention:
+        for name, good in (("n_bins", 16), ("window", 7)):
+            if r.random() < 0.3:
+                kwargs[name] = _odd_int(r, good)
+        for name, good in (("g_min", 1e-6), ("g_max", 1e-5), ("read_noise", 1e-8)):
+            if r.random() < 0.15:
+                kwargs[name] = _odd_number(r, good)
+
+    def run() -> Any:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "data.csv"
+            path.write_text(text, encoding="utf-8")
+            if retention:
+                data = measured.read_retention_file(path, units=units)
+                t0 = r.choice([None, None, 1.0, 50.0, 0.0, -1.0, 1e9, math.nan]) if odd else None
+                fitted = measured.fit_retention(data, t0=t0)
+                return torch.tensor([*fitted.g0, *fitted.nu, *fitted.nu_std, fitted.rms_log],
+                                    dtype=torch.float64)
+            data = measured.read_pulse_file(path, units=units)
+            dev = measured.fit(data.potentiation, data.depression, units=data.units, **kwargs)
+            g = torch.linspace(dev.g_min, dev.g_max, 8, dtype=torch.float64)
+            state = dev.program(g, generator=torch.Generator().manual_seed(1))
+            return dev.read(state, 1.0, generator=torch.Generator().manual_seed(2))
+
+    return run
+
+
 FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
-    "mapping": case_mapping,
+    "mapping": case_mapping, "measured": case_measured,
 }
 
 

@@ -67,6 +67,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,7 @@ NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data a
 # 1 ohm and 1 Tohm leave a margin of 50x and 100x beyond them.
 MAX_CONDUCTANCE = 1.0
 MIN_CONDUCTANCE = 1e-12
+MAX_BINS = 1024  # state bins of a fitted device's tables (bins without steps are interpolated)
 STEP_FLOOR = 0.01  # smallest mean step, as a fraction of the median step of that direction
 
 GONG2018_SOURCE = ("Gong et al., Nat. Commun. 9, 2102 (2018), HfO2 RRAM, 1000 up + 1000 down "
@@ -307,9 +309,15 @@ def _curves(x: Any, name: str) -> list[np.ndarray]:
     return curves
 
 
+def _is_integer(x: Any) -> bool:
+    """An int, or a float with an integer value; not a bool."""
+    return (not isinstance(x, (bool, np.bool_)) and isinstance(x, numbers.Real)
+            and math.isfinite(x) and float(x).is_integer())
+
+
 def _window(n_pulses: int, window: int | None) -> int:
     w = max(5, round(n_pulses / 10)) if window is None else window
-    if isinstance(w, bool) or int(w) != w or not 5 <= w <= n_pulses // 2:
+    if not _is_integer(w) or not 5 <= w <= n_pulses // 2:
         raise ConfigError(f"fit: window = {window!r}; allowed: an integer from 5 to half the "
                          f"shortest curve ({n_pulses // 2} pulses)")
     w = int(w)
@@ -447,20 +455,18 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
          device_params: dict[str, Any]) -> _Fit:
     if units not in UNITS:
         raise ConfigError(f"fit: units = {units!r}; allowed: {', '.join(map(repr, UNITS))}")
-    if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 2:
-        raise ConfigError(f"fit: n_bins = {n_bins!r}; allowed: an integer >= 2")
+    if not _is_integer(n_bins) or not 2 <= n_bins <= MAX_BINS:
+        raise ConfigError(f"fit: n_bins = {n_bins!r}; allowed: an integer from 2 to {MAX_BINS}")
     n_bins = int(n_bins)
     for nm, v in (("g_min", g_min), ("g_max", g_max)):
-        if v is not None and not 0 <= v <= MAX_CONDUCTANCE:
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)
+                              or not 0 <= v <= MAX_CONDUCTANCE):
             raise ConfigError(f"fit: {nm} = {v!r} S; allowed: a conductance in "
                              f"[0, {MAX_CONDUCTANCE:g}] S")
+    g_min, g_max = (None if v is None else float(v) for v in (g_min, g_max))
     if g_min is not None and g_max is not None and not g_min < g_max:
         raise ConfigError(f"fit: g_min = {g_min} S must be below g_max = {g_max} S")
     raw = (_curves(potentiation, "potentiation"), _curves(depression, "depression"))
-    steps = min(sum(len(c) - 1 for c in r) for r in raw)
-    if n_bins > steps:
-        raise ConfigError(f"fit: n_bins = {n_bins} state bins for {steps} measured steps (the "
-                         "fewer of the two phases); allowed: 2 .. one bin per step")
     w = _window(min(len(c) for r in raw for c in r), window)  # validated before use
     trend = tuple([_trend(c[None, :], w)[0] for c in r] for r in raw)
     w_lo = min(float(c.min()) for t in trend for c in t)

@@ -250,9 +250,13 @@ def test_read_noise_no_drift_and_stuck_cells():
     (np.linspace(1, 20, 20), np.linspace(20, 1, 20), {}, "up to 20 S"),
     (np.linspace(1, 2, 20) * 1e-300, np.linspace(2, 1, 20) * 1e-300, {}, "from 1e-12 to 1 S"),
     (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(g_max=10.0), "g_max"),
-    # more state bins than measured steps (one 10**9 request used to exhaust the memory)
+    # 10**9 state bins used to exhaust the memory; a NaN count was a bare ValueError
     (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(n_bins=10**9),
-     "19 measured steps"),
+     "from 2 to 1024"),
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(n_bins=math.nan),
+     "n_bins = nan"),
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(window="7"), "window"),
+    (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(g_min=[1e-6]), "g_min"),
     # a window longer than half a curve leaves no residuals to estimate the noise from
     (np.linspace(1, 2, 20) * 1e-6, np.linspace(2, 1, 20) * 1e-6, dict(window=11),
      "half the shortest curve"),
