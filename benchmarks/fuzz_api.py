@@ -2,8 +2,8 @@
 
 Each case is rebuilt from ``(seed, index)`` alone: a family (device program / read / pulse,
 circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
-``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted)
-and its random arguments (wrong shapes and dtypes,
+``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted,
+each training entry point on a tiny model) and its random arguments (wrong shapes and dtypes,
 NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
 (memory-limited), each under a timeout, and end as one of:
 
@@ -474,10 +474,101 @@ def case_measured(r: random.Random) -> Callable[[], Any]:
     return run
 
 
+def case_training(r: random.Random) -> Callable[[], Any]:
+    """One short run of each training entry point on a tiny model and data set: digital,
+    hardware-aware, online (AnalogSGD, chip in the loop), program-and-verify."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from memxbar.mapping import program, to_analog
+    from memxbar.training import digital, hwa, online, verify
+
+    odd = r.random() < 0.6
+    kind = r.randrange(5)
+
+    def maybe(good: Any, bad: Callable[[], Any]) -> Any:
+        return bad() if odd and r.random() < 0.25 else good
+
+    def loader() -> Any:
+        x = _tensor(r, _shape(r, (16, 8), odd and r.random() < 0.2), -1.0, 1.0,
+                    odd=odd and r.random() < 0.3, dtypes=("float32", "float64", "int64"))
+        y = torch.randint(0, 2, (16,), generator=torch.Generator().manual_seed(1))
+        if odd and r.random() < 0.15:
+            y = r.choice([y + 5, y.float(), -y, y[:3]])
+        if not isinstance(x, torch.Tensor) or (odd and r.random() < 0.05):
+            return r.choice([None, [1, 2], x])
+        if x.dim() and x.shape[0] == y.shape[0]:
+            return DataLoader(TensorDataset(x, y), batch_size=8)
+        return [(x, y)]  # one batch whose inputs and labels disagree
+
+    def run() -> Any:
+        from torch import nn
+
+        torch.manual_seed(r.getrandbits(31))
+        model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2))
+        # odd epoch counts, never huge ones: a long run is what a large count asks for
+        epochs = maybe(1, lambda: r.choice([0, -1, 2.5, "1", None, True, math.nan, 2]))
+        lr = maybe(0.01, lambda: _odd_number(r, 0.01))
+        gen = maybe(torch.Generator().manual_seed(3), lambda: _generator(r))
+        if kind == 0:
+            return digital.train(model, loader(), epochs=epochs, lr=lr,
+                                 optimizer=maybe("adam", lambda: r.choice(["sgd", "lbfgs", 3])),
+                                 weight_decay=maybe(0.0, lambda: _odd_number(r, 1e-4)),
+                                 momentum=maybe(0.9, lambda: _odd_number(r, 0.9)),
+                                 generator=gen)
+        hw = _tile_config(r, odd=0.1 if odd else 0.0)
+        if kind == 1:
+            losses = hwa.hardware_aware_train(
+                model, hw, loader(), epochs=epochs, lr=lr,
+                t_inference=maybe(3600.0, lambda: _odd_number(r, 3600.0)),
+                noise_scale=maybe(1.0, lambda: _odd_number(r, 1.0)),
+                clip_sigma=maybe(2.5, lambda: _odd_number(r, 2.5)), generator=gen)
+            accs = hwa.analog_accuracy(model, hw, loader(),
+                                       t=maybe(60.0, lambda: _odd_number(r, 60.0)),
+                                       repeats=maybe(1, lambda: _odd_int(r, 1)),
+                                       generator=torch.Generator().manual_seed(4))
+            return torch.tensor(losses + accs)
+        if kind == 4:
+            dev = _device(r)
+            g = torch.linspace(dev.g_min, dev.g_max, 12, dtype=torch.float64)
+            res = verify.program_verify(
+                dev, maybe(g, lambda: _tensor(r, (12,), dev.g_min, dev.g_max)),
+                tolerance=maybe(0.05 * (dev.g_max - dev.g_min),
+                                lambda: _odd_number(r, 0.05 * (dev.g_max - dev.g_min))),
+                method=maybe(r.choice(["program", "pulses"]), lambda: "verify"),
+                max_pulses=maybe(20, lambda: _odd_int(r, 20)),
+                max_iterations=maybe(10, lambda: _odd_int(r, 10)),
+                t_read=maybe(0.0, lambda: _odd_number(r, 1.0)), generator=gen)
+            return res.state.g
+        analog = to_analog(model, hw)
+        program(analog, generator=torch.Generator().manual_seed(5))
+        options = dict(
+            momentum=maybe(0.0, lambda: _odd_number(r, 0.5)),
+            threshold=maybe(1.0, lambda: _odd_number(r, 1.0)),
+            max_pulses=maybe(1000, lambda: _odd_int(r, 100)),
+            refresh_every=maybe(10, lambda: _odd_int(r, 2)),
+            refresh_threshold=maybe(0.9, lambda: _odd_number(r, 0.9)),
+            bl=maybe(31, lambda: _odd_int(r, 31)),
+        )
+        if kind == 2:
+            opt = online.AnalogSGD(analog, lr, algorithm=maybe(
+                r.choice(["sgd", "mixed"]), lambda: r.choice(["adam", None])),
+                generator=gen, **options)
+            return torch.tensor(online.train_online(
+                analog, loader(), opt, epochs=epochs,
+                lr_decay=maybe(1.0, lambda: _odd_number(r, 0.9))))
+        losses, cost = online.chip_in_the_loop(analog, loader(), epochs=epochs, lr=lr,
+                                               generator=gen, **options)
+        return torch.tensor(losses), torch.tensor([float(v) for v in vars(cost).values()
+                                                   if isinstance(v, (int, float))])
+
+    return run
+
+
 FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
-    "mapping": case_mapping, "measured": case_measured,
+    "mapping": case_mapping, "measured": case_measured, "training": case_training,
 }
 
 

@@ -22,7 +22,8 @@ nondeterministic unless ``torch.use_deterministic_algorithms(True)`` is set.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,7 @@ from memxbar.errors import ConfigError
 StepHook = Callable[[nn.Module, torch.Generator], None]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 OPTIMIZERS = ("adam", "sgd")
+MAX_RATE = 1e6  # largest lr and weight decay (torch's optimizers overflow float32 near 3e38)
 
 
 def _generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:
@@ -44,13 +46,65 @@ def _generator(generator: torch.Generator | int | None, device: torch.device) ->
     return gen.manual_seed(0 if generator is None else generator)
 
 
+def batches(loader: Iterable[Any], where: str) -> Iterator[tuple[Tensor, Tensor]]:
+    """The ``(inputs, labels)`` batches of ``loader``, each checked: two tensors of the same
+    length, the inputs floating point. ``where`` names the caller in the errors."""
+    try:
+        it = iter(loader)
+    except TypeError:
+        raise ConfigError(f"{where}: the loader must be an iterable of (inputs, labels) batches "
+                          f"(a DataLoader); got {type(loader).__name__}") from None
+    for batch in it:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2
+                and all(isinstance(t, Tensor) for t in batch)):
+            raise ConfigError(f"{where}: the loader must yield (inputs, labels) pairs of tensors; "
+                              f"got {type(batch).__name__}")
+        x, y = batch
+        if not x.is_floating_point():
+            raise ConfigError(f"{where}: inputs must be floating point; got {x.dtype}")
+        if x.dim() == 0 or y.dim() == 0 or len(x) != len(y):
+            raise ConfigError(f"{where}: inputs {tuple(x.shape)} and labels {tuple(y.shape)} "
+                              "must have one entry per sample (the same first dimension)")
+        yield x, y
+
+
+def check_labels(logits: Tensor, y: Tensor, where: str, *, soft: bool = False) -> None:
+    """Labels of a classifier: class indices (a 1-D integer tensor) in [0, classes), or with
+    ``soft`` class probabilities of the logits' shape (cross-entropy takes both)."""
+    classes = logits.shape[-1]
+    if soft and y.is_floating_point() and y.shape == logits.shape:
+        return
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.dim() != 1:
+        raise ConfigError(f"{where}: labels must be class indices, a 1-D integer tensor; got "
+                          f"{y.dtype} of shape {tuple(y.shape)}")
+    if len(y) and not (0 <= int(y.min()) and int(y.max()) < classes):
+        raise ConfigError(f"{where}: labels span {int(y.min())} .. {int(y.max())}; allowed: "
+                          f"class indices 0 .. {classes - 1} (the model has {classes} outputs)")
+
+
+def forward(model: nn.Module, x: Tensor, where: str) -> Tensor:
+    """``model(x)``, with torch's refusal of the inputs (shape, dtype, device against the
+    model's) as a ConfigError naming them."""
+    try:
+        return model(x)
+    except ConfigError:
+        raise
+    except RuntimeError as e:
+        raise ConfigError(f"{where}: the model refused inputs of shape {tuple(x.shape)}, "
+                          f"{x.dtype}, on {x.device}: {e}") from e
+
+
+def _real(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def _optimizer(
     name: str, model: nn.Module, lr: float, weight_decay: float, momentum: float
 ) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("the model has no trainable parameters")
-    key = name.lower()
+    key = name.lower() if isinstance(name, str) else name
     if key == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if key == "sgd":
@@ -82,15 +136,18 @@ def train(
     ``generator`` is an int seed (``None`` means 0) or a ``torch.Generator``; see the module
     docstring for what it makes reproducible. ``progress(epoch, loss)`` is called after each
     epoch (epochs count from 1). Returns the mean per-sample loss of each epoch. A non-finite
-    loss stops training with a ``ValueError``.
+    loss stops training with a ``ValueError``; so do batches that are not ``(inputs, labels)``
+    tensors of one length with floating-point inputs, and (with the default loss) labels that
+    are not class indices of the model's outputs or class probabilities.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs = {epochs!r}; allowed: an integer >= 1")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr = {lr!r}; allowed: a finite number > 0")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ConfigError(f"weight_decay = {weight_decay!r}; allowed: a finite number >= 0")
-    if not 0 <= momentum < 1:
+    if not (_real(lr) and 0 < lr <= MAX_RATE):
+        raise ConfigError(f"lr = {lr!r}; allowed: a number in (0, {MAX_RATE:g}]")
+    if not (_real(weight_decay) and 0 <= weight_decay <= MAX_RATE):
+        raise ConfigError(f"weight_decay = {weight_decay!r}; allowed: a number in "
+                          f"[0, {MAX_RATE:g}]")
+    if not (_real(momentum) and 0 <= momentum < 1):
         raise ConfigError(f"momentum = {momentum!r}; allowed: a number in [0, 1)")
     device = torch.device(device)
     gen = _generator(generator, device)
@@ -107,12 +164,15 @@ def train(
         model.train()
         for epoch in range(1, epochs + 1):
             total, count = 0.0, 0
-            for batch, (x, y) in enumerate(train_loader):
+            for batch, (x, y) in enumerate(batches(train_loader, "train")):
                 x, y = x.to(device), y.to(device)
                 if before_step is not None:
                     before_step(model, gen)
                 opt.zero_grad(set_to_none=True)
-                loss = criterion(model(x), y)
+                logits = forward(model, x, "train")
+                if loss_fn is None:
+                    check_labels(logits, y, "train", soft=True)
+                loss = criterion(logits, y)
                 if not torch.isfinite(loss):
                     raise ConfigError(
                         f"training diverged: loss {loss.item()} at epoch {epoch}, batch {batch}; "
@@ -150,9 +210,11 @@ def evaluate(
     model.eval()
     try:
         correct, count = 0, 0
-        for x, y in loader:
+        for x, y in batches(loader, "evaluate"):
             x, y = x.to(device), y.to(device)
-            correct += int((model(x).argmax(dim=-1) == y).sum())
+            logits = forward(model, x, "evaluate")
+            check_labels(logits, y, "evaluate")
+            correct += int((logits.argmax(dim=-1) == y).sum())
             count += len(y)
     finally:
         model.train(was_training)

@@ -64,6 +64,7 @@ from memxbar.errors import ConfigError
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
+from memxbar.training.digital import batches, check_labels, forward
 from memxbar.training.verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
@@ -434,9 +435,12 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
     model.train()
     for epoch in range(1, epochs + 1):
         total, count = 0.0, 0
-        for batch, (x, y) in enumerate(train_loader):
+        for batch, (x, y) in enumerate(batches(train_loader, "train_online")):
             optimizer.zero_grad()
-            loss = criterion(model(x), y)
+            logits = forward(model, x, "train_online")
+            if loss_fn is None:
+                check_labels(logits, y, "train_online", soft=True)
+            loss = criterion(logits, y)
             if not torch.isfinite(loss):
                 raise ConfigError(f"online training diverged: loss {loss.item()} at epoch "
                                  f"{epoch}, batch {batch}; try a lower lr")

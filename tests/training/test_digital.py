@@ -144,3 +144,36 @@ def test_bad_arguments() -> None:
         train(_model(), loader, epochs=1, lr=1e-2, generator="seed")
     with pytest.raises(ValueError, match="diverged.*epoch 1, batch 0"):
         train(_model(), loader, epochs=1, lr=1e-2, loss_fn=lambda out, y: out.sum() * float("nan"))
+
+
+def test_bad_batches_and_settings_are_refused_naming_them() -> None:
+    """Each used to end in a bare torch or Python error (fuzz_api's training family)."""
+    x, y = _blobs(12, 3).tensors
+    cases = [
+        (dict(optimizer=3), "optimizer 3"),
+        (dict(weight_decay="0.1"), "weight_decay"),
+        (dict(weight_decay=1e300), r"weight_decay.*\[0, 1e\+06\]"),  # Adam overflowed
+        (dict(lr=10**30), r"lr.*\(0, 1e\+06\]"),
+        (dict(momentum=None), "momentum"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            train(_model(), _loader(), epochs=1, **{"lr": 1e-2, **kwargs})
+    bad_loaders = [
+        (None, "iterable of \\(inputs, labels\\)"),
+        ([x], "pairs of tensors"),
+        ([(x.long(), y)], "floating point"),
+        ([(x, y[:5])], "one entry per sample"),
+        ([(x, y.float())], "class indices, a 1-D integer tensor"),
+        ([(x, y + 3)], r"labels span 3 .. 5; allowed: class indices 0 .. 2"),
+        ([(x.double(), y)], "the model refused inputs of shape \\(12, 2\\), torch.float64"),
+        ([(x[:, :1], y)], "the model refused inputs of shape \\(12, 1\\)"),
+    ]
+    for loader, match in bad_loaders:
+        with pytest.raises(ValueError, match=match):
+            train(_model(), loader, epochs=1, lr=1e-2)
+        with pytest.raises(ValueError, match=match):
+            evaluate(_model(), loader)
+    # soft labels (class probabilities) are cross-entropy targets too, in training
+    soft = torch.nn.functional.one_hot(y, 3).float()
+    assert len(train(_model(), [(x, soft)], epochs=1, lr=1e-2)) == 1
