@@ -363,6 +363,8 @@ def rand(like: Tensor, generator: torch.Generator | None) -> Tensor:
 def as_time(t: float | Tensor, like: Tensor, where: str = "read") -> Tensor:
     """Time since programming (s) as a tensor broadcastable to ``like``; refuses t < 0, NaN, inf,
     and shapes that do not broadcast to ``like``'s shape without enlarging it."""
+    if isinstance(t, bool) or (isinstance(t, Tensor) and t.dtype == torch.bool):
+        raise ConfigError(f"{where}: t = {t!r} is a bool; allowed: a number or tensor of seconds")
     try:
         tt = torch.as_tensor(t, dtype=like.dtype, device=like.device)
     except (TypeError, ValueError, RuntimeError):

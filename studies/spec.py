@@ -122,6 +122,7 @@ from memxbar.studies.workloads import (
 )
 from memxbar.studies.workloads import load as load_dataset
 from memxbar.training.digital import OPTIMIZERS
+from memxbar.training.hwa import MAX_REPEATS
 from memxbar.training.online import ALGORITHMS as ONLINE_ALGORITHMS
 
 if sys.version_info >= (3, 11):
@@ -154,7 +155,6 @@ MAX_LIMIT = 100_000_000  # examples per split
 MAX_TIMES = 100  # evaluation times
 MAX_INFERENCES = 1e18  # inferences answered before the accuracy reads (read disturb)
 MAX_TIME = 1000 * 365.25 * 86400.0  # s: 1000 years after programming
-MAX_REPEATS = 10_000
 MAX_DEPTH = 8  # nesting of tables and lists in a study file
 MAX_FILE_BYTES = 1 << 20  # size of a study file
 MAX_BUILT = 2000  # hardware combinations built at load (each ~0.1 ms)

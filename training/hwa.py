@@ -59,6 +59,8 @@ from memxbar.mapping.tiler import MappingConfig, TiledMatrix
 from memxbar.training.digital import LossFn, evaluate, train
 
 Override = TileConfig | None
+MAX_NOISE_SCALE = 1e6  # largest noise_scale (as the studies' bound)
+MAX_REPEATS = 10_000  # programming draws of one analog_accuracy (and of one study design)
 
 
 @dataclass
@@ -265,9 +267,10 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
         raise ConfigError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
                          "finite number of seconds >= 0")
     if not (isinstance(noise_scale, (int, float)) and not isinstance(noise_scale, bool)
-            and math.isfinite(noise_scale) and noise_scale >= 0):
+            and 0 <= noise_scale <= MAX_NOISE_SCALE):
         raise ConfigError(f"hardware_aware_train: noise_scale = {noise_scale!r}; allowed: a "
-                         "finite number >= 0")
+                         f"number in [0, {MAX_NOISE_SCALE:g}]")
+    noise_scale = float(noise_scale)
     if clip_sigma is not None and not (isinstance(clip_sigma, (int, float))
                                        and math.isfinite(clip_sigma) and clip_sigma > 0):
         raise ConfigError(f"hardware_aware_train: clip_sigma = {clip_sigma!r}; allowed: None or "
@@ -339,8 +342,12 @@ def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, 
     programming draw (``repeats`` fresh conversions of the same trained weights).
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
     inputs for calibrated ADC ranges."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer >= 1")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not (
+            1 <= repeats <= MAX_REPEATS):
+        raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer from 1 "
+                          f"to {MAX_REPEATS}")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
+        raise ConfigError(f"analog_accuracy: t = {t!r}; allowed: a finite number of seconds >= 0")
     mapping = mapping or MappingConfig(compensation="global")
     accs = []
     for _ in range(repeats):

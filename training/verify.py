@@ -49,6 +49,10 @@ from memxbar.errors import ConfigError
 
 METHODS = ("program", "pulses")
 STEP_RANGE = 4.0  # adaptive step estimate kept within [nominal / 4, nominal * 4]
+# sanity bounds of the loop's budgets: beyond any device's endurance per write (pulses) and any
+# write-verify scheme (rounds), and inside int64 pulse counts
+MAX_PULSES = 10**12
+MAX_ITERATIONS = 100_000
 
 
 @dataclass
@@ -102,12 +106,14 @@ def nominal_steps(device: Device) -> tuple[float, float]:
     return float(up), float(down)
 
 
-def _positive(name: str, value: object, integer: bool = False) -> None:
+def _positive(name: str, value: object, integer: bool = False, most: float = math.inf) -> None:
     if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and (isinstance(value, int) or not integer) and 0 <= value < math.inf):
+            and (isinstance(value, int) or not integer) and 0 <= value <= most
+            and value < math.inf):
         kind = "an integer" if integer else "a finite number"
+        top = "" if most == math.inf else f" and <= {most:g}"
         raise ConfigError(f"program_verify: {name} = {value!r} is not allowed; allowed: {kind} "
-                         ">= 0")
+                         f">= 0{top}")
 
 
 def _rewrite(device: Device, state: CellState, target: Tensor, mask: Tensor,
@@ -131,7 +137,14 @@ def _rewrite(device: Device, state: CellState, target: Tensor, mask: Tensor,
 
 
 def _check_target(device: Device, g_target: Tensor) -> Tensor:
-    target = torch.as_tensor(g_target)
+    try:
+        target = torch.as_tensor(g_target)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError("program_verify: g_target must be a tensor of conductances (S); got "
+                          f"{type(g_target).__name__}") from None
+    if target.is_complex() or target.dtype == torch.bool:
+        raise ConfigError(f"program_verify: g_target has dtype {target.dtype}; conductances "
+                          "are real numbers (S)")
     if not target.is_floating_point():
         target = target.to(torch.get_default_dtype())
     if not bool(torch.isfinite(target).all()) or (target.numel() and (
@@ -167,10 +180,11 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
         raise ConfigError(f"program_verify: method = {method!r} is not allowed; allowed: "
                          f"{', '.join(METHODS)}")
     _positive("tolerance", tolerance)
-    _positive("max_pulses", max_pulses, integer=True)
-    _positive("max_iterations", max_iterations, integer=True)
-    _positive("pulses_per_iteration", pulses_per_iteration, integer=True)
-    _positive("reads_per_verify", reads_per_verify, integer=True)
+    tolerance = float(tolerance)
+    _positive("max_pulses", max_pulses, integer=True, most=MAX_PULSES)
+    _positive("max_iterations", max_iterations, integer=True, most=MAX_ITERATIONS)
+    _positive("pulses_per_iteration", pulses_per_iteration, integer=True, most=MAX_PULSES)
+    _positive("reads_per_verify", reads_per_verify, integer=True, most=MAX_ITERATIONS)
     if pulses_per_iteration < 1 or reads_per_verify < 1:
         raise ConfigError("program_verify: pulses_per_iteration and reads_per_verify must be "
                          ">= 1")

@@ -296,3 +296,10 @@ def test_errors() -> None:
         hardware_aware_train(nn.Linear(3, 2), "pcm", loader, epochs=1, lr=0.1)  # type: ignore
     with pytest.raises(ValueError, match="repeats"):
         analog_accuracy(nn.Linear(3, 2), hw, loader, repeats=0)
+    # found by fuzz_api: 2**63 - 1 repeats ran without end, 10**30 overflowed a tensor product
+    with pytest.raises(ValueError, match="repeats.*from 1 to 10000"):
+        analog_accuracy(nn.Linear(3, 2), hw, loader, repeats=2**63 - 1)
+    with pytest.raises(ValueError, match="t = None"):
+        analog_accuracy(nn.Linear(3, 2), hw, loader, t=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"noise_scale.*\[0, 1e\+06\]"):
+        hardware_aware_train(nn.Linear(3, 2), hw, loader, epochs=1, lr=0.1, noise_scale=10**30)

@@ -165,3 +165,14 @@ def test_errors() -> None:
         program_verify(dev, t + 1.0, tolerance=1e-8)
     with pytest.raises(ValueError, match="max_pulses"):
         program_verify(dev, t, tolerance=1e-8, max_pulses=1.5)  # type: ignore[arg-type]
+    # found by fuzz_api: budgets of 2**63 - 1 ran without end, an int tolerance of 10**30
+    # overflowed, a string target was a bare TypeError, True was read as t = 1 s
+    with pytest.raises(ValueError, match=r"max_iterations.*<= 100000"):
+        program_verify(dev, t, tolerance=1e-8, max_iterations=2**63 - 1)
+    with pytest.raises(ValueError, match=r"max_pulses.*<= 1e\+12"):
+        program_verify(dev, t, tolerance=1e-8, max_pulses=2**63 - 1)
+    assert program_verify(dev, t, tolerance=10**30).converged.all()
+    with pytest.raises(ValueError, match="g_target must be a tensor"):
+        program_verify(dev, "1e-5", tolerance=1e-8)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="t = True is a bool"):
+        program_verify(dev, t, tolerance=1e-8, t_read=True)
