@@ -198,6 +198,8 @@ def test_errors() -> None:
         AnalogSGD(model, 0.1, algorithm="adam")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lr"):
         AnalogSGD(model, -1.0)
+    with pytest.raises(ValueError, match="digital_lr.*< 1000000"):  # torch's SGD overflowed
+        AnalogSGD(model, 0.1, digital_lr=10**30)
     with pytest.raises(ValueError, match="no analog layers"):
         AnalogSGD(nn.Linear(2, 2), 0.1)
     with pytest.raises(ValueError, match="not programmed"):
