@@ -86,6 +86,10 @@ from memxbar.studies.workers import _run_workers
 DEFAULT_MAX_RETRIES = 2  # runs of a design whose worker died, after the first
 EXIT_FAILED_DESIGNS = 3  # exit code of `memxbar study run` when designs failed
 MANIFEST = "study.json"
+# local worker processes per CPU at most: trials are CPU-bound, and each worker holds its own
+# torch (~0.3 GB), so 10**6 of them was a fork bomb rather than a study
+WORKERS_PER_CPU = 4
+MAX_POLL_INTERVAL = 3600.0  # s between checks of the workers and the progress line
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,9 @@ def _default_objective(spec: StudySpec, params: dict[str, Any], ctx: TrialContex
 
 def _objective(objective_fn: ObjectiveFn | None) -> ObjectiveFn:
     if objective_fn is not None:
+        if not callable(objective_fn):
+            raise ConfigError(f"objective_fn = {objective_fn!r}; allowed: None (the hardware "
+                              "evaluation) or a function (spec, params, context) -> metrics")
         return objective_fn
     try:
         from memxbar.studies import evaluate  # noqa: F401
@@ -317,7 +324,12 @@ def _write_manifest(spec: StudySpec, source: Path) -> None:
     """Record the study in its output folder: ``study.json`` (name, storage, study file) and a
     copy of the study file, each written whole or not at all."""
     out = spec.output_dir
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileNotFoundError, NotADirectoryError) as e:  # e.g. under /proc (a full disk or
+        # a read-only folder is a StorageError, from storage_faults)
+        raise ConfigError(f"output folder {out} cannot be made ({e.strerror}); allowed: a "
+                          "folder you can write to") from None
     _claim_folder(spec, source)
     manifest = {"name": spec.name, "storage": hide_password(spec.storage_url),
                 "study_file": str(source.resolve()), "written": datetime.now().isoformat()}
@@ -379,10 +391,27 @@ def _prepare(path: str | Path, trials: int | None, storage: str | None,
     return (spec.with_study(source=str(source), **changes) if changes else spec), source
 
 
-def _check_retries(max_retries: int) -> None:
+def _check_options(heartbeat_interval: int, grace_period: int, poll_interval: float,
+                   max_retries: int, code_path: list[str] | None, **flags: object) -> None:
+    """The run options shared by :func:`run_study` and :func:`join_worker`; ``flags`` are
+    booleans (None allowed for ``in_process``)."""
+    if not (isinstance(heartbeat_interval, int) and isinstance(grace_period, int)
+            and 0 < heartbeat_interval < grace_period):
+        raise ConfigError(f"heartbeat_interval = {heartbeat_interval!r}, grace_period = "
+                         f"{grace_period!r}; allowed: integers with 0 < interval < grace")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or not (
             0 <= max_retries <= 100):
         raise ConfigError(f"max_retries = {max_retries!r}; allowed: an integer in 0..100")
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)) or not (
+            0 < poll_interval <= MAX_POLL_INTERVAL):
+        raise ConfigError(f"poll_interval = {poll_interval!r}; allowed: seconds in "
+                          f"(0, {MAX_POLL_INTERVAL:g}]")
+    if code_path is not None and not (isinstance(code_path, (list, tuple)) and all(
+            isinstance(p, (str, Path)) for p in code_path)):
+        raise ConfigError(f"code_path = {code_path!r}; allowed: None or a list of folders")
+    for name, value in flags.items():
+        if not (isinstance(value, bool) or (value is None and name == "in_process")):
+            raise ConfigError(f"{name} = {value!r}; allowed: True or False")
 
 
 def requeue_failed(study: optuna.Study) -> int:
@@ -420,13 +449,13 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
     (a ``ConfigError``) on a full disk or read-only storage, keeping every finished trial.
     Returns a :class:`RunSummary` (``failed`` > 0: designs failed).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"workers = {workers!r}; allowed: an integer >= 0")
-    if not (isinstance(heartbeat_interval, int) and isinstance(grace_period, int)
-            and 0 < heartbeat_interval < grace_period):
-        raise ConfigError(f"heartbeat_interval = {heartbeat_interval!r}, grace_period = "
-                         f"{grace_period!r}; allowed: integers with 0 < interval < grace")
-    _check_retries(max_retries)
+    most = WORKERS_PER_CPU * (os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= most:
+        raise ConfigError(f"workers = {workers!r}; allowed: an integer from 0 to {most} "
+                          f"({WORKERS_PER_CPU} per CPU here; more machines join with "
+                          "join_worker)")
+    _check_options(heartbeat_interval, grace_period, poll_interval, max_retries, code_path,
+                   progress=progress, retry_failed=retry_failed, in_process=in_process)
     if in_process is None:
         in_process = workers == 1
     if in_process and workers > 1:
@@ -475,7 +504,8 @@ def join_worker(path: str | Path, storage: str, objective_fn: ObjectiveFn | None
     (and enqueues its budget) only if it does not exist yet. Trial folders and the model
     cache go to the study's output folder on this machine. ``max_retries``: runs again of a
     design whose worker died (seen by its missing heartbeat)."""
-    _check_retries(max_retries)
+    _check_options(heartbeat_interval, grace_period, poll_interval, max_retries, code_path,
+                   progress=progress)
     objective_fn = _objective(objective_fn)
     spec, source = _prepare(path, None, storage, output, code_path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

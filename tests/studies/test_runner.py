@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import pwd
 import shutil
@@ -431,8 +432,18 @@ def test_changed_study_file_is_refused(tmp_path: Path, trained_state: dict) -> N
 
 def test_argument_errors(tmp_path: Path) -> None:
     path = _study_file(tmp_path, GRID)
-    with pytest.raises(ValueError, match="workers = -1; allowed: an integer >= 0"):
+    with pytest.raises(ValueError, match="workers = -1; allowed: an integer from 0 to"):
         run_study(path, workers=-1, objective_fn=digits_objective)
+    with pytest.raises(ValueError, match="per CPU here"):  # was a million worker processes
+        run_study(path, workers=10**6, objective_fn=digits_objective)
+    # each of these used to run (a failed trial, a bare error or a silent default)
+    for kwargs, match in ((dict(objective_fn=3), "objective_fn = 3"),
+                          (dict(poll_interval=math.inf), "poll_interval"),
+                          (dict(code_path="src"), "code_path"),
+                          (dict(in_process="yes"), "in_process = 'yes'"),
+                          (dict(output="/proc/memxbar-study"), "cannot be made|not writable")):
+        with pytest.raises(ValueError, match=match):
+            run_study(path, **{"objective_fn": digits_objective, **kwargs})
     with pytest.raises(ValueError, match="0 < interval < grace"):
         run_study(path, objective_fn=digits_objective, heartbeat_interval=5, grace_period=5)
     with pytest.raises(ValueError, match="module-level function"):
