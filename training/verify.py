@@ -179,7 +179,7 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     if method not in METHODS:
         raise ConfigError(f"program_verify: method = {method!r} is not allowed; allowed: "
                          f"{', '.join(METHODS)}")
-    _positive("tolerance", tolerance)
+    _positive("tolerance", tolerance, most=1.0)  # S: beyond any cell's conductance range
     tolerance = float(tolerance)
     _positive("max_pulses", max_pulses, integer=True, most=MAX_PULSES)
     _positive("max_iterations", max_iterations, integer=True, most=MAX_ITERATIONS)

@@ -171,7 +171,9 @@ def test_errors() -> None:
         program_verify(dev, t, tolerance=1e-8, max_iterations=2**63 - 1)
     with pytest.raises(ValueError, match=r"max_pulses.*<= 1e\+12"):
         program_verify(dev, t, tolerance=1e-8, max_pulses=2**63 - 1)
-    assert program_verify(dev, t, tolerance=10**30).converged.all()
+    assert program_verify(dev, t, tolerance=1).converged.all()  # an int tolerance, in S
+    with pytest.raises(ValueError, match=r"tolerance = 1000.*<= 1"):
+        program_verify(dev, t, tolerance=10**400)
     with pytest.raises(ValueError, match="g_target must be a tensor"):
         program_verify(dev, "1e-5", tolerance=1e-8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="t = True is a bool"):
