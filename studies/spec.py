@@ -121,7 +121,7 @@ from memxbar.studies.workloads import (
     weight_shapes,
 )
 from memxbar.studies.workloads import load as load_dataset
-from memxbar.training.digital import OPTIMIZERS
+from memxbar.training.digital import MAX_SCALE, OPTIMIZERS
 from memxbar.training.hwa import MAX_REPEATS
 from memxbar.training.online import ALGORITHMS as ONLINE_ALGORITHMS
 
@@ -159,7 +159,6 @@ MAX_DEPTH = 8  # nesting of tables and lists in a study file
 MAX_FILE_BYTES = 1 << 20  # size of a study file
 MAX_BUILT = 2000  # hardware combinations built at load (each ~0.1 ms)
 MAX_CELLS = 1 << 28  # cells of one design's tiles (about 5 GB of cell state in float32)
-MAX_SCALE = 1e6  # learning rates, weight decay, noise scale, pulse threshold
 MAX_TEXT = 4096  # characters of a path or a storage URL
 TORCH_DEVICE = re.compile(r"cpu|cuda(:[0-9]{1,2})?")
 

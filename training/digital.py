@@ -34,7 +34,9 @@ from memxbar.errors import ConfigError
 StepHook = Callable[[nn.Module, torch.Generator], None]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 OPTIMIZERS = ("adam", "sgd")
-MAX_RATE = 1e6  # largest lr and weight decay (torch's optimizers overflow float32 near 3e38)
+# largest lr, weight decay and noise scale (torch's optimizers overflow float32 near 3e38);
+# the studies' bound of these and of the pulse threshold too
+MAX_SCALE = 1e6
 
 
 def _generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:
@@ -77,9 +79,12 @@ def check_labels(logits: Tensor, y: Tensor, where: str, *, soft: bool = False) -
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or y.dim() != 1:
         raise ConfigError(f"{where}: labels must be class indices, a 1-D integer tensor; got "
                           f"{y.dtype} of shape {tuple(y.shape)}")
-    if len(y) and not (0 <= int(y.min()) and int(y.max()) < classes):
-        raise ConfigError(f"{where}: labels span {int(y.min())} .. {int(y.max())}; allowed: "
-                          f"class indices 0 .. {classes - 1} (the model has {classes} outputs)")
+    if not len(y):
+        return
+    lo, hi = (int(v) for v in torch.aminmax(y))
+    if not (0 <= lo and hi < classes):
+        raise ConfigError(f"{where}: labels span {lo} .. {hi}; allowed: class indices "
+                          f"0 .. {classes - 1} (the model has {classes} outputs)")
 
 
 def forward(model: nn.Module, x: Tensor, where: str) -> Tensor:
@@ -142,11 +147,11 @@ def train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs = {epochs!r}; allowed: an integer >= 1")
-    if not (_real(lr) and 0 < lr <= MAX_RATE):
-        raise ConfigError(f"lr = {lr!r}; allowed: a number in (0, {MAX_RATE:g}]")
-    if not (_real(weight_decay) and 0 <= weight_decay <= MAX_RATE):
+    if not (_real(lr) and 0 < lr <= MAX_SCALE):
+        raise ConfigError(f"lr = {lr!r}; allowed: a number in (0, {MAX_SCALE:g}]")
+    if not (_real(weight_decay) and 0 <= weight_decay <= MAX_SCALE):
         raise ConfigError(f"weight_decay = {weight_decay!r}; allowed: a number in "
-                          f"[0, {MAX_RATE:g}]")
+                          f"[0, {MAX_SCALE:g}]")
     if not (_real(momentum) and 0 <= momentum < 1):
         raise ConfigError(f"momentum = {momentum!r}; allowed: a number in [0, 1)")
     device = torch.device(device)

@@ -56,10 +56,9 @@ from memxbar.errors import ConfigError
 from memxbar.mapping.convert import drift, program, to_analog
 from memxbar.mapping.layers import converter_for
 from memxbar.mapping.tiler import MappingConfig, TiledMatrix
-from memxbar.training.digital import LossFn, evaluate, train
+from memxbar.training.digital import MAX_SCALE, LossFn, evaluate, train
 
 Override = TileConfig | None
-MAX_NOISE_SCALE = 1e6  # largest noise_scale (as the studies' bound)
 MAX_REPEATS = 10_000  # programming draws of one analog_accuracy (and of one study design)
 
 
@@ -267,9 +266,9 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
         raise ConfigError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
                          "finite number of seconds >= 0")
     if not (isinstance(noise_scale, (int, float)) and not isinstance(noise_scale, bool)
-            and 0 <= noise_scale <= MAX_NOISE_SCALE):
+            and 0 <= noise_scale <= MAX_SCALE):
         raise ConfigError(f"hardware_aware_train: noise_scale = {noise_scale!r}; allowed: a "
-                         f"number in [0, {MAX_NOISE_SCALE:g}]")
+                         f"number in [0, {MAX_SCALE:g}]")
     noise_scale = float(noise_scale)
     if clip_sigma is not None and not (isinstance(clip_sigma, (int, float))
                                        and math.isfinite(clip_sigma) and clip_sigma > 0):

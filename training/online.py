@@ -64,7 +64,7 @@ from memxbar.errors import ConfigError
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
-from memxbar.training.digital import MAX_RATE, batches, check_labels, forward
+from memxbar.training.digital import MAX_SCALE, batches, check_labels, forward
 from memxbar.training.verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
@@ -183,9 +183,9 @@ class AnalogSGD:
         if mode not in MODES:
             raise ConfigError(f"AnalogSGD: mode = {mode!r} is not allowed; allowed: "
                              f"{', '.join(MODES)}")
-        self.lr = _check_number("lr", lr, positive=True, below=MAX_RATE)
+        self.lr = _check_number("lr", lr, positive=True, below=MAX_SCALE)
         self.digital_lr = self.lr if digital_lr is None else _check_number(
-            "digital_lr", digital_lr, positive=True, below=MAX_RATE)
+            "digital_lr", digital_lr, positive=True, below=MAX_SCALE)
         _check_number("momentum", momentum, below=1.0)
         self.threshold = _check_number("threshold", threshold, positive=True)
         if self.threshold < 1.0:
