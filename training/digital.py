@@ -99,6 +99,17 @@ def forward(model: nn.Module, x: Tensor, where: str) -> Tensor:
                           f"{x.dtype}, on {x.device}: {e}") from e
 
 
+def loss_of(criterion: LossFn, logits: Tensor, y: Tensor, where: str, default: bool) -> Tensor:
+    """``criterion(logits, y)``; where the default cross-entropy refuses the labels, the error
+    says which (checked only then: no cost per batch)."""
+    try:
+        return criterion(logits, y)
+    except (RuntimeError, IndexError):
+        if default:
+            check_labels(logits, y, where, soft=True)
+        raise
+
+
 def _real(x: object) -> bool:
     return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
 
@@ -174,10 +185,7 @@ def train(
                 if before_step is not None:
                     before_step(model, gen)
                 opt.zero_grad(set_to_none=True)
-                logits = forward(model, x, "train")
-                if loss_fn is None:
-                    check_labels(logits, y, "train", soft=True)
-                loss = criterion(logits, y)
+                loss = loss_of(criterion, forward(model, x, "train"), y, "train", loss_fn is None)
                 if not torch.isfinite(loss):
                     raise ConfigError(
                         f"training diverged: loss {loss.item()} at epoch {epoch}, batch {batch}; "

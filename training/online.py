@@ -64,7 +64,7 @@ from memxbar.errors import ConfigError
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
-from memxbar.training.digital import MAX_SCALE, batches, check_labels, forward
+from memxbar.training.digital import MAX_SCALE, batches, forward, loss_of
 from memxbar.training.verify import program_verify
 
 ALGORITHMS = ("sgd", "mixed")
@@ -437,10 +437,8 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
         total, count = 0.0, 0
         for batch, (x, y) in enumerate(batches(train_loader, "train_online")):
             optimizer.zero_grad()
-            logits = forward(model, x, "train_online")
-            if loss_fn is None:
-                check_labels(logits, y, "train_online", soft=True)
-            loss = criterion(logits, y)
+            loss = loss_of(criterion, forward(model, x, "train_online"), y, "train_online",
+                           loss_fn is None)
             if not torch.isfinite(loss):
                 raise ConfigError(f"online training diverged: loss {loss.item()} at epoch "
                                  f"{epoch}, batch {batch}; try a lower lr")
