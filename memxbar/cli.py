@@ -420,6 +420,21 @@ class _CtrlC:
         raise KeyboardInterrupt
 
 
+def _import_torch(ctrl_c: _CtrlC) -> None:
+    """Import torch (seconds) with a Ctrl-C held until it is done: raised inside torch's C++
+    module set-up, the KeyboardInterrupt aborts the process (std::terminate, exit -6)."""
+    def hold(signum: int, frame: Any) -> None:
+        ctrl_c.seen = True
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        import torch.utils.data  # noqa: F401  (torch and its data loaders, with torch.distributed)
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)
+    if ctrl_c.seen:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command. A :class:`ConfigError` becomes one line on stderr and exit
     code 2; any other exception is an internal error (traceback, bug-report line, exit 1);
@@ -433,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)
+            if ours:
+                _import_torch(ctrl_c)
             args.func(args)
         except ConfigError as e:
             print(f"memxbar: error: {e}", file=sys.stderr)
