@@ -3,7 +3,8 @@
 Each case is rebuilt from ``(seed, index)`` alone: a family (device program / read / pulse,
 circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
 ``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted,
-each training entry point on a tiny model) and its random arguments (wrong shapes and dtypes,
+each training entry point on a tiny model, cost estimates and read disturb under odd cost
+models) and its random arguments (wrong shapes and dtypes,
 NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
 (memory-limited), each under a timeout, and end as one of:
 
@@ -43,13 +44,18 @@ WORKER_MEMORY = 4 << 30  # bytes of address space per worker (RLIMIT_AS)
 
 
 def _odd_number(r: random.Random, typical: float) -> Any:
+    import numpy as np
+
     return r.choice([typical, 0, -typical, math.nan, math.inf, -math.inf, 1e300, -1, 2.5,
-                     "1", None, True, [typical], 10**30, typical * 1e-12])
+                     "1", None, True, [typical], 10**30, typical * 1e-12, np.float32(typical),
+                     np.float64(math.nan)])
 
 
 def _odd_int(r: random.Random, typical: int) -> Any:
+    import numpy as np
+
     return r.choice([typical, 0, -1, 1, 2, 2**31, 2**63 - 1, 2.5, float(typical), "8", None,
-                     True, math.nan, typical + 1])
+                     True, math.nan, typical + 1, np.int64(typical), np.bool_(True)])
 
 
 def _shape(r: random.Random, base: tuple[int, ...], odd: bool = True) -> tuple[int, ...]:
@@ -565,10 +571,102 @@ def case_training(r: random.Random) -> Callable[[], Any]:
     return run
 
 
+def _cost_model(r: random.Random, odd: bool):
+    """A CostModel with a few fields set: in their declared range (a bound, the default scaled,
+    another option) or, when ``odd``, sometimes not."""
+    import dataclasses
+
+    from memxbar.crossbar.cost import CostModel
+
+    kw: dict[str, Any] = {}
+    fields = [f for f in dataclasses.fields(CostModel) if "param" in f.metadata]
+    for f in r.sample(fields, r.choice([0, 1, 3, 8])):
+        m, default = f.metadata["param"], f.default
+        if odd and r.random() < 0.3:
+            kw[f.name] = (r.choice([*m["options"], "other", None, 3]) if m["options"]
+                          else _odd_number(r, default if isinstance(default, (int, float))
+                                           and default else 1.0))
+        elif m["options"]:
+            kw[f.name] = r.choice(m["options"])
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            lo = m["ge"] if m["ge"] is not None else m["gt"]
+            hi = m["le"] if m["le"] is not None else m["lt"]
+            choices = [v for v in (m["ge"], m["le"], default * 10, default / 10, 2 * default)
+                       if v is not None and (lo is None or v >= lo) and (hi is None or v <= hi)
+                       and not (m["gt"] is not None and v <= m["gt"])
+                       and not (m["lt"] is not None and v >= m["lt"])]
+            value = r.choice(choices or [default])
+            kw[f.name] = round(value) if m["integer"] else value
+    return CostModel(**kw)
+
+
+def case_cost(r: random.Random) -> Callable[[], Any]:
+    """Cost estimates (network, one tile's MVM, programming) and read disturb, with odd cost
+    models, inputs, copies and counts."""
+    import torch
+
+    from memxbar.crossbar.cost import mvm_cost, program_cost, tile_program_cost
+    from memxbar.mapping import program, to_analog
+    from memxbar.mapping.cost import estimate_cost
+    from memxbar.mapping.disturb import apply_read_disturb
+
+    odd = r.random() < 0.6  # else every argument is valid
+
+    def numbers(values: Any) -> Any:
+        return torch.tensor([float(v) for v in values], dtype=torch.float64)
+
+    def run() -> Any:
+        model, in_shape = _model(r)
+        hw = _tile_config(r, odd=0.15 if odd else 0.0)
+        analog = to_analog(model, hw)
+        program(analog, generator=torch.Generator().manual_seed(r.getrandbits(31)),
+                calibration=torch.rand(in_shape))
+        cm = _cost_model(r, odd)
+        x = _tensor(r, _shape(r, in_shape, odd and r.random() < 0.3), 0.0, 1.0,
+                    odd=odd and r.random() < 0.3, dtypes=("float32", "float64", "int64"))
+        kind = r.randrange(4)
+        if kind == 0:
+            dup = r.choice([None, 1, 2] + ([0, -1, 2.5, "2", {"0": 2}, {"nope": 2},
+                                            {"0": 10**9}, True] if odd else []))
+            rep = estimate_cost(analog, x, cm, duplication=dup)
+            table = rep.layers.select_dtypes("number").to_numpy(dtype=float)
+            return numbers(rep.totals().values()), torch.from_numpy(table)
+        if kind == 1:
+            layer = next(m for m in analog.modules() if hasattr(m, "tiled"))
+            tile = layer.tiled.tile
+            xt = _tensor(r, _shape(r, tuple(tile.shape) + (3, tile.config.rows), odd), 0.0, 1.0,
+                         odd=odd)
+            used = r.choice([None, None, 1, tile.config.rows] + ([0, -1, 10**6, 2.5] if odd
+                                                                  else []))
+            c = mvm_cost(tile, xt, cm, used_rows=used)
+            return numbers([*c.energy.values(), c.latency, c.conversions, c.active_rows])
+        if kind == 2:
+            dev = _device(r)
+            cells = r.choice([10, 0, torch.full((5,), dev.g_max)] +
+                             ([-1, 2.5, torch.full((2,), math.nan), "5", 10**30] if odd else []))
+            pulses = r.choice([None, 3, torch.ones(5)] + ([-1, math.nan, 1e300, "3"] if odd
+                                                          else []))
+            c = program_cost(dev, cells, pulses=pulses,
+                             parallel=r.choice([1, 4] + ([0, 2.5] if odd else [])), model=cm)
+            tile = next(m for m in analog.modules() if hasattr(m, "tiled")).tiled.tile
+            t = tile_program_cost(tile, cm, verify_iterations=r.choice(
+                [None, 2] + ([-3, math.inf] if odd else [])))
+            return numbers([c.energy, c.time, c.pulses, c.verify_reads, t.energy, t.time])
+        inferences = r.choice([1, 1e6, 0] + ([-1, math.nan, math.inf, 1e300, "1e6", None]
+                                             if odd else []))
+        rep = apply_read_disturb(analog, inferences, x, generator=_generator(r) if odd else None)
+        with torch.no_grad():
+            y = analog(torch.rand(in_shape))
+        return torch.from_numpy(rep.layers.select_dtypes("number").to_numpy(dtype=float)), y
+
+    return run
+
+
 FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
     "mapping": case_mapping, "measured": case_measured, "training": case_training,
+    "cost": case_cost,
 }
 
 

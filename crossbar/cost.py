@@ -115,6 +115,22 @@ MOVED_TO_HARDWARE = {"adc_model": "ADC(model=...), the hardware's ADC (TileConfi
 
 
 # ====================================================================== the model
+MAX_CELLS = 10**15
+"""Most cells one :func:`program_cost` call may cost: a thousand times the largest memory
+chips' 1e12 bits, so a count beyond it is a typo, not a design."""
+MAX_PULSES_PER_CELL = 10**12
+"""Most write pulses or verify reads per cell in one programming: write-verify schemes take
+1-100; RRAM and PCM endure 1e3-2.8e11 cycles in all (NVMExplorer survey, device-parameters.md
+§2.5, §3). Inside int64 counts."""
+
+# Upper bounds of the cost model's fields: sanity limits far beyond every published design, so
+# that a typo (a missing exponent, a unit off by 1e9) is refused instead of costed as inf.
+AREA_F2 = 1e4  # F^2 per cell or transistor (published cells 4-300 F^2)
+ENERGY = 1e-9  # J per bit, add or switching event (published 1e-17-1e-12 J)
+TRANSISTORS = 1e4  # transistors per bit, decoder row or multiplexer input (published 2-60)
+COUNT = 1 << 20  # columns, bits, arrays (as TileConfig's rows and cols)
+
+
 @dataclass(frozen=True, kw_only=True)
 class CostModel(Parametrized):
     """Technology-node and architecture parameters of the cost model, each with its source.
@@ -131,22 +147,22 @@ class CostModel(Parametrized):
     ("register", NeuroSim's register files).
     """
 
-    node: float = param(22e-9, unit="m", gt=0.0, le=1e-6, doc="CMOS technology node F",
+    node: float = param(22e-9, unit="m", ge=1e-9, le=1e-6, doc="CMOS technology node F",
                         source="NeuroSim V1.4 VGG-8 case (22 nm)")
     # ----------------------------------------------------------------- cells
     cell_area_1r: float = param(
-        4.0, unit="F^2", gt=0.0, doc="cross-point cell (1R / 1S1R)",
+        4.0, unit="F^2", gt=0.0, le=AREA_F2, doc="cross-point cell (1R / 1S1R)",
         source=_NEUROSIM + " Param.cpp: crossbar cell 2F x 2F; " + _NVMX
         + ": 1S1R RRAM 4 F^2 (VLSI 2014)")
     cell_area_1t1r: float = param(
-        48.0, unit="F^2", gt=0.0, doc="1T1R cell (RRAM, PCM)",
+        48.0, unit="F^2", gt=0.0, le=AREA_F2, doc="1T1R cell (RRAM, PCM)",
         source=_NEUROSIM + " Param.cpp: 1T1R cell 4F x 12F; " + _NVMX
         + ": 1T1R-type RRAM/PCM macros 25-53 F^2")
     cell_area_1fefet: float = param(
-        12.5, unit="F^2", gt=0.0, doc="1FeFET cell",
+        12.5, unit="F^2", gt=0.0, le=AREA_F2, doc="1FeFET cell",
         source=_NVMX + " FeFET.csv: 10 F^2 (VLSI 2019) and 15 F^2 (IEDM 2019), midpoint")
     cell_area_1t1mtj: float = param(
-        54.0, unit="F^2", gt=0.0, doc="1T1MTJ cell",
+        54.0, unit="F^2", gt=0.0, le=AREA_F2, doc="1T1MTJ cell",
         source="NVSim/NVMExplorer default STT cell 54 F^2 (cell_cfgs/STTRAM.cell); "
                + _NVMX + ": 1T1MTJ 50-75 F^2")
     # ----------------------------------------------------------------- ADC
@@ -154,16 +170,19 @@ class CostModel(Parametrized):
     adc_time_interleaved: bool = False
     adc_since: int = param(2010, integer=True, ge=1997, le=2100,
                            doc="survey designs published in or after this year", source=_SURVEY)
-    adc_enob_min: float = param(4.0, unit="bit", ge=0.0, doc="survey ENOB window, low end",
+    adc_enob_min: float = param(4.0, unit="bit", ge=0.0, le=24.0,
+                                doc="survey ENOB window, low end",
                                 source=_SURVEY)
-    adc_enob_max: float = param(8.0, unit="bit", gt=0.0, doc="survey ENOB window, high end",
+    adc_enob_max: float = param(8.0, unit="bit", gt=0.0, le=24.0,
+                                doc="survey ENOB window, high end",
                                 source=_SURVEY)
     adc_percentile: float = param(50.0, ge=0.0, le=100.0,
                                   doc="percentile of the survey's Walden FOM and area per step",
                                   source=_SURVEY)
-    adc_share: int = param(8, integer=True, ge=1, doc="columns sharing one ADC (multiplexer)",
+    adc_share: int = param(8, integer=True, ge=1, le=COUNT,
+                           doc="columns sharing one ADC (multiplexer)",
                            source=_NEUROSIM + " Param.cpp numColMuxed = 8")
-    adc_clock: float = param(1e9, unit="Hz", gt=0.0,
+    adc_clock: float = param(1e9, unit="Hz", ge=1e3, le=1e12,
                              doc="SAR clock: one conversion takes (bits + 1) cycles",
                              source=_NEUROSIM + " SarADC.cpp CalculateLatency: (bits + 1) ns")
     default_adc_bits: int = param(8, integer=True, ge=1, le=24,
@@ -174,76 +193,79 @@ class CostModel(Parametrized):
                                   source="assumption; aihwkit's defaults: 9-bit ADC, 7-bit DAC")
     sensing: Literal["sample_hold", "per_column"] = "sample_hold"
     # ----------------------------------------------------------------- DAC / row drivers
-    dac_energy_1bit: float = param(3.9e-15, unit="J", ge=0.0,
+    dac_energy_1bit: float = param(3.9e-15, unit="J", ge=0.0, le=ENERGY,
                                    doc="1-bit row driver, one event, at dac_node and dac_cols; "
                                        "x2 per extra bit of a one-shot DAC", source=_ISAAC)
-    dac_area_1bit: float = param(0.166e-12, unit="m^2", ge=0.0,
+    dac_area_1bit: float = param(0.166e-12, unit="m^2", ge=0.0, le=1e-6,
                                  doc="1-bit row driver area at dac_node; x2 per extra bit",
                                  source=_ISAAC)
-    dac_node: float = param(32e-9, unit="m", gt=0.0, doc="node of the DAC figures",
+    dac_node: float = param(32e-9, unit="m", ge=1e-9, le=1e-6, doc="node of the DAC figures",
                             source=_ISAAC)
-    dac_cols: int = param(128, integer=True, ge=1,
+    dac_cols: int = param(128, integer=True, ge=1, le=COUNT,
                           doc="columns driven by the quoted DAC (row energy ~ columns)",
                           source="ISAAC 128 x 128 crossbars")
     # ----------------------------------------------------------------- digital
-    digital_node: float = param(45e-9, unit="m", gt=0.0, doc="node of the digital energies",
+    digital_node: float = param(45e-9, unit="m", ge=1e-9, le=1e-6,
+                                doc="node of the digital energies",
                                 source=_HOROWITZ)
-    add8_energy: float = param(0.03e-12, unit="J", ge=0.0, doc="8-bit integer add",
+    add8_energy: float = param(0.03e-12, unit="J", ge=0.0, le=ENERGY, doc="8-bit integer add",
                                source=_HOROWITZ)
-    add32_energy: float = param(0.1e-12, unit="J", ge=0.0, doc="32-bit integer add",
+    add32_energy: float = param(0.1e-12, unit="J", ge=0.0, le=ENERGY, doc="32-bit integer add",
                                 source=_HOROWITZ)
-    sram_energy_per_bit: float = param(10e-12 / 64, unit="J", ge=0.0,
+    sram_energy_per_bit: float = param(10e-12 / 64, unit="J", ge=0.0, le=ENERGY,
                                        doc="SRAM access per bit (8 KB array, 64-bit word 10 pJ)",
                                        source=_HOROWITZ)
-    sram_cell_area: float = param(280.0, unit="F^2", gt=0.0, doc="6T SRAM bit cell",
+    sram_cell_area: float = param(280.0, unit="F^2", gt=0.0, le=AREA_F2, doc="6T SRAM bit cell",
                                   source=_NEUROSIM + " Param.cpp: SRAM cell 10F x 28F")
     buffer_type: Literal["sram", "register"] = "sram"
     register_transistors: float = param(
-        24.0, gt=0.0, doc="transistors per register bit (master-slave D flip-flop); a "
+        24.0, gt=0.0, le=TRANSISTORS,
+        doc="transistors per register bit (master-slave D flip-flop); a "
                           "register-file buffer bit and the tile's input/output registers",
         source=_WESTE + " (24-T flip-flop); " + _NEUROSIM + " Param.cpp: register-file "
         "buffers (globalBufferType = tileBufferType = peBufferType = false)")
     logic_transistor_area: float = param(
-        135.0, unit="F^2", gt=0.0, doc="area of one logic transistor, placed standard cells",
+        135.0, unit="F^2", gt=0.0, le=AREA_F2,
+        doc="area of one logic transistor, placed standard cells",
         source=_BOHR)
     logic_transistors_per_bit: float = param(
-        52.0, gt=0.0, doc="transistors per bit of an adder + register",
+        52.0, gt=0.0, le=TRANSISTORS, doc="transistors per bit of an adder + register",
         source="28-T mirror full adder + 24-T master-slave flip-flop (Weste & Harris, CMOS "
                "VLSI Design, 4th ed.)")
     transistor_energy: float = param(
-        0.03e-12 / (8 * 28), unit="J", ge=0.0,
+        0.03e-12 / (8 * 28), unit="J", ge=0.0, le=ENERGY,
         doc="switching energy of one minimum transistor of logic, at digital_node",
         source=_HOROWITZ + ": 8-bit add 0.03 pJ over 8 x 28-T mirror adders")
     # ----------------------------------------------------------------- row / column periphery
     decoder_transistors: float = param(
-        58.0, ge=0.0,
+        58.0, ge=0.0, le=TRANSISTORS,
         doc="row periphery per array row, minimum-transistor equivalents: decoder NAND2 + "
             "inverter (6), input register flip-flop (24), switch-matrix transmission gate "
             "2 x 14 (sized 14x)",
         source=_WESTE + " (gates, 24-T flip-flop); " + _NEUROSIM
         + " Param.cpp newswitchmatrixsizeratio = 14 at 22 nm")
     level_shifter_area: float = param(
-        20684.0, unit="F^2", gt=0.0,
+        20684.0, unit="F^2", gt=0.0, le=1e6,
         doc="one write level shifter (thick-oxide cross-coupled latch and inverters, wiring "
             "included), one per write line when the device's write voltage exceeds vdd",
         source=_NEUROSIM + " LevelShifter.cpp, validated layout: 205.2F x 70F x 1.44 = "
         "20,684 F^2 (10.0 um^2 at 22 nm); SubArray.cpp: one per word, bit and source line")
     mux_transistors: float = param(
-        4.0, ge=0.0,
+        4.0, ge=0.0, le=TRANSISTORS,
         doc="column multiplexer per physical column: transmission gate (2) + select inverter (2)",
         source=_WESTE)
-    wire_capacitance: float = param(0.2e-9, unit="F/m", gt=0.0,
+    wire_capacitance: float = param(0.2e-9, unit="F/m", gt=0.0, le=1e-6,
                                     doc="on-chip wire capacitance per length (0.2 fF/um)",
                                     source=_NEUROSIM + " SubArray.cpp: capBL = length x "
                                     "0.2 fF/um")
     # ----------------------------------------------------------------- chip level
-    vdd: float = param(0.85, unit="V", gt=0.0, doc="logic supply (interconnect swing)",
+    vdd: float = param(0.85, unit="V", gt=0.0, le=10.0, doc="logic supply (interconnect swing)",
                        source=_NEUROSIM + " Technology.cpp: 22 nm PTM, vdd = 0.85 V")
-    wire_pitch: float = param(4.0, unit="F", gt=0.0,
+    wire_pitch: float = param(4.0, unit="F", gt=0.0, le=1000.0,
                               doc="pitch of a global bus wire (2 x wire width)",
                               source=_NEUROSIM + " Param.cpp: wire width 40 nm at 22 nm "
                               "(about 2 F)")
-    bus_width: int = param(128, integer=True, ge=1, unit="bit",
+    bus_width: int = param(128, integer=True, ge=1, le=COUNT, unit="bit",
                            doc="wires of the chip-level H-tree between the global buffer and "
                                "the tiles",
                            source=_NEUROSIM + " Param.cpp globalBufferCoreSizeCol = 128 (one "
@@ -252,12 +274,12 @@ class CostModel(Parametrized):
                                 doc="fraction of bus wires that toggle per bit moved",
                                 source="random data; NeuroSim Param.cpp measures inputtoggle "
                                        "= 0.18 on VGG-8 / CIFAR-10")
-    arrays_per_node: int = param(16, integer=True, ge=1,
+    arrays_per_node: int = param(16, integer=True, ge=1, le=COUNT,
                                  doc="arrays per H-tree leaf (a NeuroSim tile)",
                                  source=_NEUROSIM + " Chip.cpp: tile >= 4 x subarray rows, "
                                  "i.e. 4 x 4 arrays")
     leakage_density: float = param(
-        911.417e-6 / 84.7747e-6, unit="W/m^2", ge=0.0,
+        911.417e-6 / 84.7747e-6, unit="W/m^2", ge=0.0, le=1e6,
         doc="leakage power per chip area (10.75 uW/mm^2)",
         source=_NEUROSIM + " Data/1.4_Release_test.csv: VGG-8 at 22 nm, 911 uW over "
         "84.77 mm^2")
@@ -266,14 +288,14 @@ class CostModel(Parametrized):
                                  source="NeuroSim VGG-8 case: 8-bit activations")
     # ----------------------------------------------------------------- programming
     program_pulses: float | None = param(
-        None, ge=0.0, nullable=True,
+        None, ge=0.0, le=MAX_PULSES_PER_CELL, nullable=True,
         doc="write pulses per device when programming a tile; None: the device's programming "
             "loop (Device.program_iterations and verify_reads); set, with verify_iterations, "
             "this loop replaces the device's",
         source="the device preset's program-and-verify loop, consistent with the statistic "
                "its programming noise comes from")
     verify_iterations: float | None = param(
-        None, ge=0.0, nullable=True,
+        None, ge=0.0, le=MAX_PULSES_PER_CELL, nullable=True,
         doc="program-and-verify iterations per device (each one pulse + one verify read, "
             "beyond program_pulses, default 1); None with program_pulses None: the device's "
             "loop", source="the device preset's program-and-verify loop")
@@ -650,7 +672,8 @@ class ProgramCost:
 
 
 def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) -> float:
-    """Total of per-cell counts ``value`` (a scalar per cell, or one per cell)."""
+    """Total of per-cell counts ``value`` (a scalar per cell, or one per cell), each in
+    [0, :data:`MAX_PULSES_PER_CELL`]."""
     if isinstance(value, Tensor):
         v = value.to(torch.float64)
         if like is not None:
@@ -662,13 +685,16 @@ def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) ->
         elif v.numel() not in (1, cells):
             raise ConfigError(f"program_cost: {name} has {v.numel()} entries; expected one per "
                              f"cell ({cells}) or a scalar")
-        if not bool(torch.isfinite(v).all()) or bool((v < 0).any()):
-            raise ConfigError(f"program_cost: {name} must be finite and >= 0")
+        if not bool(torch.isfinite(v).all()) or bool((v < 0).any()) or bool(
+                (v > MAX_PULSES_PER_CELL).any()):
+            raise ConfigError(f"program_cost: {name} must be finite and in [0, "
+                              f"{MAX_PULSES_PER_CELL:.0e}] per cell")
         return float(v.sum()) * (cells if v.numel() == 1 and like is None else 1)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            0 <= value < math.inf):
-        raise ConfigError(f"program_cost: {name} = {value!r} is not allowed; allowed: a finite "
-                         "number >= 0 or a tensor of per-cell counts")
+            0 <= value <= MAX_PULSES_PER_CELL):
+        raise ConfigError(f"program_cost: {name} = {value!r} is not allowed; allowed: a number "
+                         f"in [0, {MAX_PULSES_PER_CELL:.0e}] per cell or a tensor of per-cell "
+                         "counts")
     return float(value) * cells
 
 
@@ -702,9 +728,9 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
         if not bool(torch.isfinite(like).all()) or bool((like < 0).any()):
             raise ConfigError("program_cost: cell conductances must be finite and >= 0 S")
         n = like.numel()
-    elif isinstance(cells, bool) or not isinstance(cells, int) or cells < 0:
+    elif isinstance(cells, bool) or not isinstance(cells, int) or not 0 <= cells <= MAX_CELLS:
         raise ConfigError(f"program_cost: cells = {cells!r} is not allowed; allowed: an integer "
-                         ">= 0 or a tensor of conductances (S)")
+                         f"in [0, {MAX_CELLS:.0e}] or a tensor of conductances (S)")
     else:
         n = cells
     share = 1.0  # fraction of the cell's conductance one verify read sees

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -117,6 +118,27 @@ def _range_text(m: dict) -> str:
     return f"{kind}{lo}, {hi}{unit}"
 
 
+def plain_value(value: Any) -> Any:
+    """``value`` with numpy scalars (``np.float32(0.5)``, ``np.int64(3)``, ``np.bool_``,
+    ``np.str_``) turned into the Python number, bool or string they hold, in tuples too; anything
+    else unchanged. A value taken from ``np.linspace`` or a pandas column is then checked and
+    stored (and shown in reports) like the literal it stands for."""
+    if isinstance(value, tuple):
+        return tuple(plain_value(v) for v in value)
+    if type(value) in (int, float, bool, str) or value is None:
+        return value
+    if type(value).__module__ == "numpy":
+        if type(value).__name__.startswith("bool"):  # np.bool_ (np.bool in numpy 2)
+            return bool(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if isinstance(value, str):
+            return str(value)
+    return value
+
+
 def check_param(owner: str, name: str, value: Any, m: dict) -> None:
     """Raise :class:`ConfigError` when ``value`` is not an allowed option or a finite number
     inside the declared range."""
@@ -161,7 +183,10 @@ class Parametrized:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if "param" in f.metadata:
-                check_param(owner, f.name, value, f.metadata["param"])
+                plain = plain_value(value)
+                if plain is not value:
+                    object.__setattr__(self, f.name, plain)  # the dataclasses are frozen
+                check_param(owner, f.name, plain, f.metadata["param"])
         self._check()
 
     def _check(self) -> None:

@@ -93,7 +93,7 @@ from memxbar.devices.measured_files import (  # noqa: F401  (re-exported: measur
     read_pulse_file,
     read_retention_file,
 )
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, figure_path
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
@@ -691,9 +691,9 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
 def plot_fit(report: FitReport, target: str | Path | Any) -> Any:
     """Plot measured vs simulated traces, mean step dG vs G, and step-to-step std vs G.
 
-    ``target``: a file path (a three-panel figure is saved there), a sequence of three
-    matplotlib Axes, or one Axes (traces only). Returns the figure. Conductances in µS (nS when
-    ``g_max`` is below 1 µS).
+    ``target``: a file path (.png, .svg or .pdf; a three-panel figure is saved there), a
+    sequence of three matplotlib Axes, or one Axes (traces only). Returns the figure.
+    Conductances in µS (nS when ``g_max`` is below 1 µS).
     """
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -701,6 +701,7 @@ def plot_fit(report: FitReport, target: str | Path | Any) -> Any:
     if isinstance(target, Axes):
         axes: Sequence[Any] = [target]
     elif isinstance(target, (str, Path)):
+        target = figure_path(target, "plot_fit: target")
         axes = Figure(figsize=(15, 4.4), layout="constrained").subplots(1, 3)
     else:
         axes = list(target)
@@ -750,7 +751,8 @@ def plot_fit(report: FitReport, target: str | Path | Any) -> Any:
                title="step-to-step noise (incl. read noise)")
         ax.legend(fontsize=8)
     fig = axes[0].figure
-    if isinstance(target, (str, Path)):
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=100)
     return fig
 

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from memxbar.devices.base import Device  # noqa: E402
+from memxbar.errors import figure_path  # noqa: E402
 
 US = 1e6  # siemens -> microsiemens for axis labels
 YEAR = 365.25 * 86400.0
@@ -37,8 +38,10 @@ def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: 
                 seed: int = 0) -> Path:
     """Three panels: pulse response, programmed distributions per level, G versus time.
 
-    Written to ``path`` (PNG or SVG by suffix). ``n_pulses`` up then as many down pulses.
+    Written to ``path`` (.png, .svg or .pdf, by suffix). ``n_pulses`` up then as many down
+    pulses.
     """
+    out = figure_path(path, "plot_device: path")
     gen = torch.Generator().manual_seed(seed)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
 
@@ -92,7 +95,6 @@ def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: 
 
     fig.suptitle(title or f"{type(device).__name__} ({device.technology})")
     fig.tight_layout()
-    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

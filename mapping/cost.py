@@ -50,6 +50,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
@@ -70,7 +71,7 @@ from memxbar.crossbar.cost import (
     tile_area,
     tile_program_cost,
 )
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, figure_path
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 
@@ -466,11 +467,12 @@ def _layer_cost(layer: AnalogLayer, inputs: list[Tensor], cm: CostModel
     return energy, area, info
 
 
-def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> None:
+def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str | Path) -> None:
     """Stacked bars per layer of the energy per inference and of the area, by component,
-    written to ``path`` (format from the extension, e.g. .png or .svg). ``report`` may be a
+    written to ``path`` (.png, .svg or .pdf; the format from the suffix). ``report`` may be a
     mapping of names to reports (e.g. one per device technology): their layers are shown side
     by side, labelled with the name. A middle panel shows each layer's energy shares."""
+    path = figure_path(path, "plot_breakdown: path")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -537,6 +539,7 @@ def plot_breakdown(report: CostReport | Mapping[str, CostReport], path: str) -> 
     fig.legend(handles, shares, loc="center right", title="component (share of all bars)",
                fontsize="small")
     fig.tight_layout(rect=(0, 0, 0.82, 0.92))
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
@@ -547,10 +550,13 @@ def print_report(report: CostReport, file: TextIO | None = None) -> None:
 
 
 def cost(analog_model: nn.Module, example_input: Tensor, cost_model: CostModel | None = None,
-         *, plot: str | None = None, file: TextIO | None = None,
+         *, plot: str | Path | None = None, file: TextIO | None = None,
          duplication: int | Mapping[str, int] | None = None) -> CostReport:
-    """Estimate, print and (``plot``: a file path) plot the cost of ``analog_model`` on
-    ``example_input``; the entry point of the ``memxbar cost`` command. Returns the report."""
+    """Estimate, print and (``plot``: a .png, .svg or .pdf path) plot the cost of
+    ``analog_model`` on ``example_input``; the entry point of the ``memxbar cost`` command.
+    Returns the report."""
+    if plot is not None:
+        plot = figure_path(plot, "cost: plot")
     report = estimate_cost(analog_model, example_input, cost_model, duplication=duplication)
     print_report(report, file)
     if plot is not None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, figure_path
 
 INTERRUPTED = ("memxbar: interrupted; finished trials are kept: run the same command again to "
                "continue")
@@ -95,8 +95,7 @@ def _devices_plot(args: argparse.Namespace) -> None:
     from memxbar.devices import presets
     from memxbar.devices.plots import plot_device
 
-    if args.out.suffix.lower() not in (".png", ".svg"):
-        raise UserError(f"--out {args.out}: the file must end in .png or .svg")
+    figure_path(args.out, "--out")
     p = presets.preset(args.name)
     path = plot_device(p.build(), args.out, title=f"{args.name}: {p.summary}",
                        n_pulses=args.pulses, seed=args.seed)
@@ -165,6 +164,8 @@ def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.hardware import BY_NAME, Fixed
     from memxbar.studies.spec import Choices, cost_model, load_spec
 
+    if args.plot is not None:
+        figure_path(args.plot, "--plot")
     spec = load_spec(args.file)
     chosen = {}
     for item in args.set:
@@ -326,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=_devices_show)
     plot = dsub.add_parser("plot", help="pulse response, level distributions and drift")
     plot.add_argument("name")
-    plot.add_argument("--out", type=Path, required=True, help="output image (.png or .svg)")
+    plot.add_argument("--out", type=Path, required=True, help="output image (.png, .svg or .pdf)")
     plot.add_argument("--pulses", type=_int_range(1, 100_000), default=400,
                       help="up pulses, then as many down pulses (default 400)")
     plot.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -399,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--cost", action="append", default=[], metavar="NAME=VALUE",
                       help="cost-model field over the study's [cost] table, e.g. "
                            "sensing=per_column, buffer_type=register")
-    cost.add_argument("--plot", help="write the breakdown plot (.png or .svg) here")
+    cost.add_argument("--plot", help="write the breakdown plot (.png, .svg or .pdf) here")
     cost.set_defaults(func=_cost)
 
     demo = sub.add_parser("demo", help="the main job: run the quickstart study and report it")

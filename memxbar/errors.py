@@ -1,4 +1,4 @@
-"""The one exception type for bad configuration and bad input.
+"""The one exception type for bad configuration and bad input, and the checks all stages share.
 
 Every check that refuses a user's value (a study field, a device parameter, a tensor handed to a
 public function, a file) raises :class:`ConfigError`, naming what is wrong, where, and what is
@@ -8,6 +8,29 @@ exception is an internal error and is shown with its traceback.
 This module imports nothing from memxbar, so every stage may import it.
 """
 
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+"""File types memxbar writes figures in: raster for screens, vector for papers."""
+
 
 class ConfigError(ValueError):
     """A bad configuration value, file or input (a ``ValueError``, so existing handlers see it)."""
+
+
+def figure_path(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path` when it names a figure file memxbar can write (a
+    suffix of :data:`FIGURE_SUFFIXES`, any case); otherwise a :class:`ConfigError` naming
+    ``what`` (the argument) and the allowed suffixes. Checked before the work that the figure
+    shows, so a mistyped name costs nothing."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{what} = {path!r} is not a file path; give a str or Path ending in "
+                          + ", ".join(FIGURE_SUFFIXES))
+    p = Path(path)
+    if p.suffix.lower() not in FIGURE_SUFFIXES or not p.stem:
+        raise ConfigError(f"{what} = {str(path)!r}: a figure file must end in "
+                          + ", ".join(FIGURE_SUFFIXES))
+    return p

@@ -27,7 +27,8 @@ def test_devices_plot_writes_png(tmp_path):
 
 @pytest.mark.parametrize("argv, text", [
     (["devices", "show", "nope"], "unknown device preset"),
-    (["devices", "plot", "ideal", "--out", "x.jpg"], ".png or .svg"),
+    (["devices", "plot", "ideal", "--out", "x.jpg"], "must end in .png, .svg, .pdf"),
+    (["cost", "quickstart", "--plot", "cost"], "--plot = 'cost': a figure file must end in"),
     (["devices", "bogus"], "invalid choice"),
     (["spice-check", "--rows", "0"], "allowed range"),
     ([], "required"),

@@ -41,7 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from memxbar.crossbar.cost import CostModel, program_cost
+from memxbar.crossbar.cost import MAX_PULSES_PER_CELL, CostModel, program_cost
 from memxbar.crossbar.tile import probe_steps
 from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device
@@ -49,9 +49,9 @@ from memxbar.errors import ConfigError
 
 METHODS = ("program", "pulses")
 STEP_RANGE = 4.0  # adaptive step estimate kept within [nominal / 4, nominal * 4]
-# sanity bounds of the loop's budgets: beyond any device's endurance per write (pulses) and any
-# write-verify scheme (rounds), and inside int64 pulse counts
-MAX_PULSES = 10**12
+# sanity bounds of the loop's budgets: beyond any device's endurance per write (pulses, the bound
+# of the programming cost) and any write-verify scheme (rounds), and inside int64 pulse counts
+MAX_PULSES = MAX_PULSES_PER_CELL
 MAX_ITERATIONS = 100_000
 
 

@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from memxbar.crossbar.cost import (
+    MAX_CELLS,
+    MAX_PULSES_PER_CELL,
     CostModel,
     accumulator_bits,
     add_energy,
@@ -368,6 +370,13 @@ def test_programming_energy_grows_with_verify_iterations():
     assert c.pulses == 200 and c.time == pytest.approx(200 * dev.write_time / 10)
     with pytest.raises(ValueError, match="pulses"):
         program_cost(dev, 100, pulses=torch.ones(7))
+    # counts beyond any chip or programming scheme are refused, not costed as inf
+    assert math.isfinite(program_cost(dev, MAX_CELLS, pulses=MAX_PULSES_PER_CELL).energy)
+    for kw in (dict(cells=MAX_CELLS + 1), dict(cells=10, pulses=1e300),
+               dict(cells=10, verify_iterations=torch.full((10,), 1e13))):
+        with pytest.raises(ConfigError, match=r"allowed: an integer in \[0, 1e\+15\]|"
+                                              r"in \[0, 1e\+12\] per cell"):
+            program_cost(dev, **kw)
     tile = make_tile()
     tc = tile_program_cost(tile, CostModel(verify_iterations=2.0))
     n = tile.state.g.numel()

@@ -1,7 +1,9 @@
 """The shared device contract: parameter checks, input checks, quantization, stuck faults."""
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,6 +26,22 @@ def test_bad_parameter_names_parameter_value_and_range():
         IdealDevice(g_max="big")
     with pytest.raises(ValueError, match="out of range"):
         IdealDevice(g_max=math.inf)
+
+
+def test_numpy_scalars_are_taken_as_the_python_values_they_hold():
+    from memxbar.crossbar.tile import TileConfig
+
+    dev = IdealDevice(g_max=np.float32(2e-5), levels=np.int64(8))
+    assert type(dev.g_max) is float and type(dev.levels) is int
+    assert dev == IdealDevice(g_max=float(np.float32(2e-5)), levels=8)
+    cfg = TileConfig(rows=np.int32(64), cols=np.int64(32), device=dev,
+                     r_row=np.float32(0.5), encoding=np.str_("offset"))
+    assert (type(cfg.rows), type(cfg.r_row), type(cfg.encoding)) == (int, float, str)
+    assert "np." not in repr(dataclasses.replace(cfg, r_col=np.float64(1.0)))
+    with pytest.raises(ValueError, match="levels = 2.5 must be an integer"):
+        IdealDevice(levels=np.float32(2.5))
+    with pytest.raises(ValueError, match="encoding = True is not allowed"):
+        TileConfig(rows=4, cols=4, device=dev, encoding=np.bool_(True))
 
 
 def test_non_finite_and_out_of_range_targets_are_refused():

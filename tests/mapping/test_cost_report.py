@@ -14,6 +14,7 @@ from memxbar.crossbar.cost import CostModel, mvm_latency
 from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
 from memxbar.devices import IdealDevice, presets
+from memxbar.errors import ConfigError
 from memxbar.mapping import program, to_analog
 from memxbar.mapping.cost import (
     COMPONENTS,
@@ -175,6 +176,11 @@ def test_report_printing_and_plot(mlp, cnn, tmp_path):
     assert (tmp_path / "two.svg").stat().st_size > 10_000
     with pytest.raises(ValueError, match="CostReport"):
         plot_breakdown({}, str(tmp_path / "x.png"))
+    plot_breakdown(rep, tmp_path / "new" / "three.PDF")  # a Path, a new folder, any case
+    assert (tmp_path / "new" / "three.PDF").read_bytes().startswith(b"%PDF")
+    for bad in ("x.jpg", "x", ".png", 3):
+        with pytest.raises(ConfigError, match=r"\.png, \.svg, \.pdf"):
+            cost(mlp, x_mlp(3), plot=bad, file=buf)  # refused before the estimate
 
 
 def test_errors():

@@ -362,7 +362,7 @@ BAD = [
     (lambda d: d.update(cost={"nodes": 22e-9}),
      ["cost: unknown field(s) nodes; allowed fields: node,"]),
     (lambda d: d.update(cost={"node": -1.0}),
-     ["cost.node = -1.0 is out of range; allowed: (0.0, 1e-06] m"]),
+     ["cost.node = -1.0 is out of range; allowed: [1e-09, 1e-06] m"]),
 ]
 
 
