@@ -662,11 +662,121 @@ def case_cost(r: random.Random) -> Callable[[], Any]:
     return run
 
 
+_ODD_ARGS = ("", " ", "-1", "0", "1e400", "nan", "inf", "abc", "x" * 300, "é∂", "a=b", "=",
+             "--", "-", "--help", "x\x00y", "a/b/c", ".")
+
+
+def _cli_argv(r: random.Random, odd: bool) -> list[str]:
+    """A ``memxbar`` command line (never ``demo``, ``dashboard`` or a study run with workers:
+    those run for minutes), with tokens replaced, dropped or added when ``odd``. Paths are
+    relative: the case runs in a fresh folder."""
+    from memxbar.devices import presets
+
+    name = r.choice([*r.sample(presets.names(), 2), "nope", "ideal"])
+    study = r.choice(["study.toml", "quickstart", "missing.toml", "bad.toml", "folder"])
+    out = r.choice(["p.png", "p.svg", "p.pdf", "sub/p.png", "p.jpg", "p", "folder/p.png"])
+    kind = r.choice(["devices"] * 3 + ["spice"] * 2 + ["study"] * 4 + ["cost", "other"])
+    if kind == "devices":
+        argv = r.choice([["devices", "list"], ["devices", "show", name],
+                         ["devices", "plot", name, "--out", out, "--pulses",
+                          r.choice(["5", "20", "0", "100001"]), "--seed", r.choice(["0", "7"])]])
+    elif kind == "spice":
+        argv = ["spice-check", "--rows", r.choice(["1", "3", "16", "0", "129"]), "--cols",
+                r.choice(["2", "8", "16"]), "--r-row", r.choice(["1.0", "0", "0.5", "-1"]),
+                "--r-col", r.choice(["1.0", "0", "2"]), "--seed", r.choice(["0", "3"])]
+    elif kind == "study":
+        storage = r.choice(["sqlite:///s.db", "sqlite:///sub/s.db", "sqlite://", "bogus",
+                            "postgresql://nobody@127.0.0.1:1/db", "mysql://x@127.0.0.1:1/db",
+                            "sqlite:///folder"])
+        argv = r.choice([
+            ["study", "list"], ["study", "fields", "--format", r.choice(["table", "markdown",
+                                                                         "html"])],
+            ["study", "run", study, "--workers", "0", "--output", r.choice(["o", "folder",
+                                                                            "study.toml"]),
+             "--trials", r.choice(["1", "3", "0"]), "--max-retries", r.choice(["0", "2", "101"])]
+            + (["--storage", storage] if r.random() < 0.4 else [])
+            + (["--path", r.choice(["folder", "missing", "study.toml"])] if r.random() < 0.2
+               else []),
+            ["study", "report", r.choice(["o", "folder", "missing", "study.toml"])]
+            + (["--storage", storage] if r.random() < 0.4 else []),
+            ["study", "worker", study.replace("quickstart", "study.toml"), "--storage",
+             storage, "--output", "o"]])
+    elif kind == "cost":
+        argv = ["cost", study, "--set", r.choice(["device=pcm-joshi2020", "adc_bits=5",
+                                                  "device.read_time=5e-9", "tile_rows=64",
+                                                  "nope=1", "adc_bits=3.5"]),
+                "--cost", r.choice(["sensing=per_column", "node=1e-300", "buffer_type=x",
+                                    "node=22e-9"]), "--plot", out]
+    else:
+        argv = r.choice([[], ["--help"], ["bogus"], ["devices"], ["study", "run"], ["cost"]])
+    if odd:
+        for _ in range(r.choice([1, 1, 2, 3])):
+            what = r.randrange(4)
+            if what == 0 and argv:
+                argv[r.randrange(len(argv))] = r.choice(_ODD_ARGS)
+            elif what == 1 and argv:
+                del argv[r.randrange(len(argv))]
+            elif what == 2 and argv:
+                i = r.randrange(len(argv))
+                argv[i:i] = argv[i:i + 2]  # an option given twice
+            else:
+                argv.append(r.choice(_ODD_ARGS))
+    if kind == "study" and "run" in argv and "--workers" not in argv:
+        argv += ["--workers", "0"]
+    return argv
+
+
+def case_cli(r: random.Random) -> Callable[[], Any]:
+    """The ``memxbar`` command (``cli.main``) in a fresh folder holding a study file, a broken
+    one and a sub-folder. Exit 0 is a success, exit 2 with one line on stderr a clean refusal;
+    anything else (exit 1: a traceback) is a finding."""
+    import contextlib
+    import io
+    import tempfile
+
+    import torch
+
+    from memxbar import cli
+    from memxbar.errors import ConfigError
+
+    odd = r.random() < 0.6
+    argv = _cli_argv(r, odd)
+    quick = (Path(__file__).resolve().parents[1] / "studies" / "quickstart.toml").read_text()
+    quick = (quick.replace('epochs = 20', 'epochs = 1').replace('repeats = 3', 'repeats = 1')
+             .replace('# trials = 16', 'trials = 2'))
+    broken = quick[: r.randrange(len(quick))] + r.choice(["", "[[", "x = ", "\x00", "]"])
+
+    def run() -> Any:
+        err = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp:
+            here = os.getcwd()
+            os.chdir(tmp)
+            try:
+                Path("study.toml").write_text(quick.replace('"runs/quickstart"', '"o"'))
+                Path("bad.toml").write_text(broken)
+                Path("folder").mkdir()
+                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                    try:
+                        code = cli.main(argv)
+                    except SystemExit as e:  # --help
+                        code = e.code if isinstance(e.code, int) else 1
+            finally:
+                os.chdir(here)
+        text = err.getvalue().strip()
+        if code == 2 and text.count("\n") == 0 and text.startswith("memxbar: error: "):
+            raise ConfigError(f"{argv!r}: {text}")
+        if code != 0:
+            raise RuntimeError(f"memxbar {argv!r} exited {code}: {text[-1200:]}")
+        return torch.zeros(1)
+
+    return run
+
+
 FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
     "mapping": case_mapping, "measured": case_measured, "training": case_training,
-    "cost": case_cost,
+    "cost": case_cost, "cli": case_cli,
 }
 
 

@@ -49,6 +49,10 @@ UPDATE_MODES = ("stochastic", "counts")
 PROBE_CELLS = 4096
 PROBE_TRAINS = (1, 4, 16, 64)  # pulse-train lengths tried by probe_steps
 COINCIDENCE_ELEMENTS = 2**24  # pulse-train entries held at once by a stochastic update
+MAX_BL = 1024
+"""Longest pulse train of a stochastic update: 1-100 in practice (Gokmen & Vlasov 2016 use 10;
+aihwkit's default ``desired_bl`` is 31); one train per row and column of a sample is held at
+once, so the bound keeps a sample's trains in memory."""
 MAX_ROWS = 1 << 20  # largest rows / cols / rows_parallel of one array (a sanity bound)
 
 
@@ -474,7 +478,7 @@ class Tile(ReadPath, TileState):
                              f"(got {cfg.n_slices} slices); reprogram bit-sliced weights with "
                              "program()")
         _choice("Tile.update", "mode", mode, UPDATE_MODES)
-        _int_field("Tile.update", "bl", bl, 1)
+        _int_field("Tile.update", "bl", bl, 1, MAX_BL)
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
             raise ConfigError(f"Tile.update: lr = {lr!r} is not allowed; allowed: a finite "
                              "number >= 0")
@@ -483,6 +487,7 @@ class Tile(ReadPath, TileState):
         if x.shape[-2] != d.shape[-2]:
             raise ConfigError(f"Tile.update: x has batch {x.shape[-2]}, d has {d.shape[-2]}; "
                              "they must match")
+        self._check_generator(generator, x, "update")
         generator = self._rng(generator, x)
         step_inc, step_dec = cfg.scheme.pulse_steps(*self.nominal_step())
         w_per_s = cfg.scheme.weight_per_siemens
@@ -526,6 +531,7 @@ class Tile(ReadPath, TileState):
         except RuntimeError:
             raise ConfigError(f"Tile.apply_pulses: n has shape {tuple(n.shape)}; expected "
                              f"(*shape, rows, weight_cols) = {want} (broadcastable)") from None
+        self._check_generator(generator, n, "apply_pulses")
         return self._apply_counts(n.clamp(min=0), (-n).clamp(min=0), generator)
 
     def _apply_counts(self, inc: Tensor, dec: Tensor, generator: torch.Generator | None

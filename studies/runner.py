@@ -326,8 +326,9 @@ def _write_manifest(spec: StudySpec, source: Path) -> None:
     out = spec.output_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
-    except (FileNotFoundError, NotADirectoryError) as e:  # e.g. under /proc (a full disk or
-        # a read-only folder is a StorageError, from storage_faults)
+    except (FileNotFoundError, NotADirectoryError, FileExistsError) as e:  # under /proc, or
+        # a file of that name (a full disk or a read-only folder is a StorageError, from
+        # storage_faults)
         raise ConfigError(f"output folder {out} cannot be made ({e.strerror}); allowed: a "
                           "folder you can write to") from None
     _claim_folder(spec, source)

@@ -77,7 +77,7 @@ from pydantic import (
 )
 
 from memxbar.crossbar.cost import MOVED_TO_HARDWARE, CostModel
-from memxbar.crossbar.tile import UPDATE_MODES
+from memxbar.crossbar.tile import MAX_BL, UPDATE_MODES
 from memxbar.devices import presets
 from memxbar.devices.base import Device
 from memxbar.devices.measured import MAX_CONDUCTANCE
@@ -426,7 +426,7 @@ class TrainingSpec(_Model):
     # online: plain analog SGD or mixed precision; "sgd": pulse trains or counts
     algorithm: Literal[ONLINE_ALGORITHMS] = "mixed"  # type: ignore[valid-type]
     update_mode: Literal[UPDATE_MODES] = "stochastic"  # type: ignore[valid-type]
-    pulse_train_length: int = Field(default=31, ge=1, le=10_000)  # online, stochastic trains
+    pulse_train_length: int = Field(default=31, ge=1, le=MAX_BL)  # online, stochastic trains
     pulse_threshold: float = Field(default=32.0, ge=1, le=MAX_SCALE,
                                    allow_inf_nan=False)  # online "mixed"
     lr_decay: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)  # online, per epoch

@@ -58,6 +58,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from memxbar.crossbar.cost import CostModel, program_cost
+from memxbar.crossbar.tile import MAX_BL
 from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_NONE
 from memxbar.errors import ConfigError
@@ -195,13 +196,14 @@ class AnalogSGD:
                                                positive=True, below=1.0 + 1e-12)
         self.refresh_tolerance = _check_number("refresh_tolerance", refresh_tolerance,
                                                positive=True)
-        for name, v, lo in (("bl", bl, 1), ("max_pulses", max_pulses, 1),
-                            ("refresh_every", refresh_every, 0),
-                            ("refresh_max_pulses", refresh_max_pulses, 0),
-                            ("recalibrate_every", recalibrate_every, 0)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        for name, v, lo, hi in (("bl", bl, 1, MAX_BL), ("max_pulses", max_pulses, 1, None),
+                                ("refresh_every", refresh_every, 0, None),
+                                ("refresh_max_pulses", refresh_max_pulses, 0, None),
+                                ("recalibrate_every", recalibrate_every, 0, None)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi and v > hi):
+                allowed = f"in [{lo}, {hi}]" if hi else f">= {lo}"
                 raise ConfigError(f"AnalogSGD: {name} = {v!r} is not allowed; allowed: an "
-                                 f"integer >= {lo}")
+                                 f"integer {allowed}")
         self.algorithm, self.mode, self.bl = algorithm, mode, bl
         self.max_pulses, self.refresh_every = max_pulses, refresh_every
         self.refresh_max_pulses = refresh_max_pulses

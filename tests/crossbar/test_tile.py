@@ -17,6 +17,7 @@ from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import IdealDevice
 from memxbar.devices.base import CellState, Device, param
 from memxbar.devices.pcm import PCM
+from memxbar.errors import ConfigError
 
 F64 = torch.float64
 
@@ -419,6 +420,17 @@ def test_update_refuses_bit_slices_and_bad_lr() -> None:
     plain, _ = make()
     with pytest.raises(ValueError, match="lr"):
         plain.update(x, rand(1, plain.config.weight_cols), -1.0)
+    d = rand(1, plain.config.weight_cols)
+    # a bad generator is named before any draw; bl is bounded (2**31 asked for 137 GB)
+    for mode in ("stochastic", "counts"):
+        with pytest.raises(ConfigError, match="Tile.update: generator must be a torch.Gen"):
+            plain.update(x, d, 0.1, mode=mode, generator=7)
+    with pytest.raises(ConfigError, match=r"bl = 2147483648 is not allowed; allowed: an "
+                                          r"integer in \[1, 1024\]"):
+        plain.update(x, d, 0.1, bl=2**31)
+    with pytest.raises(ConfigError, match="Tile.apply_pulses: generator must be"):
+        plain.apply_pulses(torch.ones(12, plain.config.weight_cols, dtype=torch.int64),
+                           generator="seed")
 
 
 def test_nominal_step_probe() -> None:

@@ -441,7 +441,8 @@ def test_argument_errors(tmp_path: Path) -> None:
                           (dict(poll_interval=math.inf), "poll_interval"),
                           (dict(code_path="src"), "code_path"),
                           (dict(in_process="yes"), "in_process = 'yes'"),
-                          (dict(output="/proc/memxbar-study"), "cannot be made|not writable")):
+                          (dict(output="/proc/memxbar-study"), "cannot be made|not writable"),
+                          (dict(output=path), r"cannot be made \(File exists\)")):
         with pytest.raises(ValueError, match=match):
             run_study(path, **{"objective_fn": digits_objective, **kwargs})
     with pytest.raises(ValueError, match="0 < interval < grace"):

@@ -209,6 +209,9 @@ def test_errors() -> None:
         train_online(model, [], AnalogSGD(model, 0.1), epochs=1, lr_decay=0.0)
     with pytest.raises(ValueError, match="recalibrate_every"):
         AnalogSGD(model, 0.1, recalibrate_every=-1)
+    with pytest.raises(ValueError, match=r"bl = 2048 is not allowed; allowed: an integer in "
+                                         r"\[1, 1024\]"):
+        AnalogSGD(model, 0.1, bl=2048)
 
 
 # --------------------------------------------------------------------------- training
