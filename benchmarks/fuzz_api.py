@@ -666,10 +666,25 @@ _ODD_ARGS = ("", " ", "-1", "0", "1e400", "nan", "inf", "abc", "x" * 300, "é∂
              "--", "-", "--help", "x\x00y", "a/b/c", ".")
 
 
-def _cli_argv(r: random.Random, odd: bool) -> list[str]:
-    """A ``memxbar`` command line (never ``demo``, ``dashboard`` or a study run with workers:
-    those run for minutes), with tokens replaced, dropped or added when ``odd``. Paths are
-    relative: the case runs in a fresh folder."""
+def _cli_commands(r: random.Random, odd: bool) -> list[list[str]]:
+    """``memxbar`` command lines to run one after the other: mostly one (never ``demo`` or
+    ``dashboard``; a study run creates the study only), sometimes a small study run by worker
+    processes and then reported. Tokens are replaced, dropped or added when ``odd`` (in the
+    report only, after a run). Paths are relative: the case runs in a fresh folder."""
+    if r.random() < 0.05:
+        storage = r.choice([[], [], ["--storage", "sqlite:///s.db"]])
+        run = ["study", "run", "study.toml", "--workers", r.choice(["1", "2"]), "--trials",
+               r.choice(["1", "2"]), *storage]
+        return [run, _cli_argv(r, odd, ["study", "report", "o", *r.choice([[], storage,
+                                                                       ["--storage", "bogus"]])])]
+    return [_cli_argv(r, odd)]
+
+
+def _cli_argv(r: random.Random, odd: bool, argv: list[str] | None = None) -> list[str]:
+    """One ``memxbar`` command line (``argv``, or a random one), with tokens replaced, dropped
+    or added when ``odd``."""
+    if argv is not None:
+        return _spoil_argv(r, argv) if odd else argv
     from memxbar.devices import presets
 
     name = r.choice([*r.sample(presets.names(), 2), "nope", "ideal"])
@@ -710,19 +725,26 @@ def _cli_argv(r: random.Random, odd: bool) -> list[str]:
     else:
         argv = r.choice([[], ["--help"], ["bogus"], ["devices"], ["study", "run"], ["cost"]])
     if odd:
-        for _ in range(r.choice([1, 1, 2, 3])):
-            what = r.randrange(4)
-            if what == 0 and argv:
-                argv[r.randrange(len(argv))] = r.choice(_ODD_ARGS)
-            elif what == 1 and argv:
-                del argv[r.randrange(len(argv))]
-            elif what == 2 and argv:
-                i = r.randrange(len(argv))
-                argv[i:i] = argv[i:i + 2]  # an option given twice
-            else:
-                argv.append(r.choice(_ODD_ARGS))
+        argv = _spoil_argv(r, argv)
     if kind == "study" and "run" in argv and "--workers" not in argv:
         argv += ["--workers", "0"]
+    return argv
+
+
+def _spoil_argv(r: random.Random, argv: list[str]) -> list[str]:
+    """``argv`` with one to three tokens replaced, dropped, doubled or added."""
+    argv = list(argv)
+    for _ in range(r.choice([1, 1, 2, 3])):
+        what = r.randrange(4)
+        if what == 0 and argv:
+            argv[r.randrange(len(argv))] = r.choice(_ODD_ARGS)
+        elif what == 1 and argv:
+            del argv[r.randrange(len(argv))]
+        elif what == 2 and argv:
+            i = r.randrange(len(argv))
+            argv[i:i] = argv[i:i + 2]  # an option given twice
+        else:
+            argv.append(r.choice(_ODD_ARGS))
     return argv
 
 
@@ -740,14 +762,13 @@ def case_cli(r: random.Random) -> Callable[[], Any]:
     from memxbar.errors import ConfigError
 
     odd = r.random() < 0.6
-    argv = _cli_argv(r, odd)
+    commands = _cli_commands(r, odd)
     quick = (Path(__file__).resolve().parents[1] / "studies" / "quickstart.toml").read_text()
     quick = (quick.replace('epochs = 20', 'epochs = 1').replace('repeats = 3', 'repeats = 1')
              .replace('# trials = 16', 'trials = 2'))
     broken = quick[: r.randrange(len(quick))] + r.choice(["", "[[", "x = ", "\x00", "]"])
 
     def run() -> Any:
-        err = io.StringIO()
         with tempfile.TemporaryDirectory() as tmp:
             here = os.getcwd()
             os.chdir(tmp)
@@ -755,18 +776,22 @@ def case_cli(r: random.Random) -> Callable[[], Any]:
                 Path("study.toml").write_text(quick.replace('"runs/quickstart"', '"o"'))
                 Path("bad.toml").write_text(broken)
                 Path("folder").mkdir()
-                with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                    try:
-                        code = cli.main(argv)
-                    except SystemExit as e:  # --help
-                        code = e.code if isinstance(e.code, int) else 1
+                for argv in commands:
+                    err = io.StringIO()
+                    with contextlib.redirect_stderr(err), \
+                            contextlib.redirect_stdout(io.StringIO()):
+                        try:
+                            code = cli.main(argv)
+                        except SystemExit as e:  # --help
+                            code = e.code if isinstance(e.code, int) else 1
+                    text = err.getvalue().strip()
+                    if code == 2 and text.count("\n") == 0 and text.startswith(
+                            "memxbar: error: "):
+                        raise ConfigError(f"{argv!r}: {text}")
+                    if code != 0:
+                        raise RuntimeError(f"memxbar {argv!r} exited {code}: {text[-1200:]}")
             finally:
                 os.chdir(here)
-        text = err.getvalue().strip()
-        if code == 2 and text.count("\n") == 0 and text.startswith("memxbar: error: "):
-            raise ConfigError(f"{argv!r}: {text}")
-        if code != 0:
-            raise RuntimeError(f"memxbar {argv!r} exited {code}: {text[-1200:]}")
         return torch.zeros(1)
 
     return run

@@ -55,7 +55,7 @@ from memxbar.crossbar.circuit import (
 from memxbar.crossbar.periphery import shift_add
 from memxbar.crossbar.tilestate import TileAttributes
 from memxbar.devices.base import CellState, randn
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlinear read
 IR_TOLERANCE = 1e-6  # relative error allowed of an IR-drop solve (issue 15), at most
@@ -221,6 +221,7 @@ class ReadPath(TileAttributes):
         state = self._require_programmed("set_time")
         dev = self.config.device
         mode = self.config.read_noise
+        t = plain_value(t)
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
             raise ConfigError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
                               "number >= 0 (seconds since programming)")

@@ -41,7 +41,7 @@ from memxbar.crossbar.tilestate import (
     per_tile,
 )
 from memxbar.devices.base import STUCK_NONE, CellState, Device, Parametrized, param
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 READ_NOISE = ("physical", "per_read", "per_mvm", "off")
 IR_DROP = ("exact", "first_order")
@@ -478,6 +478,7 @@ class Tile(ReadPath, TileState):
                              f"(got {cfg.n_slices} slices); reprogram bit-sliced weights with "
                              "program()")
         _choice("Tile.update", "mode", mode, UPDATE_MODES)
+        bl, lr = plain_value(bl), plain_value(lr)
         _int_field("Tile.update", "bl", bl, 1, MAX_BL)
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
             raise ConfigError(f"Tile.update: lr = {lr!r} is not allowed; allowed: a finite "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -24,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 STUCK_NONE, STUCK_ON, STUCK_OFF = 0, 1, 2
 
@@ -116,27 +115,6 @@ def _range_text(m: dict) -> str:
     kind = "an integer in " if m["integer"] else ""
     unit = f" {m['unit']}" if m["unit"] else ""
     return f"{kind}{lo}, {hi}{unit}"
-
-
-def plain_value(value: Any) -> Any:
-    """``value`` with numpy scalars (``np.float32(0.5)``, ``np.int64(3)``, ``np.bool_``,
-    ``np.str_``) turned into the Python number, bool or string they hold, in tuples too; anything
-    else unchanged. A value taken from ``np.linspace`` or a pandas column is then checked and
-    stored (and shown in reports) like the literal it stands for."""
-    if isinstance(value, tuple):
-        return tuple(plain_value(v) for v in value)
-    if type(value) in (int, float, bool, str) or value is None:
-        return value
-    if type(value).__module__ == "numpy":
-        if type(value).__name__.startswith("bool"):  # np.bool_ (np.bool in numpy 2)
-            return bool(value)
-        if isinstance(value, numbers.Integral):
-            return int(value)
-        if isinstance(value, numbers.Real):
-            return float(value)
-        if isinstance(value, str):
-            return str(value)
-    return value
 
 
 def check_param(owner: str, name: str, value: Any, m: dict) -> None:

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.cost import LayerInputs, capture_inputs
 from memxbar.mapping.layers import AnalogConv, AnalogLayer, analog_layers
 
@@ -95,6 +95,7 @@ def reads_per_inference(layer: AnalogLayer, inputs: list[Tensor], inferences: in
 
 
 def _check_inferences(inferences: object) -> float:
+    inferences = plain_value(inferences)
     if isinstance(inferences, bool) or not isinstance(inferences, (int, float)) or not (
             0 <= inferences <= MAX_INFERENCES):
         raise ConfigError(f"apply_read_disturb: inferences = {inferences!r} is not allowed; "

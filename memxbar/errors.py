@@ -10,8 +10,10 @@ This module imports nothing from memxbar, so every stage may import it.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
+from typing import Any
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 """File types memxbar writes figures in: raster for screens, vector for papers."""
@@ -34,3 +36,24 @@ def figure_path(path: str | os.PathLike[str], what: str) -> Path:
         raise ConfigError(f"{what} = {str(path)!r}: a figure file must end in "
                           + ", ".join(FIGURE_SUFFIXES))
     return p
+
+
+def plain_value(value: Any) -> Any:
+    """``value`` with numpy scalars (``np.float32(0.5)``, ``np.int64(3)``, ``np.bool_``,
+    ``np.str_``) turned into the Python number, bool or string they hold, in tuples too; anything
+    else unchanged. A value taken from ``np.linspace`` or a pandas column is then checked and
+    stored (and shown in reports) like the literal it stands for."""
+    if isinstance(value, tuple):
+        return tuple(plain_value(v) for v in value)
+    if type(value) in (int, float, bool, str) or value is None:
+        return value
+    if type(value).__module__ == "numpy":
+        if type(value).__name__.startswith("bool"):  # np.bool_ (np.bool in numpy 2)
+            return bool(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if isinstance(value, str):
+            return str(value)
+    return value

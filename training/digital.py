@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 StepHook = Callable[[nn.Module, torch.Generator], None]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -42,6 +42,7 @@ MAX_SCALE = 1e6
 def _generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:
     if isinstance(generator, torch.Generator):
         return generator
+    generator = plain_value(generator)
     if generator is not None and (isinstance(generator, bool) or not isinstance(generator, int)):
         raise ConfigError(f"generator = {generator!r}; allowed: None, an int seed or a Generator")
     gen = torch.Generator(device=device)
@@ -156,6 +157,7 @@ def train(
     tensors of one length with floating-point inputs, and (with the default loss) labels that
     are not class indices of the model's outputs or class probabilities.
     """
+    epochs, lr, weight_decay, momentum = map(plain_value, (epochs, lr, weight_decay, momentum))
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs = {epochs!r}; allowed: an integer >= 1")
     if not (_real(lr) and 0 < lr <= MAX_SCALE):

@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader
 
 from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.convert import drift, program, to_analog
 from memxbar.mapping.layers import converter_for
 from memxbar.mapping.tiler import MappingConfig, TiledMatrix
@@ -261,6 +261,8 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     ``generator``, ``device``, ``loss_fn``, ``progress``: as
     :func:`memxbar.training.digital.train`.
     """
+    t_inference, noise_scale, clip_sigma = map(plain_value, (t_inference, noise_scale,
+                                                             clip_sigma))
     if not (isinstance(t_inference, (int, float)) and not isinstance(t_inference, bool)
             and math.isfinite(t_inference) and t_inference >= 0):
         raise ConfigError(f"hardware_aware_train: t_inference = {t_inference!r}; allowed: a "
@@ -341,6 +343,7 @@ def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, 
     programming draw (``repeats`` fresh conversions of the same trained weights).
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
     inputs for calibrated ADC ranges."""
+    repeats, t = plain_value(repeats), plain_value(t)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not (
             1 <= repeats <= MAX_REPEATS):
         raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer from 1 "

@@ -61,7 +61,7 @@ from memxbar.crossbar.cost import CostModel, program_cost
 from memxbar.crossbar.tile import MAX_BL
 from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_NONE
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
@@ -139,6 +139,7 @@ class _Layer:
 
 def _check_number(name: str, value: object, *, positive: bool = False, below: float = math.inf
                   ) -> float:
+    value = plain_value(value)
     if not (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and (value > 0 if positive else value >= 0)
             and value < below):
@@ -425,6 +426,7 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
     ``lr_decay``: learning rates multiplied by it after each epoch (exponential schedule).
     ``loss_fn`` defaults to cross-entropy; ``progress(epoch, loss)`` after each epoch.
     Returns the mean per-sample loss of each epoch; a non-finite loss raises ``ValueError``."""
+    epochs, lr_decay = plain_value(epochs), plain_value(lr_decay)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"train_online: epochs = {epochs!r}; allowed: an integer >= 1")
     if not isinstance(optimizer, AnalogSGD):

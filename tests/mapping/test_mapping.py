@@ -202,6 +202,33 @@ def test_errors_are_clear():
         program(to_analog(nn.Linear(4, 2), hw))
 
 
+def test_read_times_and_counts_from_numpy_arrays_are_taken_as_numbers():
+    """``for t in np.array([1, 3600])`` gives np.int64 values: read as the seconds they hold,
+    the same as Python numbers; a numpy bool is still refused."""
+    import numpy as np
+
+    from memxbar.mapping.disturb import apply_read_disturb
+    from memxbar.training.hwa import analog_accuracy
+
+    hw = TileConfig(rows=8, cols=8, device=presets.get("pcm-joshi2020"))
+    net = nn.Sequential(nn.Linear(8, 4))
+    x = torch.rand(3, 8, generator=torch.Generator().manual_seed(1))
+    outs = []
+    for times in ([1, 3600.0], np.array([1, 3600]), np.array([1, 3600], dtype=np.float32)):
+        model = program(to_analog(net, hw), generator=torch.Generator().manual_seed(0))
+        for t in times:
+            drift(model, t)
+        apply_read_disturb(model, np.int64(10), x)
+        with torch.no_grad():
+            outs.append(model(x))
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    with pytest.raises(ValueError, match="t = True s is not allowed"):
+        drift(model, np.bool_(True))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.tensor([0, 1, 2])))
+    acc = analog_accuracy(net, hw, data, t=np.float32(60.0), repeats=np.int64(2))
+    assert len(acc) == 2
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu_statistics(mlp, data):
     hw = TileConfig(rows=64, cols=64, device=presets.get("pcm-joshi2020"))

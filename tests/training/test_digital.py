@@ -55,6 +55,19 @@ def test_same_seed_same_result_and_global_rng_untouched() -> None:
     assert other != runs[0][0]
 
 
+def test_numpy_scalars_are_the_numbers_they_hold() -> None:
+    """Settings swept with numpy (``np.arange``, ``np.float32``) train as the Python values."""
+    import numpy as np
+
+    plain = train(_model(), _loader(), epochs=2, lr=1e-2, weight_decay=1e-4, generator=7)
+    swept = train(_model(), _loader(), epochs=np.int64(2), lr=np.float64(1e-2),
+                  weight_decay=np.float64(1e-4), generator=np.int64(7))
+    assert swept == plain
+    assert len(train(_model(), _loader(), epochs=1, lr=np.float32(1e-2))) == 1
+    with pytest.raises(ValueError, match="epochs = True"):
+        train(_model(), _loader(), epochs=np.bool_(True), lr=1e-2)
+
+
 def test_loader_without_generator_is_seeded_too() -> None:
     data = _blobs(120, 3)
     results = []
