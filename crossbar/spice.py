@@ -20,8 +20,10 @@ changed with ``alter`` in between.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import re
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from torch import Tensor
 from memxbar.crossbar.circuit import _as_conductance, _as_resistance, _as_voltage, solve
 from memxbar.errors import ConfigError
 
-__all__ = ["SpiceUnavailable", "check_ngspice", "netlist", "simulate", "spice_check",
+__all__ = ["SpiceFailed", "SpiceUnavailable", "check_ngspice", "netlist", "simulate", "spice_check",
            "write_netlist"]
 
 INSTALL_HINT = ("install it with `apt-get install ngspice libngspice0-dev` (or point "
@@ -92,6 +94,29 @@ def _netlist(g: np.ndarray, v: np.ndarray, r_row: float, r_col: float, cell: str
     return "\n".join(lines) + "\n"
 
 
+B_FUNCTIONS = frozenset({
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "exp",
+    "floor", "ln", "log", "log10", "max", "min", "nint", "pow", "pwr", "sgn", "sin", "sinh",
+    "sqrt", "tan", "tanh", "u", "u2", "uramp"})
+"""Functions of ngspice's B-source expressions (ngspice manual, "Non-linear dependent sources
+(behavioral sources)"). A name that ngspice does not know leaves its shared library unable to
+load any circuit again in the process ("cannot recover and awaits to be detached"), so a cell
+expression is checked against this list first."""
+_NUMBER = re.compile(r"(?<![A-Za-z_0-9])(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+                     r"(meg|mil|[tgkmunpf])?(?![A-Za-z_0-9])", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
+def _one_line(text: str, what: str) -> None:
+    """Refuse a line break or other control character in text that goes into one netlist
+    line: it would end the line, and ngspice would read the rest (a ``.end``, an element) as
+    the netlist's own."""
+    bad = [c for c in text if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise ConfigError(f"{what} {text!r} holds the control character {bad[0]!r}; allowed: "
+                          "one line of printable text")
+
+
 def _check_cell(cell: str | None) -> None:
     if cell is not None and (not isinstance(cell, str) or "{v}" not in cell):
         raise ConfigError(
@@ -99,6 +124,22 @@ def _check_cell(cell: str | None) -> None:
             "voltage, row minus column node) and optionally '{g}' (the cell's G); "
             f"got {cell!r}"
         )
+    if cell is not None:
+        _one_line(cell, "cell")
+        rest = _NUMBER.sub(" ", cell.replace("{v}", " ").replace("{g}", " "))
+        unknown = sorted({w for w in _NAME.findall(rest) if w.lower() not in B_FUNCTIONS})
+        odd = sorted(set(_NAME.sub("", rest)) - set(" +-*/^(),<>=!&|?:"))
+        if unknown or odd:
+            what = f"unknown names {unknown}" if unknown else f"characters {odd}"
+            raise ConfigError(f"cell {cell!r}: {what}; allowed: numbers, {{v}}, {{g}}, "
+                              "+ - * / ^ ( ) and ngspice's B-source functions "
+                              f"{', '.join(sorted(B_FUNCTIONS))}")
+
+
+class SpiceFailed(ConfigError, RuntimeError):
+    """ngspice refused the circuit (a cell expression it cannot parse) or found no DC solution
+    (a cell whose current has no consistent operating point); the message holds ngspice's
+    output."""
 
 
 def netlist(
@@ -113,6 +154,9 @@ def netlist(
     e.g. ``"{g}*{v} + 1e-5*{v}*{v}*{v}"``; without it, cells are resistors ``1/G``.
     """
     _check_cell(cell)
+    if not isinstance(title, str):
+        raise ConfigError(f"netlist: title = {title!r} is not a string")
+    _one_line(title, "title")
     g, v, r_row, r_col, _ = _check(G, V, r_row, r_col)
     if v.shape[0] != 1:
         raise ConfigError(f"netlist takes one input V of shape (R,); got {v.shape[0]} inputs")
@@ -182,7 +226,8 @@ def simulate(
     G: (R, C) in S; V: (B, R) or (R,) in V; r_row, r_col in ohm; ``cell`` as in
     :func:`netlist`. Returns float64 I (B, C) (or (C,) for 1-D V): the currents into the
     virtual grounds. Raises :class:`SpiceUnavailable` if ngspice cannot be loaded, and
-    RuntimeError with ngspice's output if ngspice fails.
+    :class:`SpiceFailed` (a ConfigError and a RuntimeError) with ngspice's output if ngspice
+    refuses the circuit or finds no solution.
     """
     _check_cell(cell)
     g, v, r_row, r_col, vec = _check(G, V, r_row, r_col)
@@ -203,10 +248,19 @@ def simulate(
             out[b] = [float(plot[f"vgnd{j}#branch"].to_waveform(to_real=True)[0])
                       for j in range(C)]
     except (NgSpiceCommandError, NgSpiceCircuitError, KeyError) as e:
-        raise RuntimeError(f"ngspice failed ({e!r}); its output:\n{ng.stdout}\n{ng.stderr}") from e
+        raise SpiceFailed(f"ngspice failed ({e!r}); its output:\n{ng.stdout}\n{ng.stderr}"
+                          ) from e
+    except NameError as e:  # PySpice's error when ngspice refuses to load a circuit
+        global _unavailable
+        _unavailable = SpiceUnavailable(
+            f"ngspice refused a circuit ({e}) and cannot load another in this process; "
+            f"restart Python. Its output:\n{ng.stdout}\n{ng.stderr}")
+        raise SpiceFailed(f"ngspice refused the circuit ({e}) and cannot recover in this "
+                          f"process; its output:\n{ng.stdout}\n{ng.stderr}") from e
     finally:
-        ng.destroy()
-        ng.remove_circuit()
+        with contextlib.suppress(NgSpiceCommandError):  # no circuit left to remove
+            ng.destroy()
+            ng.remove_circuit()
         torch.set_num_threads(threads)
     I = torch.from_numpy(out)
     return I[0] if vec else I

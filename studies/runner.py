@@ -60,7 +60,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from memxbar.errors import ConfigError
-from memxbar.studies.spec import StudySpec, load_spec, parse_spec, resolve_study
+from memxbar.studies.files import path_kind
+from memxbar.studies.spec import (
+    StudySpec,
+    check_storage_url,
+    load_spec,
+    parse_spec,
+    resolve_study,
+)
 from memxbar.studies.trials import (
     DUPLICATE_ATTR,
     SPEC_ATTR,
@@ -531,7 +538,7 @@ def locate_study(folder: str | Path, storage: str | None = None) -> tuple[str, s
     ``storage`` overrides the URL (needed when the recorded one hides a password)."""
     folder = Path(folder)
     manifest = folder / MANIFEST
-    if not manifest.is_file():
+    if path_kind(manifest, "study output folder") != "file":
         raise ConfigError(f"{folder} is not a study output folder (no {MANIFEST}); give the "
                          "folder that `memxbar study run` wrote")
     try:
@@ -540,7 +547,7 @@ def locate_study(folder: str | Path, storage: str | None = None) -> tuple[str, s
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{manifest}: unreadable ({e})") from None
     if storage is not None:
-        return storage, name
+        return check_storage_url(storage), name
     if "***" in url:
         raise ConfigError(f"the storage of study {name!r} ({url}) needs a password; pass it with "
                          "--storage URL")

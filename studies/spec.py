@@ -312,6 +312,39 @@ def _check_files(info: ValidationInfo) -> bool:
     return bool((info.context or {}).get("check_files", True))
 
 
+def check_storage_url(v: object, *, check_files: bool = True) -> str:
+    """``v`` when it is an Optuna storage URL memxbar can use (an SQLite file, PostgreSQL,
+    MySQL); otherwise a :class:`ConfigError` naming it and the allowed forms. ``check_files``:
+    an SQLite file must not be a folder, and its folder must be writable."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    allowed = ("allowed: an SQLAlchemy database URL such as sqlite:///path/study.db, "
+               "postgresql://user:password@host:5432/db or mysql+pymysql://user@host/db")
+    if not isinstance(v, str):
+        raise ConfigError(f"storage = {v!r} is not a URL string; {allowed}")
+    if len(v) > MAX_TEXT:
+        raise ConfigError(f"{short_repr(v)} has {len(v)} characters; {allowed} (at most "
+                          f"{MAX_TEXT} characters)")
+    try:
+        url = make_url(v)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"{short_repr(v)} is not a database URL; {allowed}") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
+        raise ConfigError(f"{short_repr(v)}: backend {url.get_backend_name()!r} is not "
+                          f"supported; {allowed}")
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ConfigError(f"{v!r}: an in-memory SQLite database cannot be shared by "
+                              "workers or resumed; allowed: sqlite:///path/to/file.db")
+        if check_files:
+            db = expand_path(url.database, "database")
+            if path_kind(db, "database") == "dir":
+                raise ConfigError(f"{v!r}: {db} is a folder; allowed: a database file")
+            writable_folder(db.resolve().parent, "database folder")
+    return v
+
+
 class StudySection(_Model):
     """``[study]``: identity, budget, where results go and where trials compute."""
 
@@ -364,33 +397,7 @@ class StudySection(_Model):
     @field_validator("storage")
     @classmethod
     def _storage(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is None:
-            return v
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        allowed = ("allowed: an SQLAlchemy database URL such as sqlite:///path/study.db, "
-                   "postgresql://user:password@host:5432/db or mysql+pymysql://user@host/db")
-        if len(v) > MAX_TEXT:
-            raise ConfigError(f"{short_repr(v)} has {len(v)} characters; {allowed} (at most "
-                              f"{MAX_TEXT} characters)")
-        try:
-            url = make_url(v)
-        except (ArgumentError, ValueError):
-            raise ConfigError(f"{short_repr(v)} is not a database URL; {allowed}") from None
-        if url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
-            raise ConfigError(f"{short_repr(v)}: backend {url.get_backend_name()!r} is not "
-                              f"supported; {allowed}")
-        if url.get_backend_name() == "sqlite":
-            if url.database in (None, "", ":memory:"):
-                raise ConfigError(f"{v!r}: an in-memory SQLite database cannot be shared by "
-                                  "workers or resumed; allowed: sqlite:///path/to/file.db")
-            if _check_files(info):
-                db = expand_path(url.database, "database")
-                if path_kind(db, "database") == "dir":
-                    raise ConfigError(f"{v!r}: {db} is a folder; allowed: a database file")
-                writable_folder(db.resolve().parent, "database folder")
-        return v
+        return v if v is None else check_storage_url(v, check_files=_check_files(info))
 
 
 def check_torch_device(name: str) -> None:

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from memxbar.crossbar.circuit import solve, solve_nonlinear
-from memxbar.crossbar.spice import netlist, simulate, spice_check, write_netlist
+from memxbar.crossbar.spice import (
+    SpiceFailed,
+    netlist,
+    simulate,
+    spice_check,
+    write_netlist,
+)
+from memxbar.errors import ConfigError
 
 F64 = torch.float64
 
@@ -161,6 +168,31 @@ def test_bad_inputs_are_refused():
         netlist(G, V[0], -1.0, 1.0)
     with pytest.raises(ValueError, match="rows"):
         spice_check(0, 4)
+    # a line break ended the cell's line: ngspice read the rest (".end") as the netlist's own
+    # and returned 0 A for the other columns, silently
+    for cell, match in (("{g}*{v}\n.end", r"control character '\\n'"),
+                        ("{g}*{v}+foo", r"unknown names \['foo'\]; allowed: numbers"),
+                        ("v(s0)*{v}", r"unknown names \['s0', 'v'\]"),
+                        ("{g}*{v} $ 2", r"characters \[.\$.\]")):
+        with pytest.raises(ConfigError, match=match):
+            netlist(G, V[0], 1.0, 1.0, cell=cell)
+    with pytest.raises(ConfigError, match="title"):
+        netlist(G, V[0], 1.0, 1.0, title="a\n.end")
+    assert "bx0_0" in netlist(G, V[0], 1.0, 1.0, cell="2.5u*{v} + {g}*{v}*1meg*1e-6 + "
+                                                       "1e-6*sinh({v}/0.05)^2")
+
+
+@pytest.mark.spice
+def test_a_cell_ngspice_cannot_parse_or_solve_is_one_clear_error():
+    """A SpiceFailed (a ConfigError and a RuntimeError) with ngspice's output; ngspice still
+    runs the next circuit."""
+    G, V, _, _ = case(3, 4, seed=8)
+    for cell, match in (("{v}*(", "circuit not parsed"), ("{v}{v}", "circuit not parsed"),
+                        ("1/({v} - 0.1)", "DC solution failed|op' failed")):
+        with pytest.raises(SpiceFailed, match=match) as info:
+            simulate(G, V[0], 1.0, 1.0, cell=cell)
+        assert isinstance(info.value, RuntimeError)
+    assert rel_err(simulate(G, V[0], 1.0, 1.0), solve(G, V[0], 1.0, 1.0)) < 1e-9
 
 
 # ------------------------------------------------------------------ without ngspice

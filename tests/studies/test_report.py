@@ -163,6 +163,8 @@ def test_storage_location_and_dashboard(tmp_path: Path) -> None:
     assert name == "rep" and url == f"sqlite:///{folder / 'study.db'}"
     with pytest.raises(ValueError, match="not a study output folder"):
         write_report(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="File name too long"):  # was a bare OSError
+        write_report(tmp_path / ("x" * 300))
     # a recorded URL with a hidden password needs the URL given again
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["storage"] = "postgresql://me:***@db.example/memxbar"
@@ -170,6 +172,13 @@ def test_storage_location_and_dashboard(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs a password; pass it with --storage URL"):
         write_report(folder)
     assert "report.md" in write_report(folder, storage=url)
+    # a given URL is checked as the study file's is (this one was a bare SQLAlchemy error)
+    for bad, match in (("bogus", "'bogus' is not a database URL; allowed: an SQLAlchemy"),
+                       ("sqlite://", "in-memory SQLite database"), (3, "not a URL string")):
+        with pytest.raises(ConfigError, match=match):
+            write_report(folder, storage=bad)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=match):
+            open_dashboard(folder, storage=bad)  # type: ignore[arg-type]
     with pytest.MonkeyPatch.context() as mp:  # as on a machine without optuna-dashboard
         mp.setitem(sys.modules, "optuna_dashboard", None)
         with pytest.raises(ValueError, match="optuna-dashboard is not installed; install it"):
