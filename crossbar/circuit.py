@@ -59,7 +59,7 @@ import torch
 from torch import Tensor
 
 from memxbar.crossbar.nested import SingularNetwork, effective_nested, nested_cost, sweep_cost
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 __all__ = ["NotConverged", "SingularNetwork", "effective_conductance", "effective_first_order",
            "solve", "solve_nonlinear"]
@@ -122,6 +122,7 @@ def _as_resistance(r: float, name: str) -> float:
         if r.numel() != 1:
             raise ConfigError(f"{name} must be a scalar (ohm); got shape {tuple(r.shape)}")
         r = r.item()
+    r = plain_value(r)
     if isinstance(r, bool) or not isinstance(r, (int, float)):
         raise ConfigError(f"{name} must be a number (ohm); got {r!r}")
     r = float(r)
@@ -745,6 +746,7 @@ def solve_nonlinear(
         if not callable(fn) and not (name == "derivative" and fn is None):
             raise ConfigError(f"solve_nonlinear: {name} must be a function (g, v) -> tensor; "
                               f"got {type(fn).__name__}")
+    tol, max_iter = plain_value(tol), plain_value(max_iter)
     if isinstance(tol, bool) or not (isinstance(tol, (int, float)) and math.isfinite(tol)
                                      and tol > 0):
         raise ConfigError(f"tol = {tol!r} is not allowed; allowed: finite and > 0")

@@ -92,7 +92,7 @@ from memxbar.crossbar.periphery.adc_models import SURVEY_SOURCE as _SURVEY
 from memxbar.crossbar.periphery.adc_models import adc_survey_figures
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices.base import Device, Parametrized, param
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
 SENSING = ("sample_hold", "per_column")
@@ -690,6 +690,7 @@ def _count(name: str, value: float | Tensor, cells: int, like: Tensor | None) ->
             raise ConfigError(f"program_cost: {name} must be finite and in [0, "
                               f"{MAX_PULSES_PER_CELL:.0e}] per cell")
         return float(v.sum()) * (cells if v.numel() == 1 and like is None else 1)
+    value = plain_value(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             0 <= value <= MAX_PULSES_PER_CELL):
         raise ConfigError(f"program_cost: {name} = {value!r} is not allowed; allowed: a number "
@@ -719,6 +720,7 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
     model = model or CostModel()
     if not isinstance(device, Device):
         raise ConfigError(f"program_cost: device = {device!r} is not a memxbar Device")
+    parallel, cells = plain_value(parallel), plain_value(cells)
     if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
         raise ConfigError(f"program_cost: parallel = {parallel!r} is not allowed; allowed: an "
                          "integer >= 1")

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from memxbar.crossbar.circuit import _as_conductance, _as_resistance, _as_voltage, solve
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value, seed_value
 
 __all__ = ["SpiceFailed", "SpiceUnavailable", "check_ngspice", "netlist", "simulate", "spice_check",
            "write_netlist"]
@@ -280,10 +280,11 @@ def spice_check(
     each after a warm-up),
     ``speedup`` and the arguments.
     """
+    rows, cols, batch = plain_value(rows), plain_value(cols), plain_value(batch)
     for name, x in (("rows", rows), ("cols", cols), ("batch", batch)):
         if isinstance(x, bool) or not isinstance(x, int) or x < 1:
             raise ConfigError(f"{name} = {x!r} is not allowed; allowed: an integer >= 1")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed_value(seed, "spice_check"))
     G = 10.0 ** (-6.0 + 2.0 * torch.rand(rows, cols, generator=gen, dtype=torch.float64))
     V = 0.05 + 0.15 * torch.rand(batch, rows, generator=gen, dtype=torch.float64)
     _ngspice()  # load libngspice outside the timing

@@ -187,8 +187,8 @@ class TileConfig(Parametrized):
         groups of ``used_rows`` (rows holding weights; default all; 0 rows: 0) x converters
         of ``used_weight_cols`` weight columns (default all; their slices, plus the offset
         reference column)."""
-        wc = self.weight_cols if used_weight_cols is None else used_weight_cols
-        r = self.rows if used_rows is None else used_rows
+        wc = self.weight_cols if used_weight_cols is None else plain_value(used_weight_cols)
+        r = self.rows if used_rows is None else plain_value(used_rows)
         for name, v, hi in (("used_weight_cols", wc, self.weight_cols), ("used_rows", r,
                                                                           self.rows)):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
@@ -313,7 +313,7 @@ class Tile(ReadPath, TileState):
         if not isinstance(shape, (tuple, list, torch.Size)):
             raise ConfigError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
                              "integers >= 1")
-        shape = tuple(shape)
+        shape = tuple(plain_value(s) for s in shape)
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
             raise ConfigError(f"Tile: shape = {shape!r} is not allowed; allowed: a tuple of "
                              "integers >= 1")

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from memxbar.devices.base import CellState
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 if TYPE_CHECKING:
     from memxbar.crossbar.tile import TileConfig
@@ -241,6 +241,7 @@ def per_tile(name: str, value: int | Tensor | None, hi: int, shape: torch.Size) 
     """``value`` per tile of the stack (int64, CPU, ``shape``), each in ``[0, hi]``."""
     if value is None:
         return torch.full(tuple(shape), hi, dtype=torch.int64)
+    value = plain_value(value)
     if isinstance(value, bool) or not isinstance(value, (int, Tensor)) or (
             isinstance(value, Tensor) and (value.is_floating_point() or value.is_complex()
                                            or value.dtype == torch.bool)):

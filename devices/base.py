@@ -628,7 +628,7 @@ class Device(Parametrized, ABC):
         """Checked :meth:`disturb` arguments: read counts (float64, broadcast to the cells)
         and the signed read voltage (V)."""
         self._check_state(state, where)
-        v = self.read_voltage if voltage is None else voltage
+        v = self.read_voltage if voltage is None else plain_value(voltage)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ConfigError(f"{where}: voltage = {voltage!r} V is not allowed; it must be a "
                               "finite number of volts")

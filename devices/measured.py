@@ -93,7 +93,7 @@ from memxbar.devices.measured_files import (  # noqa: F401  (re-exported: measur
     read_pulse_file,
     read_retention_file,
 )
-from memxbar.errors import ConfigError, figure_path
+from memxbar.errors import ConfigError, figure_path, plain_value, seed_value
 
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
@@ -103,6 +103,7 @@ NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data a
 # 1 ohm and 1 Tohm leave a margin of 50x and 100x beyond them.
 MAX_CONDUCTANCE = 1.0
 MIN_CONDUCTANCE = 1e-12
+MAX_SIMS = 100_000  # simulated cells per curve in fit_report (memory: pulses x curves x cells)
 MAX_BINS = 1024  # state bins of a fitted device's tables (bins without steps are interpolated)
 STEP_FLOOR = 0.01  # smallest mean step, as a fraction of the median step of that direction
 
@@ -504,7 +505,7 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
     resid = [(m - s)[None, :] for ms, ts in zip(meas, trend, strict=True)
              for m, s in zip(ms, ts, strict=True)]
     c = _autocov(resid, min(20, w // 2), w // 2)
-    given = device_params.get("read_noise")
+    given = plain_value(device_params.get("read_noise"))
     if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
                               or not 0 <= given <= math.sqrt(c[0])):
         raise ConfigError(f"fit: read_noise = {given!r} S; allowed: a std between 0 and the std "
@@ -640,8 +641,11 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
                **device_params: Any) -> FitReport:
     """Fit like :func:`fit`, then simulate the same pulse trains (``n_sims`` cells per curve,
     ``torch.Generator`` seeded with ``seed``) and compare them with the data."""
-    if isinstance(n_sims, bool) or int(n_sims) != n_sims or n_sims < 2:
-        raise ConfigError(f"fit_report: n_sims = {n_sims!r}; allowed: an integer >= 2")
+    n_sims = plain_value(n_sims)
+    if isinstance(n_sims, bool) or not isinstance(n_sims, int) or not 2 <= n_sims <= MAX_SIMS:
+        raise ConfigError(f"fit_report: n_sims = {n_sims!r}; allowed: an integer in [2, "
+                          f"{MAX_SIMS}]")
+    seed = seed_value(seed, "fit_report")
     f = _fit(potentiation, depression, units=units, g_min=g_min, g_max=g_max, n_bins=n_bins,
              window=window, device_params=device_params)
     dev = f.device
@@ -655,7 +659,7 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
             rows = [i for i, c in enumerate(meas) if len(c) == n]
             m = np.stack([meas[i] for i in rows])
             s = np.stack([trend[i] for i in rows])
-            reads = _simulate(dev, s[:, 0], n, sign, int(n_sims), gen)
+            reads = _simulate(dev, s[:, 0], n, sign, n_sims, gen)
             mean = reads.mean(axis=2).T  # (curves, n)
             for j, i in enumerate(rows):
                 mean_curves[i] = mean[j]
@@ -676,7 +680,7 @@ def fit_report(potentiation: Any, depression: Any, *, units: str = "S",
         return float(np.sqrt(np.mean(np.concatenate(parts) ** 2)))
 
     return FitReport(
-        device=dev, units=f.units, source=source, n_sims=int(n_sims), seed=seed,
+        device=dev, units=f.units, source=source, n_sims=n_sims, seed=seed,
         measured_up=_padded(f.measured[0]), measured_down=_padded(f.measured[1]),
         trend_up=_padded(f.trend[0]), trend_down=_padded(f.trend[1]),
         simulated_up=sims[0], simulated_down=sims[1],

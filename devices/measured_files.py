@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 MIN_PULSES = 10  # readings per curve needed for a trend and a noise estimate
 _GONG_FILE = "rram_hfo2_gong2018_pulses.csv"
@@ -371,7 +371,7 @@ def fit_retention(data: RetentionData, *, t0: float | None = None) -> RetentionF
     the reference time, default the earliest reading; each curve needs two readings at or
     after it."""
     first = min(float(tt[0]) for tt in data.times)
-    t0 = first if t0 is None else t0
+    t0 = first if t0 is None else plain_value(t0)
     if isinstance(t0, bool) or not isinstance(t0, (int, float)) or not 0 < t0 < math.inf:
         raise ConfigError(f"fit_retention: t0 = {t0!r}; allowed: a time > 0 s")
     per_level: dict[str, list[tuple[float, float]]] = {}

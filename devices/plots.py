@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from memxbar.devices.base import Device  # noqa: E402
-from memxbar.errors import figure_path  # noqa: E402
+from memxbar.errors import figure_path, seed_value  # noqa: E402
 
 US = 1e6  # siemens -> microsiemens for axis labels
 YEAR = 365.25 * 86400.0
@@ -42,7 +42,7 @@ def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: 
     pulses.
     """
     out = figure_path(path, "plot_device: path")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed_value(seed, "plot_device"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
 
     ax = axes[0]

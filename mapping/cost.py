@@ -71,7 +71,7 @@ from memxbar.crossbar.cost import (
     tile_area,
     tile_program_cost,
 )
-from memxbar.errors import ConfigError, figure_path
+from memxbar.errors import ConfigError, figure_path, plain_value
 from memxbar.mapping.convert import analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer
 
@@ -302,6 +302,7 @@ def _copies(duplication: int | Mapping[str, int] | None,
     """Copies of every layer: ``duplication`` as an int applies to every convolution, as a
     mapping to the named layers; the rest are mapped once."""
     def check(what: str, k: object) -> int:
+        k = plain_value(k)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"estimate_cost: duplication{what} = {k!r} is not allowed; "
                              "allowed: an integer >= 1")

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from memxbar.crossbar.tile import Tile, TileConfig
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.compensation import compensation_factors, reference_magnitudes
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.insitu import InSituOps
@@ -76,6 +76,8 @@ class TiledMatrix(InSituOps, nn.Module):
             raise ConfigError(f"TiledMatrix: hardware = {hardware!r} is not a TileConfig")
         if mapping is not None and not isinstance(mapping, MappingConfig):
             raise ConfigError(f"TiledMatrix: mapping = {mapping!r} is not a MappingConfig")
+        in_features, out_features = plain_value(in_features), plain_value(out_features)
+        groups = plain_value(groups)
         for name, v in (("in_features", in_features), ("out_features", out_features),
                         ("groups", groups)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

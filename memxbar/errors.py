@@ -18,6 +18,9 @@ from typing import Any
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 """File types memxbar writes figures in: raster for screens, vector for papers."""
 
+MAX_SEED = 2**64 - 1
+"""Largest seed a ``torch.Generator`` takes."""
+
 
 class ConfigError(ValueError):
     """A bad configuration value, file or input (a ``ValueError``, so existing handlers see it)."""
@@ -57,3 +60,13 @@ def plain_value(value: Any) -> Any:
         if isinstance(value, str):
             return str(value)
     return value
+
+
+def seed_value(seed: Any, where: str) -> int:
+    """``seed`` (an int, or a numpy integer) as the Python int a generator is seeded with;
+    otherwise a :class:`ConfigError` naming ``where`` and the allowed range [0, MAX_SEED]."""
+    seed = plain_value(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{where}: seed = {seed!r} is not allowed; allowed: an integer in "
+                          "[0, 2**64 - 1]")
+    return seed

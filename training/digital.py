@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from memxbar.errors import ConfigError, plain_value
+from memxbar.errors import ConfigError, plain_value, seed_value
 
 StepHook = Callable[[nn.Module, torch.Generator], None]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -46,7 +46,7 @@ def _generator(generator: torch.Generator | int | None, device: torch.device) ->
     if generator is not None and (isinstance(generator, bool) or not isinstance(generator, int)):
         raise ConfigError(f"generator = {generator!r}; allowed: None, an int seed or a Generator")
     gen = torch.Generator(device=device)
-    return gen.manual_seed(0 if generator is None else generator)
+    return gen.manual_seed(0 if generator is None else seed_value(generator, "generator"))
 
 
 def batches(loader: Iterable[Any], where: str) -> Iterator[tuple[Tensor, Tensor]]:

@@ -188,7 +188,7 @@ class AnalogSGD:
         self.lr = _check_number("lr", lr, positive=True, below=MAX_SCALE)
         self.digital_lr = self.lr if digital_lr is None else _check_number(
             "digital_lr", digital_lr, positive=True, below=MAX_SCALE)
-        _check_number("momentum", momentum, below=1.0)
+        momentum = _check_number("momentum", momentum, below=1.0)
         self.threshold = _check_number("threshold", threshold, positive=True)
         if self.threshold < 1.0:
             raise ConfigError(f"AnalogSGD: threshold = {threshold!r} is not allowed; allowed: a "
@@ -197,6 +197,9 @@ class AnalogSGD:
                                                positive=True, below=1.0 + 1e-12)
         self.refresh_tolerance = _check_number("refresh_tolerance", refresh_tolerance,
                                                positive=True)
+        bl, max_pulses, refresh_every, refresh_max_pulses, recalibrate_every = (
+            plain_value(v) for v in (bl, max_pulses, refresh_every, refresh_max_pulses,
+                                     recalibrate_every))
         for name, v, lo, hi in (("bl", bl, 1, MAX_BL), ("max_pulses", max_pulses, 1, None),
                                 ("refresh_every", refresh_every, 0, None),
                                 ("refresh_max_pulses", refresh_max_pulses, 0, None),

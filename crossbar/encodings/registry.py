@@ -8,7 +8,7 @@ from memxbar.crossbar.encodings.offset import Offset
 from memxbar.crossbar.encodings.sliced import BitSlices
 from memxbar.crossbar.periphery import MAX_BITS
 from memxbar.devices.base import Device
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 REGISTRY: dict[str, type[StoredEncoding]] = {cls.name: cls for cls in (Differential, Offset)}
 ENCODINGS: tuple[str, ...] = tuple(REGISTRY)
@@ -26,6 +26,8 @@ def make_encoding(encoding: str, layout: str, weight_bits: int, bits_per_cell: i
     """The encoding named ``encoding`` in ``layout``, for ``weight_bits`` (0: analog) and
     ``bits_per_cell`` (0: one cell per code, else bit slices) on ``device``'s conductance
     range. Refuses a bad combination with a ConfigError naming ``owner``'s field."""
+    encoding, layout = plain_value(encoding), plain_value(layout)
+    weight_bits, bits_per_cell = plain_value(weight_bits), plain_value(bits_per_cell)
     for name, value, allowed in (("encoding", encoding, ENCODINGS), ("layout", layout, LAYOUTS)):
         if value not in allowed:
             raise ConfigError(f"{owner}.{name} = {value!r} is not allowed; allowed: "

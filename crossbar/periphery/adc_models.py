@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from memxbar.crossbar.periphery.quantize import MAX_BITS
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 if TYPE_CHECKING:
     from memxbar.crossbar.cost import CostModel
@@ -44,10 +44,12 @@ NEUROSIM_SAR_HP: dict[int, tuple[float, float]] = {
 }
 
 
-def _check_bits(what: str, bits: int) -> None:
+def _check_bits(what: str, bits: int) -> int:
+    bits = plain_value(bits)
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
         raise ConfigError(f"{what}: bits = {bits!r} is not allowed; allowed: an integer in "
                           f"[1, {MAX_BITS}]")
+    return bits
 
 
 class ADCModel(ABC):
@@ -71,7 +73,7 @@ class ADCModel(ABC):
     def conversion_time(self, bits: int, tech: CostModel) -> float:
         """Time (s) of one conversion: ``(bits + 1) / adc_clock`` (a SAR converter resolves one
         bit per clock plus one sampling cycle; NeuroSim SarADC.cpp CalculateLatency)."""
-        _check_bits(f"{type(self).__name__}.conversion_time", bits)
+        bits = _check_bits(f"{type(self).__name__}.conversion_time", bits)
         return (bits + 1) / tech.adc_clock
 
 
@@ -150,11 +152,11 @@ class SurveyADC(ADCModel):
         adc_survey_figures(tech)
 
     def energy(self, bits: int, tech: CostModel) -> float:
-        _check_bits("SurveyADC.energy", bits)
+        bits = _check_bits("SurveyADC.energy", bits)
         return adc_survey_figures(tech)[0] * 2.0 ** bits
 
     def area(self, bits: int, tech: CostModel) -> float:
-        _check_bits("SurveyADC.area", bits)
+        bits = _check_bits("SurveyADC.area", bits)
         return adc_survey_figures(tech)[1] * 2.0 ** bits
 
 
@@ -162,6 +164,7 @@ class SurveyADC(ADCModel):
 def sar_transistors(bits: int) -> float:
     """Transistors of NeuroSim's SAR ADC (SarADC.cpp CalculateUnitArea: NMOS 269 + 109 (b-1),
     PMOS 209 + 73 (b-1))."""
+    bits = _check_bits("sar_transistors", bits)
     return 269 + 109 * (bits - 1) + 209 + 73 * (bits - 1)
 
 
@@ -187,12 +190,12 @@ class NeuroSimSAR(ADCModel):
         self.coefficients(tech)
 
     def energy(self, bits: int, tech: CostModel) -> float:
-        _check_bits("NeuroSimSAR.energy", bits)
+        bits = _check_bits("NeuroSimSAR.energy", bits)
         a, b = self.coefficients(tech)
         return (a * bits + b) * 1e-6 * (bits + 1) * 1e-9
 
     def area(self, bits: int, tech: CostModel) -> float:
-        _check_bits("NeuroSimSAR.area", bits)
+        bits = _check_bits("NeuroSimSAR.area", bits)
         return sar_transistors(bits) * tech.logic_transistor_area * tech.node ** 2
 
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from memxbar.crossbar.tile import TileConfig
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.layers.linear import AnalogLinear
 
@@ -65,10 +65,16 @@ class AnalogMultiheadAttention(nn.Module):
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = False,
                  *, hardware: TileConfig, mapping: MappingConfig | None = None) -> None:
         super().__init__()
+        embed_dim, num_heads, dropout = (plain_value(v) for v in (embed_dim, num_heads, dropout))
+        kdim, vdim = plain_value(kdim), plain_value(vdim)
         if not isinstance(embed_dim, int) or not isinstance(num_heads, int) or num_heads < 1 \
                 or embed_dim % num_heads:
             raise ConfigError(f"AnalogMultiheadAttention: embed_dim = {embed_dim!r} must be a "
                              f"multiple of num_heads = {num_heads!r} (integers >= 1)")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
+                0.0 <= dropout <= 1.0):
+            raise ConfigError(f"AnalogMultiheadAttention: dropout = {dropout!r} is not allowed; "
+                             "allowed: a probability in [0, 1]")
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim

@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from memxbar.crossbar.tile import TileConfig
 from memxbar.devices.base import in_parallel_single_threaded
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.layers.base import AnalogLayer
 from memxbar.mapping.tiler import TiledMatrix
@@ -49,7 +49,9 @@ CHUNK_ELEMENTS_ACCELERATOR = 1 << 27
 
 
 def _tuple(owner: str, name: str, v: int | tuple[int, ...], nd: int, lo: int) -> tuple[int, ...]:
-    t = (v,) * nd if isinstance(v, int) else tuple(v)  # a bool is refused below
+    v = plain_value(v)
+    t = (v,) * nd if isinstance(v, int) else (  # a bool is refused below
+        tuple(plain_value(i) for i in v) if isinstance(v, (tuple, list)) else ())
     if len(t) != nd or not all(isinstance(i, int) and not isinstance(i, bool) and i >= lo
                                for i in t):
         raise ConfigError(f"{owner}: {name} = {v!r} is not allowed; allowed: an integer >= "
@@ -69,6 +71,8 @@ class AnalogConv(AnalogLayer):
                  hardware: TileConfig, mapping: MappingConfig | None = None) -> None:
         super().__init__()
         o, nd = type(self).__name__, self.nd
+        in_channels, out_channels = plain_value(in_channels), plain_value(out_channels)
+        groups, padding = plain_value(groups), plain_value(padding)
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("groups", groups)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

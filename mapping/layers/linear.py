@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from memxbar.crossbar.tile import TileConfig
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.config import MappingConfig
 from memxbar.mapping.layers.base import AnalogLayer
 
@@ -19,6 +19,7 @@ class AnalogLinear(AnalogLayer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  hardware: TileConfig, mapping: MappingConfig | None = None) -> None:
         super().__init__()
+        in_features, out_features = plain_value(in_features), plain_value(out_features)
         self.weight = nn.Parameter(self._allocate("AnalogLinear", out_features, in_features))
         self.in_features, self.out_features = in_features, out_features
         self.bias = nn.Parameter(self.weight.new_zeros(out_features)) if bias else None
