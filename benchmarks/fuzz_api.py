@@ -4,7 +4,8 @@ Each case is rebuilt from ``(seed, index)`` alone: a family (device program / re
 circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
 ``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted,
 each training entry point on a tiny model, cost estimates and read disturb under odd cost
-models) and its random arguments (wrong shapes and dtypes,
+models, memxbar's command lines, the analog layers built directly, run, costed and trained)
+and its random arguments (wrong shapes and dtypes,
 NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
 (memory-limited), each under a timeout, and end as one of:
 
@@ -367,6 +368,78 @@ def case_mapping(r: random.Random) -> Callable[[], Any]:
             analog = fresh
         with torch.no_grad():
             return analog(x)
+
+    return run
+
+
+def _odd_size(r: random.Random, typical: int) -> Any:
+    """A layer size: usually ``typical``, else an odd value (numpy, float, bool, huge, tuple)."""
+    return _odd_int(r, typical) if r.random() < 0.5 else r.choice(
+        [typical, (typical,), [typical, typical], 3.0, -typical, 10**12])
+
+
+def case_layers(r: random.Random) -> Callable[[], Any]:
+    """The analog layers built directly (sizes, kernel, stride, padding, groups, heads,
+    dropout; numpy values among them), programmed, run on an input of some shape, then
+    costed (``estimate_cost`` with some duplication) or given to ``AnalogSGD``."""
+    import numpy as np
+    import torch
+
+    from memxbar.mapping import (
+        AnalogConv1d,
+        AnalogConv2d,
+        AnalogLinear,
+        AnalogMultiheadAttention,
+        program,
+    )
+    from memxbar.mapping.cost import estimate_cost
+    from memxbar.training.online import AnalogSGD
+
+    odd = r.random() < 0.6
+    kind = r.randrange(4)
+
+    def size(typical: int) -> Any:
+        return _odd_size(r, typical) if odd and r.random() < 0.3 else typical
+
+    def run() -> Any:
+        hw = _tile_config(r, odd=0.1 if odd else 0.0)
+        if kind == 0:
+            layer: Any = AnalogLinear(size(8), size(4), r.random() < 0.5, hardware=hw)
+            shape: tuple[int, ...] = (3, 8)
+        elif kind in (1, 2):
+            cls, nd = (AnalogConv1d, 1) if kind == 1 else (AnalogConv2d, 2)
+            pad = r.choice([0, 1, "same", "valid"] + (["full", -1, (1,) * (nd + 1), None]
+                                                      if odd else []))
+            layer = cls(size(2), size(4), size(3), stride=size(1) if pad != "same" else 1,
+                        padding=pad, dilation=size(1), groups=size(r.choice([1, 2])),
+                        padding_mode=r.choice(["zeros", "zeros", "reflect"] +
+                                              (["mirror"] if odd else [])), hardware=hw)
+            shape = (2, 2) + (7,) * nd
+        else:
+            drop = r.choice([0.0, 0.1] + ([-0.5, 2.0, math.nan, "x"] if odd else []))
+            layer = AnalogMultiheadAttention(size(8), size(2), dropout=drop,
+                                             kdim=r.choice([None, 8, 6]) if not odd else
+                                             r.choice([None, 6, _odd_size(r, 8)]),
+                                             batch_first=True, hardware=hw)
+            shape = (2, 5, 8)
+        program(layer, generator=torch.Generator().manual_seed(r.getrandbits(31)))
+        x = _tensor(r, _shape(r, shape, odd and r.random() < 0.3), -1.0, 1.0,
+                    odd=odd and r.random() < 0.3, dtypes=("float32", "float64", "int64"))
+        with torch.no_grad():
+            if kind == 3:
+                kv = x if getattr(layer, "kdim", 8) == 8 or not isinstance(x, torch.Tensor) \
+                    else x[..., :layer.kdim]
+                y = layer(x, kv, x if layer.vdim == 8 else kv)[0]
+            else:
+                y = layer(x)
+        if kind != 3 and r.random() < 0.5:  # (attention's forward takes query, key, value)
+            dup = r.choice([None, 2] + ([0, 2.5, "2", np.int64(2), {"nope": 2}, True]
+                                        if odd else []))
+            report = estimate_cost(layer, x, duplication=dup)
+            return y, torch.tensor([report.energy, report.latency])
+        opt = AnalogSGD(layer, _odd_number(r, 0.01) if odd and r.random() < 0.3 else 0.01,
+                        bl=size(31), max_pulses=size(100))
+        return y, torch.tensor([opt.lr, float(opt.bl)])
 
     return run
 
@@ -801,7 +874,7 @@ FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
     "mapping": case_mapping, "measured": case_measured, "training": case_training,
-    "cost": case_cost, "cli": case_cli,
+    "cost": case_cost, "cli": case_cli, "layers": case_layers,
 }
 
 

@@ -12,9 +12,11 @@ matrices) are non-persistent caches, rebuilt after loading.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -219,6 +221,53 @@ class TileState(TileAttributes, nn.Module):
         self.analog = self.analog_var = None
 
 
+def _cgroup_limit() -> int | None:
+    """This process's cgroup memory limit (bytes; containers, batch schedulers), or None."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:  # "0::/path" (cgroup v2) or "4:memory:/path" (v1)
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            files = [f"/sys/fs/cgroup{path}/memory.max", "/sys/fs/cgroup/memory.max"]
+        elif "memory" in controllers.split(","):
+            files = [f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes",
+                     "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        else:
+            continue
+        for f in files:
+            try:
+                text = Path(f).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit():  # "max": no limit
+                return int(text)
+            break
+    return None
+
+
+def memory_limit() -> int:
+    """Bytes this process can allocate at most (a bound checked before large allocations):
+    the least of the machine's physical memory, its cgroup's memory limit, and what its
+    address-space limit (``ulimit -v``) leaves beyond the address space already mapped."""
+    limits = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not POSIX: no estimate
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    cgroup = _cgroup_limit()
+    if cgroup is not None:
+        limits.append(cgroup)
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            mapped = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf(
+                "SC_PAGE_SIZE")
+            limits.append(max(0, soft - mapped))
+    return min(limits) if limits else 2**62
+
+
 def check_memory(config: TileConfig, shape: torch.Size | tuple[int, ...]) -> None:
     """Refuse a stack of tiles whose cell tensors would not fit in this machine's memory
     (estimate: :data:`BYTES_PER_CELL` per cell, times the row groups of a wired array's
@@ -226,15 +275,12 @@ def check_memory(config: TileConfig, shape: torch.Size | tuple[int, ...]) -> Non
     cells = math.prod(shape) * config.n_arrays * config.rows * config.used_cols
     groups = config.row_groups if (config.r_row or config.r_col) else 1
     need = cells * BYTES_PER_CELL * max(1, groups)
-    try:
-        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: no estimate
-        return
+    have = memory_limit()
     if need > have:
         raise ConfigError(f"Tile: {math.prod(shape)} tile(s) of {config.rows}x{config.cols} "
                           f"cells need about {need / 2**30:.3g} GiB for their cell tensors; "
-                          f"this machine has {have / 2**30:.3g} GiB; allowed: smaller tiles "
-                          "or fewer of them")
+                          f"this process can allocate {have / 2**30:.3g} GiB; allowed: smaller "
+                          "tiles or fewer of them")
 
 
 def per_tile(name: str, value: int | Tensor | None, hi: int, shape: torch.Size) -> Tensor:

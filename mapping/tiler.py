@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from memxbar.crossbar.tile import Tile, TileConfig
+from memxbar.crossbar.tilestate import memory_limit
 from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.compensation import compensation_factors, reference_magnitudes
 from memxbar.mapping.config import MappingConfig
@@ -43,21 +43,14 @@ BYTES_PER_CELL = 40  # conductance, latents, pulse count, read matrix and plans 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def physical_memory() -> int:
-    """Bytes of memory of this machine (a bound for allocations)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 2**40
-
-
 def check_allocation(owner: str, what: str, nbytes: int) -> None:
-    """Refuse an allocation of ``nbytes`` that exceeds the machine's memory, before making it."""
-    have = physical_memory()
+    """Refuse an allocation of ``nbytes`` beyond what this process can allocate
+    (:func:`memxbar.crossbar.tilestate.memory_limit`), before making it."""
+    have = memory_limit()
     if nbytes > have:
         raise ConfigError(f"{owner}: {what} would need {nbytes / 2**30:.3g} GiB, more than "
-                         f"this machine's {have / 2**30:.3g} GiB; allowed: smaller layers or "
-                         "tiles")
+                         f"the {have / 2**30:.3g} GiB this process can allocate; allowed: "
+                         "smaller layers or tiles")
 
 
 class TiledMatrix(InSituOps, nn.Module):

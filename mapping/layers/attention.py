@@ -46,6 +46,11 @@ def _float_mask(mask: Tensor | None, dtype: torch.dtype, name: str) -> Tensor | 
     return mask.to(dtype)
 
 
+def _shape(x: object) -> str:
+    """``x``'s shape, or its type where it is not a tensor (for an error message)."""
+    return f"of shape {tuple(x.shape)}" if isinstance(x, Tensor) else f"a {type(x).__name__}"
+
+
 def _copy_into(layer: AnalogLinear | None, weight: Tensor | None, bias: Tensor | None) -> None:
     """Copy a digital projection's weight (and bias, if it has one) into ``layer``; the
     analog layer was built with the same projections and biases as the digital one."""
@@ -141,11 +146,47 @@ class AnalogMultiheadAttention(nn.Module):
         return (self.in_proj(query)[..., :E], self.in_proj(key)[..., E:2 * E],
                 self.in_proj(value)[..., 2 * E:])
 
+    def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor,
+                      key_padding_mask: Tensor | None, attn_mask: Tensor | None) -> None:
+        """Refuse what ``nn.MultiheadAttention`` cannot take, naming it: query, key and value
+        tensors of one rank (2: unbatched (L, E), 3: batched), one batch size, key and value
+        of one length, masks of the shapes that go with them (the feature sizes, dtypes and
+        devices are checked by the projections)."""
+        o = "AnalogMultiheadAttention"
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise ConfigError(f"{o}: {name} must be a torch.Tensor, got {type(t).__name__}")
+        dims = (query.dim(), key.dim(), value.dim())
+        if dims not in ((2, 2, 2), (3, 3, 3)):
+            raise ConfigError(f"{o}: query, key and value have {dims} dimensions; allowed: all "
+                             "2 (unbatched: length, features) or all 3 (batched)")
+        b = 0 if self.batch_first or dims[0] == 2 else 1  # batch dim, then the length dim
+        lq, lk, lv = (t.shape[1 - b] if dims[0] == 3 else t.shape[0]
+                      for t in (query, key, value))
+        if dims[0] == 3 and not query.shape[b] == key.shape[b] == value.shape[b]:
+            raise ConfigError(f"{o}: query, key and value have batch sizes {query.shape[b]}, "
+                             f"{key.shape[b]}, {value.shape[b]}; allowed: one batch size")
+        if lk != lv:
+            raise ConfigError(f"{o}: key has length {lk}, value {lv}; allowed: one length")
+        n = query.shape[b] if dims[0] == 3 else None
+        if key_padding_mask is not None:
+            want = (lk,) if n is None else (n, lk)
+            if not isinstance(key_padding_mask, Tensor) or key_padding_mask.shape != want:
+                raise ConfigError(f"{o}: key_padding_mask is {_shape(key_padding_mask)}; "
+                                 f"allowed: shape {want} (batch, key length)")
+        if attn_mask is not None:
+            allowed = [(lq, lk), ((n or 1) * self.num_heads, lq, lk)]
+            if not isinstance(attn_mask, Tensor) or tuple(attn_mask.shape) not in allowed:
+                raise ConfigError(f"{o}: attn_mask is {_shape(attn_mask)}; allowed: shape "
+                                 f"{' or '.join(map(str, allowed))} ((batch x heads,) query "
+                                 "length, key length)")
+
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
                 attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         """As ``nn.MultiheadAttention.forward``; returns (output, weights or None)."""
+        self._check_inputs(query, key, value, key_padding_mask, attn_mask)
         batched = query.dim() == 3
         q, k, v = self._project(query, key, value)
         if not batched:

@@ -236,6 +236,36 @@ def test_absurd_sizes_are_refused_before_allocating() -> None:
         Tile(cfg, (0,))
 
 
+def test_memory_bound_follows_the_process_limits(tmp_path) -> None:
+    """Under ``ulimit -v`` (and a container's cgroup limit) an allocation the machine could
+    hold but the process cannot is refused with the process's bound, not an allocator error."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "from memxbar.crossbar.tilestate import memory_limit\n"
+        "before = memory_limit()\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))\n"
+        "assert memory_limit() < 3 << 30 <= before, (memory_limit(), before)\n"
+        "from memxbar.crossbar.tile import Tile, TileConfig\n"
+        "from memxbar.devices import IdealDevice\n"
+        "from memxbar.errors import ConfigError\n"
+        "from memxbar.mapping import AnalogLinear\n"
+        "cfg = TileConfig(rows=256, cols=256, device=IdealDevice())\n"
+        "for make in (lambda: AnalogLinear(2**29, 2, hardware=cfg), lambda: Tile(cfg, (4096,))):\n"
+        "    try:\n"
+        "        make()\n"
+        "    except ConfigError as e:\n"
+        "        assert 'this process can allocate' in str(e), e\n"
+        "    else:\n"
+        "        raise SystemExit('allocated beyond the limit')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_noise_without_a_generator_never_uses_the_global_one() -> None:
     cfg = TileConfig(rows=12, cols=8, device=PCM(), out_noise=0.1)
     a, b = Tile(cfg), Tile(cfg)

@@ -114,6 +114,39 @@ def test_multihead_attention_is_exact_with_ideal_hardware(kw):
     assert "QK^T" in row.reason and "digital" in row.reason
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_attention_refuses_inputs_the_digital_module_refuses(batch_first):
+    """Shapes that ``nn.MultiheadAttention`` refuses (with an assert or a reshape error) are
+    ConfigErrors naming the input; a numpy array is refused, not read as a tensor."""
+    torch.manual_seed(0)
+    mha = nn.MultiheadAttention(8, 2, batch_first=batch_first).eval()
+    analog = program(to_analog(mha, IDEAL))
+    x = torch.randn(2, 5, 8)  # batch_first: batch 2, length 5; else length 2, batch 5
+    n, length = (2, 5) if batch_first else (5, 2)
+    short = x[:, :3] if batch_first else x[:1]
+    bad = {
+        "query must be a torch.Tensor": ((x.numpy(), x, x), {}),
+        "have (3, 4, 3) dimensions": ((x, x[None], x), {}),
+        "key has length": ((x, short, x), {}),
+        "batch sizes": ((x, x[:1] if batch_first else x[:, :3], x), {}),
+        "attn_mask is of shape (4, 4)": ((x, x, x), dict(attn_mask=torch.zeros(4, 4))),
+        "attn_mask is a list": ((x, x, x), dict(attn_mask=[[0.0]])),
+        "key_padding_mask is of shape (3, 5)": (
+            (x, x, x), dict(key_padding_mask=torch.zeros(3, 5, dtype=torch.bool))),
+    }
+    with torch.no_grad():
+        for shown, (args, kw) in bad.items():
+            with pytest.raises(ConfigError) as info:
+                analog(*args, **kw)
+            assert shown in str(info.value), (shown, str(info.value))
+            with pytest.raises((AssertionError, RuntimeError, AttributeError, TypeError)):
+                mha(*args, **kw)
+        attn = torch.zeros(n * 2, length, length, dtype=torch.bool)
+        attn[::2, :, -1] = True  # no query row masked whole (its softmax would be NaN)
+        masks = dict(attn_mask=attn, key_padding_mask=torch.zeros(n, length, dtype=torch.bool))
+        exact(lambda *a: analog(*a, **masks)[0], lambda *a: mha(*a, **masks)[0], x, x, x)
+
+
 def transformer() -> nn.Module:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.0, batch_first=True)
