@@ -545,6 +545,13 @@ def case_measured(r: random.Random) -> Callable[[], Any]:
                 return torch.tensor([*fitted.g0, *fitted.nu, *fitted.nu_std, fitted.rms_log],
                                     dtype=torch.float64)
             data = measured.read_pulse_file(path, units=units)
+            if r.random() < 0.3:  # the fit checked against simulated cells of it
+                n_sims = _odd_int(r, 8) if odd and r.random() < 0.5 else 8
+                seed = _odd_int(r, 3) if odd and r.random() < 0.3 else 3
+                report = measured.fit_report(data.potentiation, data.depression,
+                                             units=data.units, n_sims=n_sims, seed=seed,
+                                             **kwargs)
+                return torch.tensor([report.rms_up, report.rms_down, report.step_std_simulated])
             dev = measured.fit(data.potentiation, data.depression, units=data.units, **kwargs)
             g = torch.linspace(dev.g_min, dev.g_max, 8, dtype=torch.float64)
             state = dev.program(g, generator=torch.Generator().manual_seed(1))
