@@ -269,9 +269,9 @@ def memory_limit() -> int:
 
 
 def check_memory(config: TileConfig, shape: torch.Size | tuple[int, ...]) -> None:
-    """Refuse a stack of tiles whose cell tensors would not fit in this machine's memory
-    (estimate: :data:`BYTES_PER_CELL` per cell, times the row groups of a wired array's
-    grouped IR-drop solve), before anything is allocated."""
+    """Refuse a stack of tiles whose cell tensors would not fit in what this process can
+    allocate (:func:`memory_limit`; estimate: :data:`BYTES_PER_CELL` per cell, times the row
+    groups of a wired array's grouped IR-drop solve), before anything is allocated."""
     cells = math.prod(shape) * config.n_arrays * config.rows * config.used_cols
     groups = config.row_groups if (config.r_row or config.r_col) else 1
     need = cells * BYTES_PER_CELL * max(1, groups)

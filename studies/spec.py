@@ -115,6 +115,7 @@ from memxbar.studies.workloads import (
     MODELS,
     N_CLASSES,
     build_model,
+    missing_files,
     module_weight_shapes,
     user_dataset,
     user_model,
@@ -476,10 +477,17 @@ class WorkloadSpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> WorkloadSpec:
+    def _check(self, info: ValidationInfo) -> WorkloadSpec:
         if self.dataset in DATASETS[1:] and self.data_dir is None:
             raise ConfigError(f"workload.data_dir: required for dataset {self.dataset!r} "
                               "(the folder with its files)")
+        if self.dataset in DATASETS[1:] and self.data_dir and _check_files(info):
+            missing = missing_files(self.dataset, self.data_dir)
+            if missing:
+                kind = ("CIFAR-10 python batches" if self.dataset == "cifar10" else
+                        "IDX files, plain or .gz")
+                raise ConfigError(f"workload.data_dir: {self.data_dir} lacks the "
+                                  f"{self.dataset} files {', '.join(missing)} ({kind})")
         if not self.custom:  # your own code is sized once it is found (StudySpec)
             try:
                 self.weight_shapes()

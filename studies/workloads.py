@@ -168,6 +168,29 @@ def _idx_split(folder: Path, prefix: str, limit: int | None) -> TensorDataset:
     return _dataset(images[:, None], labels, 255.0, limit)
 
 
+IDX_FILES = tuple(f"{split}-{part}-idx{n}-ubyte" for split in ("train", "t10k")
+                  for part, n in (("images", 3), ("labels", 1)))
+CIFAR_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
+
+
+def _cifar_folder(folder: Path) -> Path:
+    """``folder``, or its ``cifar-10-batches-py`` subfolder (the official archive's layout)."""
+    if not (folder / "test_batch").is_file() and (folder / "cifar-10-batches-py").is_dir():
+        return folder / "cifar-10-batches-py"
+    return folder
+
+
+def missing_files(name: str, folder: str | Path) -> list[str]:
+    """The files of the built-in dataset ``name`` (mnist, fashion-mnist, cifar10) that
+    ``folder`` lacks, so that a study is refused before it trains anything."""
+    folder = Path(folder)
+    if name == "cifar10":
+        where = _cifar_folder(folder)
+        return [n for n in CIFAR_BATCHES if not (where / n).is_file()]
+    return [n for n in IDX_FILES if not ((folder / n).is_file() or
+                                         (folder / f"{n}.gz").is_file())]
+
+
 def _idx_dataset(folder: str | Path, limit: int | None) -> Split:
     folder = Path(folder)
     if not folder.is_dir():
@@ -212,8 +235,10 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as fh:
             batch = _ArrayUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise ConfigError(f"{path}: not a CIFAR-10 python batch ({err})") from None
+    except Exception as err:  # noqa: BLE001 - a damaged pickle raises nearly anything (an
+        # unknown codec name: LookupError; a corrupted length: MemoryError), all the file's fault
+        raise ConfigError(f"{path}: not a CIFAR-10 python batch ({type(err).__name__}: "
+                          f"{err})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise ConfigError(f'{path}: expected a dict with keys b"data" and b"labels"')
     data = np.asarray(batch[b"data"])
@@ -255,10 +280,9 @@ def cifar10(folder: str | Path, limit: int | None = None) -> Split:
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {folder}")
     _check_limit(limit)
-    if not (folder / "test_batch").is_file() and (folder / "cifar-10-batches-py").is_dir():
-        folder = folder / "cifar-10-batches-py"
-    train = _cifar_split(folder, [f"data_batch_{i}" for i in range(1, 6)], limit)
-    return train, _cifar_split(folder, ["test_batch"], limit)
+    folder = _cifar_folder(folder)
+    return _cifar_split(folder, CIFAR_BATCHES[:5], limit), _cifar_split(folder,
+                                                                       CIFAR_BATCHES[5:], limit)
 
 
 def load(

@@ -376,6 +376,32 @@ def test_bad_values_name_field_and_allowed(mod, expected: list[str]) -> None:
         assert part in msg, (part, msg)
 
 
+@pytest.mark.parametrize("dataset, present, missing", [
+    ("mnist", ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"],
+     "train-labels-idx1-ubyte, t10k-images-idx3-ubyte (IDX files, plain or .gz)"),
+    ("cifar10", ["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"],
+     "data_batch_2, data_batch_3, data_batch_4, data_batch_5 (CIFAR-10 python batches)"),
+])
+def test_dataset_files_are_checked_before_any_training(tmp_path: Path, dataset: str,
+                                                       present: list[str], missing: str
+                                                       ) -> None:
+    """A data folder without its dataset's files is refused at load, naming the missing ones
+    (before, every design failed in turn on a FileNotFoundError)."""
+    for name in present:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    data = copy.deepcopy(BASE)
+    data["workload"] = {"dataset": dataset, "data_dir": str(tmp_path)}
+    with pytest.raises(SpecError, match="workload.data_dir: .* lacks the") as info:
+        parse_spec(data, source="data.toml")
+    assert str(info.value).endswith(f"{dataset} files {missing}")
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte.gz",
+                 *(f"cifar-10-batches-py/data_batch_{i}" for i in range(2, 6))):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert parse_spec(data, source="data.toml").workload.data_dir == str(tmp_path)
+
+
 def test_several_errors_in_one_line() -> None:
     with pytest.raises(SpecError) as info:
         _parse(lambda d: d.update(hardware={"adc_bits": 99, "dac_bits": -1}))

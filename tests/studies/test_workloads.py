@@ -184,6 +184,13 @@ def test_cifar_refuses_bad_files(tmp_path: Path) -> None:
         pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, fh)
     with pytest.raises(ValueError, match=r"data_batch_1.*\(N, 3072\)"):
         W.cifar10(tmp_path)
+    # damaged bytes: a codec name no Python knows (LookupError inside the unpickler)
+    _cifar_batch(tmp_path / "data_batch_1", 2, 0)
+    raw = (tmp_path / "data_batch_1").read_bytes()
+    assert b"latin1" in raw
+    (tmp_path / "data_batch_1").write_bytes(raw.replace(b"latin1", b"lbtin1"))
+    with pytest.raises(ConfigError, match="data_batch_1: not a CIFAR-10 python batch"):
+        W.cifar10(tmp_path)
 
 
 # ----------------------------------------------------------------------------- dispatch
