@@ -4,7 +4,8 @@ Each case is rebuilt from ``(seed, index)`` alone: a family (device program / re
 circuit solvers, ADC / DAC / TileConfig / Tile, a small model through ``to_analog`` /
 ``program`` / ``drift`` / ``state_dict``, measured pulse and retention files read and fitted,
 each training entry point on a tiny model, cost estimates and read disturb under odd cost
-models, memxbar's command lines, the analog layers built directly, run, costed and trained)
+models, memxbar's command lines, the analog layers built directly, run, costed and trained,
+the dataset readers on damaged files)
 and its random arguments (wrong shapes and dtypes,
 NaN / inf / negative values, huge counts and sizes, wrong types). Cases run in worker processes
 (memory-limited), each under a timeout, and end as one of:
@@ -184,17 +185,19 @@ def case_circuit(r: random.Random) -> Callable[[], Any]:
 
     from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonlinear
 
-    R, C = r.choice([(1, 1), (3, 4), (8, 5), (12, 12), (0, 3), (4, 0)])
-    lead = r.choice([(), (), (2,), (0,)])
-    G = _tensor(r, lead + (R, C), 1e-6, 1e-4, dtypes=("float64", "float32", "float16",
-                                                      "int64", "complex64"))
-    if r.random() < 0.15:
+    odd = r.random() < 0.7  # else every argument is valid
+    R, C = r.choice([(1, 1), (3, 4), (8, 5), (12, 12)] + ([(0, 3), (4, 0)] if odd else []))
+    lead = r.choice([(), (), (2,)] + ([(0,)] if odd else []))
+    G = _tensor(r, lead + (R, C), 1e-6, 1e-4, odd=odd,
+                dtypes=("float64", "float32", "float16", "int64", "complex64"))
+    if odd and r.random() < 0.15:
         G = _tensor(r, r.choice([(R,), (2, 3, 4, 5)]), 1e-6, 1e-4)
-    B = r.choice([1, 2, 0])
-    V = _tensor(r, r.choice([(B, R), (R,), (B, R + 1), (2, B, R), (R, B)]), -0.2, 0.2,
-                dtypes=("float64", "float32", "float16", "int64"))
-    r_row, r_col = (r.choice([0.0, 1.0, 2.5, _odd_number(r, 1.0)]) for _ in range(2))
-    method = r.choice(["auto", "cg", "direct", "auto", "lu", None, 3])
+    B = r.choice([1, 2] + ([0] if odd else []))
+    V = _tensor(r, r.choice([(B, R), (R,)] + ([(B, R + 1), (2, B, R), (R, B)] if odd else [])),
+                -0.2, 0.2, odd=odd, dtypes=("float64", "float32", "float16", "int64"))
+    r_row, r_col = (r.choice([0.0, 1.0, 2.5] + ([_odd_number(r, 1.0)] if odd else []))
+                    for _ in range(2))
+    method = r.choice(["auto", "cg", "direct", "auto"] + (["lu", None, 3] if odd else []))
     which = r.randrange(3)
     if which == 0:
         return lambda: solve(G, V, r_row, r_col, method=method)
@@ -203,13 +206,14 @@ def case_circuit(r: random.Random) -> Callable[[], Any]:
     current = r.choice([
         lambda g, v: g * v + 0.1 * g * v**3,
         lambda g, v: g * torch.sinh(v / 0.05) * 0.05,
+    ] + ([
         lambda g, v: g * v * math.nan,
         lambda g, v: (g * v)[..., :1],
         lambda g, v: -g * v,
         "ohmic",
-    ])
-    tol = r.choice([1e-10, 1e-10, 0.0, -1.0, math.nan, 1e-30])
-    max_iter = r.choice([50, 50, 0, 1, 2.5])
+    ] if odd else []))
+    tol = r.choice([1e-10, 1e-10] + ([0.0, -1.0, math.nan, 1e-30] if odd else []))
+    max_iter = r.choice([50, 50] + ([0, 1, 2.5] if odd else []))
     return lambda: solve_nonlinear(G, V, r_row, r_col, current, tol=tol, max_iter=max_iter,
                                    method=r.choice(["auto", "cg", "direct"]))
 
@@ -427,7 +431,7 @@ def case_layers(r: random.Random) -> Callable[[], Any]:
                     odd=odd and r.random() < 0.3, dtypes=("float32", "float64", "int64"))
         with torch.no_grad():
             if kind == 3:
-                kv = x if getattr(layer, "kdim", 8) == 8 or not isinstance(x, torch.Tensor) \
+                kv = x if layer.kdim == 8 or not isinstance(x, torch.Tensor) or not x.dim() \
                     else x[..., :layer.kdim]
                 y = layer(x, kv, x if layer.vdim == 8 else kv)[0]
             else:
@@ -556,6 +560,76 @@ def case_measured(r: random.Random) -> Callable[[], Any]:
             g = torch.linspace(dev.g_min, dev.g_max, 8, dtype=torch.float64)
             state = dev.program(g, generator=torch.Generator().manual_seed(1))
             return dev.read(state, 1.0, generator=torch.Generator().manual_seed(2))
+
+    return run
+
+
+def case_datasets(r: random.Random) -> Callable[[], Any]:
+    """A user's dataset folder read by the built-in readers: MNIST IDX files (plain or gzip)
+    or CIFAR-10 python batches, small and valid, or damaged (bytes changed, cut short, a
+    file missing, the wrong file under a name), with odd ``limit`` values."""
+    import gzip
+    import pickle
+    import tempfile
+
+    import numpy as np
+
+    from memxbar.studies import workloads
+
+    odd = r.random() < 0.7
+    cifar = r.random() < 0.4
+    rng = np.random.default_rng(r.getrandbits(31))
+    n = r.choice([3, 5])
+
+    def idx(arr: np.ndarray) -> bytes:
+        head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+        return head + arr.astype(">u1").tobytes()
+
+    files: dict[str, bytes] = {}
+    if cifar:
+        for name in workloads.CIFAR_BATCHES:
+            batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                     b"labels": [int(v) for v in rng.integers(0, 10, n)]}
+            files[name] = pickle.dumps(batch, protocol=2)
+    else:
+        for name in workloads.IDX_FILES:
+            arr = (rng.integers(0, 256, (n, 28, 28)) if "images" in name else
+                   rng.integers(0, 10, n))
+            raw = idx(arr)
+            if r.random() < 0.3:
+                files[name + ".gz"] = gzip.compress(raw)
+            else:
+                files[name] = raw
+    if odd:
+        for _ in range(r.choice([1, 1, 2, 4])):
+            name = r.choice(sorted(files))
+            raw = bytearray(files[name])
+            kind = r.randrange(5)
+            if kind == 0 and raw:
+                for _ in range(r.choice([1, 3, 20])):
+                    raw[r.randrange(min(len(raw), 64) if r.random() < 0.6 else len(raw))] = \
+                        r.randrange(256)
+            elif kind == 1:
+                raw = raw[:r.randrange(len(raw) + 1)]
+            elif kind == 2:
+                del files[name]
+                continue
+            elif kind == 3:
+                raw = bytearray(r.choice(list(files.values())))
+            else:
+                raw = bytearray(r.choice([b"", b"\x1f\x8b garbage", b"\x80\x02N.",
+                                          pickle.dumps([1, 2]), pickle.dumps({b"data": 3})]))
+            files[name] = bytes(raw)
+    limit = r.choice([None, 2, 0, -1, 2.5, "2", True, 10**12]) if odd else r.choice([None, 2])
+
+    def run() -> Any:
+        import torch
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, raw in files.items():
+                (Path(tmp) / name).write_bytes(raw)
+            train, test = workloads.load("cifar10" if cifar else "mnist", tmp, limit=limit)
+            return torch.cat([train.tensors[0].flatten(), test.tensors[0].flatten()])
 
     return run
 
@@ -881,7 +955,7 @@ FAMILIES: dict[str, Callable[[random.Random], Callable[[], Any]]] = {
     "device.program": case_program, "device.read": case_read, "device.pulse": case_pulse,
     "circuit": case_circuit, "periphery": case_periphery, "tile": case_tile,
     "mapping": case_mapping, "measured": case_measured, "training": case_training,
-    "cost": case_cost, "cli": case_cli, "layers": case_layers,
+    "cost": case_cost, "cli": case_cli, "layers": case_layers, "datasets": case_datasets,
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import math
 import pickle
+import zlib
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TypeGuard
@@ -96,12 +97,20 @@ def digits(seed: int = 0, test_fraction: float = 0.25, limit: int | None = None)
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+class DatasetFileMissing(ConfigError, FileNotFoundError):
+    """A dataset folder or file is not there (a ConfigError: one line from the command line;
+    a FileNotFoundError for callers that catch that)."""
+
+
 def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from None
     if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file is called
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise ConfigError(f"{path}: not a readable gzip file ({err})") from None
     return raw
 
@@ -115,7 +124,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"IDX file not found: {path}")
+        raise DatasetFileMissing(f"IDX file not found: {path}")
     raw = _read_bytes(path)
     if len(raw) < 4:
         raise ConfigError(f"{path}: too short for an IDX header ({len(raw)} bytes)")
@@ -143,7 +152,7 @@ def _idx_file(folder: Path, name: str) -> Path:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"{name} (or {name}.gz) not found in {folder}")
+    raise DatasetFileMissing(f"{name} (or {name}.gz) not found in {folder}")
 
 
 def _idx_split(folder: Path, prefix: str, limit: int | None) -> TensorDataset:
@@ -194,7 +203,7 @@ def missing_files(name: str, folder: str | Path) -> list[str]:
 def _idx_dataset(folder: str | Path, limit: int | None) -> Split:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {folder}")
+        raise DatasetFileMissing(f"dataset folder not found: {folder}")
     _check_limit(limit)
     return _idx_split(folder, "train", limit), _idx_split(folder, "t10k", limit)
 
@@ -259,7 +268,7 @@ def _cifar_split(folder: Path, names: Sequence[str], limit: int | None) -> Tenso
     for name in names:
         path = folder / name
         if not path.is_file():
-            raise FileNotFoundError(f"CIFAR-10 batch {name} not found in {folder}")
+            raise DatasetFileMissing(f"CIFAR-10 batch {name} not found in {folder}")
         x, y = _cifar_batch(path)
         xs.append(x)
         ys.append(y)
@@ -278,7 +287,7 @@ def cifar10(folder: str | Path, limit: int | None = None) -> Split:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {folder}")
+        raise DatasetFileMissing(f"dataset folder not found: {folder}")
     _check_limit(limit)
     folder = _cifar_folder(folder)
     return _cifar_split(folder, CIFAR_BATCHES[:5], limit), _cifar_split(folder,

@@ -133,10 +133,16 @@ def test_idx_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*2 labels for 3 images"):
         W.mnist(tmp_path)
     os.remove(tmp_path / "t10k-labels-idx1-ubyte")
-    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte"):
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte") as info:
         W.mnist(tmp_path)
+    assert isinstance(info.value, ConfigError)  # one line from the command line
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot really gzip")
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz.*gzip"):
+        W.mnist(tmp_path)
+    damaged = bytearray(gzip.compress(good))  # a gzip stream with a damaged block: zlib.error
+    damaged[12:16] = b"\xff\xff\xff\xff"
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(damaged))
+    with pytest.raises(ConfigError, match="t10k-labels-idx1-ubyte.gz: not a readable gzip"):
         W.mnist(tmp_path)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         W.mnist(tmp_path / "nowhere")
