@@ -26,6 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import scipy
@@ -39,11 +40,12 @@ from memxbar.crossbar.circuit import effective_conductance, solve, solve_nonline
 from memxbar.crossbar.spice import simulate
 
 Row = dict  # benchmark, case, memxbar_s, baseline, baseline_s, max_rel_err
+T = TypeVar("T")
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """Smallest wall time of ``repeat`` calls, and the last result."""
-    best, out = float("inf"), None
+def best_of(fn: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Smallest wall time of ``repeat`` (>= 1) calls, and the last result."""
+    best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
         out = fn()

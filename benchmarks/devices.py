@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
@@ -33,11 +34,9 @@ def main() -> None:
     for name in PRESETS:
         dev = presets.get(name)
         target = torch.rand(N, generator=gen) * (dev.g_max - dev.g_min) + dev.g_min
-        t_prog = best_time(lambda dev=dev, target=target: dev.program(target, generator=gen),
-                           repeat=3)
+        t_prog = best_time(partial(dev.program, target, generator=gen), repeat=3)
         state = dev.program(target, generator=gen)
-        t_read = best_time(lambda dev=dev, state=state: dev.read(state, 86400.0, generator=gen),
-                           repeat=3)
+        t_read = best_time(partial(dev.read, state, 86400.0, generator=gen), repeat=3)
         print(f"| {name} | {t_prog * 1e3:.1f} | {t_read * 1e3:.1f} | "
               f"{(t_prog + t_read) / base:.1f}x |")
 

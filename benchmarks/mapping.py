@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import best_time, best_times, header  # noqa: E402
 
 from memxbar.crossbar.periphery import ADC, DAC  # noqa: E402
-from memxbar.crossbar.tile import TileConfig  # noqa: E402
+from memxbar.crossbar.tile import ReadNoise, TileConfig  # noqa: E402
 from memxbar.devices import presets  # noqa: E402
 from memxbar.mapping import (  # noqa: E402
     AnalogLinear,
@@ -51,7 +51,6 @@ from memxbar.mapping import (  # noqa: E402
 from memxbar.studies.workloads import LeNet  # noqa: E402
 
 DAY = 86400.0
-ReadNoise = Literal["physical", "per_read", "per_mvm", "off"]
 Scaling = Literal["dynamic", "fixed", "calibrated"]
 
 

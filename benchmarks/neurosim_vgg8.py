@@ -129,6 +129,7 @@ import dataclasses
 import os
 import sys
 import time
+from typing import Any, TypedDict
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
@@ -139,18 +140,29 @@ from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
 from memxbar.devices import presets
 from memxbar.mapping import program, to_analog
-from memxbar.mapping.cost import capture_inputs, estimate_cost, plot_breakdown
+from memxbar.mapping.cost import LayerInputs, capture_inputs, estimate_cost, plot_breakdown
+
+
+class Conf(TypedDict):
+    """One NeuroSim configuration and its published figures by rows read in parallel."""
+
+    label: str
+    adc_bits: int
+    r_on: float  # ohm
+    v_read: float  # V
+    refs: dict[int, dict[str, float]]
+
 
 # NeuroSim's published runs of this network, each with the parameters its code used
 # (assumption 15): read-out bits, RRAM on-resistance, read voltage, and its figures by rows
 # read in parallel. "parts": the sum of the area parts of the manual's run (NeuroSim's code
 # rebuilt here, area only); its total counts each subarray's bounding box.
-MANUAL = {"label": "manual", "adc_bits": 5, "r_on": 100e3, "v_read": 0.55,
+MANUAL: Conf = {"label": "manual", "adc_bits": 5, "r_on": 100e3, "v_read": 0.55,
           "refs": {32: {"TOPS/W": 11.25, "TOPS": 6.25, "area_mm2": 381.9, "parts_mm2": 104.8},
                    64: {"TOPS/W": 19.88}}}
-ISSUE = {"label": "as stated", "adc_bits": 4, "r_on": 100e3, "v_read": 0.5,
+ISSUE: Conf = {"label": "as stated", "adc_bits": 4, "r_on": 100e3, "v_read": 0.5,
          "refs": {32: MANUAL["refs"][32]}}
-RELEASE = {"label": "release test", "adc_bits": 4, "r_on": 6e3, "v_read": 0.5,
+RELEASE: Conf = {"label": "release test", "adc_bits": 4, "r_on": 6e3, "v_read": 0.5,
            "refs": {64: {"TOPS/W": 20.06, "TOPS": 6.84, "area_mm2": 83.07},
                     128: {"TOPS/W": 23.94, "TOPS": 6.34, "area_mm2": 84.77}}}
 # NeuroSim's pipeline duplication for VGG-8 (assumption 8); layer names of vgg8()
@@ -193,11 +205,12 @@ def main(images: int = 2, path: str = "benchmarks/neurosim_vgg8.png") -> list[di
     # NeuroSim's architecture (assumptions 6 and 10) with its own ADC figures, one run per
     # configuration; then the survey ADC and memxbar's out-of-the-box defaults (survey ADC,
     # sample-and-hold read-out, SRAM buffers) on the configuration as stated, for context
-    neurosim = {"sensing": "per_column", "buffer_type": "register"}
-    cases = [(ISSUE, "neurosim", 32, neurosim), (MANUAL, "neurosim", 32, neurosim),
-             (MANUAL, "neurosim", 64, neurosim), (RELEASE, "neurosim", 64, neurosim),
-             (RELEASE, "neurosim", 128, neurosim), (ISSUE, "survey", 32, neurosim),
-             (ISSUE, "survey", 32, {})]
+    neurosim: dict[str, Any] = {"sensing": "per_column", "buffer_type": "register"}
+    cases: list[tuple[Conf, str, int, dict[str, Any]]] = [
+        (ISSUE, "neurosim", 32, neurosim), (MANUAL, "neurosim", 32, neurosim),
+        (MANUAL, "neurosim", 64, neurosim), (RELEASE, "neurosim", 64, neurosim),
+        (RELEASE, "neurosim", 128, neurosim), (ISSUE, "survey", 32, neurosim),
+        (ISSUE, "survey", 32, {})]
     # one programmed model and one forward pass per configuration and rows in parallel, held
     # only while its cases are costed (memory); the ADC model changes the cost only, so another
     # ADC model loads the same programmed cells
@@ -205,7 +218,8 @@ def main(images: int = 2, path: str = "benchmarks/neurosim_vgg8.png") -> list[di
     rows: list[dict] = [{} for _ in cases]
     t0 = time.perf_counter()
     for key in keys:
-        model = cap = None
+        model: nn.Module | None = None
+        cap: LayerInputs | None = None
         for i, (conf, adc_model, rp, options) in enumerate(cases):
             if (conf["label"], rp) != key:
                 continue
@@ -215,6 +229,7 @@ def main(images: int = 2, path: str = "benchmarks/neurosim_vgg8.png") -> list[di
                 model = program(to_analog(vgg8(), hw), generator=torch.Generator().manual_seed(0))
                 cap = capture_inputs(model, x)
             costed = model
+            assert cap is not None
             if model[0].tiled.hardware != hw:  # type: ignore[index]
                 costed = to_analog(vgg8(), hw)
                 costed.load_state_dict(model.state_dict())

@@ -81,6 +81,7 @@ def read_energy_per_mac(name: str, read_time: float | None = None) -> dict[str, 
     tile = Tile(cfg)
     w = torch.rand(ROWS, cfg.weight_cols, generator=gen, dtype=torch.float64) * 2 - 1
     tile.program(w, generator=gen)
+    assert tile.state is not None
     x = torch.rand(VECTORS, ROWS, generator=gen, dtype=torch.float64)
     c = mvm_cost(tile, x, CostModel())
     macs = ROWS * cfg.weight_cols * VECTORS

@@ -42,8 +42,10 @@ from torch.utils.data import TensorDataset  # noqa: E402
 from memxbar.crossbar.periphery import DAC  # noqa: E402
 from memxbar.crossbar.tile import TileConfig  # noqa: E402
 from memxbar.devices import presets  # noqa: E402
-from memxbar.devices.base import Device  # noqa: E402
-from memxbar.mapping import program, to_analog  # noqa: E402
+from memxbar.devices.base import CellState, Device  # noqa: E402
+from memxbar.devices.mtj import MTJ  # noqa: E402
+from memxbar.devices.rram import RRAM  # noqa: E402
+from memxbar.mapping import analog_layers, program, to_analog  # noqa: E402
 from memxbar.mapping.disturb import apply_read_disturb  # noqa: E402
 from memxbar.studies import workloads  # noqa: E402
 from memxbar.training.digital import evaluate, train  # noqa: E402
@@ -71,6 +73,13 @@ def layer(device: Device) -> nn.Module:
                    generator=gen(0))
 
 
+def cells(net: nn.Module) -> CellState:
+    """The cells of the one analog layer of ``net``."""
+    ((_, analog),) = analog_layers(net)
+    assert analog.tiled is not None and analog.tiled.tile.state is not None
+    return analog.tiled.tile.state
+
+
 def mtj_panel(ax: plt.Axes) -> None:
     print("MTJ read disturb, -V_read (P -> AP), 7 reads per inference")
     print(f"{'preset':<28} {'T (K)':>7} {'V (V)':>6} {'inferences':>10} {'p law':>10} "
@@ -78,7 +87,7 @@ def mtj_panel(ax: plt.Axes) -> None:
     styles = {"mtj-neurosim": "C0", "mtj-nvsim": "C1", "mtj-vincent2014-compound4": "C2"}
     for name, colour in styles.items():
         for temp, ls in ((300.0, "-"), (HOT, "--")):
-            shipped = dataclasses.replace(presets.get(name), temperature=temp)
+            shipped = dataclasses.replace(presets.get(name, MTJ), temperature=temp)
             nominal = dataclasses.replace(shipped, r_p_sigma=0.0)
             v = shipped.read_voltage
             law = [nominal.read_disturb_probability(CYCLES * n, voltage=-v) for n in INFERENCES]
@@ -92,9 +101,9 @@ def mtj_panel(ax: plt.Axes) -> None:
                 frac = []
                 for dev in (nominal, shipped):
                     net = layer(dev)
-                    before = net[0].tiled.tile.state.latent["parallel"].clone()
+                    before = cells(net).latent["parallel"].clone()
                     apply_read_disturb(net, n, -torch.ones(4, SIZE), generator=gen(1))
-                    after = net[0].tiled.tile.state.latent["parallel"]
+                    after = cells(net).latent["parallel"]
                     frac.append(float((before & ~after).sum()) / float(before.sum()))
                 print(f"{name:<28} {temp:>7.2f} {v:>6.3f} {n:>10.0e} {p:>10.3g} "
                       f"{frac[0]:>10.3g} {frac[1]:>10.3g}")
@@ -112,7 +121,7 @@ def rram_panel(ax: plt.Axes) -> None:
     print("\nRRAM read disturb (rram-falcone2025 cells, g_max), 7 reads of 9.8 ns per inference")
     print(f"{'V (V)':>6} {'t_T (s)':>10} {'p':>7} {'inferences':>10} {'kept law':>9} "
           f"{'kept MC':>9}")
-    base = presets.get("rram-falcone2025")
+    base = presets.get("rram-falcone2025", RRAM)
     for v, colour in ((0.2, "C0"), (0.3, "C1"), (0.5, "C3")):
         dev = dataclasses.replace(base, read_voltage=v)
         law = dev.read_disturb
@@ -122,9 +131,9 @@ def rram_panel(ax: plt.Axes) -> None:
         ax.semilogx(INFERENCES, kept, colour, label=f"{v:g} V (t_T = {t_t:.2g} s of stress)")
         for n in MARKS:
             net = layer(dev)
-            g0 = net[0].tiled.tile.state.g.double().clone()
+            g0 = cells(net).g.double().clone()
             apply_read_disturb(net, n, torch.ones(2, SIZE))
-            g = net[0].tiled.tile.state.g.double()
+            g = cells(net).g.double()
             top = g0 > 0.5 * (dev.g_min + dev.g_max)
             mc = float(((g - dev.g_min)[top] / (g0 - dev.g_min)[top]).mean())
             want = float(law.retained(CYCLES * n * dev.read_time, v))

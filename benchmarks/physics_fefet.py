@@ -123,7 +123,7 @@ def clean(technology: str, n_e: float) -> Device:
     assert isinstance(law, WearLaw)
     cls = dataclasses.make_dataclass(f"Clean_{technology}", [], bases=(IdealDevice,),
                                      frozen=True, kw_only=True, namespace={"wear": law})
-    return cls(endurance=n_e, g_min=1e-6)  # type: ignore[no-any-return]
+    return cls(endurance=n_e, g_min=1e-6)
 
 
 def window_mc(dev: Device, cycles: list[float], m: int = 2000) -> list[float]:
@@ -194,7 +194,7 @@ def plot_endurance() -> None:
 
 
 def numbers() -> None:
-    jerry = dataclasses.replace(presets.get("fefet-jerry2017"), vt_sigma_d2d=0.0,
+    jerry = dataclasses.replace(presets.get("fefet-jerry2017", FeFET), vt_sigma_d2d=0.0,
                                 vt_sigma_c2c=0.0, vt_sigma_d2d_programmed=None)
     same = dataclasses.replace(jerry, write_voltage=3.3, write_voltage_end=None)
     print("\nJerry 2017 preset, mean switched fraction after k pulses from erased (1000 cells):")

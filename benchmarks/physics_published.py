@@ -98,6 +98,7 @@ from scipy.optimize import least_squares
 from memxbar.devices import IdealDevice, presets
 from memxbar.devices.base import CellState, Device
 from memxbar.devices.endurance import WEAR_LAWS, WearLaw
+from memxbar.devices.rram import RRAM
 
 SOURCE = ("Lammie, Rahimi Azghadi & Ielmini, Semicond. Sci. Technol. 36:065003 (2021), Fig. 2A "
           "(TiN/Hf(Al)O/Hf/TiN; digitised points of github.com/coreylammie/SST-Reproducibility)")
@@ -421,7 +422,7 @@ def plot_retention(out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model = {name: presets.get(name).relaxation_activation_energy for name in RRAMS}
+    model = {name: presets.get(name, RRAM).relaxation_activation_energy for name in RRAMS}
     print(f"\nRRAM retention activation energy, published: {RETENTION_SOURCE}")
     print("| rise | HfOx rise times at 200 / 250 / 300 C (s) | HfAlOx | fitted E_a |")
     print("|---|---|---|---|")
@@ -442,10 +443,10 @@ def plot_retention(out: Path) -> None:
         ax.plot([], [], colour + "-", lw=1, label=f"fit, {factor:g}x: E_a = {ea:.2f} eV"
                 + (" (memxbar's RRAM presets)" if factor == 10.0 else ""))
     ea10, points = retention_fit(10.0)
-    xs = np.array([x for s, x, _ in points if s == "HfOx"])
-    ys = np.array([y for s, _, y in points if s == "HfOx"])
-    xx = np.array([xs.min() - 0.3, xs.max() + 0.3])
-    ax.plot(xx, (ys.mean() + 1.1 * (xx - xs.mean())) / math.log(10), "g:", lw=1.5,
+    hx = np.array([x for s, x, _ in points if s == "HfOx"])
+    hy = np.array([y for s, _, y in points if s == "HfOx"])
+    xx = np.array([hx.min() - 0.3, hx.max() + 0.3])
+    ax.plot(xx, (hy.mean() + 1.1 * (xx - hx.mean())) / math.log(10), "g:", lw=1.5,
             label="1.1 eV slope (the unsourced value before)")
     print("model: " + ", ".join(f"{k} {v:.2f} eV" for k, v in model.items())
           + f"; 85 C runs {math.exp(ea10 * (1 / (K_B * 300.0) - 1 / (K_B * 358.15))):.3g}x "

@@ -27,9 +27,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, befor
 import torch  # noqa: E402
 
 from memxbar.crossbar.periphery import ADC, DAC  # noqa: E402
-from memxbar.crossbar.tile import Tile, TileConfig  # noqa: E402
+from memxbar.crossbar.tile import ReadNoise, Tile, TileConfig  # noqa: E402
 from memxbar.devices import presets  # noqa: E402
 from memxbar.devices.base import CellState  # noqa: E402
+from memxbar.devices.pcm import PCM  # noqa: E402
+from memxbar.devices.rram import RRAM  # noqa: E402
 
 DAY = 86400.0
 ROWS, TRIALS, POSITIONS = 256, 200, 49
@@ -43,6 +45,7 @@ def _stack(cfg: TileConfig, w: torch.Tensor) -> Tile:
     tile = Tile(cfg, (TRIALS,))
     tile.program(w.expand(TRIALS, *w.shape))
     st = one.state
+    assert st is not None
 
     def rep(v: torch.Tensor) -> torch.Tensor:
         return v.expand(TRIALS, *v.shape).clone()
@@ -58,8 +61,9 @@ def read_noise_table() -> list[tuple[str, float, float, float]]:
     x = torch.rand(ROWS, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     x = x.expand(TRIALS, POSITIONS, ROWS)  # the same input at every position
     rows = []
-    modes = (("per_mvm", None), ("per_read", None), ("physical", None), ("physical", 1e-6),
-             ("physical", 1e-3))
+    modes: tuple[tuple[ReadNoise, float | None], ...] = (
+        ("per_mvm", None), ("per_read", None), ("physical", None), ("physical", 1e-6),
+        ("physical", 1e-3))
     for mode, interval in modes:
         stds = []
         for dac in (DAC(bits=8), DAC(bits=8, bit_serial=True)):
@@ -86,7 +90,7 @@ def main() -> None:
     fig, (ax_p, ax_r, ax_a) = plt.subplots(1, 3, figsize=(14, 4))
     t = torch.logspace(0, 8.5, 60, dtype=torch.float64)  # 1 s .. 10 years
     print("\n2. drift / relaxation at 25 C and 85 C (Arrhenius-scaled clock)")
-    pcm = presets.get("pcm-joshi2020")
+    pcm = presets.get("pcm-joshi2020", PCM)
     g = torch.tensor([5e-6, 12.5e-6, 25e-6], dtype=torch.float64)
     state = CellState(g, {"nu": pcm.statistics.nu_mean(g / pcm.g_max)})  # mean drift exponent
     for temp, style in ((C25, "-"), (C85, "--")):
@@ -102,17 +106,17 @@ def main() -> None:
              title="PCM drift (Joshi 2020 fit, mean nu)")
     ax_p.legend(fontsize=7)
 
-    rram = presets.get("rram-falcone2025")
+    rram = presets.get("rram-falcone2025", RRAM)
     g = torch.tensor([20e-6, 50e-6, 80e-6], dtype=torch.float64)
     state = rram.program(g, generator=torch.Generator().manual_seed(0))
     state = state.replace(g=g, relax_z=torch.zeros_like(g))  # the mean cell at its target
     for temp, style in ((C25, "-"), (C85, "--")):
-        dev = dataclasses.replace(rram, temperature=temp)
-        shift = torch.stack([dev.read_mean(state, float(s)) - g for s in t])
+        warm = dataclasses.replace(rram, temperature=temp)
+        shift = torch.stack([warm.read_mean(state, float(s)) - g for s in t])
         ax_r.semilogx(t, shift[:, 0] * 1e6, style, color="C3",
                       label=f"{temp - 273.15:.0f} C (the fit is the same at every G)")
         print(f"  RRAM {temp - 273.15:3.0f} C: relaxation factor a = "
-              f"{dev.relaxation_acceleration:9.3g}; mean shift at 10 y = "
+              f"{warm.relaxation_acceleration:9.3g}; mean shift at 10 y = "
               f"{float(shift[-1, 0]) * 1e6:.3f} uS")
     ax_r.set(xlabel="time since programming (s)", ylabel="mean shift (uS)",
              title="CMO RRAM relaxation (Falcone 2025 fit)")
@@ -121,8 +125,8 @@ def main() -> None:
     print("\n3. 1T1R access transistor: G_eff / G at g_max")
     g = torch.linspace(8e-6, 90e-6, 50, dtype=torch.float64)
     for r_s in (0.0, 2e3, 5e3, 15e3):
-        dev = dataclasses.replace(rram, access_resistance=r_s)
-        ge = dev.effective_g(g)
+        wired = dataclasses.replace(rram, access_resistance=r_s)
+        ge = wired.effective_g(g)
         ax_a.plot(g * 1e6, ge * 1e6, label=f"R_s = {r_s / 1e3:g} kOhm")
         print(f"  R_s = {r_s / 1e3:4.0f} kOhm: G_eff(90 uS) = {float(ge[-1]) * 1e6:5.1f} uS "
               f"({float(ge[-1] / g[-1]):.3f}), weight range compressed to "

@@ -75,7 +75,7 @@ def retention() -> None:
     fig.savefig(OUT / "physics_mtj_retention.png", dpi=130)
     plt.close(fig)
     for temp in TEMPS:
-        dev = dataclasses.replace(presets.get("mtj-neurosim"), temperature=temp)
+        dev = dataclasses.replace(presets.get("mtj-neurosim", MTJ), temperature=temp)
         print(f"  mtj-neurosim at {temp:.2f} K: Delta {dev.delta_t:.2f}, tau_ret "
               f"{dev.tau_ret:.3g} s, I_c0 {dev.i_c0_t * 1e6:.1f} uA, 1e9-read limit "
               f"{dev.max_read_voltage(1e9, 1e-6):.3f} V")
@@ -98,14 +98,14 @@ def read_disturb() -> None:
              ("mtj-neurosim", -0.5, "0.5 V (NeuroSim, old)"),
              ("mtj-nvsim", -0.25, "0.25 V (NVSim, old)"))
     for name, v, text in marks:
-        d = presets.get(name)
+        d = presets.get(name, MTJ)
         x = abs(v) / (d.r_p + d.access_resistance) / d.i_c0  # P junction + access transistor
-        p = d.read_disturb_probability(1e9, voltage=v)
+        p_flip = d.read_disturb_probability(1e9, voltage=v)
         ax.axvline(x, color="gray", lw=0.6, ls="--")
         old = "old" in text  # old marks: text from the top, where no curve runs at I > I_c0
         ax.text(x, 1e-3 if old else 1e-29, f" {name} {text}", fontsize=6, rotation=90,
                 va="top" if old else "bottom")
-        print(f"  {name} read {v} V: I_P/I_c0 = {x:.3f}, p(1e9 reads) = {p:.3g}, "
+        print(f"  {name} read {v} V: I_P/I_c0 = {x:.3f}, p(1e9 reads) = {p_flip:.3g}, "
               f"p(1 read) = {d.read_disturb_probability(1, voltage=v):.3g}")
     ax.set(xlabel="read current through a P junction / I_c0 (300 K)",
            ylabel="probability that the reads flip the junction",
@@ -119,15 +119,15 @@ def read_disturb() -> None:
         p_law = -torch.expm1(reads * dev._log_stay(i * dev.i_c0, dev.read_time))
         ax_mc.plot(i, p_law, f"C{k}", label=f"{reads:.0e} reads")
         for x in (0.35, 0.55, 0.75, 0.95):
-            p = dev.read_disturb_probability(reads, voltage=-x * dev.i_c0 * dev.r_p)
-            if not 0.03 < p < 0.97:
+            p_flip = dev.read_disturb_probability(reads, voltage=-x * dev.i_c0 * dev.r_p)
+            if not 0.03 < p_flip < 0.97:
                 continue
             state = dev.program(torch.full((N,), dev.g_max, dtype=torch.float64),
                                 generator=gen(k))
             after = dev.disturb(state, reads, voltage=-x * dev.i_c0 * dev.r_p,
                                 generator=gen(100 + k))
             f = float((~after.latent["parallel"]).double().mean())
-            print(f"  {x:4.2f} {reads:8.0e} {p:.4f} {f:.4f}")
+            print(f"  {x:4.2f} {reads:8.0e} {p_flip:.4f} {f:.4f}")
             ax_mc.plot([x], [f], "ks", ms=5, label="Monte Carlo (MTJ.disturb)" if first else None)
             first = False
         # the informative point of each curve: where it crosses one half
@@ -167,7 +167,7 @@ def depinning() -> None:
         print(f"  {x:.2f} {float(d.move_probability()):.4f} {mean:.4f}")
         ax.plot([x], [mean], "ks", ms=5, label="Monte Carlo (pulse, 4 pulses)" if first else None)
         first = False
-    hsin = presets.get("dw-hsin2025")
+    hsin = presets.get("dw-hsin2025", DomainWall)
     state = hsin.program(torch.full((200000,), 112e-6), generator=gen(9))
     p_cells = hsin.move_probability(state.latent["i_dep"].double())
     ax.axvline(hsin.pulse_drive, color="gray", ls="--", lw=0.8)

@@ -14,18 +14,20 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
 
 from memxbar.crossbar.periphery import ADC, DAC
-from memxbar.crossbar.tile import Tile, TileConfig
+from memxbar.crossbar.tile import ReadNoise, Tile, TileConfig
 from memxbar.devices.pcm import PCM
 
 N, BATCH, R_WIRE, T_READ = 256, 256, 1.0, 3600.0
 
 
-def _median_time(fn, reps: int) -> float:
+def _median_time(fn: Callable[[], object], reps: int) -> float:
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -45,7 +47,8 @@ def bench_tile_forward(reps: int = 60, seed: int = 0) -> list[dict]:
     W = torch.rand(N, N, generator=gen) * 2 - 1
     x = torch.rand(BATCH, N, generator=gen) * 2 - 1
     rows = []
-    for mode, target in (("per_read", 1.5), ("per_mvm", 2.5)):
+    cases: tuple[tuple[ReadNoise, float], ...] = (("per_read", 1.5), ("per_mvm", 2.5))
+    for mode, target in cases:
         cfg = TileConfig(rows=N, cols=N, device=PCM(), encoding="differential", layout="arrays",
                          r_row=R_WIRE, r_col=R_WIRE, dac=DAC(bits=8),
                          adc=ADC(bits=8, range_mode="calibrated"), read_noise=mode)
@@ -66,7 +69,7 @@ def bench_tile_forward(reps: int = 60, seed: int = 0) -> list[dict]:
         t_mm, t_tile, ratio, floor = [], [], [], []
         for _ in range(reps):  # interleaved, so load changes hit both alike
             t_mm.append(_median_time(lambda: x @ W, 3))
-            t_tile.append(_median_time(lambda t=tile: t.mvm(x, generator=gen), 3))
+            t_tile.append(_median_time(partial(tile.mvm, x, generator=gen), 3))
             ratio.append(t_tile[-1] / t_mm[-1])
             if mode == "per_mvm":  # the design's own floor: two matmuls + one normal per output
                 t_rng = _median_time(lambda: torch.randn(BATCH, N, generator=gen), 3)

@@ -33,8 +33,10 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as memxbar sets it, before torch loads
 import torch
@@ -95,7 +97,7 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def pmap(fn, jobs: list[tuple]) -> list:
+def pmap(fn: Callable[..., Any], jobs: list[tuple]) -> list:
     """``[fn(*job) for job in jobs]`` on up to WORKERS processes (one thread each)."""
     if WORKERS == 1:
         return [fn(*job) for job in jobs]

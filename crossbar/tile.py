@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -43,7 +43,8 @@ from memxbar.crossbar.tilestate import (
 from memxbar.devices.base import STUCK_NONE, CellState, Device, Parametrized, param
 from memxbar.errors import ConfigError, plain_value
 
-READ_NOISE = ("physical", "per_read", "per_mvm", "off")
+ReadNoise = Literal["physical", "per_read", "per_mvm", "off"]  # TileConfig.read_noise
+READ_NOISE: tuple[str, ...] = get_args(ReadNoise)
 IR_DROP = ("exact", "first_order")
 UPDATE_MODES = ("stochastic", "counts")
 PROBE_CELLS = 4096
@@ -134,7 +135,7 @@ class TileConfig(Parametrized):
                                  "V_read*(g_max-g_min)",
                              source="aihwkit IOParameters.out_noise (same meaning for analog "
                                     "differential weights)")
-    read_noise: Literal["physical", "per_read", "per_mvm", "off"] = param(
+    read_noise: ReadNoise = param(
         "physical", options=READ_NOISE,
         doc="physical: the device's frozen part sampled once per set_time, its white part "
             "drawn per conversion (Device.read_noise_split); per_read: all frozen; per_mvm: "

@@ -9,6 +9,7 @@ import torch
 
 from memxbar.devices import CellState, IdealDevice, presets
 from memxbar.devices.base import STUCK_NONE, STUCK_OFF, STUCK_ON
+from memxbar.errors import ConfigError
 
 
 def test_bad_parameter_names_parameter_value_and_range():
@@ -107,6 +108,19 @@ def test_every_preset_builds_programs_reads_and_pulses():
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(ValueError, match="known presets: .*ideal"):
         presets.get("nope")
+
+
+def test_a_preset_of_a_given_model_class():
+    """``presets.get(name, kind)``: the same device, checked to be (and typed as) ``kind``."""
+    from memxbar.devices.mtj import MTJ
+    from memxbar.devices.pcm import PCM
+
+    assert presets.get("mtj-neurosim", MTJ) == presets.get("mtj-neurosim")
+    assert isinstance(presets.get("pcm-joshi2020", PCM), PCM)
+    with pytest.raises(ConfigError, match="'pcm-joshi2020' is a PCM, not a MTJ"):
+        presets.get("pcm-joshi2020", MTJ)
+    with pytest.raises(ConfigError, match="kind = 'pcm' is not a Device class"):
+        presets.get("pcm-joshi2020", "pcm")  # type: ignore[call-overload]
 
 
 def test_large_normal_draws_are_parallel_streams_independent_of_threads():
