@@ -12,10 +12,26 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from memxbar.devices.base import Device  # noqa: E402
-from memxbar.errors import figure_path, seed_value  # noqa: E402
+from memxbar.errors import ConfigError, figure_path, plain_value, seed_value  # noqa: E402
 
 US = 1e6  # siemens -> microsiemens for axis labels
 YEAR = 365.25 * 86400.0
+MAX_TRACE_PULSES = 100_000  # pulses of one trace (a figure shows a few hundred)
+MAX_TRACE_CELLS = 1 << 20
+
+
+def _count(where: str, name: str, value: object, lo: int, hi: int) -> int:
+    value = plain_value(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{where}: {name} = {value!r} is not allowed; allowed: an integer in "
+                          f"[{lo}, {hi}]")
+    return value
+
+
+def _check_device(where: str, device: object) -> None:
+    if not isinstance(device, Device):
+        raise ConfigError(f"{where}: device = {device!r} is not a memxbar Device (e.g. "
+                          "memxbar.devices.presets.get(name))")
 
 
 def pulse_trace(device: Device, n_up: int, n_down: int, *, cells: int = 64,
@@ -24,6 +40,10 @@ def pulse_trace(device: Device, n_up: int, n_down: int, *, cells: int = 64,
 
     Cells start programmed at ``g_min``. Returns an array (n_up + n_down + 1, cells).
     """
+    _check_device("pulse_trace", device)
+    n_up = _count("pulse_trace", "n_up", n_up, 0, MAX_TRACE_PULSES)
+    n_down = _count("pulse_trace", "n_down", n_down, 0, MAX_TRACE_PULSES - n_up)
+    cells = _count("pulse_trace", "cells", cells, 1, MAX_TRACE_CELLS)
     state = device.program(torch.full((cells,), device.g_min, dtype=torch.float64),
                            generator=generator)
     trace = [state.g.clone()]
@@ -41,6 +61,8 @@ def plot_device(device: Device, path: str | Path, *, title: str = "", n_pulses: 
     Written to ``path`` (.png, .svg or .pdf, by suffix). ``n_pulses`` up then as many down
     pulses.
     """
+    _check_device("plot_device", device)
+    n_pulses = _count("plot_device", "n_pulses", n_pulses, 1, MAX_TRACE_PULSES // 2)
     out = figure_path(path, "plot_device: path")
     gen = torch.Generator().manual_seed(seed_value(seed, "plot_device"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

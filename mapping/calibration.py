@@ -30,6 +30,10 @@ def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
     two = any(layer.mapping.input_scaling == "calibrated" for layer in layers)
     if isinstance(batches, Tensor):
         batches = [batches]
+    elif not isinstance(batches, Iterable) or isinstance(batches, (str, bytes)):
+        raise ConfigError(f"calibrate: batches of type {type(batches).__name__} are not "
+                          "allowed; allowed: a tensor or an iterable of batches (a DataLoader, "
+                          "a list)")
     elif two:
         batches = list(batches)  # read twice
     was = model.training

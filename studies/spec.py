@@ -54,6 +54,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import random
 import re
 import sys
@@ -1327,6 +1328,9 @@ def ready_studies() -> dict[str, Path]:
 
 def resolve_study(path_or_name: str | Path) -> Path:
     """The study file for a path, or for the name of a ready-made study (``quickstart``)."""
+    if not isinstance(path_or_name, (str, os.PathLike)):
+        raise SpecError(f"study file = {path_or_name!r}: allowed: a path (str or Path) or the "
+                        "name of a ready-made study")
     path = Path(path_or_name)
     try:
         if path.is_file():

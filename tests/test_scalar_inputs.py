@@ -1,6 +1,7 @@
-"""Scalar arguments across the stages: a numpy scalar (taken from ``np.linspace``, a pandas
-column, ``np.array`` iteration) is the number it holds, and a value of the wrong kind is a
-ConfigError naming the argument, never a bare TypeError / ValueError from inside torch."""
+"""Arguments across the stages: a numpy scalar (taken from ``np.linspace``, a pandas column,
+``np.array`` iteration) is the number it holds, and a value of the wrong kind (a scalar, a
+model, a device, a study file) is a ConfigError naming the argument, never a bare TypeError /
+AttributeError / ValueError from inside torch."""
 
 from __future__ import annotations
 
@@ -19,10 +20,19 @@ from memxbar.crossbar.periphery import adc_models
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import measured, presets
 from memxbar.errors import ConfigError, seed_value
-from memxbar.mapping import AnalogConv2d, AnalogLinear, program, to_analog
+from memxbar.mapping import (
+    AnalogConv2d,
+    AnalogLinear,
+    calibrate,
+    mapping_report,
+    program,
+    to_analog,
+)
 from memxbar.mapping.cost import estimate_cost
 from memxbar.mapping.layers.attention import AnalogMultiheadAttention
 from memxbar.mapping.tiler import TiledMatrix
+from memxbar.studies.spec import load_spec
+from memxbar.training import digital, hwa, verify
 from memxbar.training.online import AnalogSGD
 
 DEV = presets.get("pcm-joshi2020")
@@ -107,6 +117,25 @@ BAD: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: __import__("memxbar.devices.plots", fromlist=["plot_device"]).plot_device(
             DEV, "unused.png", seed="a", n_pulses=5), "seed = 'a'"),
     "digital seed float": (lambda: seed_value(1.5, "train"), "seed = 1.5"),
+    "plot_device n_pulses None": (
+        lambda: __import__("memxbar.devices.plots", fromlist=["plot_device"]).plot_device(
+            DEV, "unused.png", n_pulses=None), "n_pulses = None"),
+    "plot_device n_pulses huge": (  # 1e9 pulses ran for many minutes
+        lambda: __import__("memxbar.devices.plots", fromlist=["plot_device"]).plot_device(
+            DEV, "unused.png", n_pulses=10**9), "n_pulses = 1000000000"),
+    "pulse_trace n_up float": (
+        lambda: __import__("memxbar.devices.plots", fromlist=["pulse_trace"]).pulse_trace(
+            DEV, 2.5, 3), "n_up = 2.5"),
+    "mapping_report of a str": (lambda: mapping_report("model"), "the model is a str"),
+    "calibrate without batches": (lambda: calibrate(_programmed(), None), "type NoneType"),
+    "train a str": (lambda: digital.train("net", [], epochs=1, lr=0.1), "model = str"),
+    "evaluate a str": (lambda: digital.evaluate("net", []), "model = str"),
+    "hardware_aware_train a str": (
+        lambda: hwa.hardware_aware_train("net", HW, [], epochs=1, lr=0.1), "model = str"),
+    "program_verify a str device": (
+        lambda: verify.program_verify("pcm", torch.full((2,), 5e-6), tolerance=1e-7),
+        "device = 'pcm'"),
+    "load_spec of an int": (lambda: load_spec(3), "study file = 3"),
 }
 
 

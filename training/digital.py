@@ -49,6 +49,13 @@ def _generator(generator: torch.Generator | int | None, device: torch.device) ->
     return gen.manual_seed(0 if generator is None else seed_value(generator, "generator"))
 
 
+def check_model(model: object, where: str) -> None:
+    """Refuse a ``model`` that is not a torch module, naming ``where``."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{where}: model = {type(model).__name__} is not allowed; allowed: a "
+                          "torch.nn.Module")
+
+
 def batches(loader: Iterable[Any], where: str) -> Iterator[tuple[Tensor, Tensor]]:
     """The ``(inputs, labels)`` batches of ``loader``, each checked: two tensors of the same
     length, the inputs floating point. ``where`` names the caller in the errors."""
@@ -157,6 +164,7 @@ def train(
     tensors of one length with floating-point inputs, and (with the default loss) labels that
     are not class indices of the model's outputs or class probabilities.
     """
+    check_model(model, "train")
     epochs, lr, weight_decay, momentum = map(plain_value, (epochs, lr, weight_decay, momentum))
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"epochs = {epochs!r}; allowed: an integer >= 1")
@@ -218,6 +226,7 @@ def evaluate(
     Runs in eval mode without gradients and restores the model's previous mode. ``device``
     defaults to that of the model's first parameter (CPU for a model without parameters).
     """
+    check_model(model, "evaluate")
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")

@@ -56,7 +56,7 @@ from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.convert import drift, program, to_analog
 from memxbar.mapping.layers import converter_for
 from memxbar.mapping.tiler import MappingConfig, TiledMatrix
-from memxbar.training.digital import MAX_SCALE, LossFn, evaluate, train
+from memxbar.training.digital import MAX_SCALE, LossFn, check_model, evaluate, train
 
 Override = TileConfig | None
 MAX_REPEATS = 10_000  # programming draws of one analog_accuracy (and of one study design)
@@ -261,6 +261,7 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     ``generator``, ``device``, ``loss_fn``, ``progress``: as
     :func:`memxbar.training.digital.train`.
     """
+    check_model(model, "hardware_aware_train")
     t_inference, noise_scale, clip_sigma = map(plain_value, (t_inference, noise_scale,
                                                              clip_sigma))
     if not (isinstance(t_inference, (int, float)) and not isinstance(t_inference, bool)

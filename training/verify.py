@@ -176,6 +176,9 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     ``steps`` ("pulses"): nominal (up, down) step in S (default :func:`nominal_steps`).
     ``tolerance = 0`` spends the budget. Returns a :class:`VerifyResult`.
     """
+    if not isinstance(device, Device):
+        raise ConfigError(f"program_verify: device = {device!r} is not allowed; allowed: a "
+                          "memxbar Device")
     if method not in METHODS:
         raise ConfigError(f"program_verify: method = {method!r} is not allowed; allowed: "
                          f"{', '.join(METHODS)}")

@@ -268,6 +268,9 @@ class AnalogLayer(nn.Module):
 def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayer]]:
     """(qualified name, layer) of every analog layer, in module order (a layer used twice is
     listed once)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"the model is a {type(model).__name__}, which is not allowed; "
+                          "allowed: a torch.nn.Module")
     for name, m in model.named_modules():
         if isinstance(m, AnalogLayer):
             yield name, m
