@@ -61,6 +61,16 @@ NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlin
 IR_TOLERANCE = 1e-6  # relative error allowed of an IR-drop solve (issue 15), at most
 
 
+
+def _checked_time(t: object, op: str) -> float:
+    """A read time ``t`` (s since programming; a numpy number too), else a ConfigError."""
+    t = plain_value(t)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
+        raise ConfigError(f"Tile.{op}: t = {t!r} s is not allowed; allowed: a finite number "
+                          ">= 0 (seconds since programming)")
+    return float(t)
+
+
 class ReadPath(TileAttributes):
     """Mixin of :class:`memxbar.crossbar.tile.Tile`: reading, ADC ranges and MVMs. It uses the
     tile's ``config``, ``shape``, ``state``, ``t``, the buffers ``analog`` / ``analog_var`` /
@@ -200,10 +210,11 @@ class ReadPath(TileAttributes):
         (:meth:`memxbar.devices.base.Device.read_noise_split`) at ``conversion_interval``;
         "per_read": 1; "per_mvm" and "off": 0."""
         cfg = self.config
+        t = self.t if t is None else _checked_time(t, "frozen_fraction")
         if cfg.read_noise != "physical":
             return 1.0 if cfg.read_noise == "per_read" else 0.0
         interval = cfg.conversion_interval or cfg.device.read_time
-        return cfg.device.read_noise_split(self.t if t is None else float(t), interval)
+        return cfg.device.read_noise_split(t, interval)
 
     @torch.no_grad()
     def set_time(self, t: float, *, generator: torch.Generator | None = None) -> None:
@@ -221,10 +232,7 @@ class ReadPath(TileAttributes):
         state = self._require_programmed("set_time")
         dev = self.config.device
         mode = self.config.read_noise
-        t = plain_value(t)
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
-            raise ConfigError(f"Tile.set_time: t = {t!r} s is not allowed; allowed: a finite "
-                              "number >= 0 (seconds since programming)")
+        t = _checked_time(t, "set_time")
         self._check_generator(generator, state.g, "set_time")
         self._deferred = None
         if mode == "per_read":

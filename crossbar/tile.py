@@ -63,6 +63,16 @@ def _required(**meta: Any) -> Any:
     return field(metadata=param(0, **meta).metadata)
 
 
+def _check_trailing(x: object, want: tuple[int, ...], op: str, name: str) -> None:
+    """Refuse ``x`` unless it is a tensor whose last dimensions are ``want``."""
+    if not isinstance(x, torch.Tensor) or tuple(x.shape[-len(want):]) != want or \
+            x.dim() < len(want):
+        got = (f"has shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else
+               f"is a {type(x).__name__}")
+        raise ConfigError(f"Tile.{op}: {name} {got}; allowed: a tensor of shape "
+                          f"(..., {', '.join(map(str, want))})")
+
+
 def _int_field(owner: str, name: str, value: object, lo: int, hi: int | None = None) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= lo
             and (hi is None or value <= hi)):
@@ -417,14 +427,21 @@ class Tile(ReadPath, TileState):
         """Per-weight cells ``(..., P, n_slices, rows, weight_cols)`` -> physical layout
         ``(..., n_arrays, rows, used_cols)`` (inverse of :meth:`weight_cells`); ``ref``
         ``(..., rows, 1)`` fills the offset reference column (zeros when None)."""
-        return self.config.scheme.arrange(cells, ref)
+        cfg = self.config
+        _check_trailing(cells, (cfg.scheme.polarities, cfg.scheme.n_slices, cfg.rows,
+                                cfg.weight_cols), "physical_cells", "cells")
+        if ref is not None:
+            _check_trailing(ref, (cfg.rows, 1), "physical_cells", "ref")
+        return cfg.scheme.arrange(cells, ref)
 
     def weight_cells(self, m: Tensor) -> Tensor:
         """Physical per-cell values ``(..., n_arrays, rows, used_cols)`` -> per-weight cells
         ``(..., P, n_slices, rows, weight_cols)`` (``P``: 2 polarities G+/G- for "differential",
         1 for "offset"; the offset reference column is left out). Inverse of the layout of
         :meth:`conductance_targets`."""
-        return self.config.scheme.cells(m)
+        cfg = self.config
+        _check_trailing(m, (cfg.n_arrays, cfg.rows, cfg.used_cols), "weight_cells", "m")
+        return cfg.scheme.cells(m)
 
     def _fold(self, m: Tensor, var: bool = False) -> Tensor:
         """Physical ``(*shape, A, R, Cp)`` conductances (or, ``var``, read stds) -> analog

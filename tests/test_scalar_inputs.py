@@ -16,7 +16,7 @@ from torch import nn
 from memxbar.crossbar import circuit
 from memxbar.crossbar.cost import CostModel, program_cost
 from memxbar.crossbar.encodings.registry import make_encoding
-from memxbar.crossbar.periphery import adc_models
+from memxbar.crossbar.periphery import ADC, DAC, adc_models
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import measured, presets
 from memxbar.errors import ConfigError, seed_value
@@ -136,7 +136,26 @@ BAD: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: verify.program_verify("pcm", torch.full((2,), 5e-6), tolerance=1e-7),
         "device = 'pcm'"),
     "load_spec of an int": (lambda: load_spec(3), "study file = 3"),
+    "frozen_fraction of a str": (lambda: _tile().frozen_fraction("1 day"), "t = '1 day' s"),
+    "weight_cells of a str": (lambda: _tile().weight_cells("m"), "m is a str"),
+    "physical_cells of the wrong shape": (lambda: _tile().physical_cells(torch.zeros(3, 8)),
+                                          "cells has shape (3, 8)"),
+    "DAC codes of a numpy array": (lambda: DAC(bits=8).encode(np.ones(3)), "ndarray"),
+    "DAC quantize of integers": (lambda: DAC(bits=8).quantize(torch.ones(3, dtype=torch.long)),
+                                 "dtype torch.int64"),
+    "ADC full scales of None": (lambda: ADC(bits=8, range_mode="calibrated").full_scales(None),
+                                "NoneType"),
+    "ADC energy without a CostModel": (
+        lambda: ADC(bits=8, range_mode="calibrated").conversion_energy("22nm"),
+                                       "tech = '22nm'"),
+    "DAC area without a CostModel": (lambda: DAC(bits=8).area(None), "tech = None"),
 }
+
+
+def _tile() -> Tile:
+    tile = Tile(HW)
+    tile.program(torch.zeros(HW.rows, HW.weight_cols), generator=torch.Generator().manual_seed(0))
+    return tile
 
 
 @pytest.mark.parametrize("case", BAD)

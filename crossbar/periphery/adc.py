@@ -16,7 +16,13 @@ import torch
 from torch import Tensor
 
 from memxbar.crossbar.periphery.adc_models import ADC_MODELS, ADCModel
-from memxbar.crossbar.periphery.quantize import MAX_BITS, check_bits, quantize
+from memxbar.crossbar.periphery.quantize import (
+    MAX_BITS,
+    check_bits,
+    check_tech,
+    check_values,
+    quantize,
+)
 from memxbar.devices.base import Parametrized, param
 from memxbar.errors import ConfigError
 
@@ -86,6 +92,7 @@ class ADC(Parametrized):
     def to_codes(self, y: Tensor) -> Tensor:
         """``y`` already in code units (``y * levels / full_scale``) rounded to the integer
         codes and saturated at ``+-levels``, in place; unchanged for an ideal ADC."""
+        check_values("ADC.to_codes", y)
         n = self.levels
         return y.round_().clamp_(-n, n) if n else y
 
@@ -97,6 +104,7 @@ class ADC(Parametrized):
         ideal ADC without one); "calibrated": the tile's largest value for all its converters;
         "per_column": each converter's own value. A value of 0 (a converter, or a whole tile,
         that saw only zeros) is replaced by the tile's largest value, or 1."""
+        check_values("ADC.full_scales", amax)
         if self.range_mode == "fixed":
             return torch.full_like(amax, 1.0 if self.full_scale is None else
                                    float(self.full_scale))
@@ -114,6 +122,7 @@ class ADC(Parametrized):
 
     def cost_bits(self, tech: CostModel) -> int:
         """Resolution costed: ``bits``, or ``tech.default_adc_bits`` for an ideal ADC."""
+        check_tech("ADC", tech)
         return self.bits or tech.default_adc_bits
 
     def check_cost(self, tech: CostModel) -> None:

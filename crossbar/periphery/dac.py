@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from memxbar.crossbar.periphery.quantize import MAX_BITS, check_bits, quantize
+from memxbar.crossbar.periphery.quantize import (
+    MAX_BITS,
+    check_bits,
+    check_tech,
+    check_values,
+    quantize,
+)
 from memxbar.devices.base import Parametrized, param
 from memxbar.errors import ConfigError
 
@@ -90,6 +96,7 @@ class DAC(Parametrized):
         ``x * (n / input_range / scale)``. ``out``: the codes are written there (one pass;
         ``x`` may be a strided view, gathered by that pass). ``saturate=False`` skips the clip
         where it cannot act: ``|x| <= scale`` and ``input_range >= 1``."""
+        check_values("DAC.codes", x)
         ir = float(self.input_range)
         n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
         if scale is None or isinstance(scale, (int, float)):
@@ -137,21 +144,24 @@ class DAC(Parametrized):
     # ------------------------------------------------------------------ cost
     def code_bits(self, tech: CostModel) -> int:
         """Bits of one input code (``tech.default_dac_bits`` for an ideal DAC)."""
+        check_tech("DAC", tech)
         return self.bits or tech.default_dac_bits
 
     def driver_bits(self, tech: CostModel) -> int:
         """Bits one row-driver event applies: 1 per bit-serial cycle, else the code bits."""
+        check_tech("DAC", tech)
         return 1 if self.bit_serial else self.code_bits(tech)
 
     def energy(self, tech: CostModel, cols: int) -> float:
         """Energy (J) of one row-driver event on a row of ``cols`` physical columns:
         ``dac_energy_1bit * 2^(driver_bits-1) * cols / dac_cols * node / dac_node`` (the row's
         load grows with its columns; switched capacitance with the node)."""
-        return (tech.dac_energy_1bit * 2.0 ** (self.driver_bits(tech) - 1) * cols
-                / tech.dac_cols * tech.node / tech.dac_node)
+        bits = self.driver_bits(tech)
+        return tech.dac_energy_1bit * 2.0 ** (bits - 1) * cols / tech.dac_cols * tech.node / (
+            tech.dac_node)
 
     def area(self, tech: CostModel) -> float:
         """Area (m^2) of one row driver: ``dac_area_1bit * 2^(driver_bits-1) * (node /
         dac_node)^2``."""
-        return tech.dac_area_1bit * 2.0 ** (self.driver_bits(tech) - 1) * (
-            tech.node / tech.dac_node) ** 2
+        bits = self.driver_bits(tech)
+        return tech.dac_area_1bit * 2.0 ** (bits - 1) * (tech.node / tech.dac_node) ** 2

@@ -39,6 +39,23 @@ def signed_levels(bits: int) -> int:
     return 2 ** (bits - 1) - 1
 
 
+def check_values(owner: str, x: object) -> None:
+    """Refuse converter inputs that are not a real floating-point tensor (their values are not
+    checked here: the tile checks its inputs once, before any converter sees them)."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        what = f"a tensor of dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+        raise ConfigError(f"{owner}: the values are {what}; allowed: a real floating-point "
+                          "torch.Tensor")
+
+
+def check_tech(owner: str, tech: object) -> None:
+    """Refuse a cost model that is not a :class:`memxbar.crossbar.cost.CostModel`."""
+    from memxbar.crossbar.cost import CostModel  # (it imports the periphery)
+
+    if not isinstance(tech, CostModel):
+        raise ConfigError(f"{owner}: tech = {tech!r} is not allowed; allowed: a CostModel")
+
+
 def straight_through(x: Tensor, q: Tensor) -> Tensor:
     """``q`` in the forward pass; the gradient passes to ``x`` unchanged (straight-through)."""
     return x + (q - x).detach()
@@ -51,6 +68,7 @@ def quantize(x: Tensor, bits: int, full_scale: float | Tensor, *, ste: bool = Fa
     against ``x``, > 0). ``bits = 0``: ``x`` unchanged. ``ste``: straight-through gradient.
     """
     check_bits("quantizer", bits)
+    check_values("quantize", x)
     if bits == 0:
         return x
     n = 2 ** (bits - 1) - 1
