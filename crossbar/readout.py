@@ -61,9 +61,11 @@ NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlin
 IR_TOLERANCE = 1e-6  # relative error allowed of an IR-drop solve (issue 15), at most
 
 
-
 def _checked_time(t: object, op: str) -> float:
-    """A read time ``t`` (s since programming; a numpy number too), else a ConfigError."""
+    """A read time ``t`` (s since programming; a numpy number or a one-number tensor too, as
+    ``for t in torch.logspace(0, 8, 9)`` gives), else a ConfigError."""
+    if isinstance(t, Tensor) and t.dim() == 0 and not (t.is_complex() or t.dtype == torch.bool):
+        t = t.item()
     t = plain_value(t)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
         raise ConfigError(f"Tile.{op}: t = {t!r} s is not allowed; allowed: a finite number "

@@ -344,6 +344,9 @@ def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, 
     programming draw (``repeats`` fresh conversions of the same trained weights).
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
     inputs for calibrated ADC ranges."""
+    if isinstance(t, torch.Tensor) and t.dim() == 0 and not (t.is_complex() or
+                                                               t.dtype == torch.bool):
+        t = t.item()  # one time from torch.logspace(...)
     repeats, t = plain_value(repeats), plain_value(t)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not (
             1 <= repeats <= MAX_REPEATS):

@@ -214,18 +214,24 @@ def test_read_times_and_counts_from_numpy_arrays_are_taken_as_numbers():
     net = nn.Sequential(nn.Linear(8, 4))
     x = torch.rand(3, 8, generator=torch.Generator().manual_seed(1))
     outs = []
-    for times in ([1, 3600.0], np.array([1, 3600]), np.array([1, 3600], dtype=np.float32)):
+    for times in ([1, 3600.0], np.array([1, 3600]), np.array([1, 3600], dtype=np.float32),
+                  torch.tensor([1.0, 3600.0]), torch.tensor([1, 3600])):  # 0-d tensors
         model = program(to_analog(net, hw), generator=torch.Generator().manual_seed(0))
         for t in times:
             drift(model, t)
         apply_read_disturb(model, np.int64(10), x)
         with torch.no_grad():
             outs.append(model(x))
-    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    assert all(torch.equal(outs[0], out) for out in outs[1:])
     with pytest.raises(ValueError, match="t = True s is not allowed"):
         drift(model, np.bool_(True))
+    with pytest.raises(ValueError, match=r"t = tensor\(True\) s is not allowed"):
+        drift(model, torch.tensor(True))
+    with pytest.raises(ValueError, match=r"t = tensor\(\[1., 2.\]\) s is not allowed"):
+        drift(model, torch.tensor([1.0, 2.0]))
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.tensor([0, 1, 2])))
     acc = analog_accuracy(net, hw, data, t=np.float32(60.0), repeats=np.int64(2))
+    assert analog_accuracy(net, hw, data, t=torch.tensor(60.0), repeats=2) == acc
     assert len(acc) == 2
 
 
