@@ -61,14 +61,14 @@ NONLINEAR_ELEMENTS = 2**24  # cell currents held at once by the wire-free nonlin
 IR_TOLERANCE = 1e-6  # relative error allowed of an IR-drop solve (issue 15), at most
 
 
-def _checked_time(t: object, op: str) -> float:
+def read_time(t: object, where: str) -> float:
     """A read time ``t`` (s since programming; a numpy number or a one-number tensor too, as
-    ``for t in torch.logspace(0, 8, 9)`` gives), else a ConfigError."""
+    ``for t in torch.logspace(0, 8, 9)`` gives), else a ConfigError naming ``where``."""
     if isinstance(t, Tensor) and t.dim() == 0 and not (t.is_complex() or t.dtype == torch.bool):
         t = t.item()
     t = plain_value(t)
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
-        raise ConfigError(f"Tile.{op}: t = {t!r} s is not allowed; allowed: a finite number "
+        raise ConfigError(f"{where}: t = {t!r} s is not allowed; allowed: a finite number "
                           ">= 0 (seconds since programming)")
     return float(t)
 
@@ -212,7 +212,7 @@ class ReadPath(TileAttributes):
         (:meth:`memxbar.devices.base.Device.read_noise_split`) at ``conversion_interval``;
         "per_read": 1; "per_mvm" and "off": 0."""
         cfg = self.config
-        t = self.t if t is None else _checked_time(t, "frozen_fraction")
+        t = self.t if t is None else read_time(t, "Tile.frozen_fraction")
         if cfg.read_noise != "physical":
             return 1.0 if cfg.read_noise == "per_read" else 0.0
         interval = cfg.conversion_interval or cfg.device.read_time
@@ -234,7 +234,7 @@ class ReadPath(TileAttributes):
         state = self._require_programmed("set_time")
         dev = self.config.device
         mode = self.config.read_noise
-        t = _checked_time(t, "set_time")
+        t = read_time(t, "Tile.set_time")
         self._check_generator(generator, state.g, "set_time")
         self._deferred = None
         if mode == "per_read":

@@ -13,6 +13,7 @@ matrices) are non-persistent caches, rebuilt after loading.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -221,8 +222,10 @@ class TileState(TileAttributes, nn.Module):
         self.analog = self.analog_var = None
 
 
+@functools.cache
 def _cgroup_limit() -> int | None:
-    """This process's cgroup memory limit (bytes; containers, batch schedulers), or None."""
+    """This process's cgroup memory limit (bytes; containers, batch schedulers), or None; read
+    once (every TileConfig is checked against it)."""
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:

@@ -148,11 +148,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
+def _find_idx(folder: Path, name: str) -> Path | None:
+    """``folder / name``, or its ``.gz``, whichever is a file; None if neither."""
+    return next((c for c in (folder / name, folder / f"{name}.gz") if c.is_file()), None)
+
+
 def _idx_file(folder: Path, name: str) -> Path:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    raise DatasetFileMissing(f"{name} (or {name}.gz) not found in {folder}")
+    path = _find_idx(folder, name)
+    if path is None:
+        raise DatasetFileMissing(f"{name} (or {name}.gz) not found in {folder}")
+    return path
 
 
 def _idx_split(folder: Path, prefix: str, limit: int | None) -> TensorDataset:
@@ -196,8 +201,7 @@ def missing_files(name: str, folder: str | Path) -> list[str]:
     if name == "cifar10":
         where = _cifar_folder(folder)
         return [n for n in CIFAR_BATCHES if not (where / n).is_file()]
-    return [n for n in IDX_FILES if not ((folder / n).is_file() or
-                                         (folder / f"{n}.gz").is_file())]
+    return [n for n in IDX_FILES if _find_idx(folder, n) is None]
 
 
 def _idx_dataset(folder: str | Path, limit: int | None) -> Split:

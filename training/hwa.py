@@ -51,6 +51,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from memxbar.crossbar.periphery import ADC, DAC
+from memxbar.crossbar.readout import read_time
 from memxbar.crossbar.tile import TileConfig
 from memxbar.errors import ConfigError, plain_value
 from memxbar.mapping.convert import drift, program, to_analog
@@ -344,16 +345,11 @@ def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, 
     programming draw (``repeats`` fresh conversions of the same trained weights).
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
     inputs for calibrated ADC ranges."""
-    if isinstance(t, torch.Tensor) and t.dim() == 0 and not (t.is_complex() or
-                                                               t.dtype == torch.bool):
-        t = t.item()  # one time from torch.logspace(...)
-    repeats, t = plain_value(repeats), plain_value(t)
+    repeats, t = plain_value(repeats), read_time(t, "analog_accuracy")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not (
             1 <= repeats <= MAX_REPEATS):
         raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer from 1 "
                           f"to {MAX_REPEATS}")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
-        raise ConfigError(f"analog_accuracy: t = {t!r}; allowed: a finite number of seconds >= 0")
     mapping = mapping or MappingConfig(compensation="global")
     accs = []
     for _ in range(repeats):
