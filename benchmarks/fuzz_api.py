@@ -277,7 +277,22 @@ def _tile_config(r: random.Random, odd: float = 0.5):
 
 
 def case_periphery(r: random.Random) -> Callable[[], Any]:
-    return lambda: (_adc(r), _dac(r))
+    """Build an ADC and a DAC, then (on valid values: the converters leave the values' checks
+    to the tile) convert with odd scales, full scales and value dtypes."""
+    def run() -> Any:
+        adc, dac = _adc(r), _dac(r)
+        dtype = r.choice(["float32", "float32", "float64", "int64", "bool"])
+        x = _tensor(r, _shape(r, (4, 6)), -1.0, 1.0, dtypes=(dtype,), odd=False)
+        scale = r.choice([None, 2.0, _odd_number(r, 2.0), _tensor(r, _shape(r, (4, 1)), 0.5, 2.0)])
+        fs = r.choice([1.0, _odd_number(r, 1.0), _tensor(r, _shape(r, (6,)), 0.5, 2.0)])
+        out = [dac.encode(x, scale)[0], dac.codes(x, scale), dac.quantize(x)]
+        if r.random() < 0.5:
+            out += [adc.quantize(x, fs), adc.to_codes(x * adc.levels)]
+        else:
+            amax = _tensor(r, _shape(r, (2, 6)), 0.0, 3.0, dtypes=(dtype,), odd=False)
+            out.append(adc.full_scales(amax))
+        return out
+    return run
 
 
 def case_tile(r: random.Random) -> Callable[[], Any]:

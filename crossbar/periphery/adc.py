@@ -105,6 +105,12 @@ class ADC(Parametrized):
         "per_column": each converter's own value. A value of 0 (a converter, or a whole tile,
         that saw only zeros) is replaced by the tile's largest value, or 1."""
         check_values("ADC.full_scales", amax)
+        if amax.dim() == 0 or amax.shape[-1] == 0:
+            raise ConfigError(f"ADC.full_scales: amax has shape {tuple(amax.shape)}; allowed: "
+                              "(..., K) with K >= 1 converters")
+        if not bool(((amax >= 0) & (amax < float("inf"))).all()):
+            raise ConfigError("ADC.full_scales: amax holds values < 0 or not finite; allowed: "
+                              "the largest |output| of each converter, finite and >= 0")
         if self.range_mode == "fixed":
             return torch.full_like(amax, 1.0 if self.full_scale is None else
                                    float(self.full_scale))

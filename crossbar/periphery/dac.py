@@ -13,6 +13,7 @@ from torch import Tensor
 from memxbar.crossbar.periphery.quantize import (
     MAX_BITS,
     check_bits,
+    check_scale,
     check_tech,
     check_values,
     quantize,
@@ -97,6 +98,8 @@ class DAC(Parametrized):
         ``x`` may be a strided view, gathered by that pass). ``saturate=False`` skips the clip
         where it cannot act: ``|x| <= scale`` and ``input_range >= 1``."""
         check_values("DAC.codes", x)
+        if scale is not None:
+            scale = check_scale("DAC.codes", "scale", scale, x)
         ir = float(self.input_range)
         n = 1 if self.bits == 0 else 2 ** (self.bits - 1) - 1
         if scale is None or isinstance(scale, (int, float)):

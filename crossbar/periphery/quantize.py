@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 MAX_BITS = 24
 
@@ -56,6 +56,31 @@ def check_tech(owner: str, tech: object) -> None:
         raise ConfigError(f"{owner}: tech = {tech!r} is not allowed; allowed: a CostModel")
 
 
+def check_scale(owner: str, name: str, value: object, x: Tensor) -> float | Tensor:
+    """A converter's scale ``value`` (a full scale, a digital pre-scale) as it is applied: a
+    finite number > 0, or a floating-point tensor of finite values > 0 that broadcasts against
+    ``x`` without changing its shape; otherwise a :class:`ConfigError` naming ``owner`` and
+    ``name``. (A zero, negative or NaN scale would give zero, sign-flipped or NaN levels.)"""
+    v = plain_value(value)
+    if isinstance(v, Tensor):
+        if not (v.is_floating_point() and v.dim() <= x.dim() and all(
+                a in (1, b) for a, b in zip(reversed(v.shape), reversed(x.shape), strict=False))):
+            raise ConfigError(f"{owner}: {name} is a tensor of shape {tuple(v.shape)} and dtype "
+                              f"{v.dtype} for values of shape {tuple(x.shape)}; allowed: a "
+                              "floating-point tensor that broadcasts against the values")
+        d = v.detach()
+        lo, hi = torch.aminmax(d) if d.numel() else (d.new_ones(()), d.new_ones(()))
+        if not (float(lo) > 0 and float(hi) < float("inf")):  # NaN fails both
+            bad = d[~((d > 0) & (d < float("inf")))]
+            raise ConfigError(f"{owner}: {name} holds {bad.numel()} value(s) <= 0 or not finite "
+                              f"(e.g. {float(bad[0]):g}); allowed: finite values > 0")
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+        raise ConfigError(f"{owner}: {name} = {value!r} is not allowed; allowed: a finite "
+                          "number > 0 or a tensor of them")
+    return float(v)
+
+
 def straight_through(x: Tensor, q: Tensor) -> Tensor:
     """``q`` in the forward pass; the gradient passes to ``x`` unchanged (straight-through)."""
     return x + (q - x).detach()
@@ -69,6 +94,7 @@ def quantize(x: Tensor, bits: int, full_scale: float | Tensor, *, ste: bool = Fa
     """
     check_bits("quantizer", bits)
     check_values("quantize", x)
+    full_scale = check_scale("quantize", "full_scale", full_scale, x)
     if bits == 0:
         return x
     n = 2 ** (bits - 1) - 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from memxbar.crossbar.periphery import (
     shift_add,
     signed_levels,
 )
-from memxbar.crossbar.tile import TileConfig
+from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import IdealDevice
 from memxbar.errors import ConfigError
 from memxbar.mapping import MappingConfig, program, to_analog
@@ -58,6 +59,49 @@ def test_quantize_ideal_per_column_and_ste() -> None:
     assert torch.equal(xr.grad, torch.ones(13))  # straight-through, saturated region included
     assert torch.equal(quantize(xr, 3, 1.0, ste=True), quantize(xr.detach(), 3, 1.0))
     assert signed_levels(8) == 127
+
+
+@pytest.mark.parametrize("fs,words", [
+    (0.0, "finite number > 0"), (-2.0, "finite number > 0"), (float("nan"), "finite number"),
+    (True, "finite number"), ("1", "finite number"),
+    (torch.tensor([1.0, 0.0, 2.0]), "1 value(s) <= 0"),
+    (torch.tensor([1.0, -1.0, float("inf")]), "2 value(s)"),
+    (torch.ones(2), "broadcasts"), (torch.ones(2, 1, 3), "broadcasts"),
+    (torch.ones(3, dtype=torch.int64), "floating-point")])
+def test_converters_refuse_a_scale_that_would_give_wrong_levels(fs: object, words: str
+                                                                  ) -> None:
+    # a zero scale gave zeros (or saturated codes), a negative one sign-flipped levels, a
+    # short tensor a bare broadcasting RuntimeError
+    x = torch.tensor([[-0.5, 0.3, 0.9]])
+    calls = [("quantize: full_scale", lambda: ADC(bits=4, range_mode="calibrated").quantize(
+        x, fs)), ("DAC.codes: scale", lambda: DAC(bits=4).codes(x, fs)),
+        ("DAC.codes: scale", lambda: DAC(bits=4, bit_serial=True).encode(x, fs))]
+    for owner, call in calls:
+        with pytest.raises(ConfigError, match="allowed") as err:
+            call()
+        assert words in str(err.value) and str(err.value).startswith(owner)
+    assert torch.equal(quantize(x, 4, np.float64(1.0)), quantize(x, 4, 1.0))  # numpy scalar
+    assert torch.equal(DAC(bits=4).codes(x, np.float32(2.0)), DAC(bits=4).codes(x, 2.0))
+
+
+@pytest.mark.parametrize("amax,words", [
+    (torch.tensor(2.0), "(..., K)"), (torch.ones(3, 0), "(..., K)"),
+    (torch.tensor([1.0, -1.0]), "< 0"), (torch.tensor([1.0, float("nan")]), "not finite")])
+def test_full_scales_refuse_maxima_that_are_not_maxima(amax: torch.Tensor, words: str) -> None:
+    with pytest.raises(ConfigError, match="allowed") as err:
+        ADC(bits=8, range_mode="per_column").full_scales(amax)
+    assert words in str(err.value)
+
+
+def test_tile_mvm_rows_refuses_a_bad_input_scale() -> None:
+    tile = Tile(TileConfig(rows=4, cols=6, device=IdealDevice(), dac=DAC(bits=6)), (1, 2))
+    tile.program(torch.rand(1, 2, 4, 3) * 2 - 1, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, 5, 4)
+    good = tile.mvm_rows(x, torch.full((1, 5, 1), 2.0))
+    assert torch.allclose(good, tile.mvm_rows(x / 2.0), atol=1e-6)
+    for scale in (torch.full((1, 5, 1), -2.0), torch.zeros(1, 5, 1), torch.ones(1, 3, 1)):
+        with pytest.raises(ConfigError, match="DAC.codes: scale"):
+            tile.mvm_rows(x, scale)
 
 
 @pytest.mark.parametrize("bits,serial,signed", list(itertools.product(
