@@ -340,13 +340,29 @@ class CostModel(Parametrized):
         return "\n".join(lines)
 
 
+def _amount(where: str, name: str, value: object) -> float:
+    """A count of bits or transistors: a finite number >= 0, as a float."""
+    v = plain_value(value)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+        raise ConfigError(f"{where}: {name} = {value!r} is not allowed; allowed: a finite "
+                          "number >= 0")
+    return float(v)
+
+
+def _index(where: str, name: str, value: object, hi: int) -> int:
+    """A count of rows, columns or row groups of one tile: an integer in [0, hi]."""
+    v = plain_value(value)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+        raise ConfigError(f"{where}: {name} = {value!r} is not allowed; allowed: an integer in "
+                          f"[0, {hi}]")
+    return v
+
+
 def add_energy(width: int | float, model: CostModel) -> float:
     """Energy (J) of one ``width``-bit integer addition at the node: Horowitz's 8-bit and
     32-bit adds, linear in width between them, proportional to width outside, times
     ``node / digital_node``."""
-    w = float(width)
-    if not (w >= 0 and math.isfinite(w)):
-        raise ConfigError(f"add_energy: width = {width!r} is not allowed; allowed: >= 0 bits")
+    w = _amount("add_energy", "width (bits)", width)
     a8, a32 = model.add8_energy, model.add32_energy
     if w <= 8:
         e = a8 * w / 8
@@ -360,27 +376,31 @@ def add_energy(width: int | float, model: CostModel) -> float:
 def buffer_energy(bits: int | float, model: CostModel) -> float:
     """Energy (J) of reading or writing ``bits`` bits of the activation buffer: SRAM access
     energy, or for a register file ``register_transistors`` switching per bit, at the node."""
+    b = _amount("buffer_energy", "bits", bits)
     if model.buffer_type == "register":
-        return float(bits) * logic_energy(model.register_transistors, model)
-    return float(bits) * model.sram_energy_per_bit * model.node / model.digital_node
+        return b * logic_energy(model.register_transistors, model)
+    return b * model.sram_energy_per_bit * model.node / model.digital_node
 
 
 def buffer_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of ``bits`` bits of activation buffer: SRAM bit cells (array only, no macro
     periphery) or register-file flip-flops (:func:`register_area`)."""
+    b = _amount("buffer_area", "bits", bits)
     if model.buffer_type == "register":
-        return register_area(bits, model)
-    return float(bits) * model.sram_cell_area * model.node ** 2
+        return register_area(b, model)
+    return b * model.sram_cell_area * model.node ** 2
 
 
 def register_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of ``bits`` D flip-flops (``register_transistors`` each)."""
-    return float(bits) * model.register_transistors * transistor_area(model)
+    return _amount("register_area", "bits", bits) * model.register_transistors * \
+        transistor_area(model)
 
 
 def logic_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of a ``bits``-wide adder with its register."""
-    return float(bits) * model.logic_transistors_per_bit * transistor_area(model)
+    return _amount("logic_area", "bits", bits) * model.logic_transistors_per_bit * \
+        transistor_area(model)
 
 
 def transistor_area(model: CostModel) -> float:
@@ -391,7 +411,8 @@ def transistor_area(model: CostModel) -> float:
 def logic_energy(transistors: float, model: CostModel) -> float:
     """Energy (J) of ``transistors`` minimum transistors switching once, at the node
     (``transistor_energy * node / digital_node``)."""
-    return transistors * model.transistor_energy * model.node / model.digital_node
+    return (_amount("logic_energy", "transistors", transistors) * model.transistor_energy
+            * model.node / model.digital_node)
 
 
 def bitline_energy(config: TileConfig, model: CostModel) -> float:
@@ -427,7 +448,8 @@ def n_adcs(config: TileConfig, model: CostModel) -> int:
 def converters(config: TileConfig, used_weight_cols: int | None = None) -> int:
     """Converters in use per read cycle and row group for ``used_weight_cols`` weight columns
     holding weights (default all): their bit slices, plus the offset reference column."""
-    wc = config.weight_cols if used_weight_cols is None else used_weight_cols
+    wc = config.weight_cols if used_weight_cols is None else _index(
+        "converters", "used_weight_cols", used_weight_cols, config.weight_cols)
     return config.scheme.adc_cols(wc) if wc else 0
 
 
@@ -443,7 +465,7 @@ def row_groups(config: TileConfig, rows: int | None = None) -> int:
     """Row groups read one after the other for ``rows`` rows holding weights (default all
     rows of the tile): ``ceil(rows / config.rows_parallel)``, 1 with all rows at once, 0 for
     no rows."""
-    r = config.rows if rows is None else rows
+    r = config.rows if rows is None else _index("row_groups", "rows", rows, config.rows)
     if r == 0:
         return 0
     rp = config.rows_parallel
@@ -453,6 +475,7 @@ def row_groups(config: TileConfig, rows: int | None = None) -> int:
 def accumulator_bits(config: TileConfig, model: CostModel, groups: int = 1) -> int:
     """Width of the shift-add accumulator: ADC bits, plus the shifts of bit-serial input cycles
     and of weight slices, plus the carries of ``groups`` row groups."""
+    groups = _index("accumulator_bits", "groups", groups, config.rows)
     shift_in = config.dac.bits - 1 if config.dac.bit_serial else 0
     shift_w = config.bits_per_cell * (config.n_slices - 1)
     return (config.adc.cost_bits(model) + shift_in + shift_w
@@ -478,7 +501,8 @@ def mvm_latency(config: TileConfig, model: CostModel, groups: int | None = None,
     """Time (s) of one MVM (one input vector) of a tile: read cycles x row groups x (read
     pulse + conversions of the busiest ADC x conversion time). ``groups`` defaults to all
     rows (:func:`row_groups`), ``used_weight_cols`` to all weight columns."""
-    g = row_groups(config) if groups is None else groups
+    g = row_groups(config) if groups is None else _index("mvm_latency", "groups", groups,
+                                                         config.rows)
     t_conv = config.adc.conversion_time(model)
     return config.dac.n_cycles * g * (
         read_pulse(config, model) + conversions_per_adc(config, model, used_weight_cols) * t_conv)
@@ -593,7 +617,7 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     phys.adc.check_cost(model)
     if not isinstance(x, Tensor) or x.dim() != len(shape) + 2 or x.shape[-1] != cfg.rows:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ConfigError(f"mvm_cost: x has shape {got}; expected (*shape, B, {cfg.rows}) with "
+        raise ConfigError(f"mvm_cost: x has shape {got}; allowed: (*shape, B, {cfg.rows}) with "
                           f"shape = {tuple(shape)}")
     try:
         ok = torch.broadcast_shapes(x.shape[:-2], shape) == shape
@@ -603,7 +627,7 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
         raise ConfigError(f"mvm_cost: x leading dims {tuple(x.shape[:-2])} do not broadcast to "
                           f"the tile stack {tuple(shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ConfigError("mvm_cost: x has non-finite values; inputs must be finite")
+        raise ConfigError("mvm_cost: x has non-finite values; allowed: finite inputs")
     lead = x.shape[:-2]
     if used_rows is None:  # the tile's own, one value per input where the input broadcasts
         bcast = tuple(i for i, (a, b) in enumerate(zip(lead, shape, strict=True)) if a < b)

@@ -147,6 +147,9 @@ class ReadPath(TileAttributes):
         the ADC's step relative to its full scale (``2^-bits / 4``) where that is smaller, but
         not below half the rounding unit of ``dtype`` (the effective matrices' dtype: float32
         stores them to ~1e-8 relative, which a 24-bit ADC's 1.5e-8 would refuse)."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ConfigError(f"Tile.ir_tolerance: dtype = {dtype!r} is not allowed; allowed: a "
+                              "floating-point torch.dtype (torch.float32, torch.float64)")
         bits = self.config.adc.bits
         tol = min(IR_TOLERANCE, 0.25 * 2.0**-bits) if bits else IR_TOLERANCE
         return max(tol, 0.5 * torch.finfo(dtype).eps)
@@ -330,10 +333,14 @@ class ReadPath(TileAttributes):
         if x is None and d is None:
             raise ConfigError("Tile.calibrate_adc: give example inputs x (forward) and/or d "
                               "(transposed)")
-        if adc.bits == 0 or adc.range_mode == "fixed":
-            return
         if x is not None:
             x = self._check_input(x, self.config.rows, "calibrate_adc", "x")
+        if d is not None:
+            self._refuse_nonohmic("calibrate_adc (transposed, d)")
+            d = self._check_input(d, self.config.weight_cols, "calibrate_adc", "d")
+        if adc.bits == 0 or adc.range_mode == "fixed":
+            return  # (the inputs checked all the same: a wrong one is wrong for any ADC)
+        if x is not None:
             y = self._analog(x, transposed=False)  # (*shape, [G,] N, adc_cols)
             amax = y.abs().amax(dim=-2, keepdim=True)
             amax = amax.expand(*self.shape, *amax.shape[len(self.shape):])
@@ -341,8 +348,6 @@ class ReadPath(TileAttributes):
                 amax = torch.maximum(amax, self.adc_amax)
             self.adc_amax, self.adc_fs = amax.clone(), self._full_scale(amax)
         if d is not None:
-            self._refuse_nonohmic("calibrate_adc (transposed, d)")
-            d = self._check_input(d, self.config.weight_cols, "calibrate_adc", "d")
             y = self._analog(d, transposed=True)  # (*shape, ns, N, rows)
             amax = y.abs().amax(dim=(-3, -2)).unsqueeze(-2)
             if accumulate and self.adc_amax_t is not None:
@@ -489,7 +494,7 @@ class ReadPath(TileAttributes):
             a in (1, b) for a, b in zip(x.shape[:-2], self.shape, strict=True))  # broadcasts
         if not ok:
             want = f"(*shape, B, {last}) with shape = {tuple(self.shape)}"
-            raise ConfigError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; expected {want} "
+            raise ConfigError(f"Tile.{op}: {name} has shape {tuple(x.shape)}; allowed: {want} "
                               "(leading dims may broadcast)")
         wa = self._wa
         if x.device != wa.device:
@@ -498,7 +503,7 @@ class ReadPath(TileAttributes):
         if x.dtype != wa.dtype:
             x = x.to(wa.dtype)
         if not math.isfinite(float(x.sum())) and not bool(torch.isfinite(x).all()):
-            raise ConfigError(f"Tile.{op}: {name} has non-finite values; inputs must be finite")
+            raise ConfigError(f"Tile.{op}: {name} has non-finite values; allowed: finite inputs")
         return x
 
     def _refuse_nonohmic(self, op: str) -> None:

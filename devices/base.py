@@ -378,8 +378,10 @@ def as_time(t: float | Tensor, like: Tensor, where: str = "read") -> Tensor:
     if not torch.isfinite(tt).all() or (tt < 0).any():
         shown = t if tt.numel() == 1 else f"a tensor with values in [{float(tt.min())}, " \
             f"{float(tt.max())}]"
+        big = "" if like.dtype == torch.float64 else (
+            f" and at most {torch.finfo(like.dtype).max:.3g} s (the cells' {like.dtype})")
         raise ConfigError(f"{where}: t = {shown!r} s is not allowed; time since programming must "
-                          "be finite and >= 0")
+                          f"be finite and >= 0{big}")
     return tt
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from memxbar.crossbar import circuit
+from memxbar.crossbar import circuit, cost
 from memxbar.crossbar.cost import CostModel, program_cost
 from memxbar.crossbar.encodings.registry import make_encoding
 from memxbar.crossbar.periphery import ADC, DAC, adc_models
@@ -149,6 +149,28 @@ BAD: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: ADC(bits=8, range_mode="calibrated").conversion_energy("22nm"),
                                        "tech = '22nm'"),
     "DAC area without a CostModel": (lambda: DAC(bits=8).area(None), "tech = None"),
+    # the cost model's building blocks (a negative count gave a negative energy or a
+    # converter count of -1, NaN bits a NaN energy)
+    "buffer energy of NaN bits": (lambda: cost.buffer_energy(float("nan"), CostModel()),
+                                  "bits = nan"),
+    "logic energy of negative transistors": (lambda: cost.logic_energy(-3, CostModel()),
+                                             "transistors = -3"),
+    "logic area of a str": (lambda: cost.logic_area("8", CostModel()), "bits = '8'"),
+    "converters of -1 columns": (lambda: cost.converters(HW, -1), "used_weight_cols = -1"),
+    "converters of too many columns": (lambda: cost.converters(HW, 100),
+                                       "used_weight_cols = 100"),
+    "row groups of -1 rows": (lambda: cost.row_groups(HW, -1), "rows = -1"),
+    "accumulator of 2.5 groups": (lambda: cost.accumulator_bits(HW, CostModel(), 2.5),
+                                  "groups = 2.5"),
+    "latency of -2 groups": (lambda: cost.mvm_latency(HW, CostModel(), -2), "groups = -2"),
+    "ir_tolerance of an integer dtype": (lambda: _tile().ir_tolerance(torch.int64),
+                                         "dtype = torch.int64"),
+    "ir_tolerance of a str": (lambda: _tile().ir_tolerance("float32"), "dtype = 'float32'"),
+    # an ideal ADC needs no calibration, but an input of the wrong width is still wrong
+    "calibrate_adc with the wrong width": (lambda: _tile().calibrate_adc(torch.ones(3, 5)),
+                                           "(3, 5)"),
+    # 1e300 s is finite, but not in the cells' float32
+    "read time beyond float32": (lambda: _tile().set_time(1e300), "at most 3.4e+38 s"),
 }
 
 

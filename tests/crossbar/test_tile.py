@@ -487,7 +487,7 @@ def test_input_errors() -> None:
     with pytest.raises(ValueError, match="non-finite"):
         tile.program(torch.full((2, 4, 4), float("nan")))
     tile.program(torch.zeros(2, 4, 4))
-    with pytest.raises(ValueError, match=r"x has shape \(2, 3, 5\); expected \(\*shape, B, 4\)"):
+    with pytest.raises(ValueError, match=r"x has shape \(2, 3, 5\); allowed: \(\*shape, B, 4\)"):
         tile.mvm(torch.zeros(2, 3, 5))
     with pytest.raises(ValueError, match=r"x has shape \(3, 1, 4\)"):
         tile.mvm(torch.zeros(3, 1, 4))
