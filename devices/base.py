@@ -14,7 +14,7 @@ import math
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -226,7 +226,16 @@ class CellState:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor]) -> CellState:
-        """Inverse of :meth:`tensors`."""
+        """Inverse of :meth:`tensors`: a dict with ``"g"`` and ``"latent.<name>"`` keys."""
+        allowed = "allowed: the dict of CellState.tensors(), keys 'g' and 'latent.<name>'"
+        if not isinstance(tensors, Mapping):
+            raise ConfigError(f"CellState.from_tensors: tensors = {type(tensors).__name__} is "
+                              f"not a dict; {allowed}")
+        other = sorted(str(k) for k in tensors if k != "g" and not (
+            isinstance(k, str) and k.startswith("latent.")))
+        if "g" not in tensors or other:
+            what = "lacks the key 'g'" if "g" not in tensors else f"has unknown keys {other}"
+            raise ConfigError(f"CellState.from_tensors: tensors {what}; {allowed}")
         latent = {k[len("latent."):]: v for k, v in tensors.items() if k.startswith("latent.")}
         return cls(tensors["g"], latent)
 
@@ -355,7 +364,7 @@ def pulse_train(count: Tensor, tensors: dict[str, Tensor],
         work.update(new)
         written.update(new)
     store(None)
-    return {k: v.reshape(*shape, *v.shape[1:]) for k, v in out.items()}
+    return {k: v.reshape((*shape, *v.shape[1:])) for k, v in out.items()}  # shape may be ()
 
 
 def rand(like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -370,6 +379,11 @@ def as_time(t: float | Tensor, like: Tensor, where: str = "read") -> Tensor:
         raise ConfigError(f"{where}: t = {t!r} is a bool; allowed: a number or tensor of seconds")
     try:
         tt = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    except OverflowError:
+        text = repr(t) if len(repr(t)) <= 24 else f"{repr(t)[:12]}...({len(repr(t))} digits)"
+        raise ConfigError(f"{where}: t = {text} s is not allowed; allowed: finite and >= 0, at "
+                          f"most {torch.finfo(like.dtype).max:.3g} s (the cells' "
+                          f"{like.dtype})") from None
     except (TypeError, ValueError, RuntimeError):
         raise ConfigError(f"{where}: t = {t!r} is not a number or tensor of seconds") from None
     if tt.dim() > 0 and not _broadcasts_to(tt.shape, like.shape):
@@ -383,6 +397,57 @@ def as_time(t: float | Tensor, like: Tensor, where: str = "read") -> Tensor:
         raise ConfigError(f"{where}: t = {shown!r} s is not allowed; time since programming must "
                           f"be finite and >= 0{big}")
     return tt
+
+
+def real_number(value: Any, name: str, where: str, unit: str = "", *,
+                positive: bool = True) -> float:
+    """``value`` (a Python or numpy real, or a one-element real tensor) as a float; refuses
+    bools, non-numbers, NaN, inf and values ``<= 0`` (``positive``) or ``< 0`` (not)."""
+    v = plain_value(value)
+    if isinstance(v, Tensor) and v.numel() == 1 and not (v.is_complex() or v.dtype == torch.bool):
+        v = v.item()
+    bound = "> 0" if positive else ">= 0"
+    allowed = f"allowed: a finite number {bound}" + (f" ({unit})" if unit else "")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"{where}: {name} = {value!r} is not a number; {allowed}")
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f) or f < 0 or (positive and f == 0):
+        raise ConfigError(f"{where}: {name} = {value!r} is not allowed; {allowed}")
+    return f
+
+
+def real_values(x: float | Tensor, name: str, where: str, *, lo: float | None = None,
+                hi: float | None = None, lo_open: bool = False, unit: str = "") -> Tensor:
+    """``x`` (a number or a real tensor) as a float tensor (``x``'s float dtype, else
+    float64); refuses bools, non-numbers, NaN, inf and values outside ``[lo, hi]`` (``lo``
+    excluded when ``lo_open``)."""
+    lo_text = "-inf" if lo is None else f"{lo:g}"
+    hi_text = "inf" if hi is None else f"{hi:g}"
+    allowed = (f"allowed: finite values in {'(' if lo_open or lo is None else '['}{lo_text}, "
+               f"{hi_text}{')' if hi is None else ']'}" + (f" {unit}" if unit else ""))
+    v = plain_value(x)
+    if isinstance(v, bool) or (isinstance(v, Tensor) and (v.dtype == torch.bool
+                                                          or v.is_complex())):
+        raise ConfigError(f"{where}: {name} = {x!r} is not a real number; {allowed}")
+    try:
+        t = v if isinstance(v, Tensor) and v.is_floating_point() else torch.as_tensor(
+            v, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ConfigError(f"{where}: {name} = {x!r} is not a number or tensor; {allowed}"
+                          ) from None
+    bad = ~torch.isfinite(t)
+    if lo is not None:
+        bad |= (t <= lo) if lo_open else (t < lo)
+    if hi is not None:
+        bad |= t > hi
+    if t.numel() and bool(bad.any()):
+        shown = repr(x) if t.numel() == 1 else (f"a tensor with values in [{float(t.min()):g}, "
+                                                 f"{float(t.max()):g}]")
+        raise ConfigError(f"{where}: {name} = {shown} is not allowed; {allowed}")
+    return t
 
 
 def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
@@ -442,7 +507,7 @@ class _Assembly:
     def result(self, shape: torch.Size) -> Any:
         """The assembled result with the cells' ``shape`` restored."""
         def shaped(x: Tensor) -> Tensor:
-            return x.reshape(*shape, *x.shape[1:])
+            return x.reshape((*shape, *x.shape[1:]))
 
         out = self.out
         if isinstance(out, CellState):
@@ -616,24 +681,33 @@ class Device(Parametrized, ABC):
     def disturb(self, state: CellState, reads: float | Tensor, *, voltage: float | None = None,
                 generator: torch.Generator | None = None) -> CellState:
         """The cells after ``reads`` reads (a count >= 0, or counts broadcastable to the cells)
-        of ``read_time`` at ``voltage`` (V, signed; default ``read_voltage``): read disturb.
+        of ``read_time`` at ``voltage`` (V, signed, ``|V| <= write_voltage``; default
+        ``read_voltage``): read disturb.
 
         This base version has no read-disturb model and returns ``state`` itself, unchanged
         (after checking the arguments). Technologies with one override it: MTJ (thermally
         activated switching by the read current, devices/mtj.py) and RRAM (voltage-accelerated
         filament change, devices/disturb.py)."""
-        self._disturb_args(state, reads, voltage, f"{type(self).__name__}.disturb")
+        self._disturb_args(state, reads, voltage, generator, f"{type(self).__name__}.disturb")
         return state
 
     def _disturb_args(self, state: CellState, reads: float | Tensor, voltage: float | None,
-                      where: str) -> tuple[Tensor, float]:
+                      generator: torch.Generator | None, where: str) -> tuple[Tensor, float]:
         """Checked :meth:`disturb` arguments: read counts (float64, broadcast to the cells)
-        and the signed read voltage (V)."""
+        and the signed read voltage (V), ``|V| <= write_voltage``: a read is a sub-switching
+        bias (the disturb laws are fits to reads below the programming pulse: Jiang et al.,
+        IEEE TED 2021, for RRAM; the sub-critical thermal law of MTJs, Koch et al., PRL 92,
+        088302, 2004); a larger bias is a write. ``generator``: a torch.Generator or None."""
         self._check_state(state, where)
+        resolve_generator(generator, state.g)
         v = self.read_voltage if voltage is None else plain_value(voltage)
+        allowed = f"allowed: a finite number of volts with |V| <= write_voltage = " \
+            f"{self.write_voltage:g} V (a larger bias writes the cell)"
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"{where}: voltage = {voltage!r} V is not allowed; it must be a "
-                              "finite number of volts")
+            raise ConfigError(f"{where}: voltage = {voltage!r} V is not allowed; {allowed}")
+        if abs(v) > self.write_voltage:
+            raise ConfigError(f"{where}: voltage = {voltage!r} V is above the write voltage; "
+                              f"{allowed}")
         try:
             n = torch.as_tensor(reads, dtype=torch.float64, device=state.g.device)
         except (TypeError, ValueError, RuntimeError):
@@ -705,10 +779,18 @@ class Device(Parametrized, ABC):
         return u
 
     def read_noise_split(self, t: float, conversion_interval: float) -> float:
-        """Fraction of the read-noise variance at ``t`` s after programming that is frozen
-        during one inference: the part that does not decorrelate between two conversions
-        ``conversion_interval`` s apart (drawn once per read time; the rest is white, drawn per
-        conversion). Default 0: white noise (thermal, shot). 1/f models override it."""
+        """Fraction of the read-noise variance at ``t`` s (finite, >= 0) after programming that
+        is frozen during one inference: the part that does not decorrelate between two
+        conversions ``conversion_interval`` s (finite, > 0) apart (drawn once per read time;
+        the rest is white, drawn per conversion). Default 0: white noise (thermal, shot); 1/f
+        models override :meth:`_read_noise_split`."""
+        where = f"{type(self).__name__}.read_noise_split"
+        t = real_number(t, "t", where, "s", positive=False)
+        interval = real_number(conversion_interval, "conversion_interval", where, "s")
+        return self._read_noise_split(t, interval)
+
+    def _read_noise_split(self, t: float, conversion_interval: float) -> float:
+        """:meth:`read_noise_split` of checked arguments; default 0 (white noise)."""
         return 0.0
 
     @property
@@ -945,8 +1027,9 @@ class Device(Parametrized, ABC):
 def resolve_generator(generator: torch.Generator | None, like: Tensor) -> torch.Generator | None:
     """``generator`` (None: torch's default generator); anything else is refused."""
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ConfigError(f"generator must be a torch.Generator or None; got "
-                          f"{type(generator).__name__}")
+        raise ConfigError(f"generator must be a torch.Generator or None; got generator = "
+                          f"{generator!r} ({type(generator).__name__}); allowed: a "
+                          "torch.Generator or None")
     return generator
 
 
@@ -958,16 +1041,21 @@ def _as_counts(n: Tensor, like: Tensor, where: str, limit: int) -> Tensor:
         raise ConfigError(f"{where}: n must be an integer tensor of pulse counts; got "
                           f"{type(n).__name__}") from None
     if n.is_floating_point() or n.is_complex() or n.dtype == torch.bool:
-        raise ConfigError(f"{where}: pulse counts must be a signed integer tensor, got dtype "
-                          f"{n.dtype}")
+        raise ConfigError(f"{where}: pulse counts must be an integer tensor, got dtype "
+                          f"{n.dtype}; allowed: any signed or unsigned integer dtype")
     if n.dim() > 0 and not _broadcasts_to(n.shape, like.shape):
         raise ConfigError(f"{where}: n has shape {tuple(n.shape)}; expected a number or a tensor "
                           f"broadcastable to the cells' shape {tuple(like.shape)}")
+    wide = n.dtype == getattr(torch, "uint64", None)
+    n = n.to(torch.int64)  # compare in int64: the limit wraps in int8/int16/uint8
+    if wide and n.numel() and bool((n < 0).any()):  # uint64 above 2**63 - 1 wrapped
+        raise ConfigError(f"{where}: n has uint64 counts of 2**63 pulses or more; allowed: at "
+                          f"most max_pulses = {limit} per cell per call")
     if n.numel() and bool(((n > limit) | (n < -limit)).any()):
-        big = int(n.double().abs().max())
+        big = int(n.abs().max())
         raise ConfigError(f"{where}: |n| up to {big} pulses; allowed: at most max_pulses = "
                           f"{limit} per cell per call (split longer trains into calls)")
-    return torch.broadcast_to(n.to(torch.int64), like.shape)
+    return torch.broadcast_to(n, like.shape)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,10 @@ class PowerLawReadDisturb(Parametrized):
         ``-inf`` where the cycling term reaches 0 (the cell disturbs at once)."""
         n = torch.as_tensor(cycles, dtype=torch.float64)
         wear = (1.0 - self.k * n.clamp_min(0.0) ** self.m).clamp_min(0.0)
-        return math.log(self.t0) + (math.log(self.f) + torch.log(wear)) / self.exponent(voltage)
+        top, p = math.log(self.f) + torch.log(wear), self.exponent(voltage)
+        # p overflows to inf at large |V|: t_T -> t0 (-inf stays -inf; no inf / inf = NaN)
+        late = torch.where(torch.isinf(p), torch.where(torch.isinf(top), top, 0.0), top / p)
+        return math.log(self.t0) + late
 
     def retained(self, stress: Tensor | float, voltage: float | Tensor,
                  cycles: Tensor | float = 1.0) -> Tensor:
@@ -98,7 +101,7 @@ class PowerLawReadDisturb(Parametrized):
     @staticmethod
     def _log_retained(t: Tensor, log_tt: Tensor, p: Tensor) -> Tensor:
         over = torch.where(t > 0, torch.log(t) - log_tt, torch.zeros_like(t))
-        return -p * over.clamp_min(0.0)
+        return torch.where(over > 0, -p * over, 0.0)  # p = inf before t_T: 0, not -inf * 0
 
     def apply(self, device: Device, state: CellState, reads: Tensor, voltage: float
               ) -> CellState:

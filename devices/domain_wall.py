@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import CellState, Preset, param, rand, randn
+from memxbar.devices.base import CellState, Preset, param, rand, randn, real_values
 from memxbar.devices.spintronic import (
     HSIN,
     READ_BIAS,
@@ -134,7 +134,11 @@ class DomainWall(TunnelJunction):
 
     def move_probability(self, i_dep: float | Tensor = 1.0) -> Tensor:
         """Probability (float64) that one pulse frees the wall from a notch whose depinning
-        current is ``i_dep`` times the nominal one."""
+        current is ``i_dep`` (> 0) times the nominal one."""
+        return self._move_probability(real_values(
+            i_dep, "i_dep", f"{type(self).__name__}.move_probability", lo=0.0, lo_open=True))
+
+    def _move_probability(self, i_dep: float | Tensor) -> Tensor:
         i = self.pulse_drive / torch.as_tensor(i_dep, dtype=torch.float64)
         p = -torch.expm1(-self.write_time / self.tau0 * thermal_rate(i, self.pin_delta_t, 1.0))
         return torch.where(i >= 1.0, 1.0, p)
@@ -171,7 +175,7 @@ class DomainWall(TunnelJunction):
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
         s = state.latent["state"].to(torch.int64)
         i_dep = state.latent.get("i_dep")
-        p = self.move_probability(1.0 if i_dep is None else i_dep.double())
+        p = self._move_probability(1.0 if i_dep is None else i_dep.double())
         count = n.abs()
         if bool((p < 1.0).any()):
             prob = torch.broadcast_to(p, count.shape).to(state.g.device, torch.float64)

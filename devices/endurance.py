@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device
+from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device, real_values
 
 FAIL_EPS = 1e-9
 """Failure probabilities below this are not sampled (bias <= 1e-9 per cell)."""
@@ -124,8 +124,13 @@ def cycles(state: CellState) -> Tensor:
 
 
 def window_fraction(device: Device, c: Tensor | float) -> Tensor:
-    """Share ``w(c)`` of the fresh window left after ``c`` cycles (``c``'s float dtype;
+    """Share ``w(c)`` of the fresh window left after ``c`` cycles (>= 0; ``c``'s float dtype,
     float64 for numbers and integer counts)."""
+    return _window_fraction(device, real_values(c, "c", "window_fraction", lo=0.0,
+                                                unit="cycles"))
+
+
+def _window_fraction(device: Device, c: Tensor | float) -> Tensor:
     c = _float(c)
     law = wear_law(device)
     if law is None or law.window_slope == 0.0:
@@ -180,7 +185,7 @@ def compress(device: Device, state: CellState, g: Tensor) -> Tensor:
     law = wear_law(device)
     assert law is not None  # _matters
     point = device.g_min + law.window_point * (device.g_max - device.g_min)
-    return point + (g - point) * window_fraction(device, c.to(g.dtype))
+    return point + (g - point) * _window_fraction(device, c.to(g.dtype))
 
 
 def add_cycles(device: Device, state: CellState, n: Tensor,
@@ -231,5 +236,5 @@ def worn_out(device: Device, state: CellState) -> Tensor:
     c = state.latent.get("cycles")
     out = torch.zeros(state.g.shape, dtype=torch.bool, device=state.g.device)
     if c is not None and c.numel() and _matters(device, int(c.max())):
-        out = window_fraction(device, c.to(torch.float64)) < 0.5
+        out = _window_fraction(device, c.to(torch.float64)) < 0.5
     return out if worn is None else out | worn

@@ -111,6 +111,7 @@ from memxbar.devices.base import (
     param,
     pulse_train,
     randn,
+    real_values,
 )
 from memxbar.errors import ConfigError
 
@@ -137,6 +138,11 @@ EPS0 = 8.8541878128e-12  # vacuum permittivity, F/m (CODATA 2018)
 _EPS_FE, _T_FE = 28.0, 8e-9  # Deng 2020 stack: eps_FE 28, t_FE 8 nm
 _C_GATE = 2.1717e-18  # F, NeuroSim gateCapFeFET
 _WIRE = 0.2e-9 * math.sqrt(12.5) * 22e-9  # F: 0.2 fF/um x pitch of a 12.5 F^2 cell at 22 nm
+
+FRACTION_SLACK = 0.01
+"""How far outside [0, 1] a switched fraction given to :meth:`FeFET.conductance` may lie (then
+clipped): digitised states and rounding (Soliman et al. 2023 Fig. 1g's fully programmed V_T lies
+0.4 % past the 1.5 V window)."""
 
 
 def _log_softplus(x: float) -> float:
@@ -328,32 +334,46 @@ class FeFET(Device):
         x0 = _solve_overdrive(m, math.log(self.g_max / self.g_min))
         return self.g_min / math.exp(_log_softplus(x0)), x0, m
 
-    def conductance(self, fraction: Tensor, vt_shift: Tensor | None = None) -> Tensor:
-        """Channel conductance (S) at the read bias for a switched polarization fraction and a
-        threshold-voltage offset ``vt_shift`` (V, default 0; positive lowers G)."""
+    def conductance(self, fraction: float | Tensor,
+                    vt_shift: float | Tensor | None = None) -> Tensor:
+        """Channel conductance (S) at the read bias for a switched polarization fraction (in
+        [0, 1]; up to :data:`FRACTION_SLACK` outside is clipped) and a threshold-voltage offset
+        ``vt_shift`` (V, default 0; positive lowers G)."""
+        where = f"{type(self).__name__}.conductance"
+        f = real_values(fraction, "fraction", where, lo=-FRACTION_SLACK,
+                        hi=1.0 + FRACTION_SLACK).clamp(0.0, 1.0)
+        shift = None if vt_shift is None else real_values(vt_shift, "vt_shift", where, unit="V")
+        return self._conductance(f, shift)
+
+    def _conductance(self, fraction: Tensor, vt_shift: Tensor | None = None) -> Tensor:
         g0, x0, m = self._read_curve
         x = x0 + m * fraction
         if vt_shift is not None:
             x = x - vt_shift * (math.log(10.0) / self.subthreshold_swing)
         return g0 * torch.nn.functional.softplus(x)
 
-    def switched_fraction(self, g: Tensor) -> Tensor:
+    def switched_fraction(self, g: float | Tensor) -> Tensor:
         """Inverse of :meth:`conductance` (no V_T offset): switched fraction in [0, 1] for
-        ``g`` (S)."""
+        ``g`` (S, >= 0; clipped to the range)."""
+        return self._switched_fraction(real_values(g, "g", f"{type(self).__name__}."
+                                                   "switched_fraction", lo=0.0, unit="S"))
+
+    def _switched_fraction(self, g: Tensor) -> Tensor:
         g0, x0, m = self._read_curve
         y = (g / g0).clamp_min(torch.finfo(g.dtype).tiny)
         x = torch.where(y > 20.0, y + torch.log(-torch.expm1(-y.clamp_min(20.0))),
                         torch.log(torch.expm1(y.clamp_max(20.0))))
         return ((x - x0) / m).clamp(0.0, 1.0)
 
-    def expected_fraction(self, n_pulses: int | Tensor) -> Tensor:
+    def expected_fraction(self, n_pulses: float | Tensor) -> Tensor:
         """Mean switched fraction after ``n_pulses`` identical ``write_voltage`` pulses from
         the erased state.
 
         ``E[1 - exp(-(n*dt/tau(E_a))^beta)]`` over the Gaussian ``E_a`` (80-node Gauss-Hermite
         quadrature, float64): the NLS accumulation law that :meth:`pulse` samples.
         """
-        n = torch.as_tensor(n_pulses, dtype=torch.float64)
+        n = real_values(n_pulses, "n_pulses", f"{type(self).__name__}.expected_fraction",
+                        lo=0.0).to(torch.float64)
         x, w = np.polynomial.hermite_e.hermegauss(80)
         ea = (self.ea_mean + self.ea_std * torch.from_numpy(x)).clamp_min(0.0)
         rate = self._rate(ea)
@@ -404,7 +424,7 @@ class FeFET(Device):
 
     def _g(self, state: CellState, fraction: Tensor | None = None) -> Tensor:
         f = self._fraction(state) if fraction is None else fraction
-        return self.conductance(f, self.vt_offset(state, f))
+        return self._conductance(f, self.vt_offset(state, f))
 
     def describe(self) -> str:
         """Parameters with units and sources, and the choices made between sources."""
@@ -434,7 +454,7 @@ class FeFET(Device):
         if self.domain_size_std > 0.0:
             a = (1.0 + self.domain_size_std * torch.randn(shape, **kw)) ** 2
             latent["weight"] = a / a.sum(-1, keepdim=True).clamp_min(torch.finfo(a.dtype).tiny)
-        k = torch.round(self.switched_fraction(g_target) * self.n_domains)
+        k = torch.round(self._switched_fraction(g_target) * self.n_domains)
         # NLS switching order at the write voltage: log t_i = log tau_i + ln(-ln U)/beta
         u = torch.rand(shape, **kw)
         key = (ea / self.fe_voltage) ** self.alpha + torch.log(-torch.log(u)) / self.beta
@@ -491,15 +511,19 @@ class FeFET(Device):
         """Arrhenius factor ``a_T`` of depolarization at ``temperature`` over 300 K."""
         return arrhenius_factor(self.retention_activation_energy, self.temperature)
 
-    def retained_fraction(self, t: Tensor) -> Tensor:
-        """Share of the switched polarization left ``t`` s after writing (log-time loss at
-        ``temperature``)."""
+    def retained_fraction(self, t: float | Tensor) -> Tensor:
+        """Share of the switched polarization left ``t`` s (>= 0) after writing (log-time loss
+        at ``temperature``)."""
+        return self._retained_fraction(real_values(t, "t", f"{type(self).__name__}."
+                                                   "retained_fraction", lo=0.0, unit="s"))
+
+    def _retained_fraction(self, t: Tensor) -> Tensor:
         a = self.retention_acceleration()
         loss = self.retention_loss_per_decade * torch.log10(1.0 + a * t / self.retention_t0)
         return (1.0 - loss).clamp_min(0.0)
 
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
-        return self._g(state, self._fraction(state) * self.retained_fraction(t))
+        return self._g(state, self._fraction(state) * self._retained_fraction(t))
 
     def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         shot = Q_E * mean.clamp_min(0.0) / (self.read_voltage * self.read_time)
@@ -530,9 +554,9 @@ PRESETS = [
            f"switching: {_DENG}; V_FE coupling {_FIT}; cell electrical (240 kOhm, on/off 100, "
            f"4 V/50 ns write, 0.5 V read, C_gate): {_NEUROSIM}",
            "20-domain NLS FeFET (E_a ~ N(2.3, 0.4) V, tau0 19 ns, alpha 3, beta 2); "
-           "4.2-417 nS x100; 4 V/50 ns pulses switch ~60 % of the domains per pulse; V_T spread "
-           "43 mV erased -> 10 mV programmed (fit to Soliman 2023 Fig. 1g), Deng's domain "
-           "sizes"),
+           "41.7 nS-4.17 uS x100; 4 V/50 ns pulses switch ~60 % of the domains per pulse; "
+           "V_T spread 43 mV erased -> 10 mV programmed (fit to Soliman 2023 Fig. 1g), Deng's "
+           "domain sizes"),
     Preset("fefet-jerry2017", "fefet", _jerry2017,
            "Jerry et al., IEDM 2017 (32 levels, 45x range, 75 ns update pulses) [A/S]; G range "
            "39.73 nS-1.788 uS from a NeuroSim fork main.cpp [S]; 64 domains chosen here so 32 "
@@ -549,6 +573,6 @@ PRESETS = [
            f"{_NEUROSIM}: R_on 240 kOhm, on/off 100, 60 LTP/LTD levels (-> 60 domains), cellBit 5 "
            "(-> 32 programmed levels), write 4 V/50 ns, read 0.5 V/10 ns, C_gate 2.1717e-18 F; "
            "switching kinetics Deng 2020",
-           "DNN+NeuroSim default FeFET cell: 4.2-417 nS x100, 32 levels, 60 domains; V_T spread "
-           "and domain sizes fitted to Soliman 2023 Fig. 1g"),
+           "DNN+NeuroSim default FeFET cell: 41.7 nS-4.17 uS x100, 32 levels, 60 domains; "
+           "V_T spread and domain sizes fitted to Soliman 2023 Fig. 1g"),
 ]

@@ -106,6 +106,7 @@ MIN_CONDUCTANCE = 1e-12
 MAX_SIMS = 100_000  # simulated cells per curve in fit_report (memory: pulses x curves x cells)
 MAX_BINS = 1024  # state bins of a fitted device's tables (bins without steps are interpolated)
 STEP_FLOOR = 0.01  # smallest mean step, as a fraction of the median step of that direction
+MIN_COVERED = 0.5  # fit: given g_min, g_max must span at least this share of the readings' range
 
 GONG2018_SOURCE = ("Gong et al., Nat. Commun. 9, 2102 (2018), HfO2 RRAM, 1000 up + 1000 down "
                    "pulse readings (normalised); file examples/csv/gong_et_al.csv of IBM aihwkit "
@@ -456,6 +457,12 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
          device_params: dict[str, Any]) -> _Fit:
     if units not in UNITS:
         raise ConfigError(f"fit: units = {units!r}; allowed: {', '.join(map(repr, UNITS))}")
+    known = [f.name for f in dataclasses.fields(MeasuredDevice) if f.init]
+    unknown = sorted(set(device_params) - set(known))
+    if unknown:
+        raise ConfigError(f"fit: unknown keyword argument(s) {unknown} = "
+                          f"{[device_params[k] for k in unknown]!r}; allowed: units, g_min, "
+                          f"g_max, n_bins, window and MeasuredDevice's {', '.join(known)}")
     if not _is_integer(n_bins) or not 2 <= n_bins <= MAX_BINS:
         raise ConfigError(f"fit: n_bins = {n_bins!r}; allowed: an integer from 2 to {MAX_BINS}")
     n_bins = int(n_bins)
@@ -491,6 +498,12 @@ def _fit(potentiation: Any, depression: Any, *, units: str, g_min: float | None,
         hi = float(f"{w_hi:.6g}") if g_max is None else g_max
         if not lo < hi:
             raise ConfigError(f"fit: g_min = {lo:.4g} S must be below g_max = {hi:.4g} S")
+        covered = max(0.0, min(hi, w_hi) - max(lo, w_lo)) / (w_hi - w_lo)
+        if covered < MIN_COVERED:
+            raise ConfigError(f"fit: g_min, g_max = {lo:.4g}, {hi:.4g} S cover {covered:.0%} "
+                              f"of the readings' range [{w_lo:.4g}, {w_hi:.4g}] S; allowed: "
+                              f"bounds covering at least {MIN_COVERED:.0%} of it (steps outside "
+                              "the bounds cannot be tabled)")
         offset, scale = lo, 1.0
     else:
         lo = NORMALIZED_RANGE[0] if g_min is None else g_min

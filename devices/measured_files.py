@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,15 +35,24 @@ class PulseData(NamedTuple):
 
 def _open_rows(path: str | Path | None, default: str) -> tuple[str, list[dict[str, str]],
                                                                list[str]]:
-    if path is None:
+    """Header and rows of a CSV file (UTF-8, with or without the byte-order mark that Excel's
+    "CSV UTF-8" writes); ``path=None``: the packaged file ``default``."""
+    if path is None and default:
         ref = resources.files(__package__) / "data" / default
-        name, text = f"packaged {default}", ref.read_text(encoding="utf-8")
+        name, text = f"packaged {default}", ref.read_text(encoding="utf-8-sig")
     else:
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"path = {path!r} is not allowed; allowed: a file path (str or "
+                              "pathlib.Path)")
         name = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise ConfigError(f"cannot read pulse data file {name}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{name} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                              f"offset {exc.start}); allowed: UTF-8, with or without a BOM "
+                              "(save it as 'CSV UTF-8')") from None
     lines = csv.reader(text.splitlines())
     cols = [c.strip() for c in next(lines, [])]
     dup = sorted({c for c in cols if cols.count(c) > 1})

@@ -41,7 +41,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import CellState, Preset, param, rand, randn, resolve_generator
+from memxbar.devices.base import (
+    CellState,
+    Preset,
+    param,
+    rand,
+    randn,
+    real_values,
+    resolve_generator,
+)
 from memxbar.devices.spintronic import (
     GAMMA_E,
     KOCH,
@@ -256,8 +264,17 @@ class MTJ(TunnelJunction):
         """Probability that ``reads`` reads at ``voltage`` (V, signed, across the cell:
         junction and ``access_resistance`` in series; default ``read_voltage``) flip a nominal
         junction in the state they disturb: AP for V > 0 (current ``V/(R_AP(V_j) + R_s)``,
-        ``V_j`` the junction's zero-bias share of V), P for V < 0 (``|V|/(R_P + R_s)``)."""
-        v = self.read_voltage if voltage is None else float(voltage)
+        ``V_j`` the junction's zero-bias share of V), P for V < 0 (``|V|/(R_P + R_s)``).
+        ``|V| <= write_voltage``: the sub-critical thermal law is a law of reads (see
+        :meth:`Device.disturb`)."""
+        where = f"{type(self).__name__}.read_disturb_probability"
+        v = self.read_voltage if voltage is None else real_values(
+            voltage, "voltage", where, lo=-self.write_voltage, hi=self.write_voltage, unit="V")
+        if isinstance(v, Tensor):
+            if v.numel() != 1:
+                raise ConfigError(f"{where}: voltage has {v.numel()} values; allowed: one "
+                                  "number of volts")
+            v = float(v)
         n = float(as_f64(reads, "reads", positive=False))
         r_s = self.access_resistance
         if v > 0:
@@ -370,17 +387,8 @@ class MTJ(TunnelJunction):
         ``access_resistance``; for k > 1 junctions per cell each junction is taken with its own
         series resistor, an approximation). Stuck cells keep their state.
         """
-        where = f"{type(self).__name__}.disturb"
-        self._check_state(state, where)
-        v = self.read_voltage if voltage is None else float(voltage)
-        if not math.isfinite(v):
-            raise ConfigError(f"{where}: voltage = {voltage!r} V is not allowed; it must be "
-                              "finite")
-        n = torch.as_tensor(reads, dtype=torch.float64)
-        if not bool(torch.isfinite(n).all()) or bool((n < 0).any()):
-            raise ConfigError(f"{where}: reads = {reads!r} is not allowed; read counts must be "
-                              "finite and >= 0")
-        n = torch.broadcast_to(n.to(state.g.device), state.g.shape)
+        n, v = self._disturb_args(state, reads, voltage, generator,
+                                  f"{type(self).__name__}.disturb")
         gen = resolve_generator(generator, state.g)
 
         def run(st: CellState, n: Tensor, gen: torch.Generator | None) -> CellState:

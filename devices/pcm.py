@@ -26,7 +26,9 @@ the activation energy for crystallization of amorphous Ge2Sb2Te5 thin film", abs
 slower than drift at these temperatures and is not modelled. The drift exponent does not
 depend on temperature, as measured (nu ~ 0.11 for amorphous GST from RT to 100 C, Wang et al.,
 Nat. Mater. 2025); below room temperature the Arrhenius clock suppresses early drift, which
-measurements down to 125 K do not show (Khan et al., arXiv, abstract): do not use it below 300 K.
+measurements down to 125 K do not show (Khan et al., arXiv, abstract), so PCM refuses a
+``temperature`` below :data:`MIN_TEMPERATURE` (25 C, the lowest, room-temperature point of the
+drift-exponent data it is checked against) while ``drift_activation_energy > 0``.
 
 The statistics are a pluggable nested parameter group: :class:`JoshiStatistics` (default) or
 :class:`HermesStatistics` (IBM HERMES chip, Le Gallo et al., Nat. Electron. 2023; one or two
@@ -76,6 +78,10 @@ _LOOP = ("the statistics are those of closed-loop iterative write-read-verify pr
          "the count derived for the CMO RRAM loop (18 pulses, one verify read each, "
          "devices/rram.py) [U]")
 _X_FLOOR = 1e-7  # normalised-conductance floor before logs and powers (aihwkit uses 1e-7 too)
+MIN_TEMPERATURE = 298.15
+"""Lowest temperature (K, 25 C) of a drifting PCM: the room-temperature point of the drift
+exponent data (nu ~ 0.11 from RT to 100 C, Wang et al., Nat. Mater. 2025) that
+benchmarks/physics_published.py checks the model against at 25 C and 85 C."""
 _JOSHI = "Joshi et al., Nat. Commun. 11:2473 (2020); aihwkit inference/noise/pcm.py"
 _HERMES = ("Le Gallo et al., Nat. Electron. 6:680 (2023); aihwkit inference/noise/hermes.py "
            "(device-parameters.md §3.2)")
@@ -442,6 +448,12 @@ class PCM(Device):
         if not isinstance(self.pulse_response, PCMPulseResponse):
             raise ConfigError(f"{name}.pulse_response must be a PCMPulseResponse, got "
                              f"{type(self.pulse_response).__name__}")
+        if self.drift_activation_energy > 0.0 and self.temperature < MIN_TEMPERATURE - 1e-9:
+            raise ConfigError(f"{name}.temperature = {self.temperature!r} K is not allowed; "
+                              f"allowed: >= {MIN_TEMPERATURE} K (25 C) while "
+                              "drift_activation_energy > 0: below room temperature the "
+                              "Arrhenius drift clock suppresses drift that measurements down "
+                              "to 125 K do not show (module doc)")
         if not self.statistics.t0 > self.read_time:
             raise ConfigError(f"{name}: statistics.t0 = {self.statistics.t0} s must exceed "
                              f"read_time = {self.read_time} s (1/f noise bandwidth)")
@@ -482,7 +494,7 @@ class PCM(Device):
         bandwidth_t = torch.log((t + t0 + t_read) / (2.0 * t_read)).sqrt_()
         return mean * self.statistics.q_s(state.g / self.g_max) * bandwidth_t
 
-    def read_noise_split(self, t: float, conversion_interval: float) -> float:
+    def _read_noise_split(self, t: float, conversion_interval: float) -> float:
         """Frozen fraction of the 1/f read noise: the variance below ``f_c = 1 /
         conversion_interval``, ``ln(f_c / f_min) / ln(f_max / f_min)`` (clipped to [0, 1];
         the band from ``f_c`` to ``f_max`` decorrelates between conversions)."""

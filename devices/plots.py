@@ -18,6 +18,7 @@ US = 1e6  # siemens -> microsiemens for axis labels
 YEAR = 365.25 * 86400.0
 MAX_TRACE_PULSES = 100_000  # pulses of one trace (a figure shows a few hundred)
 MAX_TRACE_CELLS = 1 << 20
+MAX_TRACE_VALUES = 1 << 25  # (pulses + 1) x cells of one trace: 256 MiB of float64
 
 
 def _count(where: str, name: str, value: object, lo: int, hi: int) -> int:
@@ -44,6 +45,10 @@ def pulse_trace(device: Device, n_up: int, n_down: int, *, cells: int = 64,
     n_up = _count("pulse_trace", "n_up", n_up, 0, MAX_TRACE_PULSES)
     n_down = _count("pulse_trace", "n_down", n_down, 0, MAX_TRACE_PULSES - n_up)
     cells = _count("pulse_trace", "cells", cells, 1, MAX_TRACE_CELLS)
+    if (n_up + n_down + 1) * cells > MAX_TRACE_VALUES:
+        raise ConfigError(f"pulse_trace: n_up = {n_up}, n_down = {n_down}, cells = {cells} make "
+                          f"{(n_up + n_down + 1) * cells} readings; allowed: (n_up + n_down + 1) "
+                          f"* cells <= {MAX_TRACE_VALUES} (fewer cells or pulses)")
     state = device.program(torch.full((cells,), device.g_min, dtype=torch.float64),
                            generator=generator)
     trace = [state.g.clone()]

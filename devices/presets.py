@@ -22,8 +22,15 @@ _REGISTRY: dict[str, Preset] = {
 
 
 def names(technology: str | None = None) -> list[str]:
-    """Preset names, optionally of one technology ("pcm", "rram", "fefet", "mtj", ...)."""
-    return [n for n, p in _REGISTRY.items() if technology in (None, p.technology)]
+    """Preset names, optionally of one technology (:func:`technologies`: "pcm", "rram",
+    "fefet", "mtj", ...; matched without regard to case)."""
+    if technology is None:
+        return list(_REGISTRY)
+    known = technologies()
+    if not isinstance(technology, str) or technology.lower() not in {t.lower() for t in known}:
+        raise ConfigError(f"presets.names: technology = {technology!r} is not known; allowed: "
+                          f"{', '.join(known)} (or None for all)")
+    return [n for n, p in _REGISTRY.items() if p.technology.lower() == technology.lower()]
 
 
 def technologies() -> list[str]:

@@ -481,7 +481,7 @@ class RRAM(Device):
         a = self.relaxation_acceleration
         return self.inference.mean(state, t if a == 1.0 else t * a, self.g_min, self.g_max)
 
-    def read_noise_split(self, t: float, conversion_interval: float) -> float:
+    def _read_noise_split(self, t: float, conversion_interval: float) -> float:
         """Frozen fraction of the read noise: the CMO noise is 1/f (see
         :meth:`CMOStatistics.frozen_fraction`); the other fits have no read noise."""
         return self.inference.frozen_fraction(t, self.inference.noise_read_time(self.read_time),
@@ -506,7 +506,8 @@ class RRAM(Device):
         ``generator`` unused); ``read_disturb=None``: unchanged. The pulse state follows."""
         if self.read_disturb is None:
             return super().disturb(state, reads, voltage=voltage, generator=generator)
-        n, v = self._disturb_args(state, reads, voltage, f"{type(self).__name__}.disturb")
+        n, v = self._disturb_args(state, reads, voltage, generator,
+                                  f"{type(self).__name__}.disturb")
         out = self.read_disturb.apply(self, state, n, v)
         moved = out.g != state.g
         return out.replace(pulse_x=torch.where(moved, self._to_x(out.g), out.latent["pulse_x"]))

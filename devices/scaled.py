@@ -16,23 +16,42 @@ Chosen over scaling each model's own noise parameters (``sigma_prog`` of PCM, th
 table of RRAM...): one mechanism that means the same for every technology, user models
 included. Everything else (range, levels, faults, pulses, energies, I-V) is the wrapped model's.
 Latents are the wrapped model's, drawn at its unscaled write, so the scales describe
-programming and reads; pulse updates (online training) use the wrapped model unchanged.
+programming and reads; pulse updates (online training) use the wrapped model unchanged. Reads
+take the wrapped model's mean of the cells as it wrote them (latent ``unscaled_g``) times ``g /
+g_unscaled``, so models that rebuild the read mean from their latents (FeFET, MTJ) see the
+scaled programming noise too; a cell that a pulse or read disturb changes takes the wrapped
+model's own ``g``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import CellState, Device, param
-from memxbar.errors import ConfigError
+from memxbar.devices.base import CellState, Device, check_param, param
+from memxbar.errors import ConfigError, plain_value
 
 MAX_SCALE = 100.0  # largest noise or drift factor
 SCALES = ("prog_noise_scale", "read_noise_scale", "drift_scale")
+UNSCALED = "unscaled_g"  # latent: the wrapped model's own written g (S), before scaling
+
+
+def _as_written(before: CellState, after: CellState) -> CellState:
+    """``after``, the wrapped model's pulse or disturb of ``before``: a cell whose conductance
+    it changed takes the model's own ``g`` (``unscaled_g = g``); one it left as it was (``g``
+    or ``unscaled_g`` within 1e-6) keeps its scaled write."""
+    g_u = before.latent.get(UNSCALED)
+    if g_u is None:
+        return after
+    kept = (torch.isclose(after.g, before.g, rtol=1e-6, atol=0.0)
+            | torch.isclose(after.g, g_u, rtol=1e-6, atol=0.0))
+    return after.replace(g=torch.where(kept, before.g, after.g),
+                         **{UNSCALED: torch.where(kept, g_u, after.g)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,13 +102,19 @@ class ScaledDevice(Device):
     def slope(self, g: Tensor, v: Tensor) -> Tensor:
         return self.inner.slope(g, v)
 
-    def read_noise_split(self, t: float, conversion_interval: float) -> float:
-        return self.inner.read_noise_split(t, conversion_interval)
+    def _read_noise_split(self, t: float, conversion_interval: float) -> float:
+        return self.inner._read_noise_split(t, conversion_interval)
 
     def disturb(self, state: CellState, reads: float | Tensor, *, voltage: float | None = None,
                 generator: torch.Generator | None = None) -> CellState:
         """Read disturb is the wrapped model's (its latents, its law)."""
-        return self.inner.disturb(state, reads, voltage=voltage, generator=generator)
+        self._check_state(state, f"{type(self).__name__}.disturb")
+        after = self.inner.disturb(state, reads, voltage=voltage, generator=generator)
+        if after is state:  # no read-disturb model
+            return state
+        out = _as_written(state, after)
+        out.trusted = True
+        return out
 
     def quantize(self, g: Tensor) -> Tensor:
         return self.inner.quantize(g)
@@ -107,16 +132,37 @@ class ScaledDevice(Device):
         scales = ", ".join(f"{k} = {getattr(self, k):g}" for k in SCALES)
         return f"{self.inner.describe()}\n  scaled by ScaledDevice: {scales}"
 
+    @cached_property
+    def _latent_layout(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """The wrapped model's latents: ``unscaled_g`` is optional, so that states the wrapped
+        model wrote (or saved before it existed) still read, as the wrapped model's."""
+        layout = cast(Any, Device._latent_layout).func(self)  # (the property's function)
+        return {k: v for k, v in layout.items() if k != UNSCALED}
+
     # ----------------------------------------------------------------- the scaled physics
     def _program(self, g_target: Tensor, generator: torch.Generator | None) -> CellState:
         state = self.inner._program(g_target, generator)
         if self.prog_noise_scale == 1.0:
             return state
         g = (g_target + self.prog_noise_scale * (state.g - g_target)).clamp_min(0.0)
-        return state.replace(g=g)
+        return state.replace(g=g, **{UNSCALED: state.g})
+
+    def _inner_mean(self, state: CellState, t: Tensor) -> Tensor:
+        """The wrapped model's mean (S) of the cells as it wrote them (latent ``unscaled_g``,
+        S), moved to the scaled write: times ``g / g_unscaled`` (plus ``g - g_unscaled`` where
+        either is 0). Also right for models that rebuild G from latents (FeFET domains, MTJ
+        junctions), which ignore ``state.g``. Without the latent: the wrapped model's mean."""
+        g_u = state.latent.get(UNSCALED)
+        if g_u is None:
+            return self.inner._mean(state, t)
+        mean = self.inner._mean(state.replace(g=g_u), t)
+        g = state.g
+        positive = (g_u > 0) & (mean > 0)
+        ratio = g / torch.where(positive, g_u, 1.0)
+        return torch.where(positive, mean * ratio, mean + (g - g_u)).clamp_min(0.0)
 
     def _mean(self, state: CellState, t: Tensor) -> Tensor:
-        mean = self.inner._mean(state, t)
+        mean = self._inner_mean(state, t)
         if self.drift_scale == 1.0:
             return mean
         g, s = state.g, self.drift_scale
@@ -127,11 +173,11 @@ class ScaledDevice(Device):
     def _read_std(self, state: CellState, t: Tensor, mean: Tensor) -> Tensor:
         if self.read_noise_scale == 0.0:
             return torch.zeros_like(state.g)
-        inner_mean = mean if self.drift_scale == 1.0 else self.inner._mean(state, t)
+        inner_mean = mean if self.drift_scale == 1.0 else self._inner_mean(state, t)
         return self.read_noise_scale * self.inner._read_std(state, t, inner_mean)
 
     def _pulse(self, state: CellState, n: Tensor, generator: torch.Generator | None) -> CellState:
-        return self.inner._pulse(state, n, generator)
+        return _as_written(state, self.inner._pulse(state, n, generator))
 
 
 def scaled(device: Device, *, prog_noise_scale: float = 1.0, read_noise_scale: float = 1.0,
@@ -143,6 +189,11 @@ def scaled(device: Device, *, prog_noise_scale: float = 1.0, read_noise_scale: f
         raise ConfigError(f"scaled: device = {device!r}; allowed: a Device model")
     factors: dict[str, Any] = {"prog_noise_scale": prog_noise_scale,
                                "read_noise_scale": read_noise_scale, "drift_scale": drift_scale}
+    meta = {f.name: f.metadata["param"] for f in dataclasses.fields(ScaledDevice)
+            if f.name in SCALES}
+    factors = {k: plain_value(v) for k, v in factors.items()}
+    for k, v in factors.items():  # before multiplying by a wrapped model's factors
+        check_param("scaled", k, v, meta[k])
     if isinstance(device, ScaledDevice):
         factors = {k: v * getattr(device, k) for k, v in factors.items()}
         device = device.inner
