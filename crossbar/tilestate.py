@@ -6,7 +6,8 @@ State_dict keys of a :class:`~memxbar.crossbar.tile.Tile` (buffers that are None
 ``cells.g``, ``cells.latent.<name>`` (the CellState), ``pulse_count``, ``adc_fs`` /
 ``adc_amax`` (forward ranges ``(*shape, [G,] 1, adc_cols)``), ``adc_fs_t`` / ``adc_amax_t``
 (transposed ranges ``(*shape, 1, rows)``), ``read_g`` ("per_read" / "physical": the sample),
-``_extra_state`` (read time, conversion counter). ``analog`` / ``analog_var`` (the converter
+``_extra_state`` (read time, conversion counter, the device's conductance range and the
+encoding, checked on loading). ``analog`` / ``analog_var`` (the converter
 matrices) are non-persistent caches, rebuilt after loading.
 """
 
@@ -106,7 +107,9 @@ class TileState(TileAttributes, nn.Module):
 
     def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> TileState:
         """``.to()``, ``.cuda()``, ``.double()``...: the cells must stay float32 or float64;
-        the pending read happens first; cached plans are rebuilt."""
+        the pending read happens first; cached plans are rebuilt. The buffers keep their
+        layout: a ``memory_format`` (``model.to(memory_format=torch.channels_last)``) is for
+        images, not cells, and is not applied to them."""
         g = self.cells.g
         if g is not None:
             probe = fn(g.new_zeros(()))
@@ -116,7 +119,11 @@ class TileState(TileAttributes, nn.Module):
                                   "subnormal or coarse in half precision)")
             if self._deferred is not None:
                 self._wa  # noqa: B018  (the read at t, before the tensors move)
-        super()._apply(fn, recurse)
+
+        def same_layout(t: Tensor) -> Tensor:  # fn on a 1-D view: no memory-format change
+            return fn(t.reshape(-1)).reshape(t.shape)
+
+        super()._apply(same_layout, recurse)
         if self.cells.g is not None:
             latent = {k: v for k, v in self.cells.latent._buffers.items() if v is not None}
             self._state = CellState(self.cells.g, latent)
@@ -124,8 +131,29 @@ class TileState(TileAttributes, nn.Module):
         return self
 
     def get_extra_state(self) -> dict:
+        dev = self.config.device
         return {"t": self.t, "programmed": self._state is not None,
-                "adc_conversions": self.adc_conversions}
+                "adc_conversions": self.adc_conversions, "g_min": float(dev.g_min),
+                "g_max": float(dev.g_max), "encoding": self.config.encoding}
+
+    def _check_saved_config(self, state: object, where: str) -> None:
+        """Refuse a saved state whose device conductance range (S) or weight encoding differs
+        from this tile's (the cells would be read on another scale); states saved before these
+        keys existed load unchecked."""
+        if not isinstance(state, dict):
+            return
+        dev = self.config.device
+        for key, mine in (("g_min", float(dev.g_min)), ("g_max", float(dev.g_max))):
+            saved = state.get(key)
+            if saved is not None and not (isinstance(saved, (int, float)) and math.isclose(
+                    float(saved), mine, rel_tol=1e-9, abs_tol=0.0)):
+                raise ConfigError(f"{where}: the state was saved with device {key} = {saved!r} S;"
+                                  f" this tile's device has {key} = {mine!r} S; allowed: a "
+                                  "state saved with the same device conductance range")
+        saved = state.get("encoding")
+        if saved is not None and saved != self.config.encoding:
+            raise ConfigError(f"{where}: the state was saved with encoding = {saved!r}; this "
+                              f"tile's is {self.config.encoding!r}; allowed: the same encoding")
 
     def set_extra_state(self, state: dict) -> None:
         t = state.get("t") if isinstance(state, dict) else None
@@ -146,6 +174,7 @@ class TileState(TileAttributes, nn.Module):
         """Install a saved state, checked (into a fresh tile too: buffers that are None before
         programming are made from the saved ones), then read the cells at the saved time."""
         mine = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        self._check_saved_config(mine.get("_extra_state"), f"Tile.load_state_dict ({prefix})")
         cells = {k: v for k, v in mine.items() if k.startswith("cells.")}
         if cells or "pulse_count" in mine:
             self._load_cells(mine, prefix)

@@ -45,7 +45,12 @@ def calibrate(model: nn.Module, batches: Tensor | Iterable[Tensor]) -> None:
                 for layer in layers:
                     stack.enter_context(layer.calibration(phase))
                 for xb in batches:
-                    model(xb[0] if isinstance(xb, (tuple, list)) else xb)
+                    x = xb[0] if isinstance(xb, (tuple, list)) else xb
+                    if isinstance(x, Tensor) and x.numel() == 0:
+                        raise ConfigError(f"calibrate: batch {seen} is empty (shape "
+                                          f"{tuple(x.shape)}); allowed: batches of >= 1 "
+                                          "example inputs")
+                    model(x)
                     seen += 1
             if seen == 0:
                 raise ConfigError("calibrate: no calibration batches were given")

@@ -30,12 +30,29 @@ ELEMENTWISE = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RM
 _ELEMENTWISE_REASON = "elementwise parameters (no matrix-vector product): digital"
 
 
-def _names(model: nn.Module) -> dict[int, list[str]]:
+def module_names(model: nn.Module) -> dict[int, list[str]]:
     """Every qualified name of every module (a module used twice has two)."""
     names: dict[int, list[str]] = {}
     for name, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), []).append(name)
     return names
+
+
+def check_overrides(where: str, model: nn.Module, overrides: Mapping[str, Override] | None
+                    ) -> dict[str, Override]:
+    """``overrides`` as a dict, refused (naming ``where``) unless every key names a module of
+    ``model`` (any of a shared module's names) and every value is a TileConfig or None."""
+    out = dict(overrides or {})
+    for name, hw in out.items():
+        if hw is not None and not isinstance(hw, TileConfig):
+            raise ConfigError(f"{where}: overrides[{name!r}] = {hw!r} is not allowed; "
+                              "allowed: a TileConfig or None")
+    known = {n for n, _ in model.named_modules(remove_duplicate=False)}
+    unknown = sorted(set(out) - known)
+    if unknown:
+        raise ConfigError(f"{where}: overrides name unknown modules {unknown}; allowed: "
+                          f"{sorted(n for n in known if n)}")
+    return out
 
 
 def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig | None = None,
@@ -48,7 +65,11 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
 
     ``overrides`` maps qualified module names (as in ``model.named_modules()``) to another
     :class:`TileConfig` (another tile size or device) or to ``None`` (keep it digital); an
-    override of a container applies to everything inside it. The copy is not programmed yet:
+    override of a container applies to everything inside it; a part of a module replaced as a
+    whole (``attn.out_proj`` of an ``nn.MultiheadAttention``) cannot be overridden (refused).
+    A subclass with its own ``forward`` stays digital (reported). Converted modules keep the
+    original's ``training`` flag. A model that already holds analog modules is refused
+    (convert its digital original again). The copy is not programmed yet:
     call :func:`program`. Its conversion report (:func:`conversion_report`) lists every module
     with weights, analog or digital and why; a module with weights left digital for another
     reason than an override or elementwise parameters is warned about (``warnings.warn``), or
@@ -61,18 +82,15 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
                          "TileConfig (keep single modules digital with overrides={name: None})")
     if mapping is not None and not isinstance(mapping, MappingConfig):
         raise ConfigError(f"to_analog: mapping = {mapping!r} is not a MappingConfig")
-    overrides = dict(overrides or {})
-    for name, hw in overrides.items():
-        if hw is not None and not isinstance(hw, TileConfig):
-            raise ConfigError(f"to_analog: overrides[{name!r}] = {hw!r} is not allowed; "
-                             "allowed: a TileConfig or None")
-    known = {n for n, _ in model.named_modules(remove_duplicate=False)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ConfigError(f"to_analog: overrides name unknown modules {unknown}; known: "
-                         f"{sorted(n for n in known if n)}")
+    overrides = check_overrides("to_analog", model, overrides)
+    held = [n or "<model>" for n, m in model.named_modules()
+            if isinstance(m, (AnalogLayer, AnalogMultiheadAttention))]
+    if held:
+        raise ConfigError(f"to_analog: model already holds analog modules {held[:5]}; allowed: "
+                         "a digital model (convert the digital original again, with the new "
+                         "hardware and overrides)")
     new = copy.deepcopy(model)
-    names = _names(new)
+    names = module_names(new)
     memo: dict[int, nn.Module] = {}
     why: dict[int, str] = {}
 
@@ -91,9 +109,7 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
             return memo[id(m)]
         hw, source = own(m, inherited, source)
         out = m
-        if isinstance(m, (AnalogLayer, AnalogMultiheadAttention)):
-            pass
-        elif hw is None:
+        if hw is None:
             why[id(m)] = f"override None ({source!r})" if source else "override None"
         else:
             convert = converter_for(m)
@@ -103,13 +119,27 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
                 except Unsupported as e:
                     why[id(m)] = str(e)
         memo[id(m)] = out
-        if out is m:
+        if out is not m:
+            out.train(m.training)  # a new module starts in training mode
+        elif isinstance(m, nn.MultiheadAttention) and hw is not None and id(m) in why:
+            # its forward reads out_proj.weight directly: out_proj stays digital with it
+            for sub in m.modules():
+                if sub is not m:
+                    why[id(sub)] = f"inside digital {type(m).__name__} ({why[id(m)]})"
+        else:
             for key, child in list(m._modules.items()):
                 if child is not None:
                     m._modules[key] = visit(child, hw, source)
         return out
 
+    by_name = {n: i for i, ns in names.items() for n in ns}
     new = visit(new, hardware, "")
+    skipped = sorted(n for n in overrides if by_name[n] not in memo)
+    if skipped:
+        raise ConfigError(f"to_analog: overrides name {skipped}, parts of a module that is "
+                         "replaced (or kept digital) as a whole (nn.MultiheadAttention's "
+                         "out_proj); allowed: overrides of the enclosing module, e.g. "
+                         f"{sorted({n.rsplit('.', 1)[0] for n in skipped})}")
     report = _report(new, why)
     setattr(new, REPORT_ATTRIBUTE, report)
     _warn(report, strict)

@@ -21,6 +21,13 @@ square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2`` per bit); "leak
 ``leakage_density`` x chip area x pipeline period (``1 / throughput``), shared among the layers
 by their area.
 
+Not costed: the digital rescaling of each output (the input scale times the weight scale, one
+multiplication per output and inference). Drift compensation
+(``MappingConfig.drift_compensation``) multiplies the same outputs by its per-layer or
+per-column gain, so in hardware it folds into that one multiplication and adds no per-inference
+cost here either; its reference reads, made once per read time (re-calibration), are amortised
+over the inferences and not costed.
+
 Weight duplication (``duplication``, NeuroSim's pipeline speed-up): a layer mapped ``k`` times
 has ``k`` times its tiles (area, programming) and splits its MVMs among the copies (latency /
 k); its energy per inference is unchanged except through the chip size (interconnect length)
@@ -256,6 +263,7 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
 
     def pre(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            _check_batched(name, module, args[0])
             seen[name].append(args[0].detach())
             ins[name] = max(ins[name], args[0].numel())
             current[0] = name
@@ -295,6 +303,22 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
                              "forward pass on example_input")
     return LayerInputs(seen, ins, outs, int(example_input.shape[0]), fops,
                        {name: len(units) for name, units in funits.items()})
+
+
+def _check_batched(name: str, layer: nn.Module, x: object) -> None:
+    """Refuse an unbatched layer input (the example input then counts no inferences)."""
+    if not isinstance(x, Tensor):
+        return
+    if isinstance(layer, AnalogConv) and x.dim() == layer.nd + 1:
+        want = f"(batch, {layer.in_channels}, {layer.nd} spatial dims)"
+    elif isinstance(layer, AnalogLayer) and not isinstance(layer, AnalogConv) and x.dim() < 2:
+        want = f"(batch, ..., {layer.matrix_shape[1]})"
+    else:
+        return
+    raise ConfigError(f"capture_inputs: layer {name!r} got an unbatched input of shape "
+                      f"{tuple(x.shape)}; allowed: example_input a batch (its first dimension "
+                      f"counts the inferences) that gives the layer {want}, e.g. "
+                      "example_input.unsqueeze(0)")
 
 
 def _copies(duplication: int | Mapping[str, int] | None,

@@ -53,6 +53,17 @@ def check_allocation(owner: str, what: str, nbytes: int) -> None:
                          "smaller layers or tiles")
 
 
+def percentile(x: Tensor, p: float) -> Tensor:
+    """The ``p``-th percentile (0..100) of ``x`` along its last dimension, interpolated
+    linearly as ``torch.quantile`` does, by sorting (``torch.quantile`` refuses inputs of more
+    than 2^24 elements)."""
+    v = x.sort(dim=-1).values
+    pos = p / 100 * (v.shape[-1] - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, v.shape[-1] - 1)
+    return torch.lerp(v[..., lo], v[..., hi], pos - lo)
+
+
 class TiledMatrix(InSituOps, nn.Module):
     """The weights of one layer, ``(out_features, in_features)`` (``in_features`` per group),
     on a stacked tile grid."""
@@ -156,10 +167,10 @@ class TiledMatrix(InSituOps, nn.Module):
             bound = torch.full((weight.shape[0],), float(m.clip_value), dtype=weight.dtype)
         elif m.weight_scaling == "column":
             bound = (a.amax(dim=1) if m.weight_clip == "max"
-                     else torch.quantile(a.double(), m.clip_value / 100, dim=1).to(a.dtype))
+                     else percentile(a.double(), m.clip_value).to(a.dtype))
         else:
-            b = a.max() if m.weight_clip == "max" else torch.quantile(a.double().flatten(),
-                                                                      m.clip_value / 100)
+            b = a.max() if m.weight_clip == "max" else percentile(a.double().flatten(),
+                                                                  m.clip_value)
             bound = torch.full((weight.shape[0],), float(b), dtype=weight.dtype)
         tiny = torch.finfo(weight.dtype).tiny
         return torch.where(bound > tiny, bound, torch.ones_like(bound)).to(weight.device)
@@ -222,6 +233,9 @@ class TiledMatrix(InSituOps, nn.Module):
         the ranges of an earlier call."""
         self._programmed("calibrate_adc")
         self._check_x(x, "calibrate_adc")
+        if x.shape[0] == 0:
+            raise ConfigError("TiledMatrix.calibrate_adc: x is an empty batch (0 rows); "
+                             "allowed: >= 1 example input vectors")
         if self.mapping.input_scaling == "calibrated" and (input_range or self.x_range is None):
             r = float(x.abs().max()) if x.numel() else 0.0
             if not math.isfinite(r):
@@ -238,6 +252,11 @@ class TiledMatrix(InSituOps, nn.Module):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ConfigError(f"TiledMatrix.{op}: input has shape {shape}; expected "
                              f"(batch, {n})")
+        s = self.scale
+        if s is not None and x.dtype != s.dtype:
+            raise ConfigError(f"TiledMatrix.{op}: input dtype {x.dtype} differs from the "
+                             f"matrix's {s.dtype}; inputs are not cast: convert the input "
+                             f"(x.to({s.dtype})) or the matrix (.to(dtype))")
 
     def tile_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Layer inputs ``x`` (B, groups * in) -> what the tiles receive: normalised,
@@ -384,6 +403,8 @@ class TiledMatrix(InSituOps, nn.Module):
         "dynamic" input scaling."""
         self._programmed("forward")
         self._check_x(x, "forward")
+        if x.shape[0] == 0:  # an empty batch: an empty output, as nn.Linear gives
+            return x.new_zeros(0, self.out_features)
         return self._compensate(self._mvm(x, generator, input_amax=input_amax))
 
     @torch.no_grad()

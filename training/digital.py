@@ -56,9 +56,12 @@ def check_model(model: object, where: str) -> None:
                           "torch.nn.Module")
 
 
-def batches(loader: Iterable[Any], where: str) -> Iterator[tuple[Tensor, Tensor]]:
+def batches(loader: Iterable[Any], where: str, *, empty: bool = True
+            ) -> Iterator[tuple[Tensor, Tensor]]:
     """The ``(inputs, labels)`` batches of ``loader``, each checked: two tensors of the same
-    length, the inputs floating point. ``where`` names the caller in the errors."""
+    length (at least one sample unless ``empty``). The inputs' dtype is the model's to judge
+    (integer indices for a model that starts with ``nn.Embedding``). ``where`` names the
+    caller in the errors."""
     try:
         it = iter(loader)
     except TypeError:
@@ -70,11 +73,12 @@ def batches(loader: Iterable[Any], where: str) -> Iterator[tuple[Tensor, Tensor]
             raise ConfigError(f"{where}: the loader must yield (inputs, labels) pairs of tensors; "
                               f"got {type(batch).__name__}")
         x, y = batch
-        if not x.is_floating_point():
-            raise ConfigError(f"{where}: inputs must be floating point; got {x.dtype}")
         if x.dim() == 0 or y.dim() == 0 or len(x) != len(y):
             raise ConfigError(f"{where}: inputs {tuple(x.shape)} and labels {tuple(y.shape)} "
                               "must have one entry per sample (the same first dimension)")
+        if not empty and len(x) == 0:
+            raise ConfigError(f"{where}: the loader yielded an empty batch; allowed: batches "
+                              "of at least one sample")
         yield x, y
 
 
@@ -97,14 +101,17 @@ def check_labels(logits: Tensor, y: Tensor, where: str, *, soft: bool = False) -
 
 def forward(model: nn.Module, x: Tensor, where: str) -> Tensor:
     """``model(x)``, with torch's refusal of the inputs (shape, dtype, device against the
-    model's) as a ConfigError naming them."""
+    model's; a batch of one sample in a training-mode BatchNorm) as a ConfigError naming
+    them."""
     try:
         return model(x)
     except ConfigError:
         raise
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
+        hint = ("; allowed: batches of at least 2 samples in training mode (e.g. a DataLoader "
+                "with drop_last=True)") if model.training and len(x) == 1 else ""
         raise ConfigError(f"{where}: the model refused inputs of shape {tuple(x.shape)}, "
-                          f"{x.dtype}, on {x.device}: {e}") from e
+                          f"{x.dtype}, on {x.device}: {e}{hint}") from e
 
 
 def loss_of(criterion: LossFn, logits: Tensor, y: Tensor, where: str, default: bool) -> Tensor:
@@ -161,8 +168,9 @@ def train(
     docstring for what it makes reproducible. ``progress(epoch, loss)`` is called after each
     epoch (epochs count from 1). Returns the mean per-sample loss of each epoch. A non-finite
     loss stops training with a ``ValueError``; so do batches that are not ``(inputs, labels)``
-    tensors of one length with floating-point inputs, and (with the default loss) labels that
-    are not class indices of the model's outputs or class probabilities.
+    tensors of one length of at least one sample, inputs the model refuses, and (with the
+    default loss) labels that are not class indices of the model's outputs or class
+    probabilities.
     """
     check_model(model, "train")
     epochs, lr, weight_decay, momentum = map(plain_value, (epochs, lr, weight_decay, momentum))
@@ -190,7 +198,7 @@ def train(
         model.train()
         for epoch in range(1, epochs + 1):
             total, count = 0.0, 0
-            for batch, (x, y) in enumerate(batches(train_loader, "train")):
+            for batch, (x, y) in enumerate(batches(train_loader, "train", empty=False)):
                 x, y = x.to(device), y.to(device)
                 if before_step is not None:
                     before_step(model, gen)

@@ -23,7 +23,9 @@ Periphery (``periphery=True``): the forward of ``nn.Linear`` and ungrouped, zero
 ``nn.Conv2d`` layers runs a differentiable model of the tile's
 converters through the hardware's own DAC and ADC objects with straight-through rounding
 (``DAC.quantize`` and ``ADC.quantize`` with ``ste=True``): inputs scaled as the mapping scales
-them and quantized by the DAC; one partial sum per row block of ``rows`` inputs and row group
+them (per vector for "dynamic", ``input_range`` for "fixed", and for "calibrated" one range
+per layer, the largest ``|input|`` of the batch, as calibration sets it) and quantized by the
+DAC; one partial sum per row block of ``rows`` inputs and row group
 of ``rows_parallel`` of them (a tile's ADC conversion, in units of
 ``V_read * (g_max - g_min)``) with the tile's output noise, quantized by the ADC at the full
 scales its ``ADC.full_scales`` gives for the largest values of the batch per converter and
@@ -54,10 +56,23 @@ from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.readout import read_time
 from memxbar.crossbar.tile import TileConfig
 from memxbar.errors import ConfigError, plain_value
-from memxbar.mapping.convert import drift, program, to_analog
+from memxbar.mapping.convert import (
+    check_overrides,
+    drift,
+    module_names,
+    program,
+    to_analog,
+)
 from memxbar.mapping.layers import converter_for
 from memxbar.mapping.tiler import MappingConfig, TiledMatrix
-from memxbar.training.digital import MAX_SCALE, LossFn, check_model, evaluate, train
+from memxbar.training.digital import (
+    MAX_SCALE,
+    LossFn,
+    _generator,
+    check_model,
+    evaluate,
+    train,
+)
 
 Override = TileConfig | None
 MAX_REPEATS = 10_000  # programming draws of one analog_accuracy (and of one study design)
@@ -98,19 +113,41 @@ def _periphery_covered(module: nn.Module) -> bool:
         and module.padding_mode == "zeros"))
 
 
+def _hardware_of(model: nn.Module, hardware: TileConfig,
+                 overrides: Mapping[str, Override]) -> list[tuple[str, nn.Module, Override]]:
+    """``(name, module, hardware)`` of every module once (its first name), with the overrides
+    applied as ``to_analog`` applies them: a module takes the override of any of its names
+    (names of one shared module must agree), else inherits its container's."""
+    names = module_names(model)
+    out: list[tuple[str, nn.Module, Override]] = []
+    seen: set[int] = set()
+
+    def visit(m: nn.Module, inherited: Override) -> None:
+        if id(m) in seen:
+            return
+        seen.add(id(m))
+        mine = {n: overrides[n] for n in names.get(id(m), []) if n in overrides}
+        if len({id(v) for v in mine.values()}) > 1:
+            raise ConfigError(f"hardware_aware_train: overrides give different hardware to the "
+                              f"names {sorted(mine)} of one shared module")
+        hw = next(iter(mine.values())) if mine else inherited
+        out.append((names[id(m)][0], m, hw))
+        for child in m.children():
+            visit(child, hw)
+
+    visit(model, hardware)
+    return out
+
+
 def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
                  overrides: Mapping[str, Override] | None) -> list[_Layer]:
-    """The weight matrices that ``to_analog`` would put on arrays, with their noise tiles."""
+    """The weight matrices that ``to_analog`` would put on arrays, with their noise tiles
+    (overrides as ``to_analog`` reads them)."""
     if not isinstance(hardware, TileConfig):
         raise ConfigError(f"hardware_aware_train: hardware = {hardware!r} is not a TileConfig")
-    overrides = dict(overrides or {})
-    names = {n for n, _ in model.named_modules()}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ConfigError(f"hardware_aware_train: overrides name unknown modules {unknown}")
+    overrides = check_overrides("hardware_aware_train", model, overrides)
     layers, uncovered, no_periphery = [], [], []
-    for name, module in model.named_modules():
-        hw = overrides.get(name, hardware)
+    for name, module, hw in _hardware_of(model, hardware, overrides):
         if hw is None:
             continue
         matrices = _matrices(module) if converter_for(module) is not None else []
@@ -179,6 +216,9 @@ def _periphery_forward(layer: _Layer, mapping: MappingConfig,
         if mapping.input_scaling == "fixed":
             a = torch.full((x.shape[0], 1), float(mapping.input_range), dtype=x.dtype,
                            device=x.device)
+        elif mapping.input_scaling == "calibrated":  # one range per layer: the batch's largest
+            r = x.detach().abs().amax() if x.numel() else x.new_zeros(())
+            a = torch.where(r > 0, r, torch.ones_like(r)).expand(x.shape[0], 1)
         else:
             a = x.detach().abs().amax(dim=1, keepdim=True)
             a = torch.where(a > 0, a, torch.ones_like(a))
@@ -257,8 +297,10 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
     deviation of the hardware weights from the clean ones (1 = the device model as is).
     ``mapping`` (default ``MappingConfig(compensation="global")``) and ``overrides`` as in
     :func:`memxbar.mapping.to_analog`: use the same ones when programming. ``clip_sigma``:
-    weight clipping after each step (None: off). ``periphery``: straight-through DAC/ADC
-    model in the forward pass. ``optimizer``, ``lr``, ``weight_decay``, ``momentum``,
+    weight clipping after each step (None: off; weights that do not require grad, frozen, are
+    not clipped). ``periphery``: straight-through DAC/ADC model in the forward pass. A
+    parameter shared by several layers (tied weights) gets one perturbation per step and is
+    restored and clipped once. ``optimizer``, ``lr``, ``weight_decay``, ``momentum``,
     ``generator``, ``device``, ``loss_fn``, ``progress``: as
     :func:`memxbar.training.digital.train`.
     """
@@ -285,29 +327,42 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
 
     current: dict[str, torch.Generator] = {}
 
+    # a parameter shared by several layers (tied weights) is perturbed, restored and clipped
+    # once, by its first layer; the others read its clean copy
+    owners = list({id(layer.weight): layer for layer in layers[::-1]}.values())
+
     def before_step(m: nn.Module, gen: torch.Generator) -> None:
         current["gen"] = gen
         with torch.no_grad():
+            cleans: dict[int, Tensor] = {}
             for layer in layers:
                 w = layer.weight
+                if id(w) in cleans:
+                    layer.clean = cleans[id(w)]
+                    continue
                 clean = w.detach().reshape(w.shape[0], -1).clone()
-                layer.clean = clean
+                layer.clean = cleans[id(w)] = clean
                 hard = hardware_weights(layer.tiled, clean, t, generator=gen)
                 w.copy_((clean + noise_scale * (hard - clean)).reshape(w.shape))
 
     def before_update(m: nn.Module, gen: torch.Generator) -> None:
-        with torch.no_grad():
-            for layer in layers:
-                clean = layer.clean
-                assert clean is not None  # saved by before_step
-                layer.weight.copy_(clean.reshape(layer.weight.shape))
-                layer.clean = None
+        _restore()
 
     def after_step(m: nn.Module, gen: torch.Generator) -> None:
         if clip_sigma is not None:
             with torch.no_grad():
-                for layer in layers:
-                    _clip(layer, float(clip_sigma), per_output)
+                for layer in owners:
+                    if layer.weight.requires_grad:  # frozen weights are not the optimizer's
+                        _clip(layer, float(clip_sigma), per_output)
+
+    @torch.no_grad()
+    def _restore() -> None:
+        """Put the clean weights back (once per parameter)."""
+        for layer in owners:
+            if layer.clean is not None:
+                layer.weight.copy_(layer.clean.reshape(layer.weight.shape))
+        for layer in layers:
+            layer.clean = None
 
     saved: list[tuple[nn.Module, Any]] = []
     if periphery:
@@ -329,33 +384,34 @@ def hardware_aware_train(model: nn.Module, hardware: TileConfig, train_loader: D
                 del module.forward
             else:
                 module.forward = fwd
-        with torch.no_grad():  # interrupted inside a step: put the clean weights back
-            for layer in layers:
-                if layer.clean is not None:
-                    layer.weight.copy_(layer.clean.reshape(layer.weight.shape))
-                    layer.clean = None
+        _restore()  # interrupted inside a step: put the clean weights back
 
 
 def analog_accuracy(model: nn.Module, hardware: TileConfig, loader: DataLoader, *,
                     t: float = 0.0, mapping: MappingConfig | None = None,
                     overrides: Mapping[str, Override] | None = None, repeats: int = 1,
                     calibration: Tensor | Iterable[Tensor] | None = None,
-                    generator: torch.Generator | None = None) -> list[float]:
+                    generator: torch.Generator | int | None = None) -> list[float]:
     """Test accuracy of ``model`` programmed onto ``hardware`` and read ``t`` s later, once per
     programming draw (``repeats`` fresh conversions of the same trained weights).
     ``mapping`` defaults to ``MappingConfig(compensation="global")``; ``calibration``: example
-    inputs for calibrated ADC ranges."""
+    inputs for calibrated ADC ranges. ``generator``: a Generator or an int seed (``None``
+    means seed 0, as :func:`~memxbar.mapping.program`; never torch's global RNG); all repeats
+    draw from it in turn, so each is a different programming and the spread is the
+    device's."""
     repeats, t = plain_value(repeats), read_time(t, "analog_accuracy")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not (
             1 <= repeats <= MAX_REPEATS):
         raise ConfigError(f"analog_accuracy: repeats = {repeats!r}; allowed: an integer from 1 "
                           f"to {MAX_REPEATS}")
     mapping = mapping or MappingConfig(compensation="global")
+    first = next(model.parameters(), None)
+    gen = _generator(generator, first.device if first is not None else torch.device("cpu"))
     accs = []
     for _ in range(repeats):
         analog = to_analog(model, hardware, mapping=mapping, overrides=overrides)
-        program(analog, generator=generator, calibration=calibration)
+        program(analog, generator=gen, calibration=calibration)
         if t > 0:
-            drift(analog, t, generator=generator)
+            drift(analog, t, generator=gen)
         accs.append(evaluate(analog, loader))
     return accs

@@ -48,6 +48,7 @@ largest pulse count of any cell (endurance), and the write energy of all of them
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,14 +113,23 @@ class TrainingCost:
 
 
 @dataclass
+class _Call:
+    """One forward call of an analog layer since ``zero_grad``: its inputs ``x`` (N, in) and,
+    once a backward reached its output, the output gradient ``d`` (N, out), summed over
+    backwards."""
+
+    x: Tensor
+    d: Tensor | None = None
+
+
+@dataclass
 class _Layer:
     """Book-keeping of one analog layer."""
 
     name: str
     module: AnalogLayer
     start_count: Tensor  # the tile's pulse counts when the optimizer was created
-    xs: list[Tensor] = field(default_factory=list)
-    ds: list[Tensor] = field(default_factory=list)
+    calls: list[_Call] = field(default_factory=list)
     chi: Tensor | None = None
     update_pulses: int = 0
     refresh_pulses: int = 0
@@ -248,7 +258,8 @@ class AnalogSGD:
     # ----------------------------------------------------------------- hooks
     def _forward_hook(self, layer: _Layer) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-            if not (torch.is_grad_enabled() and output.requires_grad):
+            if not (torch.is_grad_enabled() and output.requires_grad
+                    and layer.module.weight.requires_grad):
                 return
             x = inputs[0].detach()
             if isinstance(module, AnalogConv):
@@ -262,8 +273,13 @@ class AnalogSGD:
 
                 def grad_2d(g: Tensor) -> Tensor:
                     return g.reshape(-1, g.shape[-1])
-            layer.xs.append(x2)
-            output.register_hook(lambda g: layer.ds.append(grad_2d(g.detach())))
+            call = _Call(x2)
+            layer.calls.append(call)
+
+            def grad_hook(g: Tensor) -> None:
+                d = grad_2d(g.detach())
+                call.d = d if call.d is None else call.d + d
+            output.register_hook(grad_hook)
         return hook
 
     def remove_hooks(self) -> None:
@@ -282,24 +298,30 @@ class AnalogSGD:
             elif p.grad is not None:
                 p.grad.zero_()
         for layer in self._layers:
-            layer.xs.clear()
-            layer.ds.clear()
+            layer.calls.clear()
 
     @torch.no_grad()
     def step(self) -> None:
         """Apply the captured updates to the arrays as pulses and SGD to digital parameters;
         refresh saturated pairs every ``refresh_every`` steps; re-range the ADCs every
-        ``recalibrate_every`` steps."""
+        ``recalibrate_every`` steps.
+
+        Every forward call since :meth:`zero_grad` whose output a backward reached counts,
+        its inputs paired with its own output gradient (gradient accumulation over several
+        forwards and backwards, a layer used twice in one forward); a call no backward reached
+        adds nothing, as it adds nothing to ``weight.grad``. Layers whose weight does not
+        require grad (frozen) are neither pulsed nor refreshed."""
         recalibrate = bool(self.recalibrate_every) and (
             (self.steps + 1) % self.recalibrate_every == 0)
         seen: list[tuple[_Layer, Tensor, Tensor]] = []
         for layer in self._layers:
-            if not layer.xs or len(layer.xs) != len(layer.ds):
-                layer.xs.clear()
-                layer.ds.clear()
+            xs = [c.x for c in layer.calls if c.d is not None]
+            ds = [c.d for c in layer.calls if c.d is not None]
+            layer.calls.clear()
+            if not ds or not layer.module.weight.requires_grad:
                 continue
-            x = torch.cat(layer.xs)
-            d = torch.cat(layer.ds[::-1]) if len(layer.ds) > 1 else layer.ds[0]
+            x = torch.cat(xs) if len(xs) > 1 else xs[0]
+            d = torch.cat(ds) if len(ds) > 1 else ds[0]
             tiled = layer.tiled
             state = tiled.tile.state
             assert state is not None  # a programmed layer
@@ -312,22 +334,22 @@ class AnalogSGD:
                 layer.update_pulses += self._mixed(layer, x, d)
             if recalibrate:
                 seen.append((layer, x, d))
-            layer.xs.clear()
-            layer.ds.clear()
         if self._digital is not None:
             self._digital.step()
         self.steps += 1
         if self.refresh_every and self.steps % self.refresh_every == 0:
             for layer in self._layers:
-                self._refresh(layer)
+                if layer.module.weight.requires_grad:
+                    self._refresh(layer)
         for layer, x, d in seen:  # through the cells as updated and refreshed
             tiled = layer.tiled
             tiled.calibrate_adc(x)
             if layer.module.backward_analog:
                 tiled.calibrate_adc_transposed(d)
         for layer in self._layers:
-            w = layer.tiled.effective_weight()
-            layer.module.weight.copy_(w.reshape(layer.module.weight.shape))
+            if layer.module.weight.requires_grad:
+                w = layer.tiled.effective_weight()
+                layer.module.weight.copy_(w.reshape(layer.module.weight.shape))
 
     def _mixed(self, layer: _Layer, x: Tensor, d: Tensor) -> int:
         """Nandakumar et al. 2020: accumulate ``-lr * d^T x`` in chi, pulse whole steps."""
@@ -442,7 +464,8 @@ def train_online(model: nn.Module, train_loader: DataLoader, optimizer: AnalogSG
     model.train()
     for epoch in range(1, epochs + 1):
         total, count = 0.0, 0
-        for batch, (x, y) in enumerate(batches(train_loader, "train_online")):
+        for batch, (x, y) in enumerate(batches(train_loader, "train_online",
+                                                         empty=False)):
             optimizer.zero_grad()
             loss = loss_of(criterion, forward(model, x, "train_online"), y, "train_online",
                            loss_fn is None)
@@ -471,7 +494,14 @@ def chip_in_the_loop(model: nn.Module, train_loader: DataLoader, *, epochs: int,
     """Fine-tune a programmed analog model through its own (faulty, variable) hardware:
     forward and backward MVMs through the arrays, updates as pulses (:class:`AnalogSGD`
     ``options``), so the healthy cells learn to make up for stuck and mis-programmed ones.
-    Returns the epoch losses and the :class:`TrainingCost`; the optimizer's hooks are removed."""
+    Returns the epoch losses and the :class:`TrainingCost`; the optimizer's hooks are removed.
+    Layers whose weight does not require grad (frozen) are left as they are."""
+    allowed = sorted(set(inspect.signature(AnalogSGD.__init__).parameters)
+                     - {"self", "model", "lr", "algorithm", "generator"})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"chip_in_the_loop: unknown options {unknown}; allowed: "
+                          f"{', '.join(allowed)}")
     opt = AnalogSGD(model, lr, algorithm=algorithm, generator=generator, **options)
     try:
         losses = train_online(model, train_loader, opt, epochs=epochs, lr_decay=lr_decay,

@@ -45,7 +45,7 @@ from memxbar.crossbar.cost import MAX_PULSES_PER_CELL, CostModel, program_cost
 from memxbar.crossbar.tile import probe_steps
 from memxbar.devices import endurance
 from memxbar.devices.base import STUCK_OFF, STUCK_ON, CellState, Device
-from memxbar.errors import ConfigError
+from memxbar.errors import ConfigError, plain_value
 
 METHODS = ("program", "pulses")
 STEP_RANGE = 4.0  # adaptive step estimate kept within [nominal / 4, nominal * 4]
@@ -182,6 +182,9 @@ def program_verify(device: Device, g_target: Tensor, *, tolerance: float,
     if method not in METHODS:
         raise ConfigError(f"program_verify: method = {method!r} is not allowed; allowed: "
                          f"{', '.join(METHODS)}")
+    tolerance, max_pulses, max_iterations, pulses_per_iteration, reads_per_verify, t_read = (
+        plain_value(v) for v in (tolerance, max_pulses, max_iterations, pulses_per_iteration,
+                                 reads_per_verify, t_read))
     _positive("tolerance", tolerance, most=1.0)  # S: beyond any cell's conductance range
     tolerance = float(tolerance)
     _positive("max_pulses", max_pulses, integer=True, most=MAX_PULSES)

@@ -21,6 +21,7 @@ from memxbar.mapping.layers.registry import (
     converter_for,
     register,
     registered,
+    replacing,
 )
 
 _AnalogBase = AnalogLayer  # the former private name, kept for callers that still use it
@@ -46,15 +47,16 @@ def _encoder(encoder: nn.TransformerEncoder, hardware: TileConfig,
     return encoder
 
 
-register(nn.Linear, AnalogLinear.from_digital)
-register(nn.Conv1d, AnalogConv1d.from_digital)
-register(nn.Conv2d, AnalogConv2d.from_digital)
-register(nn.Conv3d, AnalogConv3d.from_digital)
-register(nn.MultiheadAttention, AnalogMultiheadAttention.from_digital)
+register(nn.Linear, replacing(nn.Linear, AnalogLinear.from_digital))
+register(nn.Conv1d, replacing(nn.Conv1d, AnalogConv1d.from_digital))
+register(nn.Conv2d, replacing(nn.Conv2d, AnalogConv2d.from_digital))
+register(nn.Conv3d, replacing(nn.Conv3d, AnalogConv3d.from_digital))
+register(nn.MultiheadAttention,
+         replacing(nn.MultiheadAttention, AnalogMultiheadAttention.from_digital))
 register(nn.TransformerEncoderLayer, _encoder_layer)
 register(nn.TransformerEncoder, _encoder)
 
 __all__ = ["DIGITAL_PARTS", "PHASES", "AnalogConv", "AnalogConv1d", "AnalogConv2d",
            "AnalogConv3d", "AnalogLayer", "AnalogLinear", "AnalogMultiheadAttention",
            "AnalogTransformerEncoderLayer", "CalibrationPhase", "Converter", "Unsupported",
-           "analog_layers", "converter_for", "register", "registered"]
+           "analog_layers", "converter_for", "register", "registered", "replacing"]

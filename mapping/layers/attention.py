@@ -52,13 +52,16 @@ def _shape(x: object) -> str:
 
 
 def _copy_into(layer: AnalogLinear | None, weight: Tensor | None, bias: Tensor | None) -> None:
-    """Copy a digital projection's weight (and bias, if it has one) into ``layer``; the
-    analog layer was built with the same projections and biases as the digital one."""
+    """Copy a digital projection's weight (and bias, if it has one) into ``layer``, frozen
+    where they are; the analog layer was built with the same projections and biases as the
+    digital one."""
     assert layer is not None and weight is not None
     layer.weight.copy_(weight)
+    layer.weight.requires_grad_(weight.requires_grad)
     if bias is not None:
         assert layer.bias is not None
         layer.bias.copy_(bias)
+        layer.bias.requires_grad_(bias.requires_grad)
 
 
 class AnalogMultiheadAttention(nn.Module):
@@ -124,11 +127,13 @@ class AnalogMultiheadAttention(nn.Module):
                                                     (new.k_proj, mha.k_proj_weight),
                                                     (new.v_proj, mha.v_proj_weight))):
                     _copy_into(mine, theirs, None if b is None else b[k * E:(k + 1) * E])
+                    if b is not None and mine is not None and mine.bias is not None:
+                        mine.bias.requires_grad_(b.requires_grad)  # a slice made without grad
             _copy_into(new.out_proj, w, mha.out_proj.bias)
             if mha.bias_k is not None and mha.bias_v is not None:
                 assert new.bias_k is not None and new.bias_v is not None
-                new.bias_k.copy_(mha.bias_k)
-                new.bias_v.copy_(mha.bias_v)
+                new.bias_k.copy_(mha.bias_k).requires_grad_(mha.bias_k.requires_grad)
+                new.bias_v.copy_(mha.bias_v).requires_grad_(mha.bias_v.requires_grad)
         return new.to(w.device, w.dtype)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor

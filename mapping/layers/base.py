@@ -127,11 +127,13 @@ class AnalogLayer(nn.Module):
     @torch.no_grad()
     def _copy_from(self, layer: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d) -> None:
         """Take ``layer``'s weight and bias, and its torch device and dtype (this layer was
-        built with a bias when ``layer`` has one)."""
+        built with a bias when ``layer`` has one), and which of them are frozen."""
         self.weight.copy_(layer.weight)
         if layer.bias is not None:
             assert self.bias is not None
             self.bias.copy_(layer.bias)
+            self.bias.requires_grad_(layer.bias.requires_grad)
+        self.weight.requires_grad_(layer.weight.requires_grad)
         self.to(layer.weight.device, layer.weight.dtype)
 
     def _matrix(self) -> Tensor:
@@ -229,6 +231,8 @@ class AnalogLayer(nn.Module):
                 tiled.calibrate_adc(x.detach(), accumulate=self._phase_batches > 0,
                                     input_range=self._phase == "inputs")
             self._phase_batches += 1
+        if x.shape[0] == 0 and torch.is_grad_enabled():  # empty: an empty output, in the graph
+            return x.new_zeros(0, tiled.out_features) + x.sum() * self._matrix().sum()
         if not torch.is_grad_enabled():  # inference: no autograd node to record
             return tiled.forward(x, generator=self.device_generator(x), input_amax=input_amax)
         if self.backward_analog and self.groups > 1:
@@ -241,12 +245,11 @@ class AnalogLayer(nn.Module):
                               strict: bool, missing_keys: list, unexpected_keys: list,
                               error_msgs: list) -> None:
         """A saved programmed layer loads into an unprogrammed one: its tiled matrix is made
-        here and filled by its own loader."""
+        here and filled by its own loader. Missing keys are left to ``load_state_dict`` (torch
+        passes ``strict=True`` here whatever its caller's flag): ``strict=True`` refuses them
+        (torch's RuntimeError names them), ``strict=False`` returns them in ``missing_keys``."""
         for name, p in self.named_parameters(recurse=False):
             v = state_dict.get(prefix + name)
-            if v is None and strict:
-                raise ConfigError(f"load_state_dict: {prefix}{name} is missing; a state_dict of "
-                                  f"this model has it (shape {tuple(p.shape)})")
             if isinstance(v, torch.Tensor) and v.shape != p.shape:
                 raise ConfigError(f"load_state_dict: {prefix}{name} has shape {tuple(v.shape)}; "
                                   f"this {type(self).__name__} expects {tuple(p.shape)}")

@@ -152,7 +152,8 @@ class AnalogConv(AnalogLayer):
                              f"the kernel {self.kernel_size} (dilation {self.dilation})")
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
         # inference that Tile.mvm_custom can run
-        one_shot = not needs_grad and self.calibrating is None and tiled.custom_ready
+        one_shot = (not needs_grad and self.calibrating is None and tiled.custom_ready
+                    and x.shape[0] > 0)  # an empty batch: the unfolded path's empty output
         if one_shot and tiled.conv_ready:
             y = tiled.forward_conv(x, self.kernel_size, self.stride, self._conv_padding,
                                    self.dilation, generator=self.device_generator(x))
@@ -225,7 +226,7 @@ class AnalogConv(AnalogLayer):
         padded by :meth:`_pad` (a strided view gathered once)."""
         n, osp = x.shape[0], self._out_spatial(x)
         xp = self._windows(self._conv_pad(x).movedim(1, -1), 1)  # (N, *osp, C, *kernel)
-        return xp.reshape(n * math.prod(osp), -1), osp
+        return xp.reshape(n * math.prod(osp), self.in_channels * math.prod(self.kernel_size)), osp
 
     def _forward_patches(self, x: Tensor, tiled: TiledMatrix) -> Tensor:
         """Inference with per-patch ("dynamic") input scaling, ``x`` padded by :meth:`_pad`

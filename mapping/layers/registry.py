@@ -49,6 +49,19 @@ def converter_for(module: nn.Module) -> Converter | None:
     return None
 
 
+def replacing(base: type[_M], converter: Callable[[_M, TileConfig, MappingConfig | None],
+                                                    nn.Module]
+              ) -> Callable[[_M, TileConfig, MappingConfig | None], nn.Module]:
+    """``converter`` for modules replaced by an analog module that runs ``base``'s forward:
+    a subclass with a ``forward`` of its own stays digital (:class:`Unsupported`)."""
+    def convert(module: _M, hardware: TileConfig, mapping: MappingConfig | None) -> nn.Module:
+        if type(module).forward is not base.forward:
+            raise Unsupported(f"{type(module).__name__} has its own forward (an analog "
+                              f"{base.__name__} would not run it)")
+        return converter(module, hardware, mapping)
+    return convert
+
+
 def registered() -> dict[type[nn.Module], Converter]:
     """A copy of the registry: digital module type -> converter."""
     return dict(_REGISTRY)

@@ -7,7 +7,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from memxbar.crossbar.tile import TileConfig
+from memxbar.devices import IdealDevice
+from memxbar.errors import ConfigError
+from memxbar.mapping import MappingConfig, program, to_analog
 from memxbar.training.digital import evaluate, train
+from memxbar.training.hwa import hardware_aware_train
+from memxbar.training.online import AnalogSGD, train_online
 
 
 def _blobs(n: int, seed: int) -> TensorDataset:
@@ -175,7 +181,7 @@ def test_bad_batches_and_settings_are_refused_naming_them() -> None:
     bad_loaders = [
         (None, "iterable of \\(inputs, labels\\)"),
         ([x], "pairs of tensors"),
-        ([(x.long(), y)], "floating point"),
+        ([(x.long(), y)], "the model refused inputs of shape \\(12, 2\\), torch.int64"),
         ([(x, y[:5])], "one entry per sample"),
         ([(x, y.float())], "class indices, a 1-D integer tensor"),
         ([(x, y + 3)], r"labels span 3 .. 5; allowed: class indices 0 .. 2"),
@@ -190,3 +196,40 @@ def test_bad_batches_and_settings_are_refused_naming_them() -> None:
     # soft labels (class probabilities) are cross-entropy targets too, in training
     soft = torch.nn.functional.one_hot(y, 3).float()
     assert len(train(_model(), [(x, soft)], epochs=1, lr=1e-2)) == 1
+
+
+def test_an_empty_batch_is_refused_by_name() -> None:
+    x, y = torch.randn(6, 2), torch.zeros(6, dtype=torch.long)
+    with pytest.raises(ConfigError, match="empty batch; allowed: batches of at least one"):
+        train(_model(), [(x, y), (x[:0], y[:0])], epochs=1, lr=1e-2)
+    assert evaluate(_model(), [(x, y), (x[:0], y[:0])]) >= 0.0  # nothing to count: harmless
+
+
+def test_a_batchnorm_batch_of_one_sample_is_a_config_error() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    loader = DataLoader(_blobs(31, 1), batch_size=10)  # the last batch has one sample
+    with pytest.raises(ConfigError, match="refused inputs of shape \\(1, 2\\).*drop_last"):
+        train(model, loader, epochs=1, lr=1e-2)
+    hw = TileConfig(rows=8, cols=16, device=IdealDevice())
+    with pytest.raises(ConfigError, match="refused inputs of shape \\(1, 2\\).*drop_last"):
+        hardware_aware_train(model, hw, loader, epochs=1, lr=1e-2)
+
+
+def test_integer_inputs_reach_a_model_that_takes_indices() -> None:
+    """A model starting with nn.Embedding trains and evaluates on token indices."""
+    g = torch.Generator().manual_seed(3)
+    tokens = torch.randint(0, 10, (64, 4), generator=g)
+    labels = (tokens[:, 0] >= 5).long()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 8), nn.Flatten(), nn.Linear(32, 2))
+    before = evaluate(model, [(tokens, labels)])
+    losses = train(model, DataLoader(TensorDataset(tokens, labels), batch_size=16), epochs=30,
+                   lr=1e-2, generator=0)
+    assert losses[-1] < 0.5 * losses[0]
+    assert evaluate(model, [(tokens, labels)]) > max(before, 0.9)
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice(pulse_states=10**5))
+    analog = program(to_analog(model, hw, overrides={"0": None},
+                               mapping=MappingConfig(weight_clip="fixed", clip_value=4.0)))
+    opt = AnalogSGD(analog, 1e-3, algorithm="mixed", generator=torch.Generator())
+    assert len(train_online(analog, [(tokens, labels)], opt, epochs=1)) == 1

@@ -18,6 +18,7 @@ from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
 from memxbar.devices import IdealDevice, presets
 from memxbar.devices.base import CellState, Device, param, randn
+from memxbar.errors import ConfigError
 from memxbar.mapping import MappingConfig, TiledMatrix, program, to_analog
 from memxbar.studies.workloads import MLP, digits, loaders
 from memxbar.training import hwa
@@ -303,3 +304,115 @@ def test_errors() -> None:
         analog_accuracy(nn.Linear(3, 2), hw, loader, t=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"noise_scale.*\[0, 1e\+06\]"):
         hardware_aware_train(nn.Linear(3, 2), hw, loader, epochs=1, lr=0.1, noise_scale=10**30)
+
+
+def _loader(n: int = 16, inp: int = 8, classes: int = 3, batch: int = 8, seed: int = 0
+            ) -> DataLoader:
+    x = torch.randn(n, inp, generator=gen(seed))
+    y = torch.randint(0, classes, (n,), generator=gen(seed + 1))
+    return DataLoader(TensorDataset(x, y), batch_size=batch)
+
+
+def test_tied_weights_are_perturbed_and_restored_once() -> None:
+    """Two Linear modules sharing one Parameter: after training at a negligible lr the shared
+    weight is where it started (it was perturbed once per step and restored to its clean
+    value, not to the other layer's noisy copy)."""
+    pcm = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"))
+    torch.manual_seed(0)
+    s = nn.Sequential()
+    s.a, s.b, s.c = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+    s.b.weight = s.a.weight
+    w0 = s.a.weight.detach().clone()
+    hardware_aware_train(s, pcm, _loader(), epochs=1, lr=1e-9, clip_sigma=None,
+                         periphery=False, generator=3)
+    assert s.b.weight is s.a.weight
+    assert float((s.a.weight.detach() - w0).abs().max()) < 1e-6
+
+
+def test_tied_weights_are_clipped_once() -> None:
+    """Clipping a shared parameter twice would cut it to sigma of an already clipped one."""
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice())
+    torch.manual_seed(1)
+    s = nn.Sequential()
+    s.a, s.b, s.c = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+    s.b.weight = s.a.weight
+    with torch.no_grad():
+        s.a.weight[0, 0] = 3.0
+    ref = nn.Linear(8, 8)
+    ref.load_state_dict(s.a.state_dict())
+    with torch.no_grad():
+        hwa._clip(hwa._find_layers(nn.Sequential(ref), hw, MappingConfig(), None)[0], 1.5,
+                  True)
+    hardware_aware_train(s, hw, _loader(batch=16), epochs=1, lr=1e-9, clip_sigma=1.5,
+                         noise_scale=0.0, periphery=False, generator=3)
+    torch.testing.assert_close(s.a.weight.detach(), ref.weight.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_frozen_layers_are_not_clipped() -> None:
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice())
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    with torch.no_grad():
+        m[0].weight[0, 0] = 3.0
+        m[2].weight[0, 0] = 3.0
+    m[0].requires_grad_(False)
+    w0 = m[0].weight.detach().clone()
+    hardware_aware_train(m, hw, _loader(), epochs=1, lr=1e-9, clip_sigma=1.0,
+                         noise_scale=0.0, periphery=False, generator=3)
+    torch.testing.assert_close(m[0].weight.detach(), w0)
+    assert float(m[2].weight[0, 0].detach()) < 2.0  # the trainable layer is still clipped
+
+
+def test_analog_accuracy_repeats_are_different_draws() -> None:
+    """Without a generator the repeats still draw different programmings (one private
+    generator, seed 0, for the whole loop), and the result is reproducible."""
+    rram = TileConfig(rows=32, cols=32, device=presets.get("rram-wan2022"))
+    torch.manual_seed(3)
+    m = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    dl = _loader(n=256, batch=64)
+    accs = analog_accuracy(m, rram, dl, repeats=4, t=100.0)
+    assert len(set(accs)) > 1
+    assert analog_accuracy(m, rram, dl, repeats=4, t=100.0) == accs
+    assert analog_accuracy(m, rram, dl, repeats=4, t=100.0, generator=0) == accs
+    assert analog_accuracy(m, rram, dl, repeats=4, t=100.0, generator=gen(0)) == accs
+
+
+def test_overrides_are_inherited_as_to_analog_inherits_them() -> None:
+    pcm = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"))
+    small = TileConfig(rows=8, cols=8, device=IdealDevice())
+    inner = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    m = nn.Sequential(inner, nn.Linear(8, 3), inner)
+    mapping = MappingConfig()
+    # a container's None keeps everything in it digital, as to_analog does
+    assert [la.name for la in hwa._find_layers(m, pcm, mapping, {"0": None})] == ["1"]
+    assert [la.name for la in hwa._find_layers(m, pcm, mapping, {"2": None})] == ["1"]
+    # a container's TileConfig applies to what is inside it
+    layers = hwa._find_layers(m, pcm, mapping, {"0": small})
+    assert {la.name: la.hardware for la in layers} == {"0.0": small, "1": pcm}
+    # the second name of a shared module is accepted (to_analog accepts it)
+    layers = hwa._find_layers(m, pcm, mapping, {"2.0": small})
+    assert {la.name: la.hardware for la in layers} == {"0.0": small, "1": pcm}
+    analog = to_analog(m, pcm, mapping=mapping, overrides={"2.0": small})
+    assert analog[0][0].hardware == small
+    with pytest.raises(ConfigError, match="different hardware"):
+        hwa._find_layers(m, pcm, mapping, {"0": small, "2": None})
+    with pytest.raises(ConfigError, match="unknown modules.*allowed"):
+        hwa._find_layers(m, pcm, mapping, {"3": None})
+    with pytest.raises(ConfigError, match=r"overrides\['1'\].*allowed"):
+        hwa._find_layers(m, pcm, mapping, {"1": "pcm"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("scaling", ["calibrated", "dynamic", "fixed"])
+def test_periphery_input_scaling_matches_the_calibrated_tile(scaling: str) -> None:
+    """With "calibrated" input scaling the training forward uses one input range per layer
+    (the batch's largest |x|), as the tile calibrated on that batch does."""
+    hw = TileConfig(rows=32, cols=32, device=IdealDevice(), dac=DAC(bits=3))
+    torch.manual_seed(4)
+    module = nn.Linear(4, 2).double()
+    x = torch.randn(8, 4, generator=gen(5), dtype=F64)
+    x[4:] *= 0.05
+    mapping = MappingConfig(input_scaling=scaling, input_range=3.0)
+    layers = hwa._find_layers(nn.Sequential(module), hw, mapping, None)
+    forward = hwa._periphery_forward(layers[0], mapping, {})
+    analog = program(to_analog(module, hw, mapping=mapping), calibration=x)
+    torch.testing.assert_close(forward(x), analog(x).detach(), rtol=1e-9, atol=1e-9)

@@ -16,6 +16,7 @@ from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import Tile, TileConfig
 from memxbar.devices import IdealDevice, presets
 from memxbar.devices.base import STUCK_ON
+from memxbar.errors import ConfigError
 from memxbar.mapping import MappingConfig, TiledMatrix, program, to_analog
 from memxbar.studies.workloads import MLP, digits, loaders
 from memxbar.training.digital import evaluate, train
@@ -287,3 +288,72 @@ def test_training_loop_takes_a_plain_loader() -> None:
     opt = AnalogSGD(model, 0.2, algorithm="mixed", generator=gen(15))
     losses = train_online(model, DataLoader(TensorDataset(x, y), batch_size=8), opt, epochs=5)
     assert len(losses) == 5 and losses[-1] < losses[0]
+
+
+def _chi_after(model: nn.Module, run) -> tuple[list[torch.Tensor | None], list[torch.Tensor]]:
+    """chi of each analog layer after ``run(opt)`` and one step (no pulse reaches a cell:
+    a threshold far above any update), and the weight gradients autograd accumulated."""
+    opt = AnalogSGD(model, 0.3, algorithm="mixed", threshold=1e9, refresh_every=0,
+                    generator=gen(20))
+    opt.zero_grad()
+    run()
+    grads = [layer.module.weight.grad.clone() for layer in opt._layers]
+    opt.step()
+    return [layer.chi for layer in opt._layers], grads
+
+
+def test_gradient_accumulation_pairs_each_input_with_its_own_gradient() -> None:
+    """Two forwards and backwards before one step (gradient accumulation), and a forward
+    with grad enabled but no backward before the step: chi is -lr times the accumulated
+    weight gradient, as torch's optimizers would use it."""
+    x1, x2 = (torch.randn(8, 6, generator=gen(s), dtype=F64) for s in (21, 22))
+    y = torch.randint(0, 3, (8,), generator=gen(23))
+    x2 = 3.0 * x2
+
+    def accumulate() -> None:
+        for x in (x1, x2):
+            nn.functional.cross_entropy(model(x), y).backward()
+
+    def extra_forward() -> None:
+        nn.functional.cross_entropy(model(x1), y).backward()
+        model(x2)  # e.g. a look at the outputs: no backward, adds nothing to weight.grad
+
+    def used_twice() -> None:  # one layer called twice in a graph
+        h = torch.relu(model[0](x1)) + 2.0 * torch.relu(model[0](x2))
+        nn.functional.cross_entropy(model[2](h), y).backward()
+
+    for run in (accumulate, extra_forward, used_twice):
+        model = _ideal_mlp(states=20000)
+        chis, grads = _chi_after(model, run)
+        for chi, g in zip(chis, grads, strict=True):
+            assert chi is not None and float(g.abs().max()) > 0
+            torch.testing.assert_close(chi, -0.3 * g, rtol=1e-9, atol=1e-12)
+
+
+def test_frozen_analog_layers_are_not_pulsed() -> None:
+    tr, _ = digits(seed=0, limit=64)
+    trl, _ = loaders(tr, tr, 32, seed=0)
+    torch.manual_seed(0)
+    hw = TileConfig(rows=64, cols=64, device=IdealDevice(pulse_states=200))
+    model = program(to_analog(MLP((1, 8, 8), 10, hidden=(32,)), hw, mapping=FIXED),
+                    generator=gen(1))
+    frozen, trained = model.net[1], model.net[3]
+    assert isinstance(frozen.tiled, TiledMatrix) and isinstance(trained.tiled, TiledMatrix)
+    frozen.weight.requires_grad_(False)
+    g0 = frozen.tiled.tile.state.g.clone()
+    w0, t0 = frozen.weight.detach().clone(), trained.weight.detach().clone()
+    _, cost = chip_in_the_loop(model, trl, epochs=1, lr=0.5, mode="counts", refresh_every=1,
+                               generator=gen(2))
+    assert torch.equal(frozen.tiled.tile.state.g, g0)
+    assert torch.equal(frozen.weight.detach(), w0)
+    assert float((trained.weight.detach() - t0).abs().max()) > 1e-3 and cost.pulses > 0
+
+
+def test_chip_in_the_loop_refuses_unknown_options() -> None:
+    model = _ideal_mlp()
+    with pytest.raises(ConfigError, match=r"refresh_evry.*allowed: .*refresh_every"):
+        chip_in_the_loop(model, [], epochs=1, lr=0.1, refresh_evry=5)
+    x = torch.randn(4, 6, dtype=F64)
+    with pytest.raises(ConfigError, match="empty batch"):
+        train_online(model, [(x[:0], torch.zeros(0, dtype=torch.long))], AnalogSGD(model, 0.1),
+                     epochs=1)

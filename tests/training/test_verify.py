@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
 
 from memxbar.crossbar.cost import program_cost
 from memxbar.devices.base import STUCK_NONE, CellState, Device, param, randn
+from memxbar.errors import ConfigError
 from memxbar.training.verify import nominal_steps, program_verify
 
 F64 = torch.float64
@@ -178,3 +180,21 @@ def test_errors() -> None:
         program_verify(dev, "1e-5", tolerance=1e-8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="t = True is a bool"):
         program_verify(dev, t, tolerance=1e-8, t_read=True)
+
+
+@pytest.mark.parametrize("method", ["program", "pulses"])
+def test_numpy_scalars_are_taken_as_the_numbers_they_hold(method: str) -> None:
+    """Values from np.linspace or a pandas column: same result as the Python numbers."""
+    dev = GaussCell(sigma_read=1e-8)
+    t = targets(dev, n=256)
+    kw = dict(tolerance=0.5 * dev.sigma, max_pulses=50, max_iterations=40,
+              pulses_per_iteration=3, reads_per_verify=2, t_read=1.0)
+    want = program_verify(dev, t, method=method, generator=gen(4), **kw)
+    np_kw = dict(tolerance=np.float32(kw["tolerance"]), max_pulses=np.int64(50),
+                 max_iterations=np.int32(40), pulses_per_iteration=np.int64(3),
+                 reads_per_verify=np.int64(2), t_read=np.float32(1.0))
+    got = program_verify(dev, t, method=method, generator=gen(4), **np_kw)
+    assert int(got.pulses.sum()) > 0
+    torch.testing.assert_close(got.state.g, want.state.g, rtol=1e-6, atol=1e-12)
+    with pytest.raises(ConfigError, match="max_pulses = 1.5.*allowed"):
+        program_verify(dev, t, tolerance=1e-7, max_pulses=np.float64(1.5))
