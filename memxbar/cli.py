@@ -162,7 +162,7 @@ def _cost(args: argparse.Namespace) -> None:
     from memxbar.studies.devicefields import PREFIX, device_dims
     from memxbar.studies.evaluate import design_cost
     from memxbar.studies.hardware import BY_NAME, Fixed
-    from memxbar.studies.spec import Choices, cost_model, load_spec
+    from memxbar.studies.spec import Choices, Range, cost_model, load_spec
 
     if args.plot is not None:
         figure_path(args.plot, "--plot")
@@ -175,6 +175,14 @@ def _cost(args: argparse.Namespace) -> None:
         chosen[name] = value
     searched, overrides = {}, {}
     for name, dim in spec.search_space().items():
+        if isinstance(dim, Range) and not dim.integer and dim.step is None:  # continuous
+            value = _toml_value(chosen[name]) if name in chosen else dim.low
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    dim.low <= value <= dim.high):
+                raise UserError(f"--set {name}={chosen[name]}: allowed: a number in "
+                                f"[{dim.low:g}, {dim.high:g}]")
+            searched[name] = float(value)
+            continue
         options = list(dim.values) if isinstance(dim, Choices) else dim.points()
         if name in chosen:
             match = [o for o in options if str(o) == chosen[name]]

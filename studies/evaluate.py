@@ -6,6 +6,7 @@ This is the default objective of :func:`memxbar.studies.runner.run_study`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -50,6 +51,14 @@ def load_workload(spec: StudySpec) -> tuple[Any, Any, tuple[int, ...]]:
 def _generator(spec: StudySpec, seed: int) -> torch.Generator:
     """A generator on the study's torch device, seeded."""
     return torch.Generator(device=spec.torch_device).manual_seed(seed)
+
+
+def _stream(seed: int, repeat: int, what: str) -> int:
+    """The seed of one stream of draws of a repeat (``what``: "disturb", or a read time in
+    seconds): each time's reads, and the disturbing inferences, draw from their own stream,
+    so a value at one time does not depend on which other times a study reads."""
+    digest = hashlib.sha256(f"{seed}:{repeat}:{what}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _build(spec: StudySpec, shape: tuple[int, ...]) -> nn.Module:
@@ -116,7 +125,8 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     inference, latency, area and programming energy of one design.
 
     Each repeat programs the arrays again with its own generator (a new programming-noise
-    draw) and reads them at every time with it (new read-noise draws); repeat ``r`` of every
+    draw) and reads them at each time with a stream of that time's own (new read-noise
+    draws, the same whichever other times are read); repeat ``r`` of every
     design uses the same seed (common random numbers). The result also holds
     ``test_examples`` (the test-set size) and, in ``breakdown``, ``accuracy_std`` (the standard
     deviation over repeats, ddof 1; 0 with one repeat) and ``accuracy_repeats`` (every
@@ -166,17 +176,17 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
         analog = to_analog(model, hw, mapping=mapping)
     disturbed = []
     for r in range(spec.evaluation.repeats):
-        gen = _generator(spec, seed * 1000 + r)
         if recipe != "online":
-            program(analog, generator=gen, calibration=calib)
+            program(analog, generator=_generator(spec, seed * 1000 + r), calibration=calib)
         if spec.evaluation.inferences and (recipe != "online" or r == 0):
             # the reads of the inferences answered before the accuracy reads (read disturb);
             # an online-trained chip is not reprogrammed, so it answers them once
             disturb = apply_read_disturb(analog, spec.evaluation.inferences,
-                                         test_set.tensors[0][:COST_SAMPLES], generator=gen)
+                                         test_set.tensors[0][:COST_SAMPLES],
+                                         generator=_generator(spec, _stream(seed, r, "disturb")))
             disturbed.append(disturb.changed_fraction)
         for i, t_eval in enumerate(times):
-            drift(analog, t_eval, generator=gen)
+            drift(analog, t_eval, generator=_generator(spec, _stream(seed, r, repr(t_eval))))
             acc[r, i] = evaluate(analog, test_loader)
     drift(analog, 0.0)
     report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES], spec.cost_model())

@@ -403,7 +403,9 @@ def plot_accuracy_vs_time(df: pd.DataFrame, spec: StudySpec, folder: Path,
                    label="digital (software) model")
     _time_axis(ax, spec.evaluation.times)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{spec.name}: accuracy after programming (bands: 95 % CI over repeats)")
+    ax.set_title(f"{spec.name}: accuracy after programming"
+                 + (" (bands: 95 % CI over repeats)" if spec.evaluation.repeats > 1 else
+                    " (one draw per design: no confidence band)"))
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     return save(fig, folder, "accuracy_vs_time")

@@ -44,6 +44,7 @@ from memxbar.studies.trials import (
     OBJECTIVE_ATTR,
     StorageError,
     _live,
+    distinct,
     storage_fault,
     trial_seed,
 )
@@ -96,8 +97,11 @@ def _error(t: FrozenTrial, retried: dict[int, int]) -> str:
 
 
 def results_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
-    """The tidy table: one row per trial x evaluation time (see the module docstring)."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    """The tidy table: one row per trial x evaluation time (see the module docstring); a trial
+    that reused the result of an earlier one (the sampler proposed its design again) is left
+    out, so each design is listed once."""
+    trials = [t for t in distinct(study.get_trials(deepcopy=False))
+              if t.state != TrialState.WAITING]
     retried = {int(t.user_attrs["retry_of"]): t.number for t in trials
                if "retry_of" in t.user_attrs}
     pareto = _pareto_numbers(trials, spec)
@@ -168,7 +172,7 @@ def _technology(spec: StudySpec, params: dict[str, Any]) -> str | None:
 def breakdown_table(study: optuna.Study) -> pd.DataFrame:
     """One row per complete trial x energy component (J) of ``breakdown.energy_per_inference``."""
     rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    for t in distinct(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
         parts = (t.user_attrs.get("breakdown") or {}).get("energy_per_inference")
         if isinstance(parts, dict):
             for name, value in parts.items():
@@ -391,8 +395,10 @@ def _sensitivity_section(spec: StudySpec, curves: dict[str, pd.DataFrame]) -> li
     t_main = _main_time(spec)
     lines = ["## Sensitivity (one field at a time)", ""]
     if target is not None:
-        lines += [f"Target: accuracy >= {target * 100:.3g} % at {time_label(t_main)} (lower "
-                  "95 % bound), every other field at the reference design:", ""]
+        bound = ("lower 95 % bound" if spec.evaluation.repeats > 1 else
+                 "the one draw's accuracy: no bound without evaluation.repeats >= 2")
+        lines += [f"Target: accuracy >= {target * 100:.3g} % at {time_label(t_main)} ({bound}), "
+                  "every other field at the reference design:", ""]
         lines += [f"- {figures.requirement(c, k, target)}" for k, c in curves.items()]
         lines.append("")
     for field, curve in curves.items():
@@ -423,8 +429,9 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
               plots: dict[str, list[Path]], tables: list[Path], folder: Path,
               curves: dict[str, pd.DataFrame]) -> str:
     trials = study.get_trials(deepcopy=False)
-    live = _live(trials)
+    live = distinct(_live(trials))
     count = {s: sum(t.state == s for t in live) for s in TrialState}
+    reused = len(trials) - len(distinct(trials))
     others = _other_studies(study, folder)
     searched = list(spec.search_space())
     fixed = {k: v for k, v in spec.fixed_params().items() if v is not None}
@@ -438,15 +445,19 @@ def _markdown(study: optuna.Study, spec: StudySpec, df: pd.DataFrame,
         *_code_lines(spec),
         *([f"- objective function: `{objective}`"] if objective else []),
         f"- searched: {', '.join(searched) or 'nothing (one design)'}; sampler "
-        f"{spec.sampler.kind}, budget {spec.n_trials} trials, seed {spec.study.seed}",
+        f"{spec.sampler.kind}, budget {spec.n_trials} designs"
+        + (f" (study.trials = {spec.study.trials}; the space holds {spec.n_trials})"
+           if (spec.study.trials or 0) > spec.n_trials else "") + f", seed {spec.study.seed}",
         f"- fixed: {', '.join(f'{k}={v}' for k, v in fixed.items())}",
         "- cost model: " + (", ".join(f"{k}={v}" for k, v in spec.cost.items())
                             or "memxbar's defaults"),
         f"- evaluation times: {', '.join(time_label(t) for t in spec.evaluation.times)}",
         _statistics_line(spec, df[df["state"] == "COMPLETE"]),
         "- objectives: " + ", ".join(f"{o.sense} {o.label}" for o in spec.objectives),
-        f"- trials: {count[TrialState.COMPLETE]} complete, {count[TrialState.FAIL]} failed, "
-        f"{count[TrialState.RUNNING] + count[TrialState.WAITING]} not finished",
+        f"- designs: {count[TrialState.COMPLETE]} complete, {count[TrialState.FAIL]} failed, "
+        f"{count[TrialState.RUNNING] + count[TrialState.WAITING]} not finished"
+        + (f" ({reused} more trials proposed a design again and reused its result)"
+           if reused else ""),
         "- tables: " + ", ".join(f"[{p.name}]({p.name})" for p in tables),
     ]
     if count[TrialState.FAIL]:

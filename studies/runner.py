@@ -217,8 +217,9 @@ class _Progress:
         return line[:width]
 
     def _finished_line(self, t: FrozenTrial, trials: list[FrozenTrial], later: int = 0) -> str:
-        """The line of finished trial ``t``; ``later``: how many trials that finished since the
-        last update are listed after it (each line counts the designs done up to itself)."""
+        """The line of finished trial ``t``; ``later``: how many designs (reused results not
+        counted) that finished since the last update are listed after it (each line counts the
+        designs done up to itself)."""
         done = len([u for u in distinct(_live(trials)) if u.state.is_finished()]) - later
         total = max(self.spec.n_trials, len(distinct(_live(trials))))
         if t.state == TrialState.COMPLETE:
@@ -239,9 +240,11 @@ class _Progress:
         else:
             new = [t for t in sorted(trials, key=lambda u: u.number)
                    if t.state.is_finished() and t.number not in self._seen]
+            designs = {u.number for u in distinct(_live(trials))}
             for j, t in enumerate(new):
                 self._seen.add(t.number)
-                self.stream.write(self._finished_line(t, trials, len(new) - 1 - j) + "\n")
+                later = sum(u.number in designs for u in new[j + 1:])  # listed after this line
+                self.stream.write(self._finished_line(t, trials, later) + "\n")
         self.stream.flush()
 
     def _refresh(self) -> None:
@@ -325,11 +328,21 @@ def _claim_folder(spec: StudySpec, source: Path) -> None:
             raise ConfigError(f"output folder {out}: its study.db already holds "
                               f"{', '.join(map(repr, others))}; {here} needs its own folder: "
                               "set [study] output or pass --output")
+    if spec.storage_url.startswith("sqlite:///"):  # a database in another study's folder
+        home = Path(spec.storage_url[len("sqlite:///"):]).parent
+        try:
+            owner = str(json.loads((home / MANIFEST).read_text(encoding="utf-8"))["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            owner = None
+        if owner is not None and owner != spec.name and home.resolve() != out.resolve():
+            raise ConfigError(f"storage {spec.storage_url} lies in the output folder {home} of "
+                              f"study {owner!r}; {here} needs its own database: leave [study] "
+                              "storage out (its own output folder's study.db) or name another "
+                              "file")
 
 
-def _write_manifest(spec: StudySpec, source: Path) -> None:
-    """Record the study in its output folder: ``study.json`` (name, storage, study file) and a
-    copy of the study file, each written whole or not at all."""
+def _claim_output(spec: StudySpec, source: Path) -> None:
+    """Make the study's output folder, refused if it holds another study."""
     out = spec.output_dir
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -339,6 +352,13 @@ def _write_manifest(spec: StudySpec, source: Path) -> None:
         raise ConfigError(f"output folder {out} cannot be made ({e.strerror}); allowed: a "
                           "folder you can write to") from None
     _claim_folder(spec, source)
+
+
+def _write_manifest(spec: StudySpec, source: Path) -> None:
+    """Record the study in its output folder, once its storage accepted it: ``study.json``
+    (name, storage, study file) and a copy of the study file, each written whole or not at
+    all."""
+    out = spec.output_dir
     manifest = {"name": spec.name, "storage": hide_password(spec.storage_url),
                 "study_file": str(source.resolve()), "written": datetime.now().isoformat()}
     for name, write in ((MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n",
@@ -480,11 +500,12 @@ def run_study(path: str | Path, trials: int | None = None, workers: int = 1,
             "poll_interval": poll_interval, "max_retries": max_retries}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with storage_faults(spec):
-        _write_manifest(spec, source)
+        _claim_output(spec, source)
         db = make_storage(spec.storage_url, heartbeat_interval=heartbeat_interval,
                           grace_period=grace_period)
         study, _ = open_study(spec, db, create=True, objective=objective_identity(objective_fn),
                               check_objective=True)
+        _write_manifest(spec, source)
         reap(study, max_retries)
         if retry_failed:
             requeue_failed(study)
@@ -518,12 +539,13 @@ def join_worker(path: str | Path, storage: str, objective_fn: ObjectiveFn | None
     spec, source = _prepare(path, None, storage, output, code_path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with storage_faults(spec):
-        _write_manifest(spec, source)
+        _claim_output(spec, source)
         db = make_storage(spec.storage_url, heartbeat_interval=heartbeat_interval,
                           grace_period=grace_period)
         study, created = open_study(spec, db, create=True,
                                     objective=objective_identity(objective_fn),
                                     check_objective=True)
+        _write_manifest(spec, source)
         if created:
             top_up(study, spec, spec.n_trials)
         start = time.perf_counter()
@@ -554,10 +576,19 @@ def locate_study(folder: str | Path, storage: str | None = None) -> tuple[str, s
     return url, name
 
 
+def _existing_sqlite(url: str) -> None:
+    """Refuse an SQLite storage whose file does not exist (opening it would create an empty
+    database, and a report of it has nothing to show)."""
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise ConfigError(f"storage {url}: no such database file; allowed: the storage of a "
+                          "study that has run (its output folder's study.json names it)")
+
+
 def load_study(folder: str | Path, storage: str | None = None) -> tuple[optuna.Study,
                                                                          StudySpec]:
     """The Optuna study of an output folder and its study file (read from the storage)."""
     url, name = locate_study(folder, storage)
+    _existing_sqlite(url)
     db = make_storage(url)
     try:
         study = optuna.load_study(study_name=name, storage=db)
@@ -573,6 +604,7 @@ def open_dashboard(folder: str | Path, *, storage: str | None = None,
                    host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve optuna-dashboard on the study's storage (blocks until Ctrl-C)."""
     url, name = locate_study(folder, storage)
+    _existing_sqlite(url)
     try:
         import optuna_dashboard
     except ImportError:

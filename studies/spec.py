@@ -442,6 +442,32 @@ class TrainingSpec(_Model):
     adc_recalibrate_every: int = Field(default=0, ge=0,
                                        le=10**9)  # online: steps between ADC re-rangings
 
+    @model_validator(mode="after")
+    def _used_by_a_recipe(self) -> TrainingSpec:
+        """Refuse an option set away from its default that no recipe of the study reads (it
+        would be ignored, yet enter the study's identity and the searched designs)."""
+        recipes = set(self.recipe.values if isinstance(self.recipe, Choices) else
+                      (self.recipe.value,))
+        algorithms = {self.algorithm} if "online" in recipes else set()
+        for name, (users, what) in _RECIPE_OPTIONS.items():
+            used = recipes & users if what == "recipe" else algorithms & users
+            if not used and getattr(self, name) != type(self).model_fields[name].default:
+                where = (f"recipe {' / '.join(sorted(recipes))}" if what == "recipe" else
+                         f"online algorithm {self.algorithm!r}")
+                raise ConfigError(f"workload.training.{name} = {getattr(self, name)!r} is read "
+                                  f"only by {what} {' / '.join(sorted(users))}, not by the "
+                                  f"study's {where}; allowed: leave it out")
+        return self
+
+
+# options of [workload.training] and who reads them: a recipe, or an online algorithm
+_RECIPE_OPTIONS: dict[str, tuple[set[str], str]] = {
+    "noise_scale": ({"hardware-aware"}, "recipe"),
+    "algorithm": ({"online"}, "recipe"), "update_mode": ({"online"}, "recipe"),
+    "pulse_train_length": ({"online"}, "recipe"), "pulse_threshold": ({"mixed"}, "algorithm"),
+    "lr_decay": ({"online"}, "recipe"), "adc_recalibrate_every": ({"online"}, "recipe"),
+}
+
 
 class WorkloadSpec(_Model):
     """``[workload]``: dataset, reference model and training recipe. ``dataset`` and ``model``
@@ -983,11 +1009,27 @@ class StudySpec(_Model):
         """Whether the designs are listed in advance (grid, sweep, or nothing searched)."""
         return self.sampler.kind in ENUMERATED or not self.search_space()
 
+    def space_size(self) -> float:
+        """Number of distinct designs the search space holds (``inf`` with a continuous
+        range; 1 when nothing is searched)."""
+        size = 1.0
+        for dim in self.search_space().values():
+            if isinstance(dim, Choices):
+                size *= len(dim.values)
+            elif dim.integer or dim.step is not None:
+                size *= dim.n_points()
+            else:
+                return math.inf
+        return size
+
     @property
     def n_trials(self) -> int:
-        """Trial budget: ``[study] trials``, or the number of designs of an enumerated study
-        (one when nothing is searched)."""
-        return self.study.trials if self.study.trials is not None else self.grid_size()
+        """Trial budget in designs: ``[study] trials``, at most the number of distinct designs
+        the space holds (a proposal of a design again reuses its result and does not count),
+        or the number of designs of an enumerated study (one when nothing is searched)."""
+        if self.study.trials is None:
+            return self.grid_size()
+        return int(min(self.study.trials, self.space_size()))
 
     def technology(self, device: str) -> str:
         """Technology of a device name ("pcm", "rram", ..., "measured"; your device's own)."""
@@ -1097,8 +1139,8 @@ class StudySpec(_Model):
 
     def identity(self) -> dict[str, Any]:
         """The spec without budget, location and torch device (``trials``, ``output``,
-        ``storage``, ``torch_device``): two runs with the same identity belong to the same
-        study."""
+        ``storage``, ``torch_device``), and measured-data files by their content hash alone
+        (not their paths): two runs with the same identity belong to the same study."""
         data = self.model_dump(mode="json")
         for key in ("trials", "output", "storage", "torch_device"):
             data["study"].pop(key)
@@ -1106,6 +1148,9 @@ class StudySpec(_Model):
             for key in MEASURED_ELECTRICAL:
                 if entry.get(key) is None:
                     entry.pop(key, None)
+            for path, digest in (("file", "sha256"), ("retention", "retention_sha256")):
+                if entry.get(digest) is not None:  # the content is what it is, not its path
+                    entry.pop(path, None)
         for source in data.get("code", {}).values():  # where it is found is not what it is
             source.pop("file", None)
             source.pop("root", None)

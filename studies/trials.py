@@ -326,8 +326,10 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage, *,
             return study, True
         raise ConfigError(f"study {spec.name!r} in {url} was not made by memxbar (no study "
                          "file stored); use another [study] name")
-    if study.user_attrs.get(HASH_ATTR) != spec.identity_hash():
-        old = parse_spec(stored, check_files=False).identity()
+    if study.user_attrs.get(HASH_ATTR) != spec.identity_hash() and (
+            old_spec := parse_spec(stored, check_files=False)).identity_hash() != \
+            spec.identity_hash():  # (a stored hash of an older identity rule, recomputed)
+        old = old_spec.identity()
         diffs = list(_identity_diff(old, spec.identity()))[:3]
         raise ConfigError(f"study {spec.name!r} in {url} was made from a different study file: "
                          f"{'; '.join(diffs)}; use another [study] name or output folder")
@@ -362,19 +364,6 @@ def distinct(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if DUPLICATE_ATTR not in t.user_attrs]
 
 
-def space_size(spec: StudySpec) -> float:
-    """Number of distinct designs the search space holds (``inf`` with a continuous range)."""
-    size = 1.0
-    for dim in spec.search_space().values():
-        if isinstance(dim, Choices):
-            size *= len(dim.values)
-        elif dim.integer or dim.step is not None:
-            size *= dim.n_points()
-        else:
-            return math.inf
-    return size
-
-
 def _evaluated(study: optuna.Study, params: Mapping[str, Any]) -> FrozenTrial | None:
     """The complete trial that evaluated the design ``params`` (resolved), if any."""
     key = _params_key(params)
@@ -403,7 +392,7 @@ def _reuse(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
         trials = study.get_trials(deepcopy=False)
         repeats = len(trials) - len(distinct(trials))
         evaluated = sum(t.state == TrialState.COMPLETE for t in distinct(trials))
-        if repeats <= MAX_REPEATS * spec.n_trials and evaluated < space_size(spec):
+        if repeats <= MAX_REPEATS * spec.n_trials and evaluated < spec.space_size():
             study.enqueue_trial({}, user_attrs={"attempt": 1, "replaces": trial.number})
     if got:
         raise KeyboardInterrupt
@@ -412,13 +401,15 @@ def _reuse(study: optuna.Study, spec: StudySpec, trial: optuna.Trial,
 
 def _grid_points(spec: StudySpec, n: int) -> list[dict[str, Any]]:
     """The first ``n`` grid points: all of them in file order, or a seeded random subset
-    (a prefix of one permutation, so a larger budget extends a smaller one)."""
+    (a prefix of one permutation, so a larger budget extends a smaller one). A sweep's subset
+    always holds its reference design (the point every other one is compared with)."""
     grid = spec.grid()
     if n >= len(grid):
         return grid
-    order = list(range(len(grid)))
+    first = 1 if spec.sampler.kind == "sweep" else 0
+    order = list(range(first, len(grid)))
     random.Random(spec.study.seed).shuffle(order)
-    return [grid[i] for i in sorted(order[:n])]
+    return [grid[i] for i in sorted(list(range(first)) + order[:n - first])]
 
 
 def top_up(study: optuna.Study, spec: StudySpec, n_trials: int) -> int:

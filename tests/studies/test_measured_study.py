@@ -56,3 +56,21 @@ def test_siemens_file_needs_units_and_retention_gives_drift(tmp_path: Path) -> N
     (tmp_path / "retention.csv").write_text("time_s,level,conductance_us\n1,a,2\n10,a,1.9\n5,b,1\n")
     with pytest.raises(SpecError, match="level 'b'.*needs >= 2 readings"):
         load_spec(_study(tmp_path, 'units = "S"\nretention = "retention.csv"\n'))
+
+
+def test_the_same_files_in_another_folder_are_the_same_study(tmp_path: Path) -> None:
+    # a remote worker or a moved project reads byte-identical files at other paths: the
+    # content hashes identify them, so the study is the same; a changed file is not
+    homes = [tmp_path / "a", tmp_path / "b"]
+    specs = []
+    for home in homes:
+        home.mkdir()
+        _files(home)
+        specs.append(load_spec(_study(home, 'units = "S"\nretention = "retention.csv"\n')))
+    a, b = specs
+    assert a.hardware.measured["m"].file != b.hardware.measured["m"].file
+    assert a.identity_hash() == b.identity_hash()
+    (homes[1] / "pulses.csv").write_text((homes[1] / "pulses.csv").read_text().replace(
+        "e-06,", "e-06 ,", 1))  # the same numbers, other bytes: another file
+    changed = load_spec(_study(homes[1], 'units = "S"\nretention = "retention.csv"\n'))
+    assert changed.identity_hash() != a.identity_hash()

@@ -52,3 +52,20 @@ def test_a_hot_mtj_chip_loses_cells_to_its_own_reads(tmp_path: Path):
     # 85 C (Delta 60 -> 44): 1e14 inferences of the same reads flip junctions
     assert hot["disturbed_fraction"] > 0.01
     assert 0.0 <= hot[accuracy_key(1.0)] <= 1.0
+
+
+def test_a_value_at_one_time_does_not_depend_on_the_other_reads(tmp_path: Path):
+    from memxbar.studies.evaluate import evaluate_design
+
+    # each read time draws from its own stream (one generator shared by every read made the
+    # 1-day value depend on which times came before it)
+    def at_a_day(times: list[str]) -> float:
+        data = {**BASE, "evaluation": {**BASE["evaluation"], "times": times, "repeats": 2},
+                "hardware": {**BASE["hardware"], "device": "pcm-joshi2020"},
+                "objectives": [{"metric": "accuracy", "time": "1 day"}]}
+        spec = parse_spec(data)
+        return evaluate_design(spec, spec.resolve({}), cache_dir=tmp_path)[accuracy_key(86400.0)]
+
+    base = at_a_day(["1 s", "1 day"])
+    assert at_a_day(["0 s", "1 s", "1 day"]) == base
+    assert at_a_day(["1 day"]) == base

@@ -1109,3 +1109,84 @@ def test_trials_left_running_by_interrupted_workers_are_enqueued_again(tmp_path:
     waiting = [t for t in trials.values() if t.state == TrialState.WAITING]
     assert len(waiting) == 1 and waiting[0].user_attrs["retry_of"] == trials[mine].number
     assert waiting[0].system_attrs["fixed_params"] == trials[mine].system_attrs["fixed_params"]
+
+
+# ------------------------------------------------------------ designs counted once, folders
+
+SMALL = """
+[hardware]
+device = "ideal"
+adc_bits = { choices = [0, 4] }
+[evaluation]
+times = ["1 s", "1 day"]
+[[objectives]]
+metric = "accuracy"
+time = "1 day"
+[[objectives]]
+metric = "energy_per_inference"
+"""
+
+
+def test_a_budget_beyond_the_space_is_capped_and_each_design_reported_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from memxbar.studies.report import results_table, write_report
+
+    # two designs, five trials asked of a random sampler: proposals repeat, and reused
+    # results were listed as designs of their own (8 "complete" for 2, a budget never met,
+    # progress counts of -1)
+    path = _study_file(tmp_path, SMALL + '[sampler]\nkind = "random"\n')
+    path.write_text(path.read_text().replace('name = "s"', 'name = "s"\ntrials = 5'))
+    spec = load_spec(path)
+    assert spec.space_size() == 2 and spec.n_trials == 2
+    for _ in range(2):  # a rerun has nothing left to do
+        summary = run_study(path, objective_fn=quick_objective, **{**FAST, "progress": True})
+        assert (summary.n_trials, summary.complete, summary.remaining) == (2, 2, 0)
+    counts = [ln.rsplit("[", 1)[1] for ln in capsys.readouterr().out.splitlines()
+              if ln.startswith("trial ")]
+    assert counts and all(c.split("/")[0] in ("1", "2") and c.endswith("/2 designs]")
+                          for c in counts), counts
+    study, spec = load_study(spec.output_dir)
+    table = results_table(study, spec)
+    assert sorted(table["adc_bits"].unique()) == [0, 4] and len(table) == 2 * 2  # x 2 times
+    write_report(spec.output_dir)
+    text = (spec.output_dir / "report" / "report.md").read_text()
+    assert "budget 2 designs (study.trials = 5; the space holds 2)" in text
+    assert "- designs: 2 complete" in text
+
+
+GRID_SMALL = SMALL + '[sampler]\nkind = "grid"\n'
+
+
+def test_a_refused_resume_leaves_the_folder_record_alone(tmp_path: Path) -> None:
+    path = _study_file(tmp_path, GRID_SMALL)
+    run_study(path, objective_fn=quick_objective, **FAST)
+    out = load_spec(path).output_dir
+    before = {n: (out / n).read_text() for n in (MANIFEST, "study.toml")}
+    edited = tmp_path / "edited.toml"
+    edited.write_text(path.read_text().replace('times = ["1 s", "1 day"]', 'times = ["1 s"]')
+                      .replace('time = "1 day"', 'time = "1 s"'))
+    with pytest.raises(ConfigError, match="made from a different study file"):
+        run_study(edited, objective_fn=quick_objective, **FAST)
+    assert {n: (out / n).read_text() for n in before} == before
+
+
+def test_a_database_in_another_studys_folder_is_refused(tmp_path: Path) -> None:
+    a = _study_file(tmp_path, GRID_SMALL, name="a")
+    run_study(a, objective_fn=quick_objective, **FAST)
+    b = tmp_path / "b.toml"
+    b.write_text(f'[study]\nname = "b"\noutput = "{tmp_path / "out_b"}"\nstorage = '
+                 f'"sqlite:///{load_spec(a).output_dir / "study.db"}"\n' + GRID_SMALL)
+    with pytest.raises(ConfigError, match=r"lies in the output folder .* of study 'a'"):
+        run_study(b, objective_fn=quick_objective, **FAST)
+    assert not (tmp_path / "out_b" / MANIFEST).exists()
+
+
+def test_a_partial_sweep_keeps_its_reference_design(tmp_path: Path) -> None:
+    body = SMALL.replace('adc_bits = { choices = [0, 4] }',
+                         'adc_bits = { choices = [8, 6, 4] }\ndac_bits = { choices = [8, 6, 4] }')
+    for seed in range(4):
+        path = _study_file(tmp_path, body + '[sampler]\nkind = "sweep"\n')
+        path.write_text(path.read_text().replace('name = "s"', f'name = "s"\nseed = {seed}\n'
+                                                 'trials = 2'))
+        points = _grid_points(load_spec(path), 2)
+        assert points[0] == {"adc_bits": 8, "dac_bits": 8} and len(points) == 2

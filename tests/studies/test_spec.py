@@ -167,7 +167,11 @@ def test_resolve_and_round_trip(good_file: Path) -> None:
     old = parse_spec(data, check_files=False)
     assert (old.identity_hash(), old.workload_key()) == (spec.identity_hash(),
                                                          spec.workload_key())
-    data["workload"]["training"]["adc_recalibrate_every"] = 10
+    data["workload"]["training"]["adc_recalibrate_every"] = 10  # an online-only option
+    with pytest.raises(SpecError, match="read only by recipe online, not by the study's "
+                                        "recipe digital / hardware-aware; allowed: leave it"):
+        parse_spec(data, check_files=False)
+    data["workload"]["training"]["recipe"] = {"choices": ["digital", "online"]}
     assert parse_spec(data, check_files=False).identity_hash() != spec.identity_hash()
     # the [cost] table: empty (memxbar's defaults) leaves the identity as before; a cost model
     # changes the study's objectives, so its identity, but not the trained-model cache key
