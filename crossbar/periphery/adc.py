@@ -59,9 +59,10 @@ class ADC(Parametrized):
         doc="full scale: fixed (full_scale), calibrated (one per tile) or per_column (one per "
             "converter), the latter two from example inputs")
     full_scale: float | None = param(
-        None, unit="U", gt=0.0, nullable=True,
+        None, unit="U", gt=0.0, le=float(1 << 20), nullable=True,
         doc="full scale of range_mode='fixed', in units of V_read*(g_max-g_min) (a column of R "
-            "fully-on cells under full input gives R)")
+            "fully-on cells under full input gives R; at most the 2^20 rows of the largest "
+            "array, crossbar.tile.MAX_ROWS)")
     model: str = param("survey", options=tuple(ADC_MODELS),
                        doc="ADC model costed: survey (measured converters, Walden FOM) or "
                            "neurosim (NeuroSim's SAR fit)",

@@ -167,7 +167,7 @@ def test_dac_validation(kwargs: dict, words: list[str]) -> None:
 @pytest.mark.parametrize("kwargs,words", [
     (dict(bits=-3), ["ADC.bits", "-3"]),
     (dict(bits=8), ["ADC.full_scale", "None", "range_mode='fixed'"]),
-    (dict(bits=8, full_scale=-1.0), ["ADC.full_scale", "-1.0", "(0.0, inf)"]),
+    (dict(bits=8, full_scale=-1.0), ["ADC.full_scale", "-1.0", "(0.0, 1048576.0]"]),
     (dict(bits=1), ["ADC.bits", "1", "[2, 24]"]),
     (dict(bits=4, full_scale=1.0, model="flash"), ["ADC.model", "'flash'", "'neurosim'"]),
     (dict(bits=8, range_mode="auto"), ["ADC.range_mode", "'auto'", "per_column"]),
