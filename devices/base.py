@@ -33,6 +33,11 @@ simulates pulse by pulse (``Device.max_pulses``). More than any preset needs to 
 range (the slowest, ~1,200 pulses); split longer trains into several calls. A call costs about
 the total number of pulses, not cells times the largest count."""
 
+UNITS_FACTOR = 10.0
+"""Largest conductance of a state built by hand, in units of the device's ``g_max``: a state in
+microsiemens (10.0 meaning 10 uS) is 1e5-1e6 x ``g_max`` and refused; programming noise and
+stuck-on cells stay far below it."""
+
 MAX_PULSES_CLOSED_FORM = 2**31 - 1
 """``max_pulses`` of devices whose response to a train is computed in one step (ideal, MTJ,
 domain wall)."""
@@ -197,10 +202,16 @@ class CellState:
 
     g: Tensor
     latent: dict[str, Tensor] = field(default_factory=dict)
-    # True on a state that a device's program or pulse returned: its values are the model's own
-    # (a model may define g < 0), so reads and pulses check only its structure. A state built
-    # or changed by hand (the constructor, replace, from_tensors) is checked in full.
-    trusted: bool = field(default=False, compare=False, repr=False)
+    # The device whose program, pulse or disturb returned the state: its values are that
+    # model's own (a model may define g < 0), so that device's reads and pulses check only the
+    # structure. A state built or changed by hand (the constructor, replace, from_tensors, a
+    # new g or latent dict) or made by another device is checked in full.
+    trusted: Device | None = field(default=None, compare=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in ("g", "latent") and "trusted" in self.__dict__:  # changed by hand
+            object.__setattr__(self, "trusted", None)
 
     @property
     def shape(self) -> torch.Size:
@@ -615,7 +626,7 @@ class Device(Parametrized, ABC):
         out = self._blockwise(run, CellState(g_target), (), gen, self._cell_width, random=True)
         if self.row_fault_fraction > 0.0 or self.column_fault_fraction > 0.0:
             out = self._line_faults(out, gen)
-        out.trusted = True
+        out.trusted = self
         return out
 
     def read(self, state: CellState, t: float | Tensor = 0.0, *,
@@ -675,7 +686,7 @@ class Device(Parametrized, ABC):
             return new.replace(g=self._hold_stuck(new, new.g))
 
         out = self._blockwise(run, state, (n,), gen, self._width_of(state), random=True)
-        out.trusted = True
+        out.trusted = self
         return out
 
     def disturb(self, state: CellState, reads: float | Tensor, *, voltage: float | None = None,
@@ -900,10 +911,23 @@ class Device(Parametrized, ABC):
         cells = max(1, state.g.numel())
         return max([1] + [v.numel() // cells for v in state.latent.values()])
 
+    def _made(self, state: CellState) -> bool:
+        """Whether this device (or an equal one: a copy) made ``state`` (``state.trusted``)."""
+        maker = state.trusted
+        if maker is self:
+            return True
+        if maker is None or type(maker) is not type(self):
+            return False
+        try:
+            return bool(maker == self)
+        except (RuntimeError, TypeError, ValueError):  # fields that do not compare as one bool
+            return False
+
     def _check_state(self, state: CellState, where: str) -> None:
         """Refuse a state that this device's ``program`` could not have made: another dtype,
-        missing latents, latents of the wrong shape or kind, and (unless ``state.trusted``)
-        non-finite or negative conductances and NaN latents."""
+        missing latents, latents of the wrong shape or kind, and (unless this device made it,
+        ``state.trusted``) non-finite, negative or far too large conductances (above
+        :data:`UNITS_FACTOR` x ``g_max``: not siemens) and NaN latents."""
         if not isinstance(state, CellState):
             raise ConfigError(f"{where}: state must be a CellState (from "
                               f"{type(self).__name__}.program); got {type(state).__name__}")
@@ -911,13 +935,18 @@ class Device(Parametrized, ABC):
         if not isinstance(g, Tensor) or g.dtype not in FLOAT_DTYPES:
             raise ConfigError(f"{where}: state.g must be a float32 or float64 tensor of "
                               f"conductances (S); got {getattr(g, 'dtype', type(g).__name__)}")
-        values = not state.trusted
+        values = not self._made(state)
         if values and g.numel() and not bool(torch.isfinite(g).all()):
             raise ConfigError(f"{where}: state.g has {int((~torch.isfinite(g)).sum())} non-finite "
                               "conductances; conductances must be finite (S)")
         if values and g.numel() and bool((g < 0).any()):
             raise ConfigError(f"{where}: state.g has negative conductances (minimum "
                               f"{float(g.min()):.4g} S); conductances must be >= 0 S")
+        if values and g.numel() and float(g.max()) > UNITS_FACTOR * self.g_max:
+            raise ConfigError(f"{where}: state.g reaches {float(g.max()):.4g} S, "
+                              f"{float(g.max()) / self.g_max:.3g} x this device's g_max "
+                              f"({self.g_max:.4g} S); allowed: conductances in siemens, up to "
+                              f"{UNITS_FACTOR:g} x g_max")
         layout = self._latent_layout
         missing = sorted(set(layout) - set(state.latent))
         if missing:

@@ -129,5 +129,5 @@ class PowerLawReadDisturb(Parametrized):
             return new.replace(g=device._hold_stuck(new, g))
 
         out = device._blockwise(run, state, (dt,), None, device._width_of(state))
-        out.trusted = True
+        out.trusted = device
         return out

@@ -414,7 +414,7 @@ class MTJ(TunnelJunction):
             return out.replace(g=self._hold_stuck(st, out.g))
 
         out = self._blockwise(run, state, (n,), gen, self._width_of(state), random=True)
-        out.trusted = True
+        out.trusted = self
         return out
 
     # ------------------------------------------------------------------ contract

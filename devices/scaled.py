@@ -113,7 +113,7 @@ class ScaledDevice(Device):
         if after is state:  # no read-disturb model
             return state
         out = _as_written(state, after)
-        out.trusted = True
+        out.trusted = self
         return out
 
     def quantize(self, g: Tensor) -> Tensor:

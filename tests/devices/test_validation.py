@@ -161,6 +161,26 @@ def test_none_generator_is_torchs_default_generator():
     assert not torch.equal(a, b) and torch.equal(a, c)
 
 
+def test_a_state_is_trusted_only_by_the_device_that_made_it_and_in_siemens():
+    import copy
+
+    pcm, small = presets.get("pcm-joshi2020"), presets.get("pcm-legallo2023-1dev")
+    state = pcm.program(torch.full((3,), 25e-6), generator=torch.Generator().manual_seed(0))
+    assert state.trusted is pcm and pcm._made(copy.deepcopy(state))  # a copy: an equal device
+    assert not small._made(state)  # another device checks it in full
+    # a value changed by hand is checked again: NaN conductances were read as NaN
+    bad = copy.copy(state)
+    bad.g = torch.full((3,), float("nan"))
+    assert bad.trusted is None
+    with pytest.raises(ConfigError, match="non-finite"):
+        pcm.read_mean(bad)
+    # a hand-made state in microsiemens (10.0 meaning 10 uS) is refused, not read as 10 S
+    for dev in (presets.get("ideal"), pcm):
+        with pytest.raises(ConfigError, match="allowed: conductances in siemens"):
+            dev.read_mean(state.replace(g=torch.tensor([10.0, 20.0, 5.0])))
+    assert torch.isfinite(pcm.read_mean(state.replace(g=state.g * 2))).all()  # noise: in range
+
+
 def test_a_models_own_state_is_trusted_a_hand_made_one_is_checked():
     """A device's program/pulse output is read as the model defines it (even g < 0 for a
     model that allows it); the same values in a hand-made state are refused."""
