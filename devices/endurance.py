@@ -149,7 +149,7 @@ def window(device: Device, c: Tensor | float) -> tuple[Tensor, Tensor]:
 
 def failure_probability(device: Device, c: Tensor | float) -> Tensor:
     """Probability that a cell has failed after ``c`` cycles (lognormal CDF; 0 without a law)."""
-    c = _float(c)
+    c = _float(real_values(c, "c", "failure_probability", lo=0.0, unit="cycles"))
     law = wear_law(device)
     if law is None:
         return torch.zeros_like(c)

@@ -311,8 +311,12 @@ def test_window_fraction_refuses_negative_cycles() -> None:
     from memxbar.devices import endurance
 
     d = presets.get("fefet-deng2020")
-    with pytest.raises(ConfigError, match="allowed: finite values in \\[0, inf\\) cycles"):
-        endurance.window_fraction(d, -1.0)
+    for fn in (endurance.window_fraction, endurance.failure_probability):
+        for bad in (-1.0, float("nan"), torch.tensor([1.0, -5.0])):
+            with pytest.raises(ConfigError, match="allowed: finite values in \\[0, inf\\) cycles"):
+                fn(d, bad)
+    q = endurance.failure_probability(d, torch.tensor([0.0, 1e12]))
+    assert 0.0 <= float(q[0]) < float(q[1]) <= 1.0
     w = endurance.window_fraction(d, torch.tensor([0, 10**9]))
     assert w.dtype == torch.float64 and float(w[0]) == pytest.approx(1.0) and w[1] < w[0]
 
