@@ -91,7 +91,7 @@ from memxbar.crossbar.periphery.adc_models import NEUROSIM_SOURCE as _NEUROSIM
 from memxbar.crossbar.periphery.adc_models import SURVEY_SOURCE as _SURVEY
 from memxbar.crossbar.periphery.adc_models import adc_survey_figures
 from memxbar.crossbar.tile import Tile, TileConfig
-from memxbar.devices.base import Device, Parametrized, param
+from memxbar.devices.base import Device, Parametrized, param, real_number
 from memxbar.errors import ConfigError, plain_value
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "adc", "shift_add", "buffer")
@@ -340,15 +340,6 @@ class CostModel(Parametrized):
         return "\n".join(lines)
 
 
-def _amount(where: str, name: str, value: object) -> float:
-    """A count of bits or transistors: a finite number >= 0, as a float."""
-    v = plain_value(value)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
-        raise ConfigError(f"{where}: {name} = {value!r} is not allowed; allowed: a finite "
-                          "number >= 0")
-    return float(v)
-
-
 def _index(where: str, name: str, value: object, hi: int) -> int:
     """A count of rows, columns or row groups of one tile: an integer in [0, hi]."""
     v = plain_value(value)
@@ -362,7 +353,7 @@ def add_energy(width: int | float, model: CostModel) -> float:
     """Energy (J) of one ``width``-bit integer addition at the node: Horowitz's 8-bit and
     32-bit adds, linear in width between them, proportional to width outside, times
     ``node / digital_node``."""
-    w = _amount("add_energy", "width (bits)", width)
+    w = real_number(width, "width (bits)", "add_energy", positive=False)
     a8, a32 = model.add8_energy, model.add32_energy
     if w <= 8:
         e = a8 * w / 8
@@ -376,7 +367,7 @@ def add_energy(width: int | float, model: CostModel) -> float:
 def buffer_energy(bits: int | float, model: CostModel) -> float:
     """Energy (J) of reading or writing ``bits`` bits of the activation buffer: SRAM access
     energy, or for a register file ``register_transistors`` switching per bit, at the node."""
-    b = _amount("buffer_energy", "bits", bits)
+    b = real_number(bits, "bits", "buffer_energy", positive=False)
     if model.buffer_type == "register":
         return b * logic_energy(model.register_transistors, model)
     return b * model.sram_energy_per_bit * model.node / model.digital_node
@@ -385,7 +376,7 @@ def buffer_energy(bits: int | float, model: CostModel) -> float:
 def buffer_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of ``bits`` bits of activation buffer: SRAM bit cells (array only, no macro
     periphery) or register-file flip-flops (:func:`register_area`)."""
-    b = _amount("buffer_area", "bits", bits)
+    b = real_number(bits, "bits", "buffer_area", positive=False)
     if model.buffer_type == "register":
         return register_area(b, model)
     return b * model.sram_cell_area * model.node ** 2
@@ -393,14 +384,14 @@ def buffer_area(bits: int | float, model: CostModel) -> float:
 
 def register_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of ``bits`` D flip-flops (``register_transistors`` each)."""
-    return _amount("register_area", "bits", bits) * model.register_transistors * \
-        transistor_area(model)
+    b = real_number(bits, "bits", "register_area", positive=False)
+    return b * model.register_transistors * transistor_area(model)
 
 
 def logic_area(bits: int | float, model: CostModel) -> float:
     """Area (m^2) of a ``bits``-wide adder with its register."""
-    return _amount("logic_area", "bits", bits) * model.logic_transistors_per_bit * \
-        transistor_area(model)
+    b = real_number(bits, "bits", "logic_area", positive=False)
+    return b * model.logic_transistors_per_bit * transistor_area(model)
 
 
 def transistor_area(model: CostModel) -> float:
@@ -411,8 +402,8 @@ def transistor_area(model: CostModel) -> float:
 def logic_energy(transistors: float, model: CostModel) -> float:
     """Energy (J) of ``transistors`` minimum transistors switching once, at the node
     (``transistor_energy * node / digital_node``)."""
-    return (_amount("logic_energy", "transistors", transistors) * model.transistor_energy
-            * model.node / model.digital_node)
+    n = real_number(transistors, "transistors", "logic_energy", positive=False)
+    return n * model.transistor_energy * model.node / model.digital_node
 
 
 def bitline_energy(config: TileConfig, model: CostModel) -> float:

@@ -55,6 +55,22 @@ def check_overrides(where: str, model: nn.Module, overrides: Mapping[str, Overri
     return out
 
 
+def module_override(where: str, module: nn.Module, names: Mapping[int, list[str]],
+                    overrides: Mapping[str, Override], inherited: Override, source: str
+                    ) -> tuple[Override, str]:
+    """The hardware of ``module`` and the override name it comes from: the override of any of
+    its ``names`` (:func:`module_names`; those of one shared module must agree), else the
+    ``inherited`` hardware of its container (from ``source``)."""
+    mine = {n: overrides[n] for n in names.get(id(module), []) if n in overrides}
+    if len({id(v) for v in mine.values()}) > 1:
+        raise ConfigError(f"{where}: overrides give different hardware to the names "
+                          f"{sorted(mine)} of one shared module")
+    if mine:
+        name, hw = next(iter(mine.items()))
+        return hw, name
+    return inherited, source
+
+
 def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig | None = None,
               overrides: Mapping[str, Override] | None = None,
               strict: bool = False) -> nn.Module:
@@ -94,20 +110,10 @@ def to_analog(model: nn.Module, hardware: TileConfig, *, mapping: MappingConfig 
     memo: dict[int, nn.Module] = {}
     why: dict[int, str] = {}
 
-    def own(m: nn.Module, inherited: Override, inherited_from: str) -> tuple[Override, str]:
-        mine = {n: overrides[n] for n in names.get(id(m), []) if n in overrides}
-        if len({id(v) for v in mine.values()}) > 1:
-            raise ConfigError(f"to_analog: overrides give different hardware to the names "
-                             f"{sorted(mine)} of one shared module")
-        if mine:
-            name, hw = next(iter(mine.items()))
-            return hw, name
-        return inherited, inherited_from
-
     def visit(m: nn.Module, inherited: Override, source: str) -> nn.Module:
         if id(m) in memo:
             return memo[id(m)]
-        hw, source = own(m, inherited, source)
+        hw, source = module_override("to_analog", m, names, overrides, inherited, source)
         out = m
         if hw is None:
             why[id(m)] = f"override None ({source!r})" if source else "override None"

@@ -175,7 +175,7 @@ def _cost(args: argparse.Namespace) -> None:
         chosen[name] = value
     searched, overrides = {}, {}
     for name, dim in spec.search_space().items():
-        if isinstance(dim, Range) and not dim.integer and dim.step is None:  # continuous
+        if isinstance(dim, Range) and dim.continuous:
             value = _toml_value(chosen[name]) if name in chosen else dim.low
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     dim.low <= value <= dim.high):

@@ -59,11 +59,16 @@ class Range:
     step: float | None = None
     log: bool = False
 
+    @property
+    def continuous(self) -> bool:
+        """A float range without a step: no grid points, any value in ``[low, high]``."""
+        return not self.integer and self.step is None
+
     def n_points(self) -> int:
         """Number of grid points (computed, not listed); needs an integer range or a step."""
         if self.integer:
             return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
-        if self.step is None:
+        if self.step is None:  # continuous
             raise ConfigError("a continuous range has no grid points")
         return round((self.high - self.low) / self.step) + 1
 
@@ -249,7 +254,7 @@ def dim_values(dim: Dim) -> list[Any]:
         return [dim.value]
     if isinstance(dim, Choices):
         return list(dim.values)
-    if (dim.integer or dim.step is not None) and not dim.log:
+    if not dim.continuous and not dim.log:
         return dim.points()
     lo, hi = (int(dim.low), int(dim.high)) if dim.integer else (dim.low, dim.high)
     return [lo, hi]

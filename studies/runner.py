@@ -83,6 +83,7 @@ from memxbar.studies.trials import (
     open_study,
     reap,
     requeue,
+    sqlite_file,
     storage_faults,
     top_up,
     trial_seed,
@@ -328,8 +329,9 @@ def _claim_folder(spec: StudySpec, source: Path) -> None:
             raise ConfigError(f"output folder {out}: its study.db already holds "
                               f"{', '.join(map(repr, others))}; {here} needs its own folder: "
                               "set [study] output or pass --output")
-    if spec.storage_url.startswith("sqlite:///"):  # a database in another study's folder
-        home = Path(spec.storage_url[len("sqlite:///"):]).parent
+    file = sqlite_file(spec.storage_url)
+    if file is not None:  # a database in another study's folder
+        home = file.parent
         try:
             owner = str(json.loads((home / MANIFEST).read_text(encoding="utf-8"))["name"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -579,7 +581,8 @@ def locate_study(folder: str | Path, storage: str | None = None) -> tuple[str, s
 def _existing_sqlite(url: str) -> None:
     """Refuse an SQLite storage whose file does not exist (opening it would create an empty
     database, and a report of it has nothing to show)."""
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
         raise ConfigError(f"storage {url}: no such database file; allowed: the storage of a "
                           "study that has run (its output folder's study.json names it)")
 

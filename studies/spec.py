@@ -868,7 +868,7 @@ class StudySpec(_Model):
         space = self.search_space()
         kind = self.sampler.kind
         for name, dim in space.items():
-            if isinstance(dim, Range) and not dim.integer and dim.step is None:
+            if isinstance(dim, Range) and dim.continuous:
                 errors.append(f"{_path(name)}: sampler.kind = {kind!r} needs a discrete "
                               "search; allowed: {choices = [...]} or a range with a step")
             elif isinstance(dim, Range) and dim.log:
@@ -1016,10 +1016,10 @@ class StudySpec(_Model):
         for dim in self.search_space().values():
             if isinstance(dim, Choices):
                 size *= len(dim.values)
-            elif dim.integer or dim.step is not None:
-                size *= dim.n_points()
-            else:
+            elif dim.continuous:
                 return math.inf
+            else:
+                size *= dim.n_points()
         return size
 
     @property

@@ -91,6 +91,15 @@ def _with_driver(url: str) -> str:
                      "install one with pip install 'memxbar[postgres]' (psycopg 3)")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL (``sqlite:///path``); None for another backend or
+    an in-memory database."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
+
+
 def make_storage(url: str, *, heartbeat_interval: int | None = None,
                  grace_period: int | None = None) -> optuna.storages.RDBStorage:
     """An Optuna RDB storage for ``url``. SQLite files get ``BEGIN IMMEDIATE`` transactions
@@ -107,10 +116,9 @@ def make_storage(url: str, *, heartbeat_interval: int | None = None,
         pool_log.addHandler(logging.NullHandler())
     url = _with_driver(url)
     sqlite = url.startswith("sqlite")
-    if sqlite:
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_file(url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {}
     if heartbeat_interval is not None:
         kwargs.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period)

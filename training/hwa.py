@@ -60,6 +60,7 @@ from memxbar.mapping.convert import (
     check_overrides,
     drift,
     module_names,
+    module_override,
     program,
     to_analog,
 )
@@ -126,11 +127,7 @@ def _hardware_of(model: nn.Module, hardware: TileConfig,
         if id(m) in seen:
             return
         seen.add(id(m))
-        mine = {n: overrides[n] for n in names.get(id(m), []) if n in overrides}
-        if len({id(v) for v in mine.values()}) > 1:
-            raise ConfigError(f"hardware_aware_train: overrides give different hardware to the "
-                              f"names {sorted(mine)} of one shared module")
-        hw = next(iter(mine.values())) if mine else inherited
+        hw, _ = module_override("hardware_aware_train", m, names, overrides, inherited, "")
         out.append((names[id(m)][0], m, hw))
         for child in m.children():
             visit(child, hw)
