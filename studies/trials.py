@@ -531,24 +531,67 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class _Deferring:
+    """Signal handler of :func:`deferred_interrupts`: notes the signal in ``pending``;
+    ``original`` holds the handlers it replaced."""
+
+    def __init__(self, original: dict[signal.Signals, Any]) -> None:
+        self.original = original
+        self.pending: list[int] = []
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.pending.append(signum)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[list[int]]:
     """Hold back Ctrl-C (SIGINT) and a worker's SIGTERM while a block of storage bookkeeping
     runs; yields the list of signals that arrived, for the caller to act on. Outside the main
     thread, or for signals without a Python handler, nothing changes."""
-    got: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield got
+        yield []
         return
-    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig, handler in old.items():
-        if callable(handler):
-            signal.signal(sig, lambda signum, _frame: got.append(signum))
+    old = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    handler = _Deferring(old)
+    for sig, was in old.items():
+        if callable(was):
+            signal.signal(sig, handler)
     try:
-        yield got
+        yield handler.pending
     finally:
-        for sig, handler in old.items():
-            if callable(handler):
+        for sig, was in old.items():
+            if callable(was):
+                signal.signal(sig, was)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside :func:`deferred_interrupts`: let Ctrl-C and SIGTERM interrupt this block (an
+    objective, user code) at once, as they would without the deferral; one that arrived
+    before raises KeyboardInterrupt on entry. Storage code outside such blocks is never cut
+    short: an interrupt inside SQLAlchemy can leave a connection holding the database's write
+    lock, and every other connection then waits out the busy timeout."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    deferring = [h for h in handlers.values() if isinstance(h, _Deferring)]
+    if not deferring:
+        yield
+        return
+    if deferring[0].pending:
+        raise KeyboardInterrupt
+    for sig, handler in handlers.items():
+        if isinstance(handler, _Deferring):
+            signal.signal(sig, handler.original[sig])
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            if isinstance(handler, _Deferring):
                 signal.signal(sig, handler)
 
 
@@ -587,7 +630,9 @@ def _run_trial(study: optuna.Study, spec: StudySpec, trial_id: int, objective_fn
                 return _reuse(study, spec, trial, original)
             ctx.trial_dir.mkdir(parents=True, exist_ok=True)
             ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-            metrics, breakdown = _metrics(objective_fn(spec, params, ctx), spec)
+            with interruptible():
+                result = objective_fn(spec, params, ctx)
+            metrics, breakdown = _metrics(result, spec)
             values = [metrics[o.key] for o in spec.objectives]
         except KeyboardInterrupt:
             fail_interrupted(study, trial_id)
@@ -641,27 +686,28 @@ def reap(study: optuna.Study, max_retries: int) -> None:
 
 
 def work(study: optuna.Study, spec: StudySpec, objective_fn: ObjectiveFn, *,
-          heartbeat_interval: float, poll_interval: float, max_retries: int) -> int:
-    """Pop and run trials until none is waiting or running; returns how many were run."""
+         heartbeat_interval: float, poll_interval: float, max_retries: int) -> int:
+    """Pop and run trials until none is waiting or running; returns how many were run.
+    Ctrl-C or SIGTERM interrupts the objective at once and the bookkeeping between trials at
+    the next step (:func:`interruptible`)."""
     ran = 0
-    while True:
-        reap(study, max_retries)
-        with deferred_interrupts() as got:
+    with deferred_interrupts() as got:
+        while not got:
+            reap(study, max_retries)
             trial_id = _pop(study)
-        if got:
-            if trial_id is not None:
-                fail_interrupted(study, trial_id)
-            raise KeyboardInterrupt
-        if trial_id is None:
-            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                return ran
-            time.sleep(poll_interval)
-            continue
-        try:
-            _run_trial(study, spec, trial_id, objective_fn, heartbeat_interval)
-        except BaseException:  # Ctrl-C (also before _run_trial's own handler), storage faults
-            fail_interrupted(study, trial_id)  # no-op for a trial already recorded
-            raise
-        ran += 1
-
-
+            if got:
+                if trial_id is not None:
+                    fail_interrupted(study, trial_id)
+                break
+            if trial_id is None:
+                if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    return ran
+                time.sleep(poll_interval)
+                continue
+            try:
+                _run_trial(study, spec, trial_id, objective_fn, heartbeat_interval)
+            except BaseException:  # Ctrl-C, storage faults
+                fail_interrupted(study, trial_id)  # no-op for a trial already recorded
+                raise
+            ran += 1
+    raise KeyboardInterrupt

@@ -28,6 +28,7 @@ import torch
 from optuna.trial import TrialState
 
 from memxbar.errors import ConfigError
+from memxbar.studies import trials as trials_module
 from memxbar.studies import workloads as W
 from memxbar.studies.runner import (
     DEFAULT_MAX_RETRIES,
@@ -43,7 +44,7 @@ from memxbar.studies.runner import (
     run_study,
 )
 from memxbar.studies.spec import StudySpec, accuracy_key, load_spec
-from memxbar.studies.trials import _grid_points, _pop
+from memxbar.studies.trials import _grid_points, _pop, deferred_interrupts, interruptible
 from memxbar.studies.workers import _mp_context
 from memxbar.training.digital import evaluate, train
 
@@ -646,7 +647,12 @@ def _signal_mid_study(proc: subprocess.Popen, path: Path, sig: int,
         os.killpg(proc.pid, sig)
     else:
         os.kill(proc.pid, sig)
-    output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    try:
+        output = proc.communicate(timeout=90)[0].decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # leave no process behind
+        output = proc.communicate()[0].decode(errors="replace")
+        pytest.fail(f"the run's processes did not end within 90 s of the signal:\n{output}")
     assert alive, f"the run ended before the signal:\n{output}"
     return trials, output
 
@@ -1036,6 +1042,64 @@ def test_workers_end_with_a_killed_parent(tmp_path: Path, trained_state: dict) -
     assert any(str(t.user_attrs.get("error", "")).startswith("interrupted") for t in trials)
     finished = {t.number: (t.params, t.values) for t in before if t.state == TrialState.COMPLETE}
     _check_resumed(path, finished)
+
+
+def _interrupt_self() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)  # the Python handler runs here
+
+
+def test_interrupts_wait_for_bookkeeping_but_cut_the_objective_short() -> None:
+    """Ctrl-C in a deferred block is held back; inside `interruptible` (the objective) it
+    raises at once, and one held back raises on entry; the handlers are restored after."""
+    with deferred_interrupts() as got:
+        _interrupt_self()
+        assert got == [signal.SIGINT]
+        with pytest.raises(KeyboardInterrupt), interruptible():
+            pytest.fail("a held-back interrupt raises on entry")
+    with deferred_interrupts() as got:
+        with pytest.raises(KeyboardInterrupt), interruptible():
+            _interrupt_self()
+        assert not got
+        with deferred_interrupts() as inner:  # nested bookkeeping keeps its own list
+            _interrupt_self()
+        assert inner == [signal.SIGINT] and not got
+        with interruptible():  # nothing pending: runs
+            pass
+    with interruptible():  # outside a deferred block: changes nothing
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_during_bookkeeping_lands_between_steps(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that arrives while a trial is being set up in storage does not cut the
+    storage call short (that can leave a connection holding the write lock): the setup ends,
+    the objective is not started, the trial is recorded as interrupted and enqueued again."""
+    path = _study_file(tmp_path, GRID)
+    real, returned, ran = trials_module._evaluated, [], []
+
+    def evaluated(*args: object) -> object:
+        _interrupt_self()
+        out = real(*args)
+        returned.append(True)
+        return out
+
+    def objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
+        ran.append(ctx.number)
+        return quick_objective(spec, params, ctx)
+
+    monkeypatch.setattr(trials_module, "_evaluated", evaluated)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(path, objective_fn=objective, **FAST)
+    assert returned == [True] and ran == []
+    trials = _trials(path)
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].user_attrs["error"].startswith("interrupted")
+    monkeypatch.setattr(trials_module, "_evaluated", real)
+    summary = run_study(path, objective_fn=objective, **FAST)
+    assert (summary.complete, summary.remaining) == (4, 0)
 
 
 def sleepy_objective(spec: StudySpec, params: dict, ctx: TrialContext) -> dict:
