@@ -38,6 +38,19 @@ UNITS_FACTOR = 10.0
 microsiemens (10.0 meaning 10 uS) is 1e5-1e6 x ``g_max`` and refused; programming noise and
 stuck-on cells stay far below it."""
 
+OPERATING_LIMITS = {"read_voltage": 5.0, "write_voltage": 20.0, "read_time": 1e-3,
+                    "write_time": 1.0, "write_energy": 1e-6}
+"""Upper bounds (V, s, J) of these parameters of every device model, tighter where a model
+declares less, so that a value in another unit (200 meaning mV, 10 meaning ns) is refused.
+NVMExplorer's survey (shared/data/surveys/nvm) spans read voltages of 0.08-1.25 V, write
+voltages up to 9 V (FeFET erase; 11 V FeRAM), reads of 1.3 ns - 2 us and writes up to 100 us
+(RRAM): the bounds leave 4x, 2x, 500x and 10,000x beyond them."""
+
+MAX_CONDUCTANCE = 1.0
+"""Upper bound (S) of every parameter in siemens (50 meaning 50 uS is refused). The NVMExplorer
+survey of RRAM (shared/data/surveys/nvm/RRAM.csv, n = 19) has low-resistance states of
+1 kohm - 9 Gohm, compact models down to 50 ohm (VTEAM, in MemTorch): 1 ohm leaves 50x."""
+
 MAX_PULSES_CLOSED_FORM = 2**31 - 1
 """``max_pulses`` of devices whose response to a train is computed in one step (ideal, MTJ,
 domain wall)."""
@@ -122,6 +135,18 @@ def _range_text(m: dict) -> str:
     return f"{kind}{lo}, {hi}{unit}"
 
 
+def declared_range(name: str, m: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``param()`` declaration ``m`` of parameter ``name`` with the upper bound tightened
+    to :data:`OPERATING_LIMITS` and :data:`MAX_CONDUCTANCE` where they are lower."""
+    limit = OPERATING_LIMITS.get(name, MAX_CONDUCTANCE if m.get("unit") == "S" else None)
+    out = dict(m)
+    if limit is None or out.get("options") is not None:
+        return out
+    if (out["le"] is None or out["le"] > limit) and (out["lt"] is None or out["lt"] > limit):
+        out["le"], out["lt"] = limit, None
+    return out
+
+
 def check_param(owner: str, name: str, value: Any, m: dict) -> None:
     """Raise :class:`ConfigError` when ``value`` is not an allowed option or a finite number
     inside the declared range."""
@@ -169,7 +194,7 @@ class Parametrized:
                 plain = plain_value(value)
                 if plain is not value:
                     object.__setattr__(self, f.name, plain)  # the dataclasses are frozen
-                check_param(owner, f.name, plain, f.metadata["param"])
+                check_param(owner, f.name, plain, declared_range(f.name, f.metadata["param"]))
         self._check()
 
     def _check(self) -> None:

@@ -77,7 +77,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from memxbar.devices.base import CellState, Device, Preset, param, pulse_train, randn
+from memxbar.devices.base import (
+    MAX_CONDUCTANCE,
+    CellState,
+    Device,
+    Preset,
+    param,
+    pulse_train,
+    randn,
+)
 from memxbar.devices.measured_files import (  # noqa: F401  (re-exported: measured.read_*)
     FILE_UNITS,
     LAYOUTS,
@@ -98,10 +106,8 @@ from memxbar.errors import ConfigError, figure_path, plain_value, seed_value
 UNITS = ("S", "normalized")
 NORMALIZED_RANGE = (1e-7, 1e-5)  # S; the generic Device range, used when data are normalised
 # Bounds of a pulse train's highest reading in siemens; outside them the data are in other
-# units (uS, mS). The NVMExplorer survey of RRAM (shared/data/surveys/nvm/RRAM.csv, n = 19) has
-# low-resistance states of 1 kohm - 9 Gohm, compact models down to 50 ohm (VTEAM, in MemTorch):
-# 1 ohm and 1 Tohm leave a margin of 50x and 100x beyond them.
-MAX_CONDUCTANCE = 1.0
+# units (uS, mS): devices.base.MAX_CONDUCTANCE, and 1 Tohm, which leaves 100x below the
+# NVMExplorer survey's highest high-resistance state (9 Gohm).
 MIN_CONDUCTANCE = 1e-12
 MAX_SIMS = 100_000  # simulated cells per curve in fit_report (memory: pulses x curves x cells)
 MAX_BINS = 1024  # state bins of a fitted device's tables (bins without steps are interpolated)

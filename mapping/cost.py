@@ -80,7 +80,7 @@ from memxbar.crossbar.cost import (
 )
 from memxbar.errors import ConfigError, figure_path, plain_value
 from memxbar.mapping.convert import analog_layers
-from memxbar.mapping.layers import AnalogConv, AnalogLayer
+from memxbar.mapping.layers import AnalogConv, AnalogLayer, AnalogMultiheadAttention
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "write", "adc", "shift_add", "accumulate",
               "function", "buffer", "interconnect", "leakage")
@@ -246,8 +246,9 @@ def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, Ana
 @torch.no_grad()
 def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInputs:
     """Run the programmed model once on ``example_input`` (a batch; its first dimension counts
-    the inferences) in eval mode (the mode is restored) and capture every analog layer's input
-    with forward hooks."""
+    the inferences, or the batch dimension of the attention layers' queries where the model
+    has any: dimension 1 unless ``batch_first``) in eval mode (the mode is restored) and
+    capture every analog layer's input with forward hooks."""
     if not isinstance(example_input, Tensor) or example_input.dim() < 1 or \
             example_input.shape[0] < 1:
         raise ConfigError("capture_inputs: example_input must be a tensor with a batch "
@@ -282,6 +283,16 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
             outs[name] = max(outs[name], out.numel())
         return hook
 
+    batches: dict[str, int] = {}  # attention layer -> the batch size of its query
+
+    def attention(name: str) -> Callable[[nn.Module, tuple[Any, ...], dict[str, Any]], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            query = args[0] if args else kwargs.get("query")
+            _check_batched(name, module, query)
+            if isinstance(query, Tensor):
+                batches[name] = int(query.shape[0 if module.batch_first else 1])
+        return hook
+
     handles = []
     for name, layer in layers:
         handles.append(layer.register_forward_pre_hook(pre(name)))
@@ -289,6 +300,8 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     for name, module in analog_model.named_modules():
         if isinstance(module, ACTIVATIONS + POOLING):
             handles.append(module.register_forward_hook(function(name)))
+        elif isinstance(module, AnalogMultiheadAttention):  # its projections see (L, E) rows
+            handles.append(module.register_forward_pre_hook(attention(name), with_kwargs=True))
     was_training = analog_model.training
     try:
         analog_model.eval()
@@ -301,7 +314,13 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
         if not seen[name]:
             raise ConfigError(f"capture_inputs: layer {name!r} was not called by the model's "
                              "forward pass on example_input")
-    return LayerInputs(seen, ins, outs, int(example_input.shape[0]), fops,
+    inferences = int(example_input.shape[0])
+    if batches:  # a sequence-first attention layer holds its batch in dimension 1
+        if len(set(batches.values())) > 1:
+            raise ConfigError(f"capture_inputs: the attention layers see batches of "
+                              f"{batches}; allowed: one batch size (the inferences) for all")
+        inferences = next(iter(batches.values()))
+    return LayerInputs(seen, ins, outs, inferences, fops,
                        {name: len(units) for name, units in funits.items()})
 
 
@@ -311,6 +330,9 @@ def _check_batched(name: str, layer: nn.Module, x: object) -> None:
         return
     if isinstance(layer, AnalogConv) and x.dim() == layer.nd + 1:
         want = f"(batch, {layer.in_channels}, {layer.nd} spatial dims)"
+    elif isinstance(layer, AnalogMultiheadAttention) and x.dim() == 2:  # torch: (L, E)
+        want = ("(batch, sequence, embedding)" if layer.batch_first else
+                "(sequence, batch, embedding)")
     elif isinstance(layer, AnalogLayer) and not isinstance(layer, AnalogConv) and x.dim() < 2:
         want = f"(batch, ..., {layer.matrix_shape[1]})"
     else:
@@ -364,7 +386,7 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
                   duplication: int | Mapping[str, int] | None = None) -> CostReport:
     """Energy, latency and area of ``analog_model`` (converted and programmed) per inference.
 
-    ``example_input``: a batch (its first dimension counts the inferences), run once through
+    ``example_input``: a batch (its batch dimension counts the inferences), run once through
     the model (see :func:`capture_inputs`), or the :class:`LayerInputs` of an earlier capture
     (to cost the same run under several cost models). Every analog layer is costed tile by tile
     on exactly its captured inputs. ``duplication``: weight copies (NeuroSim's pipeline

@@ -110,7 +110,7 @@ def apply_read_disturb(model: nn.Module, inferences: float,
     """Disturb the cells of every analog layer of the programmed ``model`` by the reads of
     ``inferences`` inferences (module doc) and return what changed per layer.
 
-    ``example_input``: a batch of typical inputs (its first dimension counts the inferences),
+    ``example_input``: a batch of typical inputs (its batch dimension counts the inferences),
     or the :class:`~memxbar.mapping.cost.LayerInputs` of :func:`capture_inputs`, from which the
     reads per cell and inference are counted. ``generator``: the random draws of stochastic
     disturb (MTJ); None = torch's default generator. Layers whose cells changed are read

@@ -31,7 +31,6 @@ from typing import Any
 
 from memxbar.devices import presets
 from memxbar.devices.base import Device
-from memxbar.devices.measured import MAX_CONDUCTANCE
 from memxbar.devices.scaled import MAX_SCALE, SCALES, scaled
 from memxbar.errors import ConfigError
 from memxbar.studies.hardware import Dim, Domain, domain_of, short_repr
@@ -50,13 +49,6 @@ EXTRA_DOMAINS = {
     "on_off_ratio": Domain("float", lo=1.0, hi=MAX_ON_OFF, lo_open=True,
                            doc="g_max / g_min (sets g_min)"),
 }
-# Upper bounds of device overrides where the model declares none, so that a value in another
-# unit (50 meaning uS, 200 meaning mV, 10 meaning ns) is refused. NVMExplorer's survey
-# (shared/data/surveys/nvm) spans read voltages of 0.08-1.25 V, write voltages up to 9 V
-# (FeFET erase; 11 V FeRAM), reads of 1.3 ns - 2 us and writes up to 100 us (RRAM): the bounds
-# leave 4x, 2x, 500x and 10,000x beyond them. Conductances: memxbar.devices.measured's 1 S.
-OVERRIDE_BOUNDS = {"read_voltage": 5.0, "write_voltage": 20.0, "read_time": 1e-3,
-                   "write_time": 1.0, "write_energy": 1e-6}
 _TEMPERATURE = re.compile(r"\s*([-+0-9.eE]+)\s*(°\s*C|deg\s*C|C|K)\s*")
 
 
@@ -149,10 +141,6 @@ def device_dims(raw: Mapping[str, Any], names: Iterable[Any],
                                   f"{', '.join(common + sorted(EXTRA_DOMAINS))}")
             domain = (domain_of(owners[0], key) if owners else
                       domain_of(Device, key) if key in declared(Device) else Domain("float"))
-            hi = OVERRIDE_BOUNDS.get(key, MAX_CONDUCTANCE if domain.unit == "S" else None)
-            if hi is not None and domain.kind == "float" and (domain.hi is None or
-                                                              domain.hi > hi):
-                domain = dataclasses.replace(domain, hi=hi, hi_open=False)
         try:
             out[PREFIX + key] = domain.parse(_convert(key, value))
         except ConfigError as e:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from memxbar.crossbar.periphery import ADC, DAC
 from memxbar.crossbar.tile import TileConfig
-from memxbar.devices.base import Device
+from memxbar.devices.base import Device, declared_range
 from memxbar.errors import ConfigError
 from memxbar.mapping.config import MappingConfig
 
@@ -266,7 +266,8 @@ def dim_values(dim: Dim) -> list[Any]:
 def domain_of(cls: type, name: str, **override: Any) -> Domain:
     """The :class:`Domain` of ``cls.name`` from its ``param()`` declaration; ``override``
     replaces entries (a tighter bound ``hi``, ``doc``, ``nullable``)."""
-    meta = next(f.metadata["param"] for f in dataclasses.fields(cls) if f.name == name)
+    meta = declared_range(name, next(f.metadata["param"] for f in dataclasses.fields(cls)
+                                     if f.name == name))
     if meta["options"] is not None:
         opts = meta["options"]
         kind = "bool" if all(isinstance(o, bool) for o in opts) else "str"

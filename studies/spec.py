@@ -80,8 +80,7 @@ from pydantic import (
 from memxbar.crossbar.cost import MOVED_TO_HARDWARE, CostModel
 from memxbar.crossbar.tile import MAX_BL, UPDATE_MODES
 from memxbar.devices import presets
-from memxbar.devices.base import Device
-from memxbar.devices.measured import MAX_CONDUCTANCE
+from memxbar.devices.base import MAX_CONDUCTANCE, Device
 from memxbar.errors import ConfigError
 from memxbar.studies import usercode
 from memxbar.studies.devicefields import (
@@ -1338,6 +1337,10 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: str | Path | None = None,
         study = dict(data.get("study", {}))
         study.setdefault("name", name)
         data["study"] = study
+    for folder in (code_path or ()) if check_files else ():
+        if path_kind(Path(folder), "code path") != "dir":
+            raise SpecError(f"{source}: code path {short_repr(str(folder))} is not a folder; "
+                            "allowed: existing folders that hold your 'module:function' code")
     context = {"base_dir": None if base_dir is None else str(base_dir),
                "check_files": check_files, "study_file": study_file,
                "code_path": [str(p) for p in code_path or ()]}

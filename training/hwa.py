@@ -174,6 +174,14 @@ def _find_layers(model: nn.Module, hardware: TileConfig, mapping: MappingConfig,
     if not layers:
         raise ConfigError("hardware_aware_train: the model has no layer with weights that "
                           "to_analog puts on the hardware")
+    first: dict[int, _Layer] = {}
+    for layer in layers:  # a tied weight gets one draw per step: from one hardware
+        other = first.setdefault(id(layer.weight), layer)
+        if other.hardware != layer.hardware:
+            raise ConfigError(f"hardware_aware_train: layers {other.name!r} and {layer.name!r} "
+                              "share one weight (tied) but have different hardware (overrides)"
+                              "; allowed: the same hardware for the layers of a tied weight, "
+                              "or untied copies")
     return layers
 
 

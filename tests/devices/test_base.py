@@ -13,7 +13,7 @@ from memxbar.errors import ConfigError
 
 
 def test_bad_parameter_names_parameter_value_and_range():
-    with pytest.raises(ValueError, match=r"IdealDevice\.g_max = -1.*allowed: \(0\.0, inf\) S"):
+    with pytest.raises(ValueError, match=r"IdealDevice\.g_max = -1.*allowed: \(0\.0, 1\.0\] S"):
         IdealDevice(g_max=-1)
     with pytest.raises(ValueError, match="g_min"):
         IdealDevice(g_min=2e-5, g_max=1e-5)

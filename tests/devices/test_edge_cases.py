@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from memxbar.devices import measured, presets
-from memxbar.devices.base import STUCK_NONE
+from memxbar.devices.base import MAX_CONDUCTANCE, OPERATING_LIMITS, STUCK_NONE
 from memxbar.devices.disturb import PowerLawReadDisturb
 from memxbar.devices.measured_files import read_pulse_file, read_retention_file
 from memxbar.devices.mtj import MTJ, CompoundMTJ
@@ -403,3 +403,26 @@ def test_scaled_write_survives_pulses_and_disturbs_that_leave_a_cell(name: str) 
     kept = ~changed
     assert torch.allclose(got[kept], clean[kept], rtol=1e-3, atol=0.0)
     assert float((model - clean)[kept].abs().max()) > 10 * float((got - clean)[kept].abs().max())
+
+
+@pytest.mark.parametrize("name", presets.names())
+def test_operating_parameters_in_other_units_are_refused(name: str) -> None:
+    """Voltages in mV, times in ns, energies in pJ and conductances in uS are out of every
+    model's range, whatever the model declares; the preset's own values are inside it."""
+    device = presets.get(name)
+    while hasattr(device, "inner"):  # a scaled preset: its model holds the parameters
+        device = device.inner
+    limited = {f.name: OPERATING_LIMITS.get(f.name, MAX_CONDUCTANCE) for f in
+               dataclasses.fields(device) if "param" in f.metadata and f.init and (
+                   f.name in OPERATING_LIMITS or f.metadata["param"]["unit"] == "S")
+               and isinstance(getattr(device, f.name), float)}
+    assert "read_voltage" in limited
+    for field, limit in limited.items():
+        assert getattr(device, field) <= limit
+        try:
+            other = dataclasses.replace(device, **{field: 2 * limit})
+        except ConfigError as e:
+            assert re.search(rf"\.{field} = .* is out of range; allowed: .*"
+                             rf"{re.escape(str(limit))}\]", str(e)), e
+        else:  # a derived parameter (FeFET's write energy): the value passed in is replaced
+            assert getattr(other, field) == getattr(device, field), field

@@ -280,8 +280,10 @@ def test_bad_parameters_and_inputs_raise_value_error():
         PCMPulseResponse(reset_std=float("nan"))
     with pytest.raises(ValueError, match=r"statistics must be"):
         PCM(statistics="joshi")
-    with pytest.raises(ValueError, match=r"t0 = 20.0 s must exceed read_time"):
-        PCM(read_time=30.0)
+    with pytest.raises(ValueError, match=r"t0 = 0.0001 s must exceed read_time"):
+        PCM(read_time=1e-3, statistics=JoshiStatistics(t0=1e-4))
+    with pytest.raises(ValueError, match=r"read_time = 30.0 is out of range; allowed: .*0.001\]"):
+        PCM(read_time=30.0)  # 30 meaning ns
     dev = PCM()
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="non-finite"):

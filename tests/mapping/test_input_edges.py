@@ -64,6 +64,25 @@ def test_unbatched_example_inputs_are_refused_naming_the_batched_shape():
     assert estimate_cost(lin, torch.randn(1, 8)) is not None  # the batched form works
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_attention_counts_its_batch_and_refuses_an_unbatched_sequence(batch_first):
+    """Its projections would see the (L, E) rows of an unbatched sequence as L inferences,
+    and a sequence-first batch (L, N, E) held its batch in dimension 1: the cost per inference
+    was divided by the sequence length."""
+    enc = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0,
+                                     batch_first=batch_first)
+    a = program(to_analog(nn.Sequential(enc), hw()))
+    order = "batch, sequence" if batch_first else "sequence, batch"
+    with pytest.raises(ConfigError, match=rf"'0.self_attn' got an unbatched input of shape "
+                                          rf"\(5, 16\).*\({order}, embedding\)"):
+        estimate_cost(a, torch.randn(5, 16))
+    # the batch is the attention's batch dimension: 1 or 3 sequences of 5 cost the same each
+    one, three = (estimate_cost(a, torch.randn(*((n, 5) if batch_first else (5, n)), 16))
+                  for n in (1, 3))
+    assert (one.inferences, three.inferences) == (1, 3)
+    assert three.energy == pytest.approx(one.energy, rel=0.05)
+
+
 def test_a_matrix_refuses_inputs_of_another_dtype():
     a = program(to_analog(nn.Sequential(nn.Linear(8, 4)), hw()))
     tiled: TiledMatrix = a[0].tiled

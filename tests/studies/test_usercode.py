@@ -110,6 +110,9 @@ def test_code_found_with_path_and_refusals(tmp_path: Path) -> None:
         load_spec(path)
     spec = load_spec(path, code_path=[str(tmp_path / "lib")])
     assert spec.code["mymodels:tiny"]["file"] == str(tmp_path / "lib" / "mymodels.py")
+    for missing in (tmp_path / "nolib", tmp_path / "lib" / "mymodels.py"):  # a typo, a file
+        with pytest.raises(SpecError, match="code path .* is not a folder; allowed: existing"):
+            load_spec(path, code_path=[str(tmp_path / "lib"), str(missing)])
     with pytest.raises(SpecError, match="'nomodule' is not allowed; allowed: 'mlp', 'lenet'"):
         load_spec(_study(tmp_path / "a", model="nomodule"))
     with pytest.raises(SpecError, match="defines no 'missing'"):

@@ -329,6 +329,22 @@ def test_tied_weights_are_perturbed_and_restored_once() -> None:
     assert float((s.a.weight.detach() - w0).abs().max()) < 1e-6
 
 
+def test_tied_weights_with_different_hardware_are_refused() -> None:
+    """One draw per step cannot be the noise of two technologies."""
+    pcm = TileConfig(rows=32, cols=32, device=presets.get("pcm-joshi2020"))
+    rram = TileConfig(rows=32, cols=32, device=presets.get("rram-wan2022"))
+    s = nn.Sequential()
+    s.a, s.b, s.c = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+    s.b.weight = s.a.weight
+    with pytest.raises(ConfigError, match="layers 'a' and 'b' share one weight .* different "
+                                          "hardware.*allowed: the same hardware"):
+        hardware_aware_train(s, pcm, _loader(), epochs=1, lr=0.01, overrides={"b": rram},
+                             generator=3)
+    same = hardware_aware_train(s, pcm, _loader(), epochs=1, lr=0.01, overrides={"b": pcm},
+                                generator=3)
+    assert same is not None
+
+
 def test_tied_weights_are_clipped_once() -> None:
     """Clipping a shared parameter twice would cut it to sigma of an already clipped one."""
     hw = TileConfig(rows=32, cols=32, device=IdealDevice())
