@@ -469,9 +469,25 @@ class ReadPath(TileAttributes):
                 gt = gt if isinstance(gt, float) else gt.squeeze(-3)
             g = gt
         add = None if cfg.out_noise == 0.0 else (cfg.out_noise * g) ** 2
+        if add is not None and not transposed and cfg.row_groups > 1:
+            add = self._used_groups(add, a)
         plan = (a, v, add, post)
         self._plans[key] = plan
         return plan
+
+    def _used_groups(self, add: float | Tensor, like: Tensor) -> float | Tensor:
+        """The converters' noise variance ``add`` zeroed for the row groups that hold no used
+        row (padding only): they are not converted (``adc_conversions``), so they add no
+        noise. ``(*shape, G, 1, adc_cols)`` where a tile has such a group; ``like``: a tensor
+        of the plan (dtype, torch device)."""
+        cfg = self.config
+        assert cfg.rows_parallel is not None  # row_groups > 1
+        first = torch.arange(cfg.row_groups) * cfg.rows_parallel  # each group's first row
+        used = first < self.used_rows[..., None]  # (*shape, G)
+        if bool(used.all()):
+            return add
+        mask = used.to(like.device, like.dtype)[..., None, None]
+        return (mask * add).expand(*self.shape, cfg.row_groups, 1, cfg.adc_cols)
 
     def _blocks(self, t: Tensor) -> Tensor:
         """Per-group blocks ``(..., G, k, K)`` -> zero-padded full-row blocks ``(..., G, R,

@@ -355,6 +355,9 @@ class Tile(ReadPath, TileState):
 
         Conductance targets follow the encoding (module doc); the device adds its programming
         noise, quantization and faults. Resets the read time to 0 and any ADC calibration.
+        The read at t = 0 (its read-noise sample) is drawn from ``generator`` at the tile's
+        first use, unless :meth:`set_time` comes first: draws from ``generator`` in between
+        change that sample (give the tile a generator of its own for independence).
         """
         targets = self._targets(W, "program")
         self._check_generator(generator, targets, "program")

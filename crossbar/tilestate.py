@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 BYTES_PER_CELL = 64  # estimate: float64 conductance, latents, pulse count, read copies
 FLOAT_DTYPES = (torch.float32, torch.float64)
+# TileConfig fields that decide which weight each cell holds: saved with a tile's state
+_LAYOUT_KEYS = ("encoding", "layout", "weight_bits", "bits_per_cell")
 
 
 class CellBuffers(nn.Module):
@@ -134,12 +136,12 @@ class TileState(TileAttributes, nn.Module):
         dev = self.config.device
         return {"t": self.t, "programmed": self._state is not None,
                 "adc_conversions": self.adc_conversions, "g_min": float(dev.g_min),
-                "g_max": float(dev.g_max), "encoding": self.config.encoding}
+                "g_max": float(dev.g_max), **{k: getattr(self.config, k) for k in _LAYOUT_KEYS}}
 
     def _check_saved_config(self, state: object, where: str) -> None:
-        """Refuse a saved state whose device conductance range (S) or weight encoding differs
-        from this tile's (the cells would be read on another scale); states saved before these
-        keys existed load unchecked."""
+        """Refuse a saved state whose device conductance range (S), weight encoding or bit
+        slicing differs from this tile's (the cells would be read on another scale or as other
+        weights); states saved before these keys existed load unchecked."""
         if not isinstance(state, dict):
             return
         dev = self.config.device
@@ -150,10 +152,12 @@ class TileState(TileAttributes, nn.Module):
                 raise ConfigError(f"{where}: the state was saved with device {key} = {saved!r} S;"
                                   f" this tile's device has {key} = {mine!r} S; allowed: a "
                                   "state saved with the same device conductance range")
-        saved = state.get("encoding")
-        if saved is not None and saved != self.config.encoding:
-            raise ConfigError(f"{where}: the state was saved with encoding = {saved!r}; this "
-                              f"tile's is {self.config.encoding!r}; allowed: the same encoding")
+        for key in _LAYOUT_KEYS:
+            saved, mine = state.get(key), getattr(self.config, key)
+            if saved is not None and saved != mine:
+                raise ConfigError(f"{where}: the state was saved with {key} = {saved!r}; this "
+                                  f"tile's is {mine!r}; allowed: the same {key} (the cells "
+                                  "would be read as other weights)")
 
     def set_extra_state(self, state: dict) -> None:
         t = state.get("t") if isinstance(state, dict) else None

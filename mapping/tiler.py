@@ -259,11 +259,22 @@ class TiledMatrix(InSituOps, nn.Module):
                              f"(x.to({s.dtype})) or the matrix (.to(dtype))")
 
     def tile_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Layer inputs ``x`` (B, groups * in) -> what the tiles receive: normalised,
-        zero-padded row blocks (*stack[:-1], 1, B, rows) in [-1, 1], and the digital input
-        scale (B, groups)."""
-        xn, a = self._scale_inputs(x)
-        return self._input_blocks(xn), a
+        """Layer inputs ``x`` (B, groups * in) -> what the tiles receive, as :meth:`forward`
+        drives them: normalised, zero-padded row blocks (*stack[:-1], 1, B, rows), and the
+        digital input scale (B, groups). They are in [-1, 1] but for an ideal DAC under
+        fixed or calibrated scaling, which drives larger inputs unclipped (DAC doc); a
+        quantizing DAC clips its codes itself."""
+        a = self._input_scale(x)
+        xn = x.reshape(x.shape[0], self.groups, -1) / a[..., None]
+        if self._clips_inputs():
+            xn = xn.clamp(-1.0, 1.0)
+        return self._input_blocks(xn.reshape(x.shape)), a
+
+    def _clips_inputs(self) -> bool:
+        """Whether inputs are clipped to the input scale before the DAC: a fixed or
+        calibrated range beyond which the DAC's own range (``input_range`` > 1) would reach."""
+        return (self.mapping.input_scaling != "dynamic"
+                and float(self.hardware.dac.input_range) > 1.0)
 
     def input_range(self, op: str = "forward") -> float:
         """The fixed input range (activation units) of "fixed" or "calibrated" scaling."""
@@ -305,7 +316,7 @@ class TiledMatrix(InSituOps, nn.Module):
         B, G = x.shape[0], self.groups
         a = self._input_scale(x, input_amax)  # (B, G)
         xg = x.reshape(B, G, self.in_features)
-        if self.mapping.input_scaling != "dynamic" and float(self.hardware.dac.input_range) > 1:
+        if self._clips_inputs():
             xg = torch.minimum(torch.maximum(xg, -a[..., None]), a[..., None])
         pin = self.padded[0]
         if pin != self.in_features:
@@ -364,7 +375,7 @@ class TiledMatrix(InSituOps, nn.Module):
             raise ConfigError(f"TiledMatrix.forward_conv: input has shape {tuple(x.shape)}; "
                              f"expected (N, {G * cg}, *spatial) with {nd} spatial dims")
         fs = self.input_range("forward_conv")
-        if float(self.hardware.dac.input_range) > 1.0:
+        if self._clips_inputs():  # conv_ready: fixed or calibrated scaling
             x = x.clamp(-fs, fs)  # the tile's inputs are normalised to [-1, 1]
         out_shape: list[int] = []
         conv = _CONV[nd]

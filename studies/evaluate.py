@@ -140,56 +140,32 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
     ``training_energy`` (J) and ``max_cell_pulses``. ``evaluation.inferences`` > 0: after
     programming (online: once, after training) the arrays answer that many inferences before
     the accuracy reads (read disturb, counted on the cost inputs), and the result adds
-    ``disturbed_fraction`` (cells changed, mean over repeats). Returns metric key -> value
+    ``disturbed_fraction`` (cells changed, mean over repeats). Energy, latency and area are
+    costed once, on the first repeat read at :func:`cost_time`. Returns metric key -> value
     (keys from :func:`~memxbar.studies.spec.metric_key`) and a ``breakdown`` entry (energy per
     component and per layer, J per inference).
     """
     train_set, test_set, shape = load_workload(spec)
-    recipe = params["recipe"]
-    t = spec.workload.training
-    hw, mapping = spec.build_hardware(params)
     calib = train_set.tensors[0][:CALIBRATION_SAMPLES]
     _, test_loader = workloads.loaders(train_set, test_set, 256, seed=seed)
     times = spec.evaluation.times
+    t_cost = cost_time(spec)
     acc = np.zeros((spec.evaluation.repeats, len(times)))
-    extra: dict[str, float] = {}
-    if recipe == "online":
-        analog, extra = _online(spec, params, _build(spec, shape), train_set, calib,
-                                _generator(spec, seed))
-        reference = None
-    else:
-        if recipe == "hardware-aware":
-            model = _build(spec, shape)
-            t_hw = next((o.time for o in spec.objectives
-                         if o.metric == "accuracy" and o.time is not None), times[-1])
-            loader, _ = workloads.loaders(train_set, train_set, t.batch_size,
-                                          seed=spec.study.seed)
-            hardware_aware_train(model, hw, loader, epochs=t.epochs, lr=t.lr,
-                                 t_inference=float(t_hw), noise_scale=t.noise_scale,
-                                 mapping=mapping, optimizer=t.optimizer,
-                                 weight_decay=t.weight_decay, generator=spec.study.seed,
-                                 device=spec.torch_device)
-            model.eval()
-        else:
-            model = trained_model(spec, train_set, shape, cache_dir)
-        reference = model
-        analog = to_analog(model, hw, mapping=mapping)
+    analog, reference, extra = _design_model(spec, params, train_set, shape, calib, cache_dir,
+                                             seed)
     disturbed = []
+    report = None
     for r in range(spec.evaluation.repeats):
-        if recipe != "online":
-            program(analog, generator=_generator(spec, seed * 1000 + r), calibration=calib)
-        if spec.evaluation.inferences and (recipe != "online" or r == 0):
-            # the reads of the inferences answered before the accuracy reads (read disturb);
-            # an online-trained chip is not reprogrammed, so it answers them once
-            disturb = apply_read_disturb(analog, spec.evaluation.inferences,
-                                         test_set.tensors[0][:COST_SAMPLES],
-                                         generator=_generator(spec, _stream(seed, r, "disturb")))
-            disturbed.append(disturb.changed_fraction)
+        changed = _prepare_repeat(spec, analog, params["recipe"], r, seed, calib, test_set)
+        if changed is not None:
+            disturbed.append(changed)
         for i, t_eval in enumerate(times):
             drift(analog, t_eval, generator=_generator(spec, _stream(seed, r, repr(t_eval))))
             acc[r, i] = evaluate(analog, test_loader)
-    drift(analog, 0.0)
-    report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES], spec.cost_model())
+            if r == 0 and t_eval == t_cost:  # costed as read when its accuracy is judged
+                report = estimate_cost(analog, test_set.tensors[0][:COST_SAMPLES],
+                                       spec.cost_model())
+    assert report is not None  # t_cost is one of the evaluation times
     totals = report.totals()
     out: dict[str, Any] = {accuracy_key(t): float(acc[:, i].mean()) for i, t in enumerate(times)}
     out[metric_key("energy_per_inference")] = totals["energy_J"]
@@ -217,16 +193,70 @@ def evaluate_design(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path 
 def design_cost(spec: StudySpec, params: dict[str, Any], *, cache_dir: Path | None = None,
                 seed: int = 0, plot: str | None = None,
                 cost_model: CostModel | None = None) -> Any:
-    """Print (and with ``plot``, draw) the cost report of one design of a study: the workload's
-    digitally trained model on the design's hardware, costed on real test inputs with
-    ``cost_model`` (default: the study's ``[cost]`` table)."""
+    """Print (and with ``plot``, draw) the cost report of one design of a study: the chip that
+    :func:`evaluate_design` costs (its recipe, the first repeat's programming and read
+    disturb, read at :func:`cost_time`), on the same test inputs, with ``cost_model``
+    (default: the study's ``[cost]`` table)."""
     from memxbar.mapping.cost import cost
 
     train_set, test_set, shape = load_workload(spec)
-    model = trained_model(spec, train_set, shape, cache_dir)
-    hw, mapping = spec.build_hardware(params)
-    analog = to_analog(model, hw, mapping=mapping)
-    program(analog, generator=_generator(spec, seed),
-            calibration=train_set.tensors[0][:CALIBRATION_SAMPLES])
+    calib = train_set.tensors[0][:CALIBRATION_SAMPLES]
+    analog, _, _ = _design_model(spec, params, train_set, shape, calib, cache_dir, seed)
+    _prepare_repeat(spec, analog, params["recipe"], 0, seed, calib, test_set)
+    t_cost = cost_time(spec)
+    drift(analog, t_cost, generator=_generator(spec, _stream(seed, 0, repr(t_cost))))
     return cost(analog, test_set.tensors[0][:COST_SAMPLES], cost_model or spec.cost_model(),
                 plot=plot)
+
+
+def cost_time(spec: StudySpec) -> float:
+    """Time (s) after programming at which a design is costed and hardware-aware training
+    reads its weights: that of the first accuracy objective, else the last evaluation time.
+    The cells' read energy follows their conductance, which drifts (PCM: about half after a
+    year), so the energy is paired with the accuracy it is judged by."""
+    return float(next((o.time for o in spec.objectives
+                       if o.metric == "accuracy" and o.time is not None),
+                      spec.evaluation.times[-1]))
+
+
+def _design_model(spec: StudySpec, params: dict[str, Any], train_set: Any,
+                  shape: tuple[int, ...], calib: torch.Tensor, cache_dir: Path | None,
+                  seed: int) -> tuple[nn.Module, nn.Module | None, dict[str, float]]:
+    """``(analog model, digital reference, extra metrics)`` of one design by its recipe: the
+    digital model trained once per workload (cached) or with hardware-aware training, on the
+    design's arrays and not yet programmed; online: trained on the arrays from scratch (no
+    digital reference; ``extra`` holds the training cost)."""
+    recipe = params["recipe"]
+    if recipe == "online":
+        analog, extra = _online(spec, params, _build(spec, shape), train_set, calib,
+                                _generator(spec, seed))
+        return analog, None, extra
+    t = spec.workload.training
+    hw, mapping = spec.build_hardware(params)
+    if recipe == "hardware-aware":
+        model = _build(spec, shape)
+        loader, _ = workloads.loaders(train_set, train_set, t.batch_size, seed=spec.study.seed)
+        hardware_aware_train(model, hw, loader, epochs=t.epochs, lr=t.lr,
+                             t_inference=cost_time(spec), noise_scale=t.noise_scale,
+                             mapping=mapping, optimizer=t.optimizer,
+                             weight_decay=t.weight_decay, generator=spec.study.seed,
+                             device=spec.torch_device)
+        model.eval()
+    else:
+        model = trained_model(spec, train_set, shape, cache_dir)
+    return to_analog(model, hw, mapping=mapping), model, {}
+
+
+def _prepare_repeat(spec: StudySpec, analog: nn.Module, recipe: str, r: int, seed: int,
+                    calib: torch.Tensor, test_set: Any) -> float | None:
+    """Program repeat ``r`` (online: the trained chip stays) and answer the
+    ``evaluation.inferences`` before the accuracy reads (read disturb; online: once);
+    returns the fraction of cells the reads changed, None without inferences."""
+    if recipe != "online":
+        program(analog, generator=_generator(spec, seed * 1000 + r), calibration=calib)
+    if not spec.evaluation.inferences or (recipe == "online" and r > 0):
+        return None
+    disturb = apply_read_disturb(analog, spec.evaluation.inferences,
+                                 test_set.tensors[0][:COST_SAMPLES],
+                                 generator=_generator(spec, _stream(seed, r, "disturb")))
+    return float(disturb.changed_fraction)

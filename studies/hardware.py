@@ -326,8 +326,8 @@ FIELDS: tuple[HardwareField, ...] = (
     _config("adc_bits", ADC, "bits", 8),
     _config("adc_range", ADC, "range_mode", "calibrated"),
     _config("adc_full_scale", ADC, "full_scale", hi=MAX_FULL_SCALE,
-            doc="ADC full scale with adc_range = 'fixed' (ignored otherwise), in units "
-                "V_read*(g_max-g_min)"),
+            doc="ADC full scale with adc_range = 'fixed' and adc_bits > 0 (ignored "
+                "otherwise), in units V_read*(g_max-g_min)"),
     HardwareField("wire_resistance", _WIRE, 0.0, ("TileConfig.r_row", "TileConfig.r_col")),
     _config("drift_compensation", MappingConfig, "compensation", "global"),
     _config("read_noise", TileConfig, "read_noise"),
@@ -369,8 +369,9 @@ def build_hardware(params: Mapping[str, Any], device: Device, *,
         value = params[f.name]
         if f.name == "tile_cols" and value is None:
             value = params["tile_rows"]
-        elif f.name == "adc_full_scale" and params["adc_range"] != "fixed":
-            value = None  # a calibrated range comes from data
+        elif f.name == "adc_full_scale" and (params["adc_range"] != "fixed"
+                                             or params["adc_bits"] == 0):
+            value = None  # a calibrated range comes from data; an ideal ADC has none
         elif f.name == "device":
             value = device
         for target in f.sets:

@@ -846,6 +846,7 @@ class StudySpec(_Model):
             if obj.key in seen:
                 errors.append(f"objectives[{i}]: {obj.label} is listed twice")
             seen.add(obj.key)
+        errors += self._inert_errors()
         if not self.search_space():
             pass  # one design: evaluated once (or ``trials`` times)
         elif self.sampler.kind in ENUMERATED:
@@ -861,6 +862,24 @@ class StudySpec(_Model):
         if errors:
             raise ConfigError("; ".join(errors))
         return self
+
+    def _inert_errors(self) -> list[str]:
+        """A searched field that no design uses (its values would be recorded as distinct
+        designs that simulate and cost alike)."""
+        dims, space, errors = self.dims(), self.search_space(), []
+        quantizing = isinstance(dims["adc_bits"], Range) or any(
+            b != 0 for b in _values(dims["adc_bits"]))
+        if "adc_full_scale" in space and not ("fixed" in _values(dims["adc_range"])
+                                              and quantizing):
+            errors.append("hardware.adc_full_scale is searched, but no design uses it (it sets "
+                          "the range of a quantizing ADC with adc_range = 'fixed'); allowed: "
+                          "search it with adc_range 'fixed' and adc_bits >= 2 among the "
+                          "designs, or fix it")
+        if "input_range" in space and "fixed" not in _values(dims["input_scaling"]):
+            errors.append("hardware.input_range is searched, but no design uses it (it sets "
+                          "the inputs' full scale with input_scaling = 'fixed'); allowed: "
+                          "search it with input_scaling 'fixed' among the designs, or fix it")
+        return errors
 
     def _grid_errors(self) -> list[str]:
         errors = []

@@ -74,6 +74,10 @@ class ADC(Parametrized):
         if self.bits > 0 and self.range_mode == "fixed" and fs is None:
             raise ConfigError("ADC.full_scale = None is not allowed with range_mode='fixed' and "
                               f"bits = {self.bits}; allowed: a finite number > 0")
+        if self.bits == 0 and fs is not None:
+            raise ConfigError(f"ADC.full_scale = {fs!r} is not allowed with bits = 0 (an ideal "
+                              "ADC does not saturate, so the full scale would be ignored); "
+                              "allowed: None, or bits >= 2")
         if self.range_mode != "fixed" and fs is not None:
             raise ConfigError(f"ADC.full_scale = {fs!r} is not allowed with range_mode="
                               f"'{self.range_mode}' (the range comes from calibration); allowed: "

@@ -105,5 +105,13 @@ def quantize(x: Tensor, bits: int, full_scale: float | Tensor, *, ste: bool = Fa
 def shift_add(parts: Tensor, weights: Sequence[float] | Tensor, dim: int = 0) -> Tensor:
     """Digital recombination ``sum_k weights[k] * parts[k]`` along ``dim`` (bit-serial cycles,
     bit slices: weights are powers of two times a scale)."""
+    if not isinstance(parts, Tensor) or isinstance(dim, bool) or not isinstance(dim, int) or \
+            not -parts.dim() <= dim < parts.dim():
+        raise ConfigError(f"shift_add: dim = {dim!r} for parts of shape "
+                          f"{tuple(getattr(parts, 'shape', ()))}; allowed: a tensor and a "
+                          "dimension index inside its shape")
     w = torch.as_tensor(weights, dtype=parts.dtype, device=parts.device)
+    if w.shape != (parts.shape[dim],):
+        raise ConfigError(f"shift_add: {tuple(w.shape)} weights for {parts.shape[dim]} parts "
+                          f"along dim {dim}; allowed: one weight per part")
     return parts.movedim(dim, -1) @ w

@@ -310,3 +310,21 @@ def test_hardware_aware_training_converts_as_the_tile(adc: ADC, rows_parallel: i
     assert float(diff.max()) <= lsb
     assert int((diff > 1e-9).sum()) <= max(1, want.numel() // 50)
     assert float(diff.mean()) < 1e-2 * float(want.abs().mean())
+
+
+def test_an_ideal_adc_refuses_a_full_scale_it_would_ignore():
+    with pytest.raises(ConfigError, match=r"full_scale = 0.5 is not allowed with bits = 0.*"
+                                          r"allowed: None, or bits >= 2"):
+        ADC(full_scale=0.5)
+    assert ADC(bits=4, full_scale=0.5).full_scale == 0.5
+
+
+def test_shift_add_names_mismatched_parts_and_weights():
+    from memxbar.crossbar.periphery.quantize import shift_add
+
+    parts = torch.ones(2, 3)
+    assert shift_add(parts, [1.0, 2.0]).tolist() == [3.0, 3.0, 3.0]
+    with pytest.raises(ConfigError, match=r"\(3,\) weights for 2 parts along dim 0; allowed: "):
+        shift_add(parts, [1.0, 2.0, 4.0])
+    with pytest.raises(ConfigError, match=r"dim = 5 .*allowed: "):
+        shift_add(parts, [1.0, 2.0], dim=5)

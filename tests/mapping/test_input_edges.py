@@ -106,3 +106,22 @@ def test_percentile_matches_torch_quantile_and_has_no_size_limit():
     # |W| is uniform on [0, 1 / 64]: its p-th percentile is p / 100 / 64
     assert bound.shape == (4100,) and bool((bound == bound[0]).all())
     assert abs(float(bound[0]) - tiled.mapping.clip_value / 100 / 64) < 2e-5
+
+
+@pytest.mark.parametrize("dac_bits", [0, 8])
+def test_the_cost_drives_the_rows_as_the_forward_does(dac_bits):
+    """Fixed input range 1, inputs of 3: an ideal DAC drives them unclipped (3x the read
+    voltage: 9x the cells' energy, and 3x the output), a quantizing one saturates (1x)."""
+    from memxbar.crossbar.periphery import DAC
+
+    torch.manual_seed(0)
+    lin = nn.Linear(16, 4)
+    a = program(to_analog(nn.Sequential(lin), hw(read_noise="off", dac=DAC(bits=dac_bits)),
+                          mapping=MappingConfig(input_scaling="fixed", input_range=1.0)))
+    x1, x3 = torch.full((1, 16), 1.0), torch.full((1, 16), 3.0)
+    with torch.no_grad():
+        gain = float(((a(x3) - lin.bias) / (a(x1) - lin.bias)).mean())
+    cells = [float(estimate_cost(a, x).energy_breakdown["cells"].sum()) for x in (x1, x3)]
+    want = 3.0 if dac_bits == 0 else 1.0
+    assert gain == pytest.approx(want, rel=1e-3)
+    assert cells[1] / cells[0] == pytest.approx(want**2, rel=1e-3)

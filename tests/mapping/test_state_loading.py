@@ -53,6 +53,22 @@ def test_a_state_saved_with_another_conductance_range_or_encoding_is_refused():
         to_analog(model(), low).load_state_dict(changed)
 
 
+def test_a_state_with_other_bit_slicing_is_refused():
+    """5-bit weights in one cell each and in 2-bit slices fill the same cells: loaded into
+    the other slicing they would be read as other weights."""
+    from memxbar.crossbar.tile import Tile
+
+    dev = IdealDevice(g_min=1e-6, g_max=1e-5)
+    src = Tile(TileConfig(rows=4, cols=8, device=dev, weight_bits=5, read_noise="off"))
+    src.program(torch.tensor([[0.5, -0.25, 1.0, 0.0]] * 4))
+    dst = Tile(TileConfig(rows=4, cols=8, device=dev, weight_bits=5, bits_per_cell=2,
+                          read_noise="off"))
+    assert dst.config.physical_shape == src.config.physical_shape
+    with pytest.raises(ConfigError, match=r"bits_per_cell = 0; this tile's is 2; allowed: the "
+                                          r"same bits_per_cell"):
+        dst.load_state_dict(src.state_dict())
+
+
 def test_channels_last_after_programming_a_conv_model():
     torch.manual_seed(0)
     digital = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1))
