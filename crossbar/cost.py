@@ -7,10 +7,13 @@ happens in it, not from averages:
   (device read means at the tile's read time, in series with the cell's access transistor,
   ``Device.effective_g``) and the DAC planes of the real inputs:
   ``E = t_sense * V_read^2 * sum_cycles sum_rows (code * volt)^2 * G_row``, where ``G_row`` is
-  the sum of the conductances of a row over the used columns of every array of the tile (offset
-  reference column included) and ``t_sense`` is set by ``CostModel.sensing`` (below). Wire
-  (IR-drop) losses are neglected and a non-ohmic cell is treated with its low-field
-  conductance.
+  the sum of the conductances of a row over the cells that hold weights (:func:`weight_cells`:
+  the used rows and the physical columns of the used weight columns, both devices of a
+  differential pair, every slice and array, the offset reference column included; padding
+  cells are not read: their rows are not driven and their columns float, so the figure is the
+  same whether the tile simulates its used part or the whole array) and ``t_sense`` is set by
+  ``CostModel.sensing`` (below). Wire (IR-drop) losses are neglected and a non-ohmic cell is
+  treated with its low-field conductance.
 - ``dac``: one row-driver event per non-zero input code and read cycle (event-driven: a zero
   input costs nothing, so activation sparsity shows in the energy).
 - ``adc``: one conversion per used converter (a column holding weights, its bit slices and the
@@ -579,6 +582,29 @@ def _per_tile(name: str, value: int | Tensor | None, default: int, hi: int,
     return t
 
 
+def weight_cells(tile: Tile, used_rows: Tensor | None = None,
+                 used_cols: Tensor | None = None) -> Tensor:
+    """Mask (bool, ``(*shape, n_arrays, rows, used_cols)``, on the device of the tile's cells)
+    of the physical cells that hold weights: the ``used_rows`` rows and the physical columns of
+    the ``used_cols`` weight columns of each tile (int64 per tile, broadcastable to the stack;
+    default the tile's ``used_rows`` / ``used_weight_cols``): both devices of a differential
+    pair, every bit slice and every array, plus the encoding's reference column on the used
+    rows. The other cells are padding: neither programmed nor read."""
+    cfg, shape = tile.config, tile.shape
+    sc = cfg.scheme
+    dev = tile.state.g.device if tile.state is not None else torch.device("cpu")
+    rows = (tile.used_rows if used_rows is None else used_rows).to(dev).expand(shape)
+    cols = (tile.used_weight_cols if used_cols is None else used_cols).to(dev).expand(shape)
+    r_ok = torch.arange(cfg.rows, device=dev) < rows[..., None]  # (*shape, R)
+    c_ok = torch.arange(cfg.weight_cols, device=dev) < cols[..., None]  # (*shape, wc)
+    cells = (r_ok[..., :, None] & c_ok[..., None, :]).to(torch.uint8)
+    cells = cells[..., None, None, :, :].expand(*shape, sc.polarities, sc.n_slices, cfg.rows,
+                                                 cfg.weight_cols)
+    ref = (r_ok.to(torch.uint8)[..., None].expand(*shape, cfg.rows, sc.reference_cols)
+           if sc.reference_cols else None)
+    return sc.arrange(cells, ref).bool()
+
+
 @torch.no_grad()
 def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
              used_rows: int | Tensor | None = None, used_cols: int | Tensor | None = None,
@@ -595,7 +621,8 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     (``config.conversions_per_vector``), as the tile counts them in ``tile.adc_conversions``.
     ``config``: the physical array whose periphery converts (ADCs, their sharing and model,
     row drivers, ``rows_parallel``), when the tile simulates only its used part; default
-    ``tile.config``."""
+    ``tile.config``. The cell (read) energy counts only the cells holding weights
+    (:func:`weight_cells` of ``used_rows`` and ``used_cols``): padding cells are not read."""
     model = model or CostModel()
     if not isinstance(model, CostModel):
         raise ConfigError(f"mvm_cost: model = {model!r} is not a CostModel")
@@ -633,10 +660,11 @@ def mvm_cost(tile: Tile, x: Tensor, model: CostModel | None = None, *,
     dev = cfg.device
     B = x.shape[-2]
     planes, _, volt = cfg.dac.encode(x.to(torch.float64))
-    # cells: t_sense V^2 sum_c sum_rows (code volt)^2 G_row, G_row over every used column/array
-    # (each cell's branch conductance: the device in series with its access transistor)
+    # cells: t_sense V^2 sum_c sum_rows (code volt)^2 G_row, G_row over the cells holding
+    # weights (each cell's branch conductance: the device in series with its access transistor)
     g_cell = dev.effective_g(dev.read_mean(tile.state, tile.t).to(torch.float64))
-    g_row = g_cell.sum(dim=(-3, -1))  # (*shape, R)
+    held = weight_cells(tile, rows_tile, ucols.clamp(max=cfg.weight_cols))
+    g_row = torch.where(held, g_cell, 0.0).sum(dim=(-3, -1))  # (*shape, R)
     v2 = (planes * volt).square_().sum(dim=(0, -2))  # (*lead, R)
     e_cells = sense_time(phys, model) * dev.read_voltage ** 2 * float((v2 * g_row).sum())
     # row drivers: one event per non-zero code and cycle, in every tile the input reaches
@@ -782,27 +810,51 @@ def program_cost(device: Device, cells: int | Tensor, *, pulses: float | Tensor 
 def tile_program_cost(tile: Tile, model: CostModel | None = None, *,
                       pulses: float | Tensor | None = None,
                       verify_iterations: float | Tensor | None = None) -> ProgramCost:
-    """Programming cost of every cell of a programmed tile stack (its programmed conductances),
-    one row of each tile at a time, the tiles of the stack in parallel.
+    """Programming cost of the cells of a programmed tile stack that hold weights (their
+    programmed conductances), one row of each tile at a time, the tiles of the stack in
+    parallel.
+
+    Only the cells holding weights are costed (:func:`weight_cells`: the used rows and the
+    physical columns of the used weight columns, with both devices of a differential pair,
+    every slice and array and the reference column); padding cells are not programmed. So
+    the cost is the same whether the tile simulates its used part or the whole array. Time:
+    the row steps (the most used rows of any tile of the stack) times the mean time of one
+    used cell, i.e. the used cells of a row written at once.
 
     The loop, per device of a cell (``devices_per_cell`` devices each): the cost model's when
     it sets one (``model.program_pulses``, default 1, initial pulses plus
     ``model.verify_iterations`` iterations of one pulse and one verify read), else the
     device's (``program_iterations`` pulses, ``verify_reads`` reads; :func:`program_cost`).
-    ``pulses`` / ``verify_iterations`` override the cost model's two fields."""
+    ``pulses`` / ``verify_iterations`` (a number, or per-cell counts broadcastable to the
+    tile's cells ``(*shape, n_arrays, rows, used_cols)``) override the cost model's two
+    fields."""
     model = model or CostModel()
     if tile.state is None:
         raise ConfigError("tile_program_cost: the tile is not programmed")
     cfg = tile.config
     dev = cfg.device
-    parallel = cfg.used_cols * cfg.n_arrays * max(1, math.prod(tile.shape))
+    g = tile.state.g
+    held = weight_cells(tile)
+
+    def used(name: str, v: float | Tensor) -> float | Tensor:
+        if not isinstance(v, Tensor):
+            return v
+        try:
+            return v.expand(g.shape)[held]
+        except RuntimeError:
+            raise ConfigError(f"tile_program_cost: {name} of shape {tuple(v.shape)} does not "
+                              f"broadcast to the cells {tuple(g.shape)}") from None
+
     p = model.program_pulses if pulses is None else pulses
     k = model.verify_iterations if verify_iterations is None else verify_iterations
     if p is None and k is None:
-        return program_cost(dev, tile.state.g, parallel=parallel, verify_adc=cfg.adc,
-                            model=model)
-    d = dev.devices_per_cell
-    reads = 0.0 if k is None else k
-    total = (1.0 if p is None else p) + reads
-    return program_cost(dev, tile.state.g / d, pulses=total * d, verify_iterations=reads * d,
-                        parallel=parallel, verify_adc=cfg.adc, model=model)
+        cost = program_cost(dev, g[held], verify_adc=cfg.adc, model=model)
+    else:
+        d = dev.devices_per_cell
+        reads = 0.0 if k is None else k
+        total = (1.0 if p is None else p) + reads
+        cost = program_cost(dev, g[held] / d, pulses=used("pulses", total * d),
+                            verify_iterations=used("verify_iterations", reads * d),
+                            verify_adc=cfg.adc, model=model)
+    steps = int(tile.used_rows.max()) if tile.used_rows.numel() else 0
+    return dataclasses.replace(cost, time=cost.time * steps / cost.cells if cost.cells else 0.0)

@@ -19,7 +19,20 @@ its output activations written to the activation buffer (``activation_bits`` eac
 buffer and the layer's tiles over the chip's H-tree (root-to-leaf length ``L``, the side of the
 square chip; ``bus_activity / 2 * wire_capacitance * L * vdd^2`` per bit); "leakage":
 ``leakage_density`` x chip area x pipeline period (``1 / throughput``), shared among the layers
-by their area.
+by their area. A layer called several times per inference (a shared module, a cross-attention
+projection) moves the activations of every call; its buffers hold the largest call.
+
+Cells: only the cells that hold weights are read and programmed (the used rows and the physical
+columns of the used weight columns: both devices of a differential pair, every bit slice and
+array, the offset reference column; :func:`memxbar.crossbar.cost.weight_cells`); padding cells
+are neither read nor programmed (their rows are not driven, their columns float), so the cost
+is the same whether a layer is simulated on its used part (ideal wires) or on the whole array.
+
+Weight layers left digital (``overrides={name: None}``, unsupported types; the modules with
+weights of :func:`memxbar.mapping.conversion_report`, less the elementwise ones) are not
+costed: :attr:`CostReport.digital` lists them with their MACs, ``summary()`` says so, and the
+energy, ops and TOPS/W cover the analog layers only. Activation and pooling modules that run
+after a digital weight layer are billed to nobody.
 
 Not costed: the digital rescaling of each output (the input scale times the weight scale, one
 multiplication per output and inference). Drift compensation
@@ -43,11 +56,11 @@ a tile-level activation buffer per layer holding one input of the layer (SRAM bi
 register file, ``buffer_type``), a global activation buffer holding the largest input plus
 output of any layer, and the H-tree: ``bus_width`` wires at ``wire_pitch`` along its whole
 length (``sum_k 2^k L / 2^(ceil(k/2)+1)`` over its ``log2(nodes)`` levels, one leaf per
-``arrays_per_node`` arrays). Programming: every device of every cell of every layer copy
-programmed by the device's program-and-verify loop (``Device.program_iterations`` pulses and
-``verify_reads`` verify reads per device, ``devices_per_cell`` devices per cell), or by the cost
-model's loop when it sets ``program_pulses`` / ``verify_iterations``
-(:func:`memxbar.crossbar.cost.tile_program_cost`).
+``arrays_per_node`` arrays). Programming: every device of every cell holding weights of every
+layer copy, one row of a tile at a time, programmed by the device's program-and-verify loop
+(``Device.program_iterations`` pulses and ``verify_reads`` verify reads per device,
+``devices_per_cell`` devices per cell), or by the cost model's loop when it sets
+``program_pulses`` / ``verify_iterations`` (:func:`memxbar.crossbar.cost.tile_program_cost`).
 """
 
 from __future__ import annotations
@@ -79,7 +92,7 @@ from memxbar.crossbar.cost import (
     tile_program_cost,
 )
 from memxbar.errors import ConfigError, figure_path, plain_value
-from memxbar.mapping.convert import analog_layers
+from memxbar.mapping.convert import ELEMENTWISE, analog_layers
 from memxbar.mapping.layers import AnalogConv, AnalogLayer, AnalogMultiheadAttention
 
 COMPONENTS = ("cells", "dac", "decoder", "mux", "write", "adc", "shift_add", "accumulate",
@@ -105,6 +118,10 @@ class CostReport:
       inference: MVMs, ADC conversions (of the converters in use, as the tiles perform them,
       ``TileConfig.conversions_per_vector``), MACs and ops; time of one MVM and latency (s),
       energy (J), area (m^2), programming energy (J) and time (s).
+    - ``digital``: the model's weight layers left digital (indexed by layer: ``type``,
+      ``macs`` per inference from the same forward run, NaN where the type's MACs are not
+      known, ``status`` "digital, not costed"). They are in no other table: the energy, ops
+      and TOPS/W cover the analog layers only.
     """
 
     energy_breakdown: pd.DataFrame
@@ -114,6 +131,7 @@ class CostReport:
     inferences: int
     adc_models: tuple[str, ...] = ("survey",)
     rows_parallel: tuple[int | None, ...] = (None,)
+    digital: pd.DataFrame = dataclasses.field(default_factory=lambda: _digital_table({}, 1))
 
     @property
     def energy(self) -> float:
@@ -197,7 +215,25 @@ class CostReport:
             "Layers:",
             self.layers.to_string(float_format=lambda v: f"{v:.4g}"),
         ]
+        if len(self.digital):
+            macs = self.digital["macs"]
+            unknown = int(macs.isna().sum())
+            note = f", {unknown} of unknown MACs" if unknown else ""
+            n = len(self.digital)
+            lines[2:2] = [f"  not costed   {n} weight layer{'s' * (n > 1)} left digital "
+                          f"({float(macs.sum()):.4g} MACs per inference{note}); energy, ops "
+                          "and TOPS/W cover the analog layers only"]
+            lines += ["", "Weight layers left digital (not costed):",
+                      self.digital.to_string(float_format=lambda v: f"{v:.4g}")]
         return "\n".join(lines)
+
+
+def _digital_table(digital: Mapping[str, tuple[str, float]], inferences: int) -> pd.DataFrame:
+    """The ``digital`` table of a :class:`CostReport` from :attr:`LayerInputs.digital`."""
+    df = pd.DataFrame([{"layer": n, "type": t, "macs": m / inferences,
+                        "status": "digital, not costed"} for n, (t, m) in digital.items()],
+                      columns=["layer", "type", "macs", "status"])
+    return df.set_index("layer")
 
 
 def _unit(value: float, base: str) -> tuple[str, float]:
@@ -218,10 +254,14 @@ def _matrix_inputs(layer: AnalogLayer, x: Tensor) -> Tensor:
 @dataclass
 class LayerInputs:
     """What one forward run of a model fed each analog layer: ``inputs`` (layer name -> the
-    input tensors of its calls), the largest input and output sizes (elements) per call, the
-    number of ``inferences`` (the example's batch size), and per layer the operations of the
-    activation and pooling modules that ran after it (``function_ops``, whole run) and how many
-    such modules there are (``function_units``)."""
+    input tensors of its calls), the largest input and output sizes (elements) of one call
+    (``in_numel``, ``out_numel``: what a buffer holds), the number of ``inferences`` (the
+    example's batch size), per layer the operations of the activation and pooling modules that
+    ran after it (``function_ops``, whole run) and how many such modules there are
+    (``function_units``), the input and output elements summed over all its calls
+    (``in_total``, ``out_total``, whole run: what the interconnect moves; default the largest
+    call), and the weight layers left digital (``digital``: name -> (type, MACs of the whole
+    run; NaN where the type's MACs are not known))."""
 
     inputs: dict[str, list[Tensor]]
     in_numel: dict[str, int]
@@ -229,6 +269,9 @@ class LayerInputs:
     inferences: int
     function_ops: dict[str, float] = dataclasses.field(default_factory=dict)
     function_units: dict[str, int] = dataclasses.field(default_factory=dict)
+    in_total: dict[str, int] = dataclasses.field(default_factory=dict)
+    out_total: dict[str, int] = dataclasses.field(default_factory=dict)
+    digital: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
 
 
 def _programmed_layers(analog_model: nn.Module, who: str) -> list[tuple[str, AnalogLayer]]:
@@ -248,7 +291,10 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     """Run the programmed model once on ``example_input`` (a batch; its first dimension counts
     the inferences, or the batch dimension of the attention layers' queries where the model
     has any: dimension 1 unless ``batch_first``) in eval mode (the mode is restored) and
-    capture every analog layer's input with forward hooks."""
+    capture every analog layer's input with forward hooks, and the MACs of the weight layers
+    left digital (:func:`digital_weight_layers`). Activation and pooling modules are billed to
+    the analog layer that ran last before them (those before any: the first); those that run
+    after a digital weight layer are billed to nobody (not costed)."""
     if not isinstance(example_input, Tensor) or example_input.dim() < 1 or \
             example_input.shape[0] < 1:
         raise ConfigError("capture_inputs: example_input must be a tensor with a batch "
@@ -257,16 +303,22 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
     seen: dict[str, list[Tensor]] = {name: [] for name, _ in layers}
     ins: dict[str, int] = dict.fromkeys(seen, 0)
     outs: dict[str, int] = dict.fromkeys(seen, 0)
+    in_sum: dict[str, int] = dict.fromkeys(seen, 0)
+    out_sum: dict[str, int] = dict.fromkeys(seen, 0)
 
     fops: dict[str, float] = dict.fromkeys(seen, 0.0)
     funits: dict[str, set[str]] = {name: set() for name in seen}
-    current = [layers[0][0]]  # the analog layer that ran last (functions before it: the first)
+    # the analog layer that ran last (functions before it: the first); None after a digital one
+    current: list[str | None] = [layers[0][0]]
+    digital = digital_weight_layers(analog_model)
+    dmacs: dict[str, float] = dict.fromkeys(digital, 0.0)
 
     def pre(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             _check_batched(name, module, args[0])
             seen[name].append(args[0].detach())
             ins[name] = max(ins[name], args[0].numel())
+            in_sum[name] += args[0].numel()
             current[0] = name
         return hook
 
@@ -274,13 +326,24 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
         def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> None:
             n_in = args[0].numel()
             ops = n_in if isinstance(module, ACTIVATIONS) else max(n_in - out.numel(), 0)
-            fops[current[0]] += float(ops)
-            funits[current[0]].add(name)
+            last = current[0]
+            if last is not None:
+                fops[last] += float(ops)
+                funits[last].add(name)
         return hook
 
     def post(name: str) -> Callable[[nn.Module, tuple[Any, ...], Tensor], None]:
         def hook(module: nn.Module, args: tuple[Any, ...], out: Tensor) -> None:
             outs[name] = max(outs[name], out.numel())
+            out_sum[name] += out.numel()
+        return hook
+
+    def kept_digital(name: str
+                     ) -> Callable[[nn.Module, tuple[Any, ...], dict[str, Any], Any], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 out: Any) -> None:
+            dmacs[name] += _macs(module, args, kwargs, out)
+            current[0] = None
         return hook
 
     batches: dict[str, int] = {}  # attention layer -> the batch size of its query
@@ -302,6 +365,8 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
             handles.append(module.register_forward_hook(function(name)))
         elif isinstance(module, AnalogMultiheadAttention):  # its projections see (L, E) rows
             handles.append(module.register_forward_pre_hook(attention(name), with_kwargs=True))
+        if name in digital:
+            handles.append(module.register_forward_hook(kept_digital(name), with_kwargs=True))
     was_training = analog_model.training
     try:
         analog_model.eval()
@@ -321,7 +386,48 @@ def capture_inputs(analog_model: nn.Module, example_input: Tensor) -> LayerInput
                               f"{batches}; allowed: one batch size (the inferences) for all")
         inferences = next(iter(batches.values()))
     return LayerInputs(seen, ins, outs, inferences, fops,
-                       {name: len(units) for name, units in funits.items()})
+                       {name: len(units) for name, units in funits.items()},
+                       in_total=in_sum, out_total=out_sum,
+                       digital={n: (t, dmacs[n]) for n, t in digital.items()})
+
+
+def digital_weight_layers(model: nn.Module) -> dict[str, str]:
+    """The weight layers of ``model`` left digital (name -> type), as the conversion report
+    (:func:`memxbar.mapping.conversion_report`) counts modules with weights: every module with
+    parameters of its own that is not analog, except elementwise ones (normalisation, PReLU:
+    no matrix-vector product), the digital parts of an analog attention module and the parts
+    of a digital attention module (counted with it)."""
+    out: dict[str, str] = {}
+    inside: list[str] = []  # digital nn.MultiheadAttention modules: their parts count with them
+    for name, m in model.named_modules():
+        if any(name.startswith(p + ".") for p in inside):
+            continue
+        if isinstance(m, (AnalogLayer, AnalogMultiheadAttention, *ELEMENTWISE)):
+            continue
+        if any(True for _ in m.parameters(recurse=False)):
+            out[name] = type(m).__name__
+            if isinstance(m, nn.MultiheadAttention):
+                inside.append(name)
+    return out
+
+
+def _macs(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> float:
+    """MACs of one call of a digital weight layer: a linear or convolution layer, or the four
+    projections of a multi-head attention (query, key, value in; output out); NaN for other
+    types."""
+    if isinstance(module, nn.Linear) and isinstance(out, Tensor):
+        return float(out.numel() * module.in_features)
+    if isinstance(module, nn.modules.conv._ConvNd) and isinstance(out, Tensor):
+        k = math.prod(module.kernel_size)
+        if module.transposed:
+            return float(args[0].numel() * module.out_channels * k / module.groups)
+        return float(out.numel() * module.in_channels * k / module.groups)
+    if isinstance(module, nn.MultiheadAttention):
+        qkv = [*args[:3], *(kwargs.get(n) for n in ("query", "key", "value")[len(args):])]
+        if len(qkv) == 3 and all(isinstance(t, Tensor) for t in qkv):
+            q, key, value = qkv
+            return float((2 * q.numel() + key.numel() + value.numel()) * module.embed_dim)
+    return math.nan
 
 
 def _check_batched(name: str, layer: nn.Module, x: object) -> None:
@@ -437,9 +543,11 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     nodes = -(-arrays // cm.arrays_per_node)
     area_rows["interconnect"] = {"interconnect": cm.bus_width * cm.wire_pitch * cm.node
                                  * htree_length(side, nodes)}
-    for name, _ in layers:
-        bits = (cap.in_numel[name] + cap.out_numel[name]) / n_inf * cm.activation_bits
-        energy_rows[name]["interconnect"] = interconnect_energy(bits, side, cm)
+    for name, _ in layers:  # every call's inputs and outputs are moved
+        moved = (cap.in_total.get(name, cap.in_numel[name])
+                 + cap.out_total.get(name, cap.out_numel[name]))
+        energy_rows[name]["interconnect"] = interconnect_energy(
+            moved / n_inf * cm.activation_bits, side, cm)
     # leakage over one pipeline period, shared by the layers' areas
     chip = sum(sum(a.values()) for a in area_rows.values())
     layer_area = {n: sum(area_rows[n].values()) for n, _ in layers}
@@ -463,7 +571,8 @@ def estimate_cost(analog_model: nn.Module, example_input: Tensor | LayerInputs,
     return CostReport(energy_breakdown=energy, area_breakdown=area, layers=info_df,
                       cost_model=cm, inferences=n_inf,
                       adc_models=tuple(dict.fromkeys(hw.adc.model for hw in hws)),
-                      rows_parallel=tuple(dict.fromkeys(hw.rows_parallel for hw in hws)))
+                      rows_parallel=tuple(dict.fromkeys(hw.rows_parallel for hw in hws)),
+                      digital=_digital_table(cap.digital, n_inf))
 
 
 def _layer_cost(layer: AnalogLayer, inputs: list[Tensor], cm: CostModel

@@ -142,7 +142,9 @@ def test_programming_cost(mlp):
     open_loop = estimate_cost(mlp, x_mlp(2), CostModel(program_pulses=1.0, verify_iterations=0.0))
     base = estimate_cost(mlp, x_mlp(2))
     assert base.program_energy > rep.program_energy > open_loop.program_energy > 0
-    cells = sum(layer.tiled.tile.state.g.numel() for layer in (mlp[0], mlp[2]))
+    # the cells holding weights (a differential pair per weight), not the padding
+    cells = sum(HW.cells_per_weight * layer.weight.numel() for layer in (mlp[0], mlp[2]))
+    assert cells == 2 * (20 * 24 + 24 * 5)
     dev = HW.device
     assert open_loop.program_energy == pytest.approx(cells * dev.write_energy)
     assert dev.program_iterations > 4  # so the device's loop costs more than 1 + 3 pulses
