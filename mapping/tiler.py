@@ -264,11 +264,8 @@ class TiledMatrix(InSituOps, nn.Module):
         digital input scale (B, groups). They are in [-1, 1] but for an ideal DAC under
         fixed or calibrated scaling, which drives larger inputs unclipped (DAC doc); a
         quantizing DAC clips its codes itself."""
-        a = self._input_scale(x)
-        xn = x.reshape(x.shape[0], self.groups, -1) / a[..., None]
-        if self._clips_inputs():
-            xn = xn.clamp(-1.0, 1.0)
-        return self._input_blocks(xn.reshape(x.shape)), a
+        xn, a = self._scale_inputs(x, clip=self._clips_inputs())
+        return self._input_blocks(xn), a
 
     def _clips_inputs(self) -> bool:
         """Whether inputs are clipped to the input scale before the DAC: a fixed or
@@ -297,10 +294,11 @@ class TiledMatrix(InSituOps, nn.Module):
             input_amax = x.reshape(x.shape[0], self.groups, -1).abs().amax(dim=2)
         return torch.where(input_amax > 0, input_amax, torch.ones_like(input_amax))
 
-    def _scale_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def _scale_inputs(self, x: Tensor, clip: bool = True) -> tuple[Tensor, Tensor]:
+        """``(x / scale, scale)``; ``clip``: the normalised inputs clipped to [-1, 1]."""
         a = self._input_scale(x)
-        xg = x.reshape(x.shape[0], self.groups, -1)
-        return (xg / a[..., None]).clamp(-1.0, 1.0).reshape(x.shape), a
+        xn = x.reshape(x.shape[0], self.groups, -1) / a[..., None]
+        return (xn.clamp(-1.0, 1.0) if clip else xn).reshape(x.shape), a
 
     def _input_blocks(self, xn: Tensor) -> Tensor:
         """(B, groups * in) -> (*stack[:-1], 1, B, rows), zero padded."""
